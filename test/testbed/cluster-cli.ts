@@ -1,0 +1,51 @@
+import { CONTROL_PLANE_DIR, controlPlaneStatus, runningControlPlane, startControlPlane, stopControlPlane } from './control-plane.ts';
+import { PrerequisiteError } from './prerequisites.ts';
+
+const usage = `usage: npm run cluster -- <up [--node] | down | status | env>
+  up      start etcd, kube-apiserver, kube-controller-manager and kube-scheduler on this machine
+  --node  also start a real node (containerd + kubelet)
+  down    stop everything and remove what the test bed created
+  status  say what runs
+  env     print shell exports for KUBECONFIG and PATH`;
+
+async function main(args: readonly string[]): Promise<number> {
+  const [command, ...flags] = args;
+  switch (command) {
+    case 'up': {
+      const started = Date.now();
+      const plane = await startControlPlane();
+      process.stderr.write(`control plane ready at ${plane.server} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+      if (flags.includes('--node')) process.stderr.write('node: not part of this command yet\n');
+      process.stdout.write(`KUBECONFIG=${plane.kubeconfig}\n`);
+      return 0;
+    }
+    case 'down':
+      await stopControlPlane();
+      process.stderr.write('test bed stopped; nothing left behind\n');
+      return 0;
+    case 'status': {
+      for (const component of await controlPlaneStatus()) {
+        process.stdout.write(`${component.name.padEnd(24)} ${component.pid === undefined ? 'stopped' : `running (pid ${component.pid})`}\n`);
+      }
+      return 0;
+    }
+    case 'env': {
+      const plane = await runningControlPlane();
+      if (!plane) {
+        process.stderr.write(`no running control plane in ${CONTROL_PLANE_DIR}; run \`npm run cluster -- up\`\n`);
+        return 1;
+      }
+      process.stdout.write(`export KUBECONFIG=${plane.kubeconfig}\nexport PATH=${plane.binDir}:$PATH\n`);
+      return 0;
+    }
+    default:
+      process.stderr.write(`${usage}\n`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (error: unknown) => {
+  const prefix = error instanceof PrerequisiteError ? 'missing prerequisite: ' : '';
+  process.stderr.write(`cluster: ${prefix}${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
+});

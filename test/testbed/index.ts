@@ -1,0 +1,20 @@
+/**
+ * What tests ask the test bed for. Each call returns a ready environment,
+ * shared by every test of one run, and starts it if nothing runs yet. A
+ * missing prerequisite throws PrerequisiteError; nothing is ever skipped.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CONTROL_PLANE_DIR, runningControlPlane, startControlPlane, type ControlPlane } from './control-plane.ts';
+import { withLock } from './lock.ts';
+import { RUN_DIR } from './paths.ts';
+
+export type { ControlPlane } from './control-plane.ts';
+export { PrerequisiteError } from './prerequisites.ts';
+
+export async function controlPlane(): Promise<ControlPlane> {
+  const running = await runningControlPlane(CONTROL_PLANE_DIR);
+  if (running) return running;
+  await mkdir(RUN_DIR, { recursive: true });
+  return withLock(join(RUN_DIR, 'cluster.lock'), async () => (await runningControlPlane(CONTROL_PLANE_DIR)) ?? startControlPlane(CONTROL_PLANE_DIR));
+}
