@@ -1,4 +1,5 @@
-import { CONTROL_PLANE_DIR, controlPlaneStatus, runningControlPlane, startControlPlane, stopControlPlane } from './control-plane.ts';
+import { CONTROL_PLANE_DIR, controlPlaneStatus, runningControlPlane, stopControlPlane } from './control-plane.ts';
+import { controlPlane } from './index.ts';
 import { PrerequisiteError } from './prerequisites.ts';
 
 const usage = `usage: npm run cluster -- <up [--node] | down | status | env>
@@ -13,7 +14,7 @@ async function main(args: readonly string[]): Promise<number> {
   switch (command) {
     case 'up': {
       const started = Date.now();
-      const plane = await startControlPlane();
+      const plane = await controlPlane();
       process.stderr.write(`control plane ready at ${plane.server} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
       if (flags.includes('--node')) process.stderr.write('node: not part of this command yet\n');
       process.stdout.write(`KUBECONFIG=${plane.kubeconfig}\n`);
