@@ -1,0 +1,15 @@
+/** The chaos.kerris.dev/v1alpha1 API: every kind the generator renders, in reference order. */
+import { podChaos } from './podchaos.ts';
+import type { ApiGroupVersion } from './resource.ts';
+
+export const chaosApi: ApiGroupVersion = {
+  group: 'chaos.kerris.dev',
+  version: 'v1alpha1',
+  kinds: [podChaos],
+};
+
+export const referenceIntro = `
+kerris keeps Chaos Mesh's field names and meanings where they serve, so a Chaos Mesh manifest usually ports by changing its \`apiVersion\`; each kind's last section lists where it does not.
+
+The apiserver itself validates every object (enums, bounds, patterns and CEL rules in the CRD schema), so a bad spec is rejected at \`kubectl apply\` with a message saying what to fix; no admission webhook is involved.
+`;

@@ -1,0 +1,183 @@
+/** PodChaos: kill pods, kill containers, or make pods fail for a while. */
+import { conditions, dnsLabel, dnsSubdomain, duration, immutableFields, time } from './common.ts';
+import type { KindDefinition } from './resource.ts';
+import {
+  array, boolean, enumeration, integer, message, messageExpression, object, optional, required, string,
+  type Field, type ObjectSchema,
+} from './schema.ts';
+import { podSelectorFields, podSelectorRules } from './selector.ts';
+
+/** The largest seed a JavaScript number holds exactly; the controller reads it as a number. */
+export const maxSeed = Number.MAX_SAFE_INTEGER;
+
+export const podChaosConditionTypes = ['Selected', 'AllInjected', 'AllRecovered', 'Paused', 'Failed'] as const;
+
+const action = enumeration(
+  'PodChaosAction',
+  'What happens to each target: `pod-kill` deletes the pod, `pod-failure` makes its containers fail for `duration` and then restores them, `container-kill` kills the containers named in `containerNames`.',
+  ['pod-kill', 'pod-failure', 'container-kill'],
+);
+
+const specFields: Readonly<Record<string, Field>> = {
+  action: required(action),
+  ...podSelectorFields,
+  containerNames: optional(array('The containers to kill. Required for `container-kill`, not allowed with other actions.', dnsLabel('A container name.'), { minItems: 1, maxItems: 32, listType: 'set' })),
+  gracePeriod: optional(integer('Seconds the pod gets to shut down when `pod-kill` deletes it; 0 deletes it at once. Only for `pod-kill`.', { format: 'int64', minimum: 0, maximum: 86400 })),
+  duration: optional(duration('How long the fault is held, as a Go duration (`30s`, `5m`, `1h30m`). Required for `pod-failure`. For the kill actions it is how long the experiment stays Running after the kill. Counted from injection; time spent paused does not count.')),
+  seed: optional(integer(`Seed for the random pick of targets, 0 to ${maxSeed}. The same seed over the same candidate pods picks the same targets. When omitted the controller chooses one and reports it in status.seed.`, { format: 'int64', minimum: 0, maximum: maxSeed })),
+  paused: optional(boolean('Pauses the experiment: faults that can be taken away are, and nothing new is injected until it is set back to false. The only spec field that may change after creation.')),
+  dryRun: optional(boolean('Selects and reports the targets in status without injecting anything.')),
+};
+
+const podChaosSpec: ObjectSchema = object(
+  'PodChaosSpec',
+  'What a PodChaos does and to which pods. Fixed at creation except `paused`.',
+  specFields,
+  [
+    ...podSelectorRules,
+    {
+      rule: "self.action != 'container-kill' || has(self.containerNames)",
+      message: message('containerNames is required when action is container-kill: name the containers to kill'),
+      fieldPath: '.containerNames',
+      reason: 'FieldValueRequired',
+    },
+    {
+      rule: "self.action == 'container-kill' || !has(self.containerNames)",
+      message: messageExpression("'containerNames applies only to action container-kill; remove it for ' + self.action"),
+      fieldPath: '.containerNames',
+      reason: 'FieldValueForbidden',
+    },
+    {
+      rule: "self.action != 'pod-failure' || has(self.duration)",
+      message: message('duration is required when action is pod-failure, so that the failure ends on its own'),
+      fieldPath: '.duration',
+      reason: 'FieldValueRequired',
+    },
+    {
+      rule: "self.action == 'pod-kill' || !has(self.gracePeriod) || self.gracePeriod == 0",
+      message: messageExpression("'gracePeriod applies only to action pod-kill; remove it for ' + self.action"),
+      fieldPath: '.gracePeriod',
+      reason: 'FieldValueForbidden',
+    },
+    ...immutableFields(specFields, ['paused'], 'spec'),
+  ],
+);
+
+const targetPhase = enumeration(
+  'TargetPhase',
+  'Where one target stands: `Selected` (picked, nothing injected yet, or a dry run), `Injected`, `Recovered`, `Failed`.',
+  ['Selected', 'Injected', 'Recovered', 'Failed'],
+);
+
+const podChaosTarget = object('PodChaosTarget', 'One target pod and what happened to it.', {
+  namespace: required(dnsLabel('The pod\'s namespace.')),
+  name: required(dnsSubdomain('The pod\'s name.')),
+  uid: required(string('The pod\'s UID, so a pod recreated under the same name is not mistaken for the target.', { maxLength: 64 })),
+  node: optional(string('The node the pod ran on when selected.', { maxLength: 253 })),
+  containers: optional(array('The containers acted on (container-kill and pod-failure).', string('A container name.', { maxLength: 63 }), { maxItems: 32 })),
+  phase: required(targetPhase),
+  injectedAt: optional(time('When the fault reached this pod.')),
+  recoveredAt: optional(time('When this pod was whole again: restored, restarted, or replaced and Ready.')),
+  replacedBy: optional(string('After pod-kill, the name of the pod its controller created in its place.', { maxLength: 253 })),
+  message: optional(string('What went wrong, or any other note, for people.', { maxLength: 1024 })),
+});
+
+const podChaosPhase = enumeration(
+  'PodChaosPhase',
+  'Where the experiment stands: `Pending` (not started), `Running` (faults held), `Paused`, `Recovering` (taking faults away), `Finished` (all done and recovered, or a dry run reported), `Failed` (it could not proceed; see the Failed condition).',
+  ['Pending', 'Running', 'Paused', 'Recovering', 'Finished', 'Failed'],
+);
+
+const podChaosStatus: ObjectSchema = object('PodChaosStatus', 'What the controller observed and did. Written only by the controller.', {
+  observedGeneration: optional(integer('The metadata.generation this status describes.', { format: 'int64', minimum: 0 })),
+  phase: optional(podChaosPhase),
+  conditions: conditions('PodChaosCondition', { typeName: 'PodChaosConditionType', values: podChaosConditionTypes }),
+  seed: optional(integer('The seed the targets were picked with: spec.seed, or the one the controller chose.', { format: 'int64', minimum: 0, maximum: maxSeed })),
+  startTime: optional(time('When the controller started the experiment.')),
+  injectedAt: optional(time('When the first target was injected.')),
+  recoveredAt: optional(time('When the last target recovered.')),
+  selected: optional(integer('How many targets were picked.', { format: 'int32', minimum: 0 })),
+  injected: optional(integer('How many targets are injected now.', { format: 'int32', minimum: 0 })),
+  recovered: optional(integer('How many targets have recovered.', { format: 'int32', minimum: 0 })),
+  failed: optional(integer('How many targets could not be injected or recovered.', { format: 'int32', minimum: 0 })),
+  targets: optional(array('Per-target records, at most 100; the counts above cover every target.', podChaosTarget, { maxItems: 100 })),
+  targetsTruncated: optional(integer('How many targets have no record in `targets` because the list is full.', { format: 'int32', minimum: 0 })),
+  experiment: optional(object('ExperimentStatus', 'Where the controller is steering the experiment, as in Chaos Mesh.', {
+    desiredPhase: required(enumeration('DesiredPhase', '`Run` while faults should be held, `Stop` once paused, finished or deleted.', ['Run', 'Stop'])),
+  })),
+});
+
+export const podChaos: KindDefinition = {
+  kind: 'PodChaos',
+  plural: 'podchaos',
+  singular: 'podchaos',
+  shortNames: ['pchaos'],
+  categories: ['chaos', 'kerris'],
+  description: 'PodChaos kills pods, kills containers, or makes pods fail for a while, on pods picked by a selector and a mode.',
+  spec: podChaosSpec,
+  status: podChaosStatus,
+  printerColumns: [
+    { name: 'Action', type: 'string', jsonPath: '.spec.action', description: 'what happens to each target' },
+    { name: 'Mode', type: 'string', jsonPath: '.spec.mode', description: 'how targets are picked', priority: 1 },
+    { name: 'Phase', type: 'string', jsonPath: '.status.phase', description: 'where the experiment stands' },
+    { name: 'Targets', type: 'integer', jsonPath: '.status.selected', description: 'how many pods were picked' },
+    { name: 'Injected', type: 'integer', jsonPath: '.status.injected', description: 'how many targets are injected now', priority: 1 },
+    { name: 'Paused', type: 'boolean', jsonPath: '.spec.paused', description: 'spec.paused', priority: 1 },
+    { name: 'Dry-Run', type: 'boolean', jsonPath: '.spec.dryRun', description: 'spec.dryRun', priority: 1 },
+    { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'time since creation' },
+  ],
+  semantics: [
+    {
+      title: 'Picking targets',
+      body: `
+The candidates are the pods the \`selector\` matches. \`mode\` and \`value\` then pick the targets among them: \`one\`, \`all\`, \`fixed\` (a count), \`fixed-percent\` (a share, rounded up) or \`random-max-percent\` (a random share from 1% up to \`value\`%, rounded up). A count larger than the number of candidates takes them all.
+
+The pick is random, drawn from \`seed\`: the candidates are ordered by namespace and name before the draw, so the same seed over the same candidate pods picks the same targets whatever order the apiserver lists them in. Without \`seed\` the controller draws one and records it in \`status.seed\`; copy it into \`spec.seed\` to repeat a run.
+
+Targets are picked once, when the experiment starts. Pods created later (a killed pod's replacement, a scale-up) are not added.`,
+    },
+    {
+      title: 'Actions and duration',
+      body: `
+- \`pod-kill\` deletes each target with \`gracePeriod\` seconds to shut down (default 0). It is done once; a workload controller then replaces the pod, and \`targets[].replacedBy\` names the replacement.
+- \`container-kill\` kills the containers in \`containerNames\` in each target once; the kubelet restarts them.
+- \`pod-failure\` makes every container of each target fail for \`duration\`, then restores the pod to how it was.
+
+\`duration\` is counted from injection, and time spent paused does not count. For the kill actions it is how long the experiment stays \`Running\` after the kill before it moves to \`Finished\`; without it the experiment finishes once the kill is done.`,
+    },
+    {
+      title: 'Pausing, dry runs and changes',
+      body: `
+- \`paused: true\` takes away every fault that can be taken away (\`pod-failure\`) and injects nothing new; \`paused: false\` resumes. A kill already done cannot be undone. The \`Paused\` condition and phase show it. Set it in Git and let your GitOps tool apply it.
+- \`dryRun: true\` picks the targets, records them in \`status.targets\` with phase \`Selected\` and moves to \`Finished\` without touching any pod. Use it to see the blast radius first.
+- Every spec field except \`paused\` is fixed at creation; the apiserver rejects a change with "spec.<field> cannot change while the experiment exists; delete and recreate it". Deleting the object takes every fault away before the object goes.`,
+    },
+    {
+      title: 'Status',
+      body: `
+\`status\` stays small however many pods are hit: the counts \`selected\`, \`injected\`, \`recovered\` and \`failed\` cover every target, while \`targets\` keeps records for at most 100 of them and \`targetsTruncated\` says how many have none.
+
+Conditions (type: meaning when True):
+- \`Selected\`: the targets are picked (\`status.targets\`, \`status.seed\`).
+- \`AllInjected\`: every target is injected.
+- \`AllRecovered\`: every target has recovered.
+- \`Paused\`: \`spec.paused\` is in effect.
+- \`Failed\`: the experiment cannot proceed; \`reason\` says why (for example \`NoTargets\`, \`Unsupported\`, \`InjectionFailed\`).`,
+    },
+  ],
+  differencesFromChaosMesh: [
+    { topic: 'apiVersion', chaosMesh: '`chaos-mesh.org/v1alpha1`', kerris: '`chaos.kerris.dev/v1alpha1`' },
+    { topic: 'Short name', chaosMesh: 'none', kerris: '`pchaos` (`pc` is taken by PriorityClass); categories `chaos` and `kerris`.' },
+    { topic: 'Pause', chaosMesh: 'The annotation `experiment.chaos-mesh.org/pause: "true"`; paused time counts toward `duration`.', kerris: '`spec.paused`, the one spec field that may change; paused time does not count toward `duration`. The annotation is not read.' },
+    { topic: 'Dry run', chaosMesh: 'None.', kerris: '`spec.dryRun` picks and reports targets without injecting.' },
+    { topic: 'Seed', chaosMesh: 'None; the random pick cannot be repeated.', kerris: '`spec.seed` (0 to 2^53−1) makes the pick repeatable; `status.seed` records the one used.' },
+    { topic: 'Duration', chaosMesh: 'Counted from the object\'s creation.', kerris: 'Counted from injection. Must match Go duration syntax with no sign, and be longer than zero.' },
+    { topic: '`containerNames`', chaosMesh: 'Optional for `container-kill`: empty kills only the first container. Accepted and ignored by the other actions.', kerris: 'Required for `container-kill`, so no container is killed by position. Rejected with the other actions.' },
+    { topic: '`gracePeriod`', chaosMesh: 'Accepted with every action.', kerris: 'Only with `pod-kill` (0 is tolerated elsewhere); at most 86400.' },
+    { topic: '`value`', chaosMesh: 'Checked by the admission webhook.', kerris: 'Checked by the apiserver itself: required for `fixed`, `fixed-percent` and `random-max-percent`; a positive count for `fixed`; 1 to 100 for the percent modes; must be absent or empty for `one` and `all`.' },
+    { topic: 'Selector bounds', chaosMesh: 'Unbounded lists and maps.', kerris: 'Bounded (e.g. 64 namespaces, 128 nodes, 16 namespaces × 128 pods in `pods`), and names must be valid Kubernetes names, so the apiserver can check rules cheaply.' },
+    { topic: 'Status', chaosMesh: '`experiment.containerRecords[]` with one record per target, unbounded (large experiments hit etcd\'s size limit); conditions without `lastTransitionTime`.', kerris: 'Counts plus at most 100 `targets` records and `targetsTruncated`; standard conditions; `phase`, `seed`, `startTime`, `injectedAt`, `recoveredAt`. `experiment.desiredPhase` is kept.' },
+    { topic: 'Immutability', chaosMesh: 'Enforced by the admission webhook.', kerris: 'Enforced by the apiserver with CEL transition rules; no webhook to install.' },
+    { topic: 'Targets picked', chaosMesh: 'Once, at start.', kerris: 'Once, at start (the same).' },
+  ],
+};

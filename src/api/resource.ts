@@ -1,0 +1,73 @@
+import type { ObjectSchema } from './schema.ts';
+
+/** A `kubectl get` column. `jsonPath` is relative to the object, e.g. `.status.phase`. */
+export interface PrinterColumn {
+  readonly name: string;
+  readonly type: 'string' | 'integer' | 'number' | 'boolean' | 'date';
+  readonly jsonPath: string;
+  readonly description: string;
+  /** 0 shows in `kubectl get`; 1 only in `kubectl get -o wide`. */
+  readonly priority?: number;
+}
+
+/** A difference a Chaos Mesh user meets when porting a manifest; rendered into docs/api.md. */
+export interface Difference {
+  readonly topic: string;
+  readonly chaosMesh: string;
+  readonly kerris: string;
+}
+
+/** One custom resource kind: everything the CRD, the TS types and the reference need. */
+export interface KindDefinition {
+  readonly kind: string;
+  readonly plural: string;
+  readonly singular: string;
+  readonly shortNames: readonly string[];
+  readonly categories: readonly string[];
+  /** One paragraph for the reference and the CRD's root description. */
+  readonly description: string;
+  readonly spec: ObjectSchema;
+  readonly status: ObjectSchema;
+  readonly printerColumns: readonly PrinterColumn[];
+  /** Markdown sections (title, body) on how the kind behaves, after the field tables. */
+  readonly semantics: readonly { readonly title: string; readonly body: string }[];
+  readonly differencesFromChaosMesh: readonly Difference[];
+}
+
+export interface ApiGroupVersion {
+  readonly group: string;
+  readonly version: string;
+  readonly kinds: readonly KindDefinition[];
+}
+
+/** What a client needs to address a kind over REST: enough for the controller and the CLI. */
+export interface ResourceMetadata {
+  readonly group: string;
+  readonly version: string;
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly listKind: string;
+  readonly plural: string;
+  readonly singular: string;
+  readonly shortNames: readonly string[];
+  readonly categories: readonly string[];
+  readonly namespaced: true;
+  /** The CRD's metadata.name. */
+  readonly crdName: string;
+}
+
+export function resourceMetadata(api: ApiGroupVersion, kind: KindDefinition): ResourceMetadata {
+  return {
+    group: api.group,
+    version: api.version,
+    apiVersion: `${api.group}/${api.version}`,
+    kind: kind.kind,
+    listKind: `${kind.kind}List`,
+    plural: kind.plural,
+    singular: kind.singular,
+    shortNames: kind.shortNames,
+    categories: kind.categories,
+    namespaced: true,
+    crdName: `${kind.plural}.${api.group}`,
+  };
+}
