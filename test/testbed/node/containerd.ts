@@ -38,6 +38,7 @@ export const CTR = '/usr/bin/ctr';
 export const RUNC = '/usr/sbin/runc';
 const DEFAULT_SANDBOX_IMAGE = 'kerris.local/pause:1';
 const CGROUP_V1 = '/sys/fs/cgroup';
+const SHIM_SOCKET_DIR = '/run/containerd/s';
 
 /** Paths go into TOML strings and command lines: keep them to characters that need no quoting. */
 const SAFE_PATH = /^\/[A-Za-z0-9._/-]+$/;
@@ -227,7 +228,7 @@ function shimSocket(argv: readonly string[]): string | undefined {
   };
   const [address, namespace, id] = [flag('-address'), flag('-namespace'), flag('-id')];
   if (address === undefined || namespace === undefined || id === undefined) return undefined;
-  return join('/run/containerd/s', createHash('sha256').update(join(address, namespace, id)).digest('hex'));
+  return join(SHIM_SOCKET_DIR, createHash('sha256').update(join(address, namespace, id)).digest('hex'));
 }
 
 function isShim(p: ProcessInfo): boolean {
@@ -288,13 +289,16 @@ export async function cgroupTreeProcesses(path: string): Promise<number[]> {
 
 /** SIGKILLs every process in the cgroup tree at path until none is left, then removes the tree. */
 export async function killCgroupTree(path: string): Promise<void> {
+  const killed = new Set<number>();
   for (let attempt = 0; attempt < 100; attempt++) {
     const pids = await cgroupTreeProcesses(path);
     if (pids.length === 0) {
       await removeCgroupTree(path);
+      await waitUntilReaped([...killed], 5_000);
       return;
     }
     for (const pid of pids) {
+      killed.add(pid);
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
@@ -304,6 +308,14 @@ export async function killCgroupTree(path: string): Promise<void> {
     await sleep(50);
   }
   throw new ContainerdError(`processes in cgroup ${path} survived SIGKILL: ${(await cgroupTreeProcesses(path)).join(' ')}`);
+}
+
+/** A killed process leaves its cgroup before its parent (often init, after a shim died) reaps it. */
+async function waitUntilReaped(pids: readonly number[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (const pid of pids) {
+    while (await readFile(`/proc/${pid}/stat`).then(() => true, () => false) && Date.now() < deadline) await sleep(20);
+  }
 }
 
 /** cgroups that exist at path in any hierarchy. */
@@ -331,6 +343,14 @@ export async function stopContainerd(dir: string): Promise<void> {
   await killCgroupTree(l.cgroupParent);
   await unmountUnder(dir);
   await rm(dir, { recursive: true, force: true });
+  await removeSharedShimDir();
+}
+
+/** Shims of every containerd 1.6 put their sockets in /run/containerd/s; remove it once no containerd is left to use it. */
+async function removeSharedShimDir(): Promise<void> {
+  const anyContainerd = (await processes()).some((p) => /(^|\/)containerd(-shim[^/]*)?$/.test(p.argv[0] ?? ''));
+  if (anyContainerd) return;
+  for (const dir of [SHIM_SOCKET_DIR, '/run/containerd']) await rmdir(dir).catch(() => undefined);
 }
 
 /** What the containerd in dir left behind: processes, mounts, cgroups, files. Empty after stopContainerd. */
