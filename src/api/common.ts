@@ -45,11 +45,14 @@ export function duration(description: string): StringSchema {
     rules: [
       {
         rule: "!self.startsWith('-')",
-        message: messageExpression("'cannot be negative, got \"' + self + '\"; write e.g. 30s, 5m or 1h30m'"),
+        message: messageExpression("'cannot be negative, got \"' + self + '\"; write e.g. 30s, 5m or 1h30m'", 'cannot be negative, got "<duration>"; write e.g. 30s, 5m or 1h30m'),
       },
       {
         rule: `self.startsWith('-') || self.matches(${pattern})`,
-        message: messageExpression("'must be a Go duration such as 30s, 5m or 1h30m (units h, m, s, ms, us, ns), got \"' + self + '\"'"),
+        message: messageExpression(
+          "'must be a Go duration such as 30s, 5m or 1h30m (units h, m, s, ms, us, ns), got \"' + self + '\"'",
+          'must be a Go duration such as 30s, 5m or 1h30m (units h, m, s, ms, us, ns), got "<duration>"',
+        ),
       },
       {
         // Only well-formed text reaches duration(), which would fail on anything else.

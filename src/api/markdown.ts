@@ -90,7 +90,7 @@ function typeSection(named: NamedSchema): string[] {
 
 /** Rules on the object itself and on its scalar, array and map fields (named types list their own). */
 function nestedRules(named: Extract<NamedSchema, { kind: 'object' }>): { where: string; rule: CelRule }[] {
-  const out = (named.rules ?? []).map((rule) => ({ where: '', rule }));
+  const out = (named.rules ?? []).map((rule) => ({ where: rule.fieldPath === undefined ? '' : `on \`${rule.fieldPath.slice(1)}\`: `, rule }));
   for (const [name, field] of Object.entries(named.fields)) {
     const visit = (schema: Schema, path: string): void => {
       if (schema.kind === 'object' || schema.kind === 'enum') return;
@@ -105,8 +105,8 @@ function nestedRules(named: Extract<NamedSchema, { kind: 'object' }>): { where: 
 
 function ruleLine(rule: CelRule): string {
   const transition = rule.rule.includes('oldSelf') ? ' (on update)' : '';
-  const text = 'text' in rule.message ? `"${rule.message.text}"` : `message built by \`${rule.message.expression}\``;
-  return `${text}${transition} — \`${rule.rule}\``;
+  const text = 'text' in rule.message ? rule.message.text : rule.message.shown;
+  return `\`${text}\`${transition}; rule: \`${rule.rule}\``;
 }
 
 function typeCell(schema: Schema): string {

@@ -43,7 +43,7 @@ const podChaosSpec: ObjectSchema = object(
     },
     {
       rule: "self.action == 'container-kill' || !has(self.containerNames)",
-      message: messageExpression("'containerNames applies only to action container-kill; remove it for ' + self.action"),
+      message: messageExpression("'containerNames applies only to action container-kill; remove it for ' + self.action", 'containerNames applies only to action container-kill; remove it for <action>'),
       fieldPath: '.containerNames',
       reason: 'FieldValueForbidden',
     },
@@ -55,7 +55,7 @@ const podChaosSpec: ObjectSchema = object(
     },
     {
       rule: "self.action == 'pod-kill' || !has(self.gracePeriod) || self.gracePeriod == 0",
-      message: messageExpression("'gracePeriod applies only to action pod-kill; remove it for ' + self.action"),
+      message: messageExpression("'gracePeriod applies only to action pod-kill; remove it for ' + self.action", 'gracePeriod applies only to action pod-kill; remove it for <action>'),
       fieldPath: '.gracePeriod',
       reason: 'FieldValueForbidden',
     },
@@ -150,7 +150,7 @@ Targets are picked once, when the experiment starts. Pods created later (a kille
       body: `
 - \`paused: true\` takes away every fault that can be taken away (\`pod-failure\`) and injects nothing new; \`paused: false\` resumes. A kill already done cannot be undone. The \`Paused\` condition and phase show it. Set it in Git and let your GitOps tool apply it.
 - \`dryRun: true\` picks the targets, records them in \`status.targets\` with phase \`Selected\` and moves to \`Finished\` without touching any pod. Use it to see the blast radius first.
-- Every spec field except \`paused\` is fixed at creation; the apiserver rejects a change with "spec.<field> cannot change while the experiment exists; delete and recreate it". Deleting the object takes every fault away before the object goes.`,
+- Every spec field except \`paused\` is fixed at creation; the apiserver rejects a change with \`spec.<field> cannot change while the experiment exists; delete and recreate it\`. Deleting the object takes every fault away before the object goes.`,
     },
     {
       title: 'Status',
@@ -172,12 +172,12 @@ Conditions (type: meaning when True):
     { topic: 'Dry run', chaosMesh: 'None.', kerris: '`spec.dryRun` picks and reports targets without injecting.' },
     { topic: 'Seed', chaosMesh: 'None; the random pick cannot be repeated.', kerris: '`spec.seed` (0 to 2^53−1) makes the pick repeatable; `status.seed` records the one used.' },
     { topic: 'Duration', chaosMesh: 'Counted from the object\'s creation.', kerris: 'Counted from injection. Must match Go duration syntax with no sign, and be longer than zero.' },
-    { topic: '`containerNames`', chaosMesh: 'Optional for `container-kill`: empty kills only the first container. Accepted and ignored by the other actions.', kerris: 'Required for `container-kill`, so no container is killed by position. Rejected with the other actions.' },
-    { topic: '`gracePeriod`', chaosMesh: 'Accepted with every action.', kerris: 'Only with `pod-kill` (0 is tolerated elsewhere); at most 86400.' },
-    { topic: '`value`', chaosMesh: 'Checked by the admission webhook.', kerris: 'Checked by the apiserver itself: required for `fixed`, `fixed-percent` and `random-max-percent`; a positive count for `fixed`; 1 to 100 for the percent modes; must be absent or empty for `one` and `all`.' },
+    { topic: '`containerNames`', chaosMesh: 'Required for `container-kill` (by its webhook); ignored by `pod-kill` and `pod-failure`.', kerris: 'Required for `container-kill`; rejected with the other actions instead of ignored.' },
+    { topic: '`gracePeriod`', chaosMesh: 'Accepted and ignored with the actions other than `pod-kill`; always serialized, so exported objects carry `gracePeriod: 0`.', kerris: 'Only with `pod-kill`, at most 86400; `0` is tolerated with the other actions so exported Chaos Mesh objects still apply.' },
+    { topic: '`value`', chaosMesh: 'Checked by its webhook: a count above 0 for `fixed`, a percentage in (0, 100] for the percent modes; ignored with `one` and `all`.', kerris: 'The same bounds, checked by the apiserver; with `one` and `all` it must be absent or empty (`value: ""`, which exported Chaos Mesh objects carry, is accepted).' },
     { topic: 'Selector bounds', chaosMesh: 'Unbounded lists and maps.', kerris: 'Bounded (e.g. 64 namespaces, 128 nodes, 16 namespaces × 128 pods in `pods`), and names must be valid Kubernetes names, so the apiserver can check rules cheaply.' },
-    { topic: 'Status', chaosMesh: '`experiment.containerRecords[]` with one record per target, unbounded (large experiments hit etcd\'s size limit); conditions without `lastTransitionTime`.', kerris: 'Counts plus at most 100 `targets` records and `targetsTruncated`; standard conditions; `phase`, `seed`, `startTime`, `injectedAt`, `recoveredAt`. `experiment.desiredPhase` is kept.' },
-    { topic: 'Immutability', chaosMesh: 'Enforced by the admission webhook.', kerris: 'Enforced by the apiserver with CEL transition rules; no webhook to install.' },
-    { topic: 'Targets picked', chaosMesh: 'Once, at start.', kerris: 'Once, at start (the same).' },
+    { topic: 'Status', chaosMesh: '`experiment.containerRecords[]` with one record per target, unbounded (large experiments hit etcd\'s size limit); conditions carry only `type`, `status` and `reason`.', kerris: 'Counts plus at most 100 `targets` records and `targetsTruncated`; standard conditions; `phase`, `seed`, `startTime`, `injectedAt`, `recoveredAt`. `experiment.desiredPhase` is kept.' },
+    { topic: 'Immutability', chaosMesh: 'Its webhook rejects any spec change (pausing is an annotation, so it is not one).', kerris: 'The apiserver rejects a change to any spec field but `paused`, with CEL transition rules naming the field; no webhook to install.' },
+    { topic: 'Validation', chaosMesh: 'Mostly in an admission webhook that must be installed, with its certificates, and reachable.', kerris: 'All in the CRD schema (enums, bounds, patterns, CEL), so `kubectl apply --dry-run=server` shows every error with no kerris component running.' },
   ],
 };

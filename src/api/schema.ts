@@ -11,8 +11,11 @@ export type RuleReason = 'FieldValueInvalid' | 'FieldValueForbidden' | 'FieldVal
 /** A CEL rule, rendered as one `x-kubernetes-validations` entry. */
 export interface CelRule {
   readonly rule: string;
-  /** A fixed message, or a CEL expression that builds one (it may quote the bad value). */
-  readonly message: { readonly text: string } | { readonly expression: string };
+  /**
+   * A fixed message, or a CEL expression that builds one (it may quote the bad value);
+   * `shown` is that message for the reference, with <placeholders> for the variable parts.
+   */
+  readonly message: { readonly text: string } | { readonly expression: string; readonly shown: string };
   /** Where the apiserver reports the error, relative to the node the rule sits on, e.g. `.value`. */
   readonly fieldPath?: string;
   readonly reason?: RuleReason;
@@ -140,8 +143,8 @@ export function message(text: string): { readonly text: string } {
   return { text };
 }
 
-export function messageExpression(expression: string): { readonly expression: string } {
-  return { expression };
+export function messageExpression(expression: string, shown: string): { readonly expression: string; readonly shown: string } {
+  return { expression, shown };
 }
 
 /** Named types (objects, enums, known-value strings) in first-reached depth-first order. */

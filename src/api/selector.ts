@@ -36,7 +36,10 @@ export const labelSelectorRequirement: ObjectSchema = object(
   },
   [{
     rule: "self.operator in ['In', 'NotIn'] ? has(self.values) && size(self.values) > 0 : !has(self.values) || size(self.values) == 0",
-    message: messageExpression("self.operator in ['In', 'NotIn'] ? 'operator ' + self.operator + ' needs at least one value' : 'operator ' + self.operator + ' takes no values'"),
+    message: messageExpression(
+      "self.operator in ['In', 'NotIn'] ? 'operator ' + self.operator + ' needs at least one value' : 'operator ' + self.operator + ' takes no values'",
+      'operator <In|NotIn> needs at least one value / operator <Exists|DoesNotExist> takes no values',
+    ),
     fieldPath: '.values',
   }],
 );
@@ -96,23 +99,29 @@ export const podSelectorFields: Readonly<Record<string, Field>> = {
 export const podSelectorRules: readonly CelRule[] = [
   {
     rule: "!(self.mode in ['fixed', 'fixed-percent', 'random-max-percent']) || has(self.value)",
-    message: messageExpression("'value is required when mode is ' + self.mode"),
+    message: messageExpression("'value is required when mode is ' + self.mode", 'value is required when mode is <mode>'),
     fieldPath: '.value',
     reason: 'FieldValueRequired',
   },
   {
     rule: "self.mode != 'fixed' || !has(self.value) || self.value.matches('^[1-9][0-9]{0,5}$')",
-    message: messageExpression("'value must be a whole number of pods from 1 to 999999 when mode is fixed, got \"' + self.value + '\"'"),
+    message: messageExpression(
+      "'value must be a whole number of pods from 1 to 999999 when mode is fixed, got \"' + self.value + '\"'",
+      'value must be a whole number of pods from 1 to 999999 when mode is fixed, got "<value>"',
+    ),
     fieldPath: '.value',
   },
   {
     rule: "!(self.mode in ['fixed-percent', 'random-max-percent']) || !has(self.value) || (self.value.matches('^[0-9]{1,3}$') && int(self.value) >= 1 && int(self.value) <= 100)",
-    message: messageExpression("'value is a percentage when mode is ' + self.mode + ': it must be a whole number from 1 to 100, got \"' + self.value + '\"'"),
+    message: messageExpression(
+      "'value is a percentage when mode is ' + self.mode + ': it must be a whole number from 1 to 100, got \"' + self.value + '\"'",
+      'value is a percentage when mode is <mode>: it must be a whole number from 1 to 100, got "<value>"',
+    ),
     fieldPath: '.value',
   },
   {
     rule: "!(self.mode in ['one', 'all']) || !has(self.value) || self.value == ''",
-    message: messageExpression("'value has no meaning when mode is ' + self.mode + '; remove it'"),
+    message: messageExpression("'value has no meaning when mode is ' + self.mode + '; remove it'", 'value has no meaning when mode is <mode>; remove it'),
     fieldPath: '.value',
     reason: 'FieldValueForbidden',
   },
