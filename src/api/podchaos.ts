@@ -8,9 +8,9 @@ import {
 import { podSelectorFields, podSelectorRules } from './selector.ts';
 
 /** The largest seed a JavaScript number holds exactly; the controller reads it as a number. */
-export const maxSeed = Number.MAX_SAFE_INTEGER;
+const maxSeed = Number.MAX_SAFE_INTEGER;
 
-export const podChaosConditionTypes = ['Selected', 'AllInjected', 'AllRecovered', 'Paused', 'Failed'] as const;
+const podChaosConditionTypes = ['Selected', 'AllInjected', 'AllRecovered', 'Paused', 'Failed'] as const;
 
 const action = enumeration(
   'PodChaosAction',

@@ -26,7 +26,7 @@ function labelMap(description: string, what: string): MapSchema {
 
 const expressionOperator = enumeration('SelectorOperator', 'How a label requirement compares the key\'s value with `values`.', ['In', 'NotIn', 'Exists', 'DoesNotExist']);
 
-export const labelSelectorRequirement: ObjectSchema = object(
+const labelSelectorRequirement: ObjectSchema = object(
   'LabelSelectorRequirement',
   'A requirement on one label, as in a Kubernetes label selector\'s matchExpressions.',
   {
@@ -44,9 +44,9 @@ export const labelSelectorRequirement: ObjectSchema = object(
   }],
 );
 
-export const podPhase = enumeration('PodPhase', 'A pod phase, as in pod.status.phase.', ['Pending', 'Running', 'Succeeded', 'Failed', 'Unknown']);
+const podPhase = enumeration('PodPhase', 'A pod phase, as in pod.status.phase.', ['Pending', 'Running', 'Succeeded', 'Failed', 'Unknown']);
 
-export const podSelectorSpec: ObjectSchema = object(
+const podSelectorSpec: ObjectSchema = object(
   'PodSelectorSpec',
   'Which pods are candidates. Every field given must match (they are ANDed), except `pods`, which names pods directly and ignores the other fields. An empty selector matches every pod in the experiment\'s namespace.',
   {
@@ -80,15 +80,16 @@ export const podSelectorSpec: ObjectSchema = object(
   },
 );
 
-export const selectorModeValues = ['one', 'all', 'fixed', 'fixed-percent', 'random-max-percent'] as const;
-
-export const selectorMode = enumeration(
+const selectorMode = enumeration(
   'SelectorMode',
   'How many of the candidate pods become targets: `one` picks one, `all` takes all, `fixed` picks `value` pods, `fixed-percent` picks `value` percent (rounded up), `random-max-percent` picks a random share from 1 to `value` percent (rounded up). Picks are random; `seed` makes them repeatable.',
-  selectorModeValues,
+  ['one', 'all', 'fixed', 'fixed-percent', 'random-max-percent'],
 );
 
-/** The fields that pick targets; a kind inlines them, or NetworkChaos nests them as `target`. */
+/**
+ * The fields that pick targets. PodChaos inlines them in its spec; a kind that needs a second
+ * set (NetworkChaos's `target`) nests them in an object carrying `podSelectorRules`.
+ */
 export const podSelectorFields: Readonly<Record<string, Field>> = {
   selector: required(podSelectorSpec),
   mode: required(selectorMode),

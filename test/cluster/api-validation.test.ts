@@ -142,6 +142,18 @@ describe('PodChaos validation by the apiserver', { timeout: 180_000 }, () => {
     }
   });
 
+  it('lets a GitOps tool re-apply the same manifest and flip paused by server-side apply', async () => {
+    const apply = (spec: Record<string, unknown>) => kubectl(plane, ['apply', '--server-side', '--field-manager=gitops', '-f', '-'], { input: manifest('gitops', spec), allowFailure: true });
+    for (const spec of [killOne, killOne, { ...killOne, paused: true }, killOne]) {
+      const result = await apply(spec);
+      assert.equal(result.code, 0, result.stderr);
+      const stored = await kubectlJson<PodChaos>(plane, ['get', '-n', namespace, resource, 'gitops']);
+      assert.deepEqual(stored.spec, spec);
+    }
+    const changed = await apply({ ...killOne, mode: 'all' });
+    assert.ok(changed.stderr.includes('spec.mode: Forbidden: spec.mode cannot change while the experiment exists'), changed.stderr);
+  });
+
   it('takes status through the status subresource and shows it in kubectl get', async () => {
     assert.equal((await create('with-status', killOne)).code, 0);
     const status = { phase: 'Running', selected: 3, injected: 1, observedGeneration: 1 };
