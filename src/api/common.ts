@@ -18,9 +18,11 @@ export const qualifiedNameMaxLength = 317;
 
 /**
  * Go's time.ParseDuration syntax without a sign, so a negative duration cannot be written.
- * Six digits a component keep any one component far below the int64 nanosecond limit.
+ * At most five integer digits a component and 32 characters in all keep the sum below
+ * int64 nanoseconds (about 2.5 million hours), where CEL's duration() would fail.
  */
-export const durationPattern = '^([0-9]{1,6}(\\.[0-9]{1,9})?(ns|us|µs|ms|s|m|h))+$';
+export const durationPattern = '^([0-9]{1,5}(\\.[0-9]{1,9})?(ns|us|µs|ms|s|m|h))+$';
+export const durationMaxLength = 32;
 
 export function dnsLabel(description: string): StringSchema {
   return string(description, { pattern: dnsLabelPattern, minLength: 1, maxLength: 63 });
@@ -41,7 +43,7 @@ export function time(description: string): StringSchema {
 export function duration(description: string): StringSchema {
   const pattern = `'${durationPattern.replaceAll('\\', '\\\\')}'`;
   return string(description, {
-    maxLength: 32,
+    maxLength: durationMaxLength,
     rules: [
       {
         rule: "!self.startsWith('-')",

@@ -74,6 +74,11 @@ const podChaosTarget = object('PodChaosTarget', 'One target pod and what happene
   name: required(dnsSubdomain('The pod\'s name.')),
   uid: required(string('The pod\'s UID, so a pod recreated under the same name is not mistaken for the target.', { maxLength: 64 })),
   node: optional(string('The node the pod ran on when selected.', { maxLength: 253 })),
+  owner: optional(object('TargetOwner', 'The workload controller that owned the pod when it was picked, whose new pod counts as its replacement.', {
+    kind: required(string('The owner\'s kind, e.g. ReplicaSet or StatefulSet.', { maxLength: 63 })),
+    name: required(dnsSubdomain('The owner\'s name.')),
+    uid: required(string('The owner\'s UID.', { maxLength: 64 })),
+  })),
   containers: optional(array('The containers acted on (container-kill and pod-failure).', string('A container name.', { maxLength: 63 }), { maxItems: 32 })),
   phase: required(targetPhase),
   injectedAt: optional(time('When the fault reached this pod.')),
@@ -104,6 +109,8 @@ const podChaosStatus: ObjectSchema = object('PodChaosStatus', 'What the controll
   targetsTruncated: optional(integer('How many targets have no record in `targets` because the list is full.', { format: 'int32', minimum: 0 })),
   experiment: optional(object('ExperimentStatus', 'Where the controller is steering the experiment, as in Chaos Mesh.', {
     desiredPhase: required(enumeration('DesiredPhase', '`Run` while faults should be held, `Stop` once paused, finished or deleted.', ['Run', 'Stop'])),
+    pausedAt: optional(time('When the current pause began; absent while not paused.')),
+    pausedSeconds: optional(integer('Seconds spent paused after injection so far; they do not count toward `duration`.', { format: 'int64', minimum: 0 })),
   })),
 });
 

@@ -100,6 +100,7 @@ describe('PodChaos validation by the apiserver', { timeout: 180_000 }, () => {
     await rejected('dur-neg', { ...failure, duration: '-5s' }, 'spec.duration', 'cannot be negative, got "-5s"');
     await rejected('dur-zero', { ...failure, duration: '0s' }, 'spec.duration', 'must be longer than zero');
     await rejected('dur-bare', { ...failure, duration: '30' }, 'spec.duration', 'must be a Go duration such as 30s, 5m or 1h30m');
+    await rejected('dur-huge', { ...failure, duration: '999999h999999h999999h' }, 'spec.duration', 'must be a Go duration such as 30s, 5m or 1h30m');
     const { code, output } = await create('dur-ok', { ...failure, duration: '1h30m' });
     assert.equal(code, 0, output);
   });

@@ -3,7 +3,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { durationPattern, immutableFields } from '../../src/api/common.ts';
+import { durationMaxLength, durationPattern, immutableFields } from '../../src/api/common.ts';
 import { repoRoot } from '../../src/api/generate.ts';
 import { toOpenApi } from '../../src/api/openapi.ts';
 import { podChaos } from '../../src/api/podchaos.ts';
@@ -58,7 +58,14 @@ describe('duration pattern', () => {
     for (const ok of ['30s', '5m', '1h30m', '0.5ms', '1.5h', '100us', '2µs', '10ns', '1h2m3s4ms']) assert.ok(matches(ok), ok);
   });
   it('refuses signs, bare numbers, unknown units and empty text', () => {
-    for (const bad of ['-5s', '+5s', '5', 's', '', '1d', '1H', '5 m', '1.s', '1234567s']) assert.ok(!matches(bad), bad);
+    for (const bad of ['-5s', '+5s', '5', 's', '', '1d', '1H', '5 m', '1.s', '123456s']) assert.ok(!matches(bad), bad);
+  });
+
+  it('cannot express a duration beyond int64 nanoseconds within the length limit', () => {
+    const longest = '99999h'.repeat(Math.floor(durationMaxLength / '99999h'.length));
+    assert.ok(matches(longest));
+    const hours = 99999 * (longest.length / '99999h'.length);
+    assert.ok(hours * 3600e9 < 2 ** 63, `${hours} h overflows`);
   });
 });
 

@@ -179,6 +179,8 @@ export interface PodChaosTarget {
   uid: string;
   /** The node the pod ran on when selected. */
   node?: string;
+  /** The workload controller that owned the pod when it was picked, whose new pod counts as its replacement. */
+  owner?: TargetOwner;
   /** The containers acted on (container-kill and pod-failure). */
   containers?: string[];
   /** Where one target stands: `Selected` (picked, nothing injected yet, or a dry run), `Injected`, `Recovered`, `Failed`. */
@@ -193,6 +195,16 @@ export interface PodChaosTarget {
   message?: string;
 }
 
+/** The workload controller that owned the pod when it was picked, whose new pod counts as its replacement. */
+export interface TargetOwner {
+  /** The owner's kind, e.g. ReplicaSet or StatefulSet. */
+  kind: string;
+  /** The owner's name. */
+  name: string;
+  /** The owner's UID. */
+  uid: string;
+}
+
 /** Where one target stands: `Selected` (picked, nothing injected yet, or a dry run), `Injected`, `Recovered`, `Failed`. */
 export type TargetPhase = 'Selected' | 'Injected' | 'Recovered' | 'Failed';
 export const targetPhaseValues: readonly TargetPhase[] = ['Selected', 'Injected', 'Recovered', 'Failed'];
@@ -201,6 +213,10 @@ export const targetPhaseValues: readonly TargetPhase[] = ['Selected', 'Injected'
 export interface ExperimentStatus {
   /** `Run` while faults should be held, `Stop` once paused, finished or deleted. */
   desiredPhase: DesiredPhase;
+  /** When the current pause began; absent while not paused. */
+  pausedAt?: string;
+  /** Seconds spent paused after injection so far; they do not count toward `duration`. */
+  pausedSeconds?: number;
 }
 
 /** `Run` while faults should be held, `Stop` once paused, finished or deleted. */
