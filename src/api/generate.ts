@@ -1,12 +1,12 @@
 /**
  * Writes everything derived from the schema source: the CRDs, the TS types and docs/api.md.
+ * deploy/crds holds only CRDs, so `kubectl apply --server-side -f deploy/crds/` installs them.
  * Run it with `npm run generate`; test/unit/api-generated.test.ts fails while the files on disk are stale.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { stringify } from 'yaml';
-import { crdYaml, customResourceDefinition, generatedHeader } from './crd.ts';
+import { crdYaml, customResourceDefinition } from './crd.ts';
 import { chaosApi, referenceIntro } from './group.ts';
 import { apiReference } from './markdown.ts';
 import { resourceMetadata } from './resource.ts';
@@ -17,14 +17,11 @@ export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '
 /** Every generated file, by path relative to the repository root. Pure: touches no file. */
 export function generatedFiles(): Map<string, string> {
   const files = new Map<string, string>();
-  const crdPaths: string[] = [];
   for (const kind of chaosApi.kinds) {
     const meta = resourceMetadata(chaosApi, kind);
     const name = `${meta.group}_${meta.plural}.yaml`;
-    crdPaths.push(name);
     files.set(join('deploy', 'crds', name), crdYaml(customResourceDefinition(chaosApi, kind)));
   }
-  files.set(join('deploy', 'crds', 'kustomization.yaml'), `# ${generatedHeader}\n${stringify({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources: crdPaths })}`);
   files.set(join('src', 'api', 'generated', 'types.ts'), typescriptModule(chaosApi));
   files.set(join('docs', 'api.md'), apiReference(chaosApi, referenceIntro));
   return files;
