@@ -1,0 +1,45 @@
+/**
+ * The network engine as the daemon's injector uses it: validate raw faults into
+ * their canonical (journalled) form, and plan them for a target process's
+ * network namespace against the namespace's current state.
+ */
+import type { Plan } from '../plan.ts';
+import type { NodeCapabilities } from '../preflight.ts';
+import { formatNetworkFault } from './format.ts';
+import { planNetworkFaults } from './plan.ts';
+import { readTcState } from './snapshot.ts';
+import type { TcState } from './snapshot.ts';
+import { validateNetworkFault } from './validate.ts';
+
+/**
+ * The devices a fault without `scope.device` lands on: the namespace's up
+ * Ethernet-like interfaces (a pod's eth0), not loopback, not the tunnel stubs
+ * the kernel adds to every namespace, not kerris's own IFBs.
+ */
+function targetDevices(links: TcState['links']): string[] {
+  return links.filter((l) => l.up && l.type === 'ether' && !l.name.startsWith('kerris-')).map((l) => l.name);
+}
+
+export interface NetworkEngineOptions {
+  capabilities: () => Promise<NodeCapabilities>;
+}
+
+export interface NetworkEngine {
+  /** Validates one raw fault; returns it in canonical input form (what the journal keeps). */
+  validate(input: unknown): Record<string, unknown>;
+  /** Plans all `faults` (canonical or raw; validated again here) on the namespace of `target.pid`. */
+  plan(target: { pid: number }, faults: readonly unknown[]): Promise<Plan>;
+}
+
+export function createNetworkEngine(options: NetworkEngineOptions): NetworkEngine {
+  return {
+    validate: (input) => formatNetworkFault(validateNetworkFault(input)),
+    async plan(target, faults) {
+      if (!Number.isSafeInteger(target.pid) || target.pid < 1) throw new RangeError(`invalid target pid ${target.pid}`);
+      const validated = faults.map(validateNetworkFault);
+      const netns = `/proc/${target.pid}/ns/net`;
+      const [caps, existing] = await Promise.all([options.capabilities(), readTcState(netns)]);
+      return planNetworkFaults({ netns, devices: targetDevices(existing.links) }, validated, caps, existing);
+    },
+  };
+}

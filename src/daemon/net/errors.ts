@@ -1,0 +1,29 @@
+/** Why a set of network faults cannot be planned; each is raised before any command runs. */
+
+/** The node lacks a kernel feature or tool a fault needs; the whole set is rejected, never half-applied. */
+export class UnsupportedFaultError extends Error {
+  override name = 'UnsupportedFaultError';
+  readonly node: string;
+  /** One line per missing feature, e.g. "kernel has no sch_netem: delay unavailable on node X". */
+  readonly reasons: readonly string[];
+  constructor(node: string, reasons: readonly string[]) {
+    super(reasons.join('; '));
+    this.node = node;
+    this.reasons = reasons;
+  }
+}
+
+/** The target's namespace holds traffic control state that kerris did not create, or an earlier kerris tree. */
+export class ForeignStateError extends Error {
+  override name = 'ForeignStateError';
+  readonly device: string;
+  constructor(device: string, message: string) {
+    super(message);
+    this.device = device;
+  }
+}
+
+/** The faults contradict each other or the target (two delays on one scope, an unknown device). */
+export class FaultConflictError extends Error {
+  override name = 'FaultConflictError';
+}

@@ -1,0 +1,264 @@
+/**
+ * planNetworkFaults: the whole set of network faults active in one network
+ * namespace, as one Plan with its exact undo. Nothing runs here; the plan is a
+ * value the daemon journals before executing.
+ *
+ * Ownership: kerris adds its tc root with `add` (the kernel refuses to replace a
+ * root qdisc that has a handle), and deletes it by its handle (the kernel
+ * refuses to delete a different one). A device whose root qdisc someone else
+ * created is refused, not grafted under: their qdisc's semantics (shaping,
+ * fairness) would silently change the meaning of the fault.
+ */
+import type { ExecStep, Plan } from '../plan.ts';
+import type { NodeCapabilities } from '../preflight.ts';
+import { FaultConflictError, ForeignStateError, UnsupportedFaultError } from './errors.ts';
+import { cidrText } from './fault.ts';
+import type { NetworkAction, NetworkFault, Scope } from './fault.ts';
+import { NFT_TABLE, nftScript } from './nft.ts';
+import type { NetfilterRule, NetfilterSide } from './nft.ts';
+import type { TcState } from './snapshot.ts';
+import { MAX_SCOPES_PER_DEVICE, ROOT_HANDLE, ingressRedirectLines, treeLines } from './tc.ts';
+import type { NetemParams, ScopeClass } from './tc.ts';
+import { parseCidr, parseDeviceName, parseNetnsPath } from './values.ts';
+
+export interface NetworkTarget {
+  /** The target's network namespace, e.g. /proc/1234/ns/net. */
+  netns: string;
+  /** The target's interfaces that faults without `scope.device` apply to (usually ["eth0"]). */
+  devices: readonly string[];
+}
+
+type Side = NetfilterSide;
+
+/** Where a fault's packets are handled: in tc (netem/tbf) or in nftables. */
+type Engine = 'tc' | 'nft';
+
+const NETEM_ACTIONS: ReadonlySet<NetworkAction> = new Set(['delay', 'duplicate', 'corrupt', 'reorder']);
+
+function engineOf(fault: NetworkFault, caps: NodeCapabilities): Engine {
+  if (fault.action === 'partition') return 'nft';
+  if (fault.action === 'loss' && !caps.netem) return 'nft';
+  return 'tc';
+}
+
+function sidesOf(scope: Scope): readonly Side[] {
+  return scope.direction === 'both' ? ['egress', 'ingress'] : [scope.direction];
+}
+
+function unsupportedReasons(faults: readonly NetworkFault[], caps: NodeCapabilities): string[] {
+  const reasons = new Set<string>();
+  const on = `on node ${caps.node}`;
+  for (const fault of faults) {
+    const { action } = fault;
+    if (NETEM_ACTIONS.has(action) && !caps.netem) reasons.add(`kernel has no sch_netem: ${action} unavailable ${on}`);
+    if (fault.action === 'loss' && !caps.netem) {
+      if (fault.loss.correlation > 0) reasons.add(`kernel has no sch_netem: loss with correlation unavailable ${on} (only uncorrelated loss falls back to nftables)`);
+      else if (!caps.nftables) reasons.add(`kernel has neither sch_netem nor nf_tables: loss unavailable ${on}`);
+    }
+    if (action === 'bandwidth' && !caps.tbf) reasons.add(`kernel has no sch_tbf: bandwidth unavailable ${on}`);
+    if (action === 'partition' && !caps.nftables) reasons.add(`kernel has no nf_tables: partition unavailable ${on}`);
+    if (engineOf(fault, caps) === 'tc') {
+      if (!caps.htb) reasons.add(`kernel has no sch_htb: ${action} unavailable ${on}`);
+      if (!caps.u32) reasons.add(`kernel has no cls_u32: ${action} unavailable ${on}`);
+      if (sidesOf(fault.scope).includes('ingress')) {
+        if (!caps.ifb) reasons.add(`kernel has no ifb: ingress ${action} unavailable ${on}`);
+        if (!caps.ingressRedirect) reasons.add(`kernel has no ingress qdisc with mirred redirect: ingress ${action} unavailable ${on}`);
+      }
+    }
+  }
+  return [...reasons];
+}
+
+function scopeKey(scope: Scope): string {
+  return `${scope.cidrs.map(cidrText).join(',')}|${scope.ports.join(',')}|${scope.protocol}`;
+}
+
+function isCatchAll(scope: Scope): boolean {
+  return scope.cidrs.length === 0 && scope.ports.length === 0 && scope.protocol === 'all';
+}
+
+/** The tc faults that share one scope on one side of one device. */
+interface ClassFaults {
+  scope: Scope;
+  byAction: Map<NetworkAction, NetworkFault>;
+}
+
+function netemOf(where: string, byAction: ReadonlyMap<NetworkAction, NetworkFault>): NetemParams | undefined {
+  const get = <A extends NetworkAction>(action: A): Extract<NetworkFault, { action: A }> | undefined =>
+    byAction.get(action) as Extract<NetworkFault, { action: A }> | undefined;
+  const delay = get('delay');
+  const loss = get('loss');
+  const duplicate = get('duplicate');
+  const corrupt = get('corrupt');
+  const reorder = get('reorder');
+  if (!delay && !loss && !duplicate && !corrupt && !reorder) return undefined;
+  if (reorder) {
+    const own = reorder.reorder.latency;
+    if (!delay && (own === undefined || own === 0)) {
+      throw new FaultConflictError(`reorder ${where} needs a latency: give reorder.latency or a delay fault on the same scope`);
+    }
+    if (delay && own !== undefined && own !== delay.delay.latency) {
+      throw new FaultConflictError(`reorder ${where} has latency ${own}us but the delay on the same scope has ${delay.delay.latency}us`);
+    }
+  }
+  const params: NetemParams = {
+    latency: delay?.delay.latency ?? reorder?.reorder.latency ?? 0,
+    jitter: delay?.delay.jitter ?? 0,
+    delayCorrelation: delay?.delay.correlation ?? 0,
+  };
+  if (loss) params.loss = loss.loss;
+  if (duplicate) params.duplicate = duplicate.duplicate;
+  if (corrupt) params.corrupt = corrupt.corrupt;
+  if (reorder) params.reorder = { reorder: reorder.reorder.reorder, correlation: reorder.reorder.correlation, gap: reorder.reorder.gap };
+  return params;
+}
+
+function toScopeClass(where: string, faults: ClassFaults): ScopeClass {
+  const cls: ScopeClass = { scope: faults.scope };
+  const netem = netemOf(where, faults.byAction);
+  if (netem) cls.netem = netem;
+  const bandwidth = faults.byAction.get('bandwidth');
+  if (bandwidth?.action === 'bandwidth') cls.tbf = bandwidth.bandwidth;
+  return cls;
+}
+
+function checkOwnership(existing: TcState, egressDevices: readonly string[], ingress: ReadonlyMap<string, string>, netns: string): void {
+  for (const device of [...egressDevices, ...ingress.keys()]) {
+    if (!existing.links.some((l) => l.name === device)) throw new FaultConflictError(`device ${device} does not exist in ${netns}`);
+  }
+  for (const device of egressDevices) {
+    const root = existing.qdiscs.find((q) => q.device === device && q.parent === 'root');
+    if (!root || root.handle === '0:') continue;
+    if (root.handle === ROOT_HANDLE) {
+      throw new ForeignStateError(device, `device ${device} in ${netns} already carries kerris's tree (root ${ROOT_HANDLE}); revert the active plan before applying a new one`);
+    }
+    throw new ForeignStateError(device, `device ${device} in ${netns} has root qdisc ${root.kind} ${root.handle} that kerris did not create; kerris leaves it untouched and refuses to add its faults there`);
+  }
+  for (const [device, ifb] of ingress) {
+    const hook = existing.qdiscs.find((q) => q.device === device && (q.parent === 'ffff:fff1' || q.kind === 'ingress' || q.kind === 'clsact'));
+    if (hook) throw new ForeignStateError(device, `device ${device} in ${netns} already has a ${hook.kind} qdisc; kerris cannot prove it owns it, so refuses ingress faults there`);
+    if (existing.links.some((l) => l.name === ifb)) throw new ForeignStateError(ifb, `device ${ifb} already exists in ${netns}; revert the active plan before applying a new one`);
+  }
+}
+
+function revalidateFault(fault: NetworkFault, index: number): void {
+  const path = `faults[${index}].scope`;
+  if (fault.scope.device !== undefined) parseDeviceName(`${path}.device`, fault.scope.device);
+  fault.scope.cidrs.forEach((c, i) => {
+    const parsed = parseCidr(`${path}.cidrs[${i}]`, cidrText(c));
+    if (cidrText(parsed) !== cidrText(c) || parsed.family !== c.family) throw new FaultConflictError(`${path}.cidrs[${i}] is not canonical; build faults with validateNetworkFault`);
+  });
+}
+
+function describeFault(fault: NetworkFault): string {
+  const { scope } = fault;
+  const parts: string[] = [fault.action, scope.direction];
+  if (scope.device) parts.push(`dev ${scope.device}`);
+  if (scope.cidrs.length > 0) parts.push(`peers ${scope.cidrs.map(cidrText).join(',')}`);
+  if (scope.protocol !== 'all') parts.push(scope.protocol);
+  if (scope.ports.length > 0) parts.push(`ports ${scope.ports.join(',')}`);
+  return parts.join(' ');
+}
+
+function exec(netns: string, argv: ExecStep['argv'], extra: Pick<ExecStep, 'input' | 'absentIf'> = {}): ExecStep {
+  return { kind: 'exec', argv, netns, ...extra };
+}
+
+/**
+ * Plans every fault in `faults` on `target`, or throws before anything runs:
+ * `UnsupportedFaultError` when the node cannot do one of them (listing every
+ * reason), `ForeignStateError` when a device carries state kerris did not
+ * create, `FaultConflictError` when faults contradict each other.
+ * `existing` is the namespace's state now (readTcState).
+ */
+export function planNetworkFaults(target: NetworkTarget, faults: readonly NetworkFault[], caps: NodeCapabilities, existing: TcState): Plan {
+  const netns = parseNetnsPath('target.netns', target.netns);
+  if (target.devices.length === 0) throw new FaultConflictError('target.devices is empty: network faults need at least one interface');
+  const targetDevices = target.devices.map((d, i) => parseDeviceName(`target.devices[${i}]`, d));
+  if (new Set(targetDevices).size !== targetDevices.length) throw new FaultConflictError('target.devices lists a device twice');
+  faults.forEach(revalidateFault);
+
+  const reasons = unsupportedReasons(faults, caps);
+  if (reasons.length > 0) throw new UnsupportedFaultError(caps.node, reasons);
+
+  const tcClasses = new Map<string, Map<string, ClassFaults>>();
+  const nftRules: NetfilterRule[] = [];
+  for (const fault of faults) {
+    const devices = fault.scope.device === undefined ? targetDevices : [fault.scope.device];
+    if (fault.scope.device !== undefined && !targetDevices.includes(fault.scope.device)) {
+      throw new FaultConflictError(`${fault.action}: device ${fault.scope.device} is not one of the target's devices (${targetDevices.join(', ')})`);
+    }
+    for (const side of sidesOf(fault.scope)) {
+      if (engineOf(fault, caps) === 'nft') {
+        const rule: NetfilterRule = { side, devices, scope: fault.scope };
+        if (fault.action === 'loss') rule.loss = fault.loss.loss;
+        nftRules.push(rule);
+        continue;
+      }
+      for (const device of devices) {
+        const placeKey = `${side}|${device}`;
+        const classes = tcClasses.get(placeKey) ?? new Map<string, ClassFaults>();
+        tcClasses.set(placeKey, classes);
+        const key = scopeKey(fault.scope);
+        const cls = classes.get(key) ?? { scope: fault.scope, byAction: new Map<NetworkAction, NetworkFault>() };
+        classes.set(key, cls);
+        if (cls.byAction.has(fault.action)) {
+          throw new FaultConflictError(`two ${fault.action} faults on ${side} of ${device} with the same scope; merge them into one`);
+        }
+        cls.byAction.set(fault.action, fault);
+      }
+    }
+  }
+
+  const egressDevices: string[] = [];
+  const ingressIfbs = new Map<string, string>();
+  const tcLines: string[] = [];
+  const ifbLines: string[] = [];
+  for (const device of targetDevices) {
+    for (const side of ['egress', 'ingress'] as const) {
+      const classes = tcClasses.get(`${side}|${device}`);
+      if (!classes) continue;
+      if (classes.size > MAX_SCOPES_PER_DEVICE) {
+        throw new FaultConflictError(`${classes.size} distinct scopes on ${side} of ${device}; kerris supports at most ${MAX_SCOPES_PER_DEVICE}`);
+      }
+      // A packet takes the first class whose filter matches, so specific scopes go before catch-alls.
+      const ordered = [...classes.values()].sort((a, b) => Number(isCatchAll(a.scope)) - Number(isCatchAll(b.scope)));
+      const scopeClasses = ordered.map((c) => toScopeClass(`on ${side} of ${device}`, c));
+      if (side === 'egress') {
+        egressDevices.push(device);
+        tcLines.push(...treeLines(device, scopeClasses, 'dst'));
+      } else {
+        const ifb = `kerris-ifb${targetDevices.indexOf(device)}`;
+        ingressIfbs.set(device, ifb);
+        ifbLines.push(`link add name ${ifb} type ifb`, `link set dev ${ifb} up`);
+        // The IFB's tree exists before any packet is redirected into it.
+        tcLines.push(...treeLines(ifb, scopeClasses, 'src'), ...ingressRedirectLines(device, ifb));
+      }
+    }
+  }
+  checkOwnership(existing, egressDevices, ingressIfbs, netns);
+
+  const apply: ExecStep[] = [];
+  const revert: ExecStep[] = [];
+  if (ifbLines.length > 0) apply.push(exec(netns, ['ip', '-batch', '-'], { input: `${ifbLines.join('\n')}\n` }));
+  if (nftRules.length > 0) apply.push(exec(netns, ['nft', '-f', '-'], { input: nftScript(nftRules) }));
+  if (tcLines.length > 0) apply.push(exec(netns, ['tc', '-batch', '-'], { input: `${tcLines.join('\n')}\n` }));
+
+  for (const device of ingressIfbs.keys()) {
+    revert.push(exec(netns, ['tc', 'qdisc', 'del', 'dev', device, 'ingress'], { absentIf: ['Invalid handle', `Cannot find device "${device}"`] }));
+  }
+  for (const device of egressDevices) {
+    revert.push(exec(netns, ['tc', 'qdisc', 'del', 'dev', device, 'root', 'handle', ROOT_HANDLE], { absentIf: ['Invalid handle', `Cannot find device "${device}"`] }));
+  }
+  if (nftRules.length > 0) {
+    revert.push(exec(netns, ['nft', 'delete', 'table', 'inet', NFT_TABLE], { absentIf: ['Could not process rule: No such file or directory'] }));
+  }
+  for (const ifb of ingressIfbs.values()) {
+    revert.push(exec(netns, ['ip', 'link', 'del', 'dev', ifb], { absentIf: [`Cannot find device "${ifb}"`] }));
+  }
+
+  const summary = faults.length === 0
+    ? `no network faults in ${netns}`
+    : `network faults in ${netns}: ${faults.map(describeFault).join('; ')}`;
+  return { summary, apply, revert };
+}

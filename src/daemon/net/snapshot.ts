@@ -1,0 +1,107 @@
+/**
+ * Reads a network namespace's traffic control and netfilter state: the part
+ * the planner needs (qdiscs, links) cheaply, and the whole of it, normalised,
+ * for "state after recovery equals state before" checks.
+ */
+import { run } from '../../util/exec.ts';
+import type { Argv } from '../../util/exec.ts';
+import { parseNetnsPath } from './values.ts';
+
+export interface QdiscInfo {
+  device: string;
+  kind: string;
+  /** e.g. "0:" for a kernel default, "4b52:" for kerris's root. */
+  handle: string;
+  /** "root", or the parent handle ("ffff:fff1" for ingress and clsact). */
+  parent: string;
+}
+
+export interface LinkInfo {
+  name: string;
+  /** e.g. "ether", "loopback", "ipip" (ip's link_type). */
+  type: string;
+  up: boolean;
+}
+
+/** What the planner needs to prove it touches nothing it does not own. */
+export interface TcState {
+  links: readonly LinkInfo[];
+  qdiscs: readonly QdiscInfo[];
+}
+
+export interface KernelSnapshot extends TcState {
+  /** qdiscs, classes and filters of every device, as tc prints them (no statistics). */
+  tc: string;
+  nftables: string;
+  iptables: string;
+  ipsets: string;
+}
+
+const TIMEOUT_MS = 10_000;
+
+function inNetns(netns: string, argv: Argv): Argv {
+  return ['nsenter', `--net=${netns}`, '--', ...argv];
+}
+
+function parseJsonArray(text: string, what: string): Record<string, unknown>[] {
+  const value: unknown = JSON.parse(text.trim() === '' ? '[]' : text);
+  if (!Array.isArray(value)) throw new TypeError(`${what}: expected a JSON array`);
+  return value.filter((v): v is Record<string, unknown> => typeof v === 'object' && v !== null);
+}
+
+export async function readTcState(netnsPath: string): Promise<TcState> {
+  const netns = parseNetnsPath('netns', netnsPath);
+  const [links, qdiscs] = await Promise.all([
+    run(inNetns(netns, ['ip', '-j', 'link', 'show']), { timeoutMs: TIMEOUT_MS }),
+    run(inNetns(netns, ['tc', '-j', 'qdisc', 'show']), { timeoutMs: TIMEOUT_MS }),
+  ]);
+  return {
+    links: parseJsonArray(links.stdout, 'ip -j link show').map((l) => ({
+      name: String(l['ifname']),
+      type: String(l['link_type']),
+      up: Array.isArray(l['flags']) && l['flags'].includes('UP'),
+    })),
+    qdiscs: parseJsonArray(qdiscs.stdout, 'tc -j qdisc show').map((q) => ({
+      device: String(q['dev']),
+      kind: String(q['kind']),
+      handle: String(q['handle']),
+      parent: q['root'] === true ? 'root' : String(q['parent']),
+    })),
+  };
+}
+
+/** Runs argv in the namespace; a tool that is not installed reads as "unavailable" rather than failing the snapshot. */
+async function capture(netns: string, argv: Argv): Promise<string> {
+  const result = await run(inNetns(netns, argv), { timeoutMs: TIMEOUT_MS, allowFailure: true });
+  if (result.code !== 0) return `${argv[0]}: unavailable (${result.stderr.trim().split('\n')[0] ?? ''})\n`;
+  return result.stdout;
+}
+
+function normaliseIptables(text: string): string {
+  return text.split('\n').filter((l) => !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/g, '[0:0]')).join('\n');
+}
+
+function normaliseNft(text: string): string {
+  return text.replace(/counter packets \d+ bytes \d+/g, 'counter');
+}
+
+/** The namespace's whole tc, nftables, iptables (both backends, both families) and ipset state. */
+export async function snapshotKernelState(netnsPath: string): Promise<KernelSnapshot> {
+  const netns = parseNetnsPath('netns', netnsPath);
+  const state = await readTcState(netns);
+  const perDevice = state.links.map((l) => l.name).flatMap((d) => [`class show dev ${d}`, `filter show dev ${d}`, `filter show dev ${d} ingress`]);
+  const tcBatch = await run(inNetns(netns, ['tc', '-batch', '-']), { input: `qdisc show\n${perDevice.join('\n')}\n`, timeoutMs: TIMEOUT_MS });
+  const saves: Argv[] = [['iptables-legacy-save'], ['ip6tables-legacy-save'], ['iptables-nft-save'], ['ip6tables-nft-save']];
+  const [nftables, ipsets, ...iptables] = await Promise.all([
+    capture(netns, ['nft', 'list', 'ruleset']),
+    capture(netns, ['ipset', 'save']),
+    ...saves.map((argv) => capture(netns, argv)),
+  ]);
+  return {
+    ...state,
+    tc: tcBatch.stdout,
+    nftables: normaliseNft(nftables),
+    iptables: iptables.map((text, i) => `== ${saves[i]?.[0]}\n${normaliseIptables(text)}`).join('\n'),
+    ipsets: ipsets ?? '',
+  };
+}
