@@ -24,6 +24,11 @@ export const qualifiedNameMaxLength = 317;
 export const durationPattern = '^([0-9]{1,5}(\\.[0-9]{1,9})?(ns|us|µs|ms|s|m|h))+$';
 export const durationMaxLength = 32;
 
+/** A regex as a single-quoted CEL string literal: CEL reads backslash escapes, so they double. */
+export function celRegex(pattern: string): string {
+  return `'${pattern.replaceAll('\\', '\\\\')}'`;
+}
+
 export function dnsLabel(description: string): StringSchema {
   return string(description, { pattern: dnsLabelPattern, minLength: 1, maxLength: 63 });
 }
@@ -41,7 +46,7 @@ export function time(description: string): StringSchema {
  * pattern check it, so a bad value gets a message that says what is wrong instead of a regex.
  */
 export function duration(description: string): StringSchema {
-  const pattern = `'${durationPattern.replaceAll('\\', '\\\\')}'`;
+  const pattern = celRegex(durationPattern);
   return string(description, {
     maxLength: durationMaxLength,
     rules: [

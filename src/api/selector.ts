@@ -3,7 +3,7 @@
  * that picks among them. Chaos Mesh's field names and meanings, shared by every chaos kind
  * (PodChaos inlines them in its spec; NetworkChaos will reuse them for its `target`).
  */
-import { dnsLabel, dnsSubdomain, qualifiedNameMaxLength, qualifiedNamePattern } from './common.ts';
+import { celRegex, dnsLabel, dnsLabelPattern, dnsSubdomain, qualifiedNameMaxLength, qualifiedNamePattern } from './common.ts';
 import {
   array, enumeration, map, message, messageExpression, object, optional, required, string,
   type CelRule, type Field, type MapSchema, type ObjectSchema,
@@ -11,7 +11,7 @@ import {
 
 function qualifiedKeysRule(what: string): CelRule {
   return {
-    rule: `self.all(k, k.size() <= ${qualifiedNameMaxLength} && k.matches('${qualifiedNamePattern.replaceAll('\\', '\\\\')}'))`,
+    rule: `self.all(k, k.size() <= ${qualifiedNameMaxLength} && k.matches(${celRegex(qualifiedNamePattern)}))`,
     message: message(`${what} keys must be qualified names such as app or example.com/tier`),
   };
 }
@@ -62,7 +62,7 @@ const podSelectorSpec: ObjectSchema = object(
       maxProperties: 16,
       keyDescription: 'pod field paths such as metadata.name',
       rules: [{
-        rule: "self.all(k, k.size() <= 128 && k.matches('^[A-Za-z][A-Za-z0-9]*(\\\\.[A-Za-z][A-Za-z0-9]*)+$'))",
+        rule: `self.all(k, k.size() <= 128 && k.matches(${celRegex('^[A-Za-z][A-Za-z0-9]*(\\.[A-Za-z][A-Za-z0-9]*)+$')}))`,
         message: message('fieldSelectors keys must be pod field paths such as metadata.name or spec.nodeName'),
       }],
     })),
@@ -73,7 +73,7 @@ const podSelectorSpec: ObjectSchema = object(
       maxProperties: 16,
       keyDescription: 'namespace names',
       rules: [{
-        rule: `self.all(k, k.size() <= 63 && k.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'))`,
+        rule: `self.all(k, k.size() <= 63 && k.matches(${celRegex(dnsLabelPattern)}))`,
         message: message('pods keys must be namespace names'),
       }],
     })),

@@ -101,7 +101,7 @@ for (const crd of crds) {
       }
     });
 
-    it('keeps the printer columns the brief asks for in `kubectl get`', () => {
+    it('shows action, phase, target count and age in plain `kubectl get`', () => {
       const shown = version.additionalPrinterColumns.filter((c) => (c.priority ?? 0) === 0).map((c) => c.name);
       assert.deepEqual(shown, ['Action', 'Phase', 'Targets', 'Age']);
     });
