@@ -1,0 +1,50 @@
+import type { Argv } from '../../../src/util/exec.ts';
+import { QEMU_PROCESS_NAME } from './paths.ts';
+
+export const QEMU = 'qemu-system-x86_64';
+
+export interface QemuParams {
+  vmlinuz: string;
+  initramfs: string;
+  /** Shared read-write as `kerrisrun`: the request in, the exit code out. */
+  runDir: string;
+  /** Unix sockets qemu connects to; the guest's command writes its stdout and stderr there. */
+  stdoutSocket: string;
+  stderrSocket: string;
+  /** The serial console: kernel and init messages, kept apart from the command's output. */
+  consoleLog: string;
+}
+
+/** qemu-system-x86_64's argv for one run; a value, so tests and error messages can show it. */
+export function qemuArgv(p: QemuParams): Argv {
+  for (const path of Object.values(p)) {
+    // qemu splits -virtfs, -chardev and -serial values on commas.
+    if (path.includes(',')) throw new Error(`qemu option paths cannot contain a comma: ${path}`);
+  }
+  return [
+    QEMU,
+    '-name', `${QEMU_PROCESS_NAME},process=${QEMU_PROCESS_NAME}`,
+    // KVM hangs on these machines; TCG is slower but works everywhere.
+    '-accel', 'tcg',
+    // node needs CPU features the default qemu64 model lacks.
+    '-cpu', 'max',
+    '-smp', '2',
+    '-m', '1024',
+    '-nodefaults', '-no-user-config', '-display', 'none', '-vga', 'none',
+    // Power-off or a kernel panic (panic=-1 reboots at once) ends qemu.
+    '-no-reboot',
+    '-kernel', p.vmlinuz,
+    '-initrd', p.initramfs,
+    '-append', 'console=ttyS0 quiet panic=-1 rdinit=/init',
+    '-serial', `file:${p.consoleLog}`,
+    '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
+    '-virtfs', `local,path=${p.runDir},mount_tag=kerrisrun,security_model=none`,
+    // Entropy, so node's getrandom() does not wait at start.
+    '-device', 'virtio-rng-pci',
+    '-device', 'virtio-serial-pci',
+    '-chardev', `socket,id=stdout,path=${p.stdoutSocket}`,
+    '-device', 'virtserialport,chardev=stdout,name=kerris.stdout',
+    '-chardev', `socket,id=stderr,path=${p.stderrSocket}`,
+    '-device', 'virtserialport,chardev=stderr,name=kerris.stderr',
+  ];
+}

@@ -1,0 +1,45 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
+
+/** One command for the guest: exactly this argv, environment and working directory. */
+export interface VmRequest {
+  argv: readonly string[];
+  env: Readonly<Record<string, string>>;
+  /** An absolute path on the host; the guest's root is the host's, so it exists there too. */
+  cwd: string;
+}
+
+export class InvalidVmRequestError extends Error {
+  override name = 'InvalidVmRequestError';
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export function validateRequest(request: VmRequest): void {
+  const program = request.argv[0];
+  if (program === undefined || program === '') throw new InvalidVmRequestError('the command is empty');
+  // The guest starts the command with env(1), which would take NAME=VALUE for a variable.
+  if (program.includes('=')) throw new InvalidVmRequestError(`the program name cannot contain '=': ${JSON.stringify(program)}`);
+  for (const arg of request.argv) {
+    if (arg.includes('\0')) throw new InvalidVmRequestError(`an argument contains a NUL byte: ${JSON.stringify(arg)}`);
+  }
+  for (const [name, value] of Object.entries(request.env)) {
+    if (!ENV_NAME.test(name)) throw new InvalidVmRequestError(`invalid environment variable name ${JSON.stringify(name)}`);
+    if (value.includes('\0')) throw new InvalidVmRequestError(`environment variable ${name} contains a NUL byte`);
+  }
+  if (!isAbsolute(request.cwd) || request.cwd.includes('\0')) throw new InvalidVmRequestError(`the working directory must be an absolute path: ${JSON.stringify(request.cwd)}`);
+}
+
+/**
+ * Writes the request as guest/run-command.sh reads it: one file per argument and per variable,
+ * so the bytes reach the guest unchanged and no shell ever parses them.
+ */
+export async function writeRequest(dir: string, request: VmRequest, modulesDir: string): Promise<void> {
+  validateRequest(request);
+  await mkdir(join(dir, 'argv'), { recursive: true });
+  await mkdir(join(dir, 'env'), { recursive: true });
+  await writeFile(join(dir, 'cwd'), request.cwd);
+  await writeFile(join(dir, 'modules-dir'), modulesDir);
+  await Promise.all(request.argv.map((arg, i) => writeFile(join(dir, 'argv', String(i)), arg)));
+  await Promise.all(Object.entries(request.env).map(([name, value], i) => writeFile(join(dir, 'env', String(i)), `${name}=${value}`)));
+}
