@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { parse } from 'yaml';
 import { durationMaxLength, durationPattern, immutableFields } from '../../src/api/common.ts';
 import { repoRoot } from '../../src/api/generate.ts';
@@ -59,6 +60,15 @@ describe('duration pattern', () => {
   });
   it('refuses signs, bare numbers, unknown units and empty text', () => {
     for (const bad of ['-5s', '+5s', '5', 's', '', '1d', '1H', '5 m', '1.s', '123456s']) assert.ok(!matches(bad), bad);
+  });
+
+  it('accepts any sum of unsigned components and refuses it with a sign', () => {
+    const component = fc.tuple(fc.integer({ min: 0, max: 99999 }), fc.option(fc.integer({ min: 0, max: 999999999 }), { nil: undefined }), fc.constantFrom('ns', 'us', 'µs', 'ms', 's', 'm', 'h'))
+      .map(([whole, fraction, unit]) => `${whole}${fraction === undefined ? '' : `.${fraction}`}${unit}`);
+    fc.assert(fc.property(fc.array(component, { minLength: 1, maxLength: 4 }), (parts) => {
+      const text = parts.join('');
+      return matches(text) && !matches(`-${text}`) && !matches(`+${text}`);
+    }));
   });
 
   it('cannot express a duration beyond int64 nanoseconds within the length limit', () => {
