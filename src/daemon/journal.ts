@@ -1,0 +1,140 @@
+/**
+ * The on-disk journal: one file per injection, holding its spec, its phase and
+ * the plan in force with its revert steps. Each change to the kernel is
+ * preceded by a durable write (temp file, fsync, rename, fsync of the
+ * directory), so that after a crash the daemon knows what to undo.
+ */
+import { randomBytes, createHash } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DaemonError, errorMessage } from './errors.ts';
+import type { Plan } from './plan.ts';
+import type { ResolvedTarget } from './runtime/resolve.ts';
+import type { InjectionSpec } from './spec.ts';
+
+/**
+ * applying: written before the first step runs; after a crash it is reverted.
+ * active: every step ran. done: a one-way action (kill) happened; nothing to revert.
+ * reverting: written before the first revert step runs; after a crash the revert is finished.
+ * not-reapplied: the target restarted and the fault could not be put on its successor.
+ */
+export type Phase = 'applying' | 'active' | 'done' | 'reverting' | 'not-reapplied';
+
+export interface JournalRecord {
+  spec: InjectionSpec;
+  specHash: string;
+  holder: string;
+  phase: Phase;
+  /** The process the plan acts on; absent while not re-applied. */
+  target?: ResolvedTarget;
+  /** For network faults: inode of the target's netns, to tell a restart in the same pod netns from a new one. */
+  netnsInode?: number;
+  /** The plan in force; its revert undoes what this injection did. */
+  plan?: Plan;
+  appliedAt?: number;
+  /** Times the fault was put on a restarted container. */
+  reapplied: number;
+  /** The last failure (re-apply or revert), kept so it is reported, never silently lost. */
+  error?: string;
+  updatedAt: number;
+}
+
+export interface LeaseRecord {
+  expiresAt: number;
+  ttlMs: number;
+}
+
+const FORMAT = 1;
+const LEASES_FILE = 'leases.json';
+const INJECTION_PREFIX = 'injection-';
+
+export class JournalError extends DaemonError {
+  override name = 'JournalError';
+  constructor(message: string, options?: ErrorOptions) {
+    super('failed', message, options);
+  }
+}
+
+/** The file of an injection: named by a hash of its ID, so the ID never becomes a path. */
+function injectionFile(id: string): string {
+  return `${INJECTION_PREFIX}${createHash('sha256').update(id).digest('hex').slice(0, 40)}.json`;
+}
+
+export class Journal {
+  readonly dir: string;
+  private leaseWrite: Promise<void> = Promise.resolve();
+
+  constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  /** Creates the directory and drops temp files of writes a crash interrupted (their rename never happened). */
+  async open(): Promise<{ records: JournalRecord[]; leases: Map<string, LeaseRecord> }> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const names = await readdir(this.dir);
+    for (const name of names) if (name.includes('.tmp-')) await rm(join(this.dir, name), { force: true });
+    const records: JournalRecord[] = [];
+    for (const name of names.filter((n) => n.startsWith(INJECTION_PREFIX) && n.endsWith('.json'))) {
+      records.push(this.decode<JournalRecord>(name, await readFile(join(this.dir, name), 'utf8')));
+    }
+    const leasesText = await readFile(join(this.dir, LEASES_FILE), 'utf8').catch(() => undefined);
+    const leases = new Map(Object.entries(leasesText === undefined ? {} : this.decode<Record<string, LeaseRecord>>(LEASES_FILE, leasesText)));
+    return { records, leases };
+  }
+
+  private decode<T>(name: string, text: string): T {
+    try {
+      const parsed = JSON.parse(text) as { format: number; value: T };
+      if (parsed.format !== FORMAT) throw new Error(`format ${parsed.format}, expected ${FORMAT}`);
+      return parsed.value;
+    } catch (error) {
+      throw new JournalError(`journal file ${join(this.dir, name)} is unreadable: ${errorMessage(error)}`, { cause: error });
+    }
+  }
+
+  async write(record: JournalRecord): Promise<void> {
+    await this.replace(injectionFile(record.spec.id), JSON.stringify({ format: FORMAT, value: record }));
+  }
+
+  async remove(id: string): Promise<void> {
+    await rm(join(this.dir, injectionFile(id)), { force: true });
+    await this.syncDir();
+  }
+
+  /** Leases change on every renewal; writes are chained so the last one written is the last one asked for. */
+  writeLeases(leases: ReadonlyMap<string, LeaseRecord>): Promise<void> {
+    const text = JSON.stringify({ format: FORMAT, value: Object.fromEntries(leases) });
+    const next = this.leaseWrite.catch(() => undefined).then(() => this.replace(LEASES_FILE, text));
+    this.leaseWrite = next;
+    return next;
+  }
+
+  private async replace(name: string, text: string): Promise<void> {
+    const final = join(this.dir, name);
+    const temp = `${final}.tmp-${randomBytes(6).toString('hex')}`;
+    try {
+      const file = await open(temp, 'w', 0o600);
+      try {
+        await file.writeFile(text);
+        await file.sync();
+      } finally {
+        await file.close();
+      }
+      await rename(temp, final);
+      await this.syncDir();
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw new JournalError(`could not write journal file ${final}: ${errorMessage(error)}`, { cause: error });
+    }
+  }
+
+  /** A rename is durable only once the directory holding it is synced. */
+  private async syncDir(): Promise<void> {
+    const dir = await open(this.dir, 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+  }
+}

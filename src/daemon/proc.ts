@@ -1,0 +1,35 @@
+/** Facts about a process from /proc: whether the process we resolved is still the same one. */
+import { readFile, stat } from 'node:fs/promises';
+
+/**
+ * Start time of pid in clock ticks since boot (field 22 of /proc/<pid>/stat), or undefined if it is gone.
+ * A pid plus its start time names one process for good, even after the pid is reused.
+ */
+export async function processStartTime(pid: number, procRoot = '/proc'): Promise<number | undefined> {
+  const text = await readFile(`${procRoot}/${pid}/stat`, 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  return startTimeFromStat(text);
+}
+
+/** The comm field may hold spaces and parentheses, so fields are counted from the last ')'. */
+export function startTimeFromStat(text: string): number | undefined {
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is field 3 (state); field 22 is starttime.
+  const value = Number(fields[19]);
+  return Number.isInteger(value) && value >= 0 ? value : undefined;
+}
+
+/** Process state letter (R, S, D, T, ...) from /proc/<pid>/stat. */
+export async function processState(pid: number): Promise<string | undefined> {
+  const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  return text?.slice(text.lastIndexOf(')') + 2).split(' ')[0];
+}
+
+/** Inode of the network namespace pid is in, or undefined if pid is gone. */
+export async function netnsInode(pid: number): Promise<number | undefined> {
+  return (await stat(`/proc/${pid}/ns/net`).catch(() => undefined))?.ino;
+}
+
+export function isPositivePid(pid: number): boolean {
+  return Number.isInteger(pid) && pid > 0 && pid <= 4_194_304;
+}

@@ -1,0 +1,71 @@
+/**
+ * What a controller asks for, as a value: an injection is an ID, a target
+ * container and one fault. Its hash decides idempotency: the same ID with the
+ * same spec is the same injection, the same ID with another spec is a conflict.
+ */
+import { createHash } from 'node:crypto';
+import { DaemonError } from './errors.ts';
+
+export interface TargetRef {
+  containerId: string;
+  /** With containerName: finds the container again after it restarted under a new ID. */
+  podUid?: string;
+  containerName?: string;
+}
+
+export type FaultSpec =
+  | { kind: 'container-kill' }
+  | { kind: 'container-freeze' }
+  /** Network faults in the normal form their validator returns; planned together in one netns. */
+  | { kind: 'network'; faults: readonly unknown[] };
+
+export type FaultKind = FaultSpec['kind'];
+
+export interface InjectionSpec {
+  id: string;
+  target: TargetRef;
+  fault: FaultSpec;
+}
+
+export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$/;
+const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+const POD_UID = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
+const CONTAINER_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+export const MIN_LEASE_MS = 1_000;
+export const MAX_LEASE_MS = 3_600_000;
+
+function check(ok: boolean, message: string): void {
+  if (!ok) throw new DaemonError('invalid', message);
+}
+
+export function checkId(what: string, value: string): void {
+  check(ID_PATTERN.test(value), `${what} ${JSON.stringify(value)} must match ${ID_PATTERN.source}`);
+}
+
+export function checkLeaseTtl(ttlMs: number): void {
+  check(Number.isInteger(ttlMs) && ttlMs >= MIN_LEASE_MS && ttlMs <= MAX_LEASE_MS, `lease TTL ${ttlMs} ms must be between ${MIN_LEASE_MS} and ${MAX_LEASE_MS} ms`);
+}
+
+export function checkTarget(target: TargetRef): TargetRef {
+  check(CONTAINER_ID.test(target.containerId), `container ID ${JSON.stringify(target.containerId)} must match ${CONTAINER_ID.source}`);
+  const { podUid, containerName } = target;
+  check((podUid === undefined) === (containerName === undefined), 'pod UID and container name come together (both or neither)');
+  if (podUid !== undefined) check(POD_UID.test(podUid), `pod UID ${JSON.stringify(podUid)} must match ${POD_UID.source}`);
+  if (containerName !== undefined) check(CONTAINER_NAME.test(containerName), `container name ${JSON.stringify(containerName)} is not a DNS label`);
+  return { containerId: target.containerId, ...(podUid !== undefined && containerName !== undefined ? { podUid, containerName } : {}) };
+}
+
+/** JSON with object keys sorted, so equal specs hash equally whatever order their fields came in. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (typeof value === 'object' && value !== null) {
+    const entries = Object.entries(value).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** Hash of what the injection does and to whom; the lease holder is not part of it (a new leader may adopt it). */
+export function specHash(spec: InjectionSpec): string {
+  return createHash('sha256').update(canonicalJson({ target: spec.target, fault: spec.fault })).digest('hex');
+}

@@ -1,0 +1,172 @@
+/**
+ * What the daemon's host tests share: a private containerd with the workload
+ * image, mTLS certificates, containers in network namespaces of their own,
+ * and the daemon itself as a separate process (so it can be SIGKILLed).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DaemonClient } from '../../src/daemon/client.ts';
+import { makeCertificates, type CertificateSet } from '../../src/daemon/tls-certs.ts';
+import { readTlsFiles, type TlsMaterial } from '../../src/daemon/tls.ts';
+import { run } from '../../src/util/exec.ts';
+import { ctr, ctrRunFlags, startContainerd, stopContainerd, type Containerd } from '../testbed/node/containerd.ts';
+import { importImage, WORKLOAD_IMAGE, workloadImage } from '../testbed/node/images.ts';
+
+export const NAMESPACE = 'k8s.io';
+export const REPO = join(import.meta.dirname, '..', '..');
+const MAIN = join(REPO, 'src', 'daemon', 'main.ts');
+
+export interface RunningDaemon {
+  child: ChildProcess;
+  pid: number;
+  port: number;
+  client: DaemonClient;
+  /** Every log line so far, parsed. */
+  logs: Array<Record<string, unknown>>;
+  /** Sends signal and waits for the process to exit. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export interface ContainerOptions {
+  netns?: string;
+  labels?: Readonly<Record<string, string>>;
+  argv?: readonly string[];
+}
+
+export class DaemonFixture {
+  readonly dir: string;
+  readonly tag: string;
+  containerd!: Containerd;
+  certs!: CertificateSet;
+  clientTls!: TlsMaterial;
+  private readonly daemons: RunningDaemon[] = [];
+  private readonly netnsNames: string[] = [];
+
+  private constructor(dir: string, tag: string) {
+    this.dir = dir;
+    this.tag = tag;
+  }
+
+  /** Short paths: containerd's socket path must fit in sun_path. */
+  static async create(tag: string): Promise<DaemonFixture> {
+    const fixture = new DaemonFixture(await mkdtemp(`/run/kd-${tag}-`), tag);
+    fixture.containerd = await startContainerd(join(fixture.dir, 'ctd'));
+    await importImage(fixture.containerd.socket, NAMESPACE, await workloadImage());
+    fixture.certs = await makeCertificates(join(fixture.dir, 'pki'));
+    fixture.clientTls = await readTlsFiles(fixture.certs.client);
+    return fixture;
+  }
+
+  get journalDir(): string {
+    return join(this.dir, 'journal');
+  }
+
+  async startDaemon(extraArgs: readonly string[] = []): Promise<RunningDaemon> {
+    const server = this.certs.server;
+    const child = spawn(process.execPath, [MAIN, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--journal-dir', this.journalDir,
+      '--tls-ca', server.ca, '--tls-cert', server.cert, '--tls-key', server.key, '--containerd-socket', this.containerd.socket, ...extraArgs],
+    { stdio: ['ignore', 'inherit', 'pipe'], env: { ...process.env, KERRIS_LOG_LEVEL: 'debug' } });
+    const logs: Array<Record<string, unknown>> = [];
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const ready = new Promise<number>((resolve, reject) => {
+      let buffered = '';
+      child.stderr?.on('data', (chunk: Buffer) => {
+        buffered += chunk.toString('utf8');
+        let newline = buffered.indexOf('\n');
+        while (newline >= 0) {
+          const line = buffered.slice(0, newline);
+          buffered = buffered.slice(newline + 1);
+          newline = buffered.indexOf('\n');
+          try {
+            const entry = JSON.parse(line) as Record<string, unknown>;
+            logs.push(entry);
+            if (entry['msg'] === 'daemon ready') resolve(Number(entry['port']));
+          } catch {
+            process.stderr.write(`daemon: ${line}\n`);
+          }
+        }
+      });
+      child.once('exit', (code, signal) => reject(new Error(`daemon exited before it was ready (code ${code}, signal ${signal}); logs:\n${logs.map((l) => JSON.stringify(l)).join('\n')}`)));
+    });
+    const port = await ready;
+    const client = new DaemonClient({ address: `127.0.0.1:${port}`, tls: this.clientTls, serverName: 'localhost', timeoutMs: 20_000 });
+    const daemon: RunningDaemon = {
+      child, pid: child.pid ?? -1, port, client, logs,
+      stop: async (signal = 'SIGTERM') => {
+        client.close();
+        if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+        await exited;
+      },
+    };
+    this.daemons.push(daemon);
+    return daemon;
+  }
+
+  async addNetns(name: string): Promise<string> {
+    await run(['ip', 'netns', 'add', name]);
+    this.netnsNames.push(name);
+    await run(['ip', 'netns', 'exec', name, 'ip', 'link', 'set', 'lo', 'up']);
+    return `/var/run/netns/${name}`;
+  }
+
+  async runContainer(id: string, options: ContainerOptions = {}): Promise<number> {
+    const labels = Object.entries(options.labels ?? {}).flatMap(([k, v]) => ['--label', `${k}=${v}`]);
+    const ns = options.netns === undefined ? [] : ['--with-ns', `network:${options.netns}`];
+    await ctr(this.containerd.socket, NAMESPACE, ['run', '--detach', ...ctrRunFlags(this.containerd, id), ...ns, ...labels, WORKLOAD_IMAGE, id,
+      ...(options.argv ?? ['/bin/sleep', '3600'])]);
+    return this.taskPid(id);
+  }
+
+  async taskPid(id: string): Promise<number> {
+    const listed = await ctr(this.containerd.socket, NAMESPACE, ['tasks', 'list']);
+    const row = listed.stdout.split('\n').map((l) => l.trim().split(/\s+/)).find((cols) => cols[0] === id);
+    if (row === undefined) throw new Error(`task ${id} not listed:\n${listed.stdout}`);
+    return Number(row[1]);
+  }
+
+  async taskStatus(id: string): Promise<string | undefined> {
+    const listed = await ctr(this.containerd.socket, NAMESPACE, ['tasks', 'list']);
+    return listed.stdout.split('\n').map((l) => l.trim().split(/\s+/)).find((cols) => cols[0] === id)?.[2];
+  }
+
+  /** Kills a container's task and deletes task and container, as a restart would. */
+  async removeContainer(id: string): Promise<void> {
+    await ctr(this.containerd.socket, NAMESPACE, ['tasks', 'kill', '--all', '--signal', 'SIGKILL', id], true);
+    const deadline = Date.now() + 10_000;
+    while ((await ctr(this.containerd.socket, NAMESPACE, ['tasks', 'delete', id], true)).code !== 0 && Date.now() < deadline) await sleep(100);
+    await ctr(this.containerd.socket, NAMESPACE, ['containers', 'delete', id], true);
+  }
+
+  async cleanup(): Promise<void> {
+    for (const daemon of this.daemons) await daemon.stop('SIGKILL');
+    await stopContainerd(this.containerd.dir);
+    for (const name of this.netnsNames) await run(['ip', 'netns', 'delete', name], { allowFailure: true });
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Polls until check returns a value other than undefined, or fails with what it saw last. */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 10_000, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+export async function netnsList(): Promise<string[]> {
+  return (await run(['ip', 'netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0] ?? '').filter((n) => n !== '').sort();
+}
+
+/** Every journal file left in dir (the journal is empty when nothing is injected). */
+export async function journalFiles(dir: string): Promise<string[]> {
+  return (await readdir(dir).catch(() => [])).filter((n) => n.startsWith('injection-'));
+}
+
+export async function readCounter(pid: number): Promise<number> {
+  return Number((await readFile(`/proc/${pid}/root/tmp/count`, 'utf8')).trim());
+}
