@@ -183,19 +183,37 @@ function lines(text: string): string[] {
   return text.split('\n').map((line) => line.trim()).filter((line) => line !== '');
 }
 
+interface TaskRow {
+  id: string;
+  status: string;
+}
+
+async function listTasks(socket: string, namespace: string): Promise<TaskRow[]> {
+  const listed = await ctr(socket, namespace, ['tasks', 'list']);
+  return lines(listed.stdout).slice(1).map((line) => line.split(/\s+/)).map((cols) => ({ id: cols[0] ?? '', status: cols[2] ?? '' }));
+}
+
 /** Kills and deletes every task and container, so shims exit and runc removes its cgroups. */
 async function removeAllContainers(socket: string): Promise<void> {
   const namespaces = lines((await ctr(socket, 'default', ['namespaces', 'list', '--quiet'])).stdout);
   for (const namespace of namespaces) {
-    const tasks = lines((await ctr(socket, namespace, ['tasks', 'list', '--quiet'])).stdout);
-    for (const task of tasks) await ctr(socket, namespace, ['tasks', 'kill', '--all', '--signal', 'SIGKILL', task], true);
-    for (const task of tasks) {
-      const deadline = Date.now() + 10_000;
-      while ((await ctr(socket, namespace, ['tasks', 'delete', task], true)).code !== 0 && Date.now() < deadline) await sleep(100);
+    for (const task of await listTasks(socket, namespace)) await ctr(socket, namespace, ['tasks', 'kill', '--all', '--signal', 'SIGKILL', task.id], true);
+    // CRI deletes the tasks of its own containers when they exit, so a task may vanish before we delete it.
+    const deadline = Date.now() + 10_000;
+    for (let tasks = await listTasks(socket, namespace); tasks.length > 0 && Date.now() < deadline; tasks = await listTasks(socket, namespace)) {
+      for (const task of tasks.filter((t) => t.status === 'STOPPED')) await ctr(socket, namespace, ['tasks', 'delete', task.id], true);
+      await sleep(50);
     }
     const containers = lines((await ctr(socket, namespace, ['containers', 'list', '--quiet'])).stdout);
     for (const container of containers) await ctr(socket, namespace, ['containers', 'delete', container], true);
   }
+}
+
+/** Ids of the containers (pod sandboxes included) in a namespace of the containerd in dir; empty if it does not run. */
+export async function containerIds(dir: string, namespace: string): Promise<string[]> {
+  const l = layout(dir);
+  if (await runningPid(l.pidFile, CONTAINERD) === undefined) return [];
+  return lines((await ctr(l.socket, namespace, ['containers', 'list', '--quiet'], true)).stdout);
 }
 
 interface ProcessInfo {

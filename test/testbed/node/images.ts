@@ -3,7 +3,7 @@ import { access, chmod, copyFile, mkdir, mkdtemp, readFile, rename, rm, stat, sy
 import { join } from 'node:path';
 import { run } from '../../../src/util/exec.ts';
 import { CACHE_DIR } from '../paths.ts';
-import { requireExecutables } from '../prerequisites.ts';
+import { PrerequisiteError, requireExecutables } from '../prerequisites.ts';
 import { ctr } from './containerd.ts';
 
 /** Images are built here and imported; no registry is reachable, so nothing is ever pulled. */
@@ -26,6 +26,7 @@ export interface ImageArchive {
 const BUSYBOX = '/bin/busybox';
 const GCC = '/usr/bin/gcc';
 const TAR = '/usr/bin/tar';
+const STATIC_LIBC = '/usr/lib/x86_64-linux-gnu/libc.a';
 /** Bump when the way images are assembled changes, so cached archives are rebuilt. */
 const FORMAT = 'kerris-images-1';
 const SOURCES = import.meta.dirname;
@@ -122,7 +123,8 @@ async function toolVersion(argv: readonly [string, ...string[]]): Promise<string
 
 /** The pause image: a static C program that sleeps until signalled. */
 export async function pauseImage(): Promise<ImageArchive> {
-  await requireExecutables({ [GCC]: 'gcc', [TAR]: 'tar', '/usr/lib/x86_64-linux-gnu/libc.a': 'libc6-dev' });
+  await requireExecutables({ [GCC]: 'gcc', [TAR]: 'tar' });
+  if (!await exists(STATIC_LIBC)) throw new PrerequisiteError(`missing ${STATIC_LIBC} (gcc -static needs it); install with: apt-get install libc6-dev`);
   const source = join(SOURCES, 'pause.c');
   const key = sha256(JSON.stringify([FORMAT, PAUSE_IMAGE, await readFile(source, 'utf8'), await toolVersion([GCC, '--version'])]));
   return cachedArchive({

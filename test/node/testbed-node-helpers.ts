@@ -1,0 +1,70 @@
+/** Shared by the node test-bed tests: the shared node, and reading pods. */
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { controlPlane, type ControlPlane } from '../testbed/index.ts';
+import { kubectl, kubectlJson } from '../testbed/kubectl.ts';
+import { withLock } from '../testbed/lock.ts';
+import { startNode, type ClusterNode } from '../testbed/node/index.ts';
+import { RUN_DIR } from '../testbed/paths.ts';
+
+/** The running control plane and its node, started once however many test files ask at the same time. */
+export async function planeAndNode(): Promise<{ plane: ControlPlane; node: ClusterNode }> {
+  const plane = await controlPlane();
+  const node = await withLock(join(RUN_DIR, 'node.lock'), () => startNode(plane));
+  return { plane, node };
+}
+
+export interface Pod {
+  metadata: { name: string; deletionTimestamp?: string; labels?: Record<string, string> };
+  spec: { nodeName?: string };
+  status: { phase?: string; podIP?: string };
+}
+
+export async function pods(plane: ControlPlane, namespace: string, selector: string): Promise<Pod[]> {
+  return (await kubectlJson<{ items: Pod[] }>(plane, ['get', 'pods', '-n', namespace, '-l', selector])).items;
+}
+
+/** Polls until pick returns a value, or fails with what the last poll saw. */
+export async function eventually<T>(what: string, timeoutMs: number, pick: () => Promise<T | undefined>, describe: () => Promise<string>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = await pick();
+    if (value !== undefined) return value;
+    await sleep(250);
+  }
+  throw new Error(`${what}: not within ${timeoutMs} ms; last seen:\n${await describe()}`);
+}
+
+/** Pods that run and are not being deleted. */
+export function running(list: readonly Pod[]): Pod[] {
+  return list.filter((p) => p.status.phase === 'Running' && p.status.podIP !== undefined && p.metadata.deletionTimestamp === undefined);
+}
+
+/** A Deployment of the workload image pinned to node. */
+export function workloadDeployment(node: ClusterNode, namespace: string, name: string, replicas: number): string {
+  return JSON.stringify({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace },
+    spec: {
+      replicas,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: {
+          nodeSelector: { 'kubernetes.io/hostname': node.name },
+          terminationGracePeriodSeconds: 5,
+          containers: [{ name: 'workload', image: node.images.workload, imagePullPolicy: 'Never', ports: [{ containerPort: 7000 }, { containerPort: 8080 }] }],
+        },
+      },
+    },
+  });
+}
+
+export async function createNamespace(plane: ControlPlane, namespace: string): Promise<void> {
+  await kubectl(plane, ['create', 'namespace', namespace]);
+}
+
+export async function deleteNamespace(plane: ControlPlane, namespace: string): Promise<void> {
+  await kubectl(plane, ['delete', 'namespace', namespace, '--ignore-not-found', '--wait=true', '--timeout=120s'], { timeoutMs: 150_000 });
+}

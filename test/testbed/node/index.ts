@@ -1,0 +1,152 @@
+/**
+ * The test bed's real Kubernetes node: a private containerd (runc, CNI bridge), locally built images and a kubelet
+ * registered with the test-bed control plane. Everything lives in <plane.stateDir>/node; stopNode removes it all.
+ */
+import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ControlPlane } from '../control-plane.ts';
+import { kubectlJson } from '../kubectl.ts';
+import { requireRoot } from '../prerequisites.ts';
+import { CNI_BIN_DIR, POD_NETWORK, podNetworkLeftovers, removePodNetwork, writeCniConfig } from './cni.ts';
+import { containerIds, containerdLeftovers, startContainerd, stopContainerd } from './containerd.ts';
+import { importImage, PAUSE_IMAGE, testbedImages, WORKLOAD_IMAGE } from './images.ts';
+import { kubeletLeftovers, kubeletLogTail, kubeletPid, removeKubeletHostState, startKubelet, stopKubelet } from './kubelet.ts';
+import { mountsUnder, unmountUnder } from './mounts.ts';
+import { readSysctls, writeSysctls, type Sysctls } from './sysctls.ts';
+
+export { PAUSE_IMAGE, WORKLOAD_IMAGE } from './images.ts';
+export { POD_NETWORK } from './cni.ts';
+
+export interface ClusterNode {
+  /** The Node object's name. */
+  name: string;
+  /** The Node's InternalIP: the control plane's node address. */
+  internalIP: string;
+  /** The node's containerd (CRI namespace k8s.io). */
+  containerdSocket: string;
+  /** Image references, already imported; pods must use imagePullPolicy IfNotPresent or Never (no registry). */
+  images: { pause: string; workload: string };
+  /** Pods get addresses from this subnet, on bridge POD_NETWORK.bridge. */
+  podSubnet: string;
+}
+
+export const NODE_NAME = 'kerris-node';
+const CRI_NAMESPACE = 'k8s.io';
+
+export class NodeError extends Error {
+  override name = 'NodeError';
+}
+
+function layout(stateDir: string) {
+  const dir = join(stateDir, 'node');
+  return {
+    dir,
+    containerd: join(dir, 'containerd'),
+    kubelet: join(dir, 'kubelet'),
+    cniConf: join(dir, 'cni', 'net.d'),
+    cniIpam: join(dir, 'cni', 'ipam'),
+    savedSysctls: join(dir, 'host-sysctls.json'),
+  };
+}
+
+function describe(plane: ControlPlane, stateDir: string): ClusterNode {
+  return {
+    name: NODE_NAME,
+    internalIP: plane.nodeAddress,
+    containerdSocket: join(layout(stateDir).containerd, 'containerd.sock'),
+    images: { pause: PAUSE_IMAGE, workload: WORKLOAD_IMAGE },
+    podSubnet: POD_NETWORK.subnet,
+  };
+}
+
+interface NodeObject {
+  status?: { conditions?: { type: string; status: string; lastHeartbeatTime?: string; message?: string }[] };
+}
+
+/** Waits for the Node's Ready condition to turn True with a heartbeat from this kubelet, not a previous one. */
+async function waitReady(plane: ControlPlane, node: ClusterNode, since: number, kubeletDir: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'not registered';
+  while (Date.now() < deadline) {
+    if (await kubeletPid(kubeletDir) === undefined) throw new NodeError(`kubelet exited while starting:\n${await kubeletLogTail(kubeletDir)}`);
+    const object = await kubectlJson<NodeObject>(plane, ['get', 'node', node.name]).catch(() => undefined);
+    const ready = object?.status?.conditions?.find((c) => c.type === 'Ready');
+    if (ready) {
+      last = `Ready=${ready.status}: ${ready.message ?? ''}`;
+      const heartbeat = Date.parse(ready.lastHeartbeatTime ?? '');
+      if (ready.status === 'True' && heartbeat >= Math.floor(since / 1000) * 1000) return;
+    }
+    await sleep(500);
+  }
+  throw new NodeError(`node ${node.name} not Ready after ${timeoutMs} ms (${last}):\n${await kubeletLogTail(kubeletDir)}`);
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(() => true, () => false);
+}
+
+/** The node of plane if its kubelet runs. */
+export async function runningNode(plane: ControlPlane): Promise<ClusterNode | undefined> {
+  return await kubeletPid(layout(plane.stateDir).kubelet) === undefined ? undefined : describe(plane, plane.stateDir);
+}
+
+/** Starts containerd and kubelet for plane and waits until the Node is Ready. Cleans up after itself if that fails. */
+export async function startNode(plane: ControlPlane): Promise<ClusterNode> {
+  await requireRoot('the test-bed node');
+  const running = await runningNode(plane);
+  if (running) return running;
+  const l = layout(plane.stateDir);
+  const node = describe(plane, plane.stateDir);
+  const since = Date.now();
+  await mkdir(l.dir, { recursive: true, mode: 0o700 });
+  // A start that died half-way already saved the host's values; those are the ones to restore.
+  if (!await exists(l.savedSysctls)) await writeFile(l.savedSysctls, JSON.stringify(await readSysctls()));
+  try {
+    const images = await testbedImages();
+    await writeCniConfig(l.cniConf, l.cniIpam);
+    const containerd = await startContainerd(l.containerd, { sandboxImage: PAUSE_IMAGE, cniConfDir: l.cniConf, cniBinDir: CNI_BIN_DIR });
+    await importImage(containerd.socket, CRI_NAMESPACE, images.pause);
+    await importImage(containerd.socket, CRI_NAMESPACE, images.workload);
+    await startKubelet({ name: node.name, nodeIP: node.internalIP, dir: l.kubelet, containerdSocket: containerd.socket, plane });
+    await waitReady(plane, node, since, l.kubelet, 120_000);
+  } catch (error) {
+    await stopNode(plane.stateDir);
+    throw error;
+  }
+  return node;
+}
+
+/**
+ * Stops the node started for the control plane whose state dir is stateDir, and removes everything it made:
+ * processes, mounts, pod network namespaces, veths, the bridge, cgroups, changed sysctls, files.
+ * The Node object stays in the API (NotReady), as after a real node's power-off. Safe to call when nothing runs.
+ */
+export async function stopNode(stateDir: string): Promise<void> {
+  const l = layout(stateDir);
+  await stopKubelet(l.kubelet);
+  const sandboxIds = await containerIds(l.containerd, CRI_NAMESPACE);
+  // containerd kills and deletes every pod container and unmounts the pod network namespaces, which takes the veths with them.
+  await stopContainerd(l.containerd);
+  await removeKubeletHostState(l.kubelet);
+  await unmountUnder(l.dir);
+  await removePodNetwork(sandboxIds);
+  const saved = await readFile(l.savedSysctls, 'utf8').catch(() => undefined);
+  if (saved !== undefined) await writeSysctls(JSON.parse(saved) as Sysctls);
+  await rm(l.dir, { recursive: true, force: true });
+}
+
+/** What the node of stateDir left on the host; empty after stopNode. Sysctls are compared by the caller (readSysctls). */
+export async function nodeLeftovers(stateDir: string): Promise<string[]> {
+  const l = layout(stateDir);
+  const left = [
+    ...await kubeletLeftovers(l.kubelet),
+    ...await containerdLeftovers(l.containerd),
+    ...await podNetworkLeftovers(),
+    ...(await mountsUnder(l.dir)).map((point) => `mount ${point}`),
+  ];
+  if (await exists(l.dir)) left.push(`directory ${l.dir}`);
+  return [...new Set(left)];
+}
+
+export { readSysctls } from './sysctls.ts';
