@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import { repoRoot } from '../../src/api/generate.ts';
 import { podChaosResource, type PodChaos, type PodChaosSpec } from '../../src/api/generated/types.ts';
@@ -43,6 +44,21 @@ async function rejected(name: string, spec: Record<string, unknown>, ...expected
   assert.notEqual(left.code, 0, `${name} exists although creating it failed`);
 }
 
+/**
+ * Polls rather than `kubectl wait`, which fails with "status.conditions accessor error" when it
+ * reads a CRD created a moment ago that has no conditions yet.
+ */
+async function waitEstablished(): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  const jsonPath = '{.status.conditions[?(@.type=="Established")].status}';
+  for (;;) {
+    const result = await kubectl(plane, ['get', 'crd', podChaosResource.crdName, '-o', `jsonpath=${jsonPath}`], { allowFailure: true });
+    if (result.stdout.trim() === 'True') return;
+    if (Date.now() > deadline) throw new Error(`CRD ${podChaosResource.crdName} not Established within 60 s: ${result.stdout}${result.stderr}`);
+    await sleep(200);
+  }
+}
+
 const killOne = { action: 'pod-kill', mode: 'one', selector: { labelSelectors: { app: 'web' } } } satisfies PodChaosSpec;
 
 describe('PodChaos validation by the apiserver', { timeout: 180_000 }, () => {
@@ -51,7 +67,7 @@ describe('PodChaos validation by the apiserver', { timeout: 180_000 }, () => {
     crdExistedBefore = (await kubectl(plane, ['get', 'crd', podChaosResource.crdName], { allowFailure: true })).code === 0;
     // The files users install, the way the reference says to install them.
     await kubectl(plane, ['apply', '--server-side', '--force-conflicts', '--field-manager=kerris-api-test', '-f', join(repoRoot, 'deploy', 'crds')]);
-    await kubectl(plane, ['wait', '--for=condition=Established', `crd/${podChaosResource.crdName}`, '--timeout=60s']);
+    await waitEstablished();
     await kubectl(plane, ['create', 'namespace', namespace]);
   });
 
