@@ -11,7 +11,7 @@ import { Journal, type JournalRecord, type LeaseRecord, type Phase } from './jou
 import { Leases } from './leases.ts';
 import { daemonMetrics, type DaemonMetrics } from './metrics.ts';
 import type { Plan, Step } from './plan.ts';
-import { netnsInode, processStartTime } from './proc.ts';
+import { netnsHolder, netnsInode, processStartTime } from './proc.ts';
 import type { ResolvedTarget } from './runtime/resolve.ts';
 import { checkId, checkLeaseTtl, checkTarget, specHash, type FaultKind, type FaultSpec, type InjectionSpec, type TargetRef } from './spec.ts';
 import type { Logger } from '../util/log.ts';
@@ -344,22 +344,31 @@ export class Injector {
   }
 
   /**
-   * The revert steps that can still reach the kernel state they undo. When the target process is gone, its
-   * netns (named through /proc/<pid>) can no longer be entered and a removed cgroup has no file left to write:
-   * that state went with the container, and those steps are dropped rather than failing forever.
+   * The revert steps that can still reach the kernel state they undo. When the target process is gone, a step
+   * that entered its netns through /proc/<pid> is pointed at whatever still holds that netns (the pod's sandbox, a
+   * bind mount); a netns nobody holds is gone with its state, as is a removed cgroup, and those steps are dropped
+   * rather than failing forever.
    */
   private async reachableRevert(record: JournalRecord): Promise<readonly Step[]> {
     const plan = record.plan;
     if (plan === undefined) return [];
     const target = record.target;
     if (target === undefined || await processStartTime(target.pid) === target.startTime) return plan.revert;
+    const oldNetns = `/proc/${target.pid}/ns/net`;
+    const holder = record.netnsInode === undefined ? undefined : await netnsHolder(record.netnsInode);
     const reachable: Step[] = [];
     for (const step of plan.revert) {
-      if (step.kind === 'write' ? await exists(step.path) : !step.netns?.startsWith(`/proc/${target.pid}/`)) reachable.push(step);
+      if (step.kind === 'write') {
+        if (await exists(step.path)) reachable.push(step);
+      } else if (step.netns !== oldNetns) {
+        reachable.push(step);
+      } else if (holder !== undefined) {
+        reachable.push({ ...step, netns: holder });
+      }
     }
-    if (reachable.length < plan.revert.length) {
-      this.log.warn('target gone: skipping revert steps that can no longer reach it', { id: record.spec.id, pid: target.pid, skipped: plan.revert.length - reachable.length });
-    }
+    this.log.warn('target process gone: revert steps re-aimed or dropped', {
+      id: record.spec.id, pid: target.pid, netnsHolder: holder, dropped: plan.revert.length - reachable.length,
+    });
     return reachable;
   }
 

@@ -1,5 +1,5 @@
 /** Facts about a process from /proc: whether the process we resolved is still the same one. */
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 
 /**
  * Start time of pid in clock ticks since boot (field 22 of /proc/<pid>/stat), or undefined if it is gone.
@@ -32,4 +32,21 @@ export async function netnsInode(pid: number): Promise<number | undefined> {
 
 export function isPositivePid(pid: number): boolean {
   return Number.isInteger(pid) && pid > 0 && pid <= 4_194_304;
+}
+
+/**
+ * A path that still names the network namespace with this inode after the process it was found through exited:
+ * another process in it (a pod's sandbox holds its netns), or a bind mount of it (/run/netns/<name>).
+ */
+export async function netnsHolder(inode: number): Promise<string | undefined> {
+  for (const entry of await readdir('/proc')) {
+    if (!/^[1-9][0-9]*$/.test(entry)) continue;
+    if (await netnsInode(Number(entry)) === inode) return `/proc/${entry}/ns/net`;
+  }
+  const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
+  for (const line of mountinfo.split('\n')) {
+    const fields = line.split(' ');
+    if (fields[3] === `net:[${inode}]` && fields[4] !== undefined && /^(\/var)?\/run\/netns\/[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(fields[4])) return fields[4];
+  }
+  return undefined;
 }

@@ -111,6 +111,22 @@ export class DaemonFixture {
     return `/var/run/netns/${name}`;
   }
 
+  /**
+   * A pod-like netns: a veth pair with eth0 inside (10.<net>.<host>.2/24, peer .1 on the host side), as a CNI would
+   * make it. Network faults land on eth0.
+   */
+  async addPodNetns(name: string, net: number, host: number): Promise<string> {
+    const path = await this.addNetns(name);
+    const hostSide = `kd${this.tag.slice(0, 4)}${net}x${host}`;
+    if (hostSide.length > 15) throw new Error(`interface name ${hostSide} is too long`);
+    await run(['ip', 'link', 'add', hostSide, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', name]);
+    await run(['ip', 'addr', 'add', `10.${net}.${host}.1/24`, 'dev', hostSide]);
+    await run(['ip', 'link', 'set', hostSide, 'up']);
+    await run(['ip', 'netns', 'exec', name, 'ip', 'addr', 'add', `10.${net}.${host}.2/24`, 'dev', 'eth0']);
+    await run(['ip', 'netns', 'exec', name, 'ip', 'link', 'set', 'eth0', 'up']);
+    return path;
+  }
+
   async runContainer(id: string, options: ContainerOptions = {}): Promise<number> {
     const labels = Object.entries(options.labels ?? {}).flatMap(([k, v]) => ['--label', `${k}=${v}`]);
     const ns = options.netns === undefined ? [] : ['--with-ns', `network:${options.netns}`];

@@ -1,0 +1,227 @@
+/**
+ * Recovery that never leaks: lease expiry reverts by itself within 2 s, a
+ * SIGKILLed daemon finds a consistent state from its journal, a graceful
+ * restart keeps faults under their leases, and a restarted container gets its
+ * fault back (or is reported as not re-applied).
+ */
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, test } from 'node:test';
+import { freezePlan } from '../../src/daemon/container-faults.ts';
+import { freezerOfPid } from '../../src/daemon/cgroup.ts';
+import { Journal } from '../../src/daemon/journal.ts';
+import { snapshotKernelState } from '../../src/daemon/net/snapshot.ts';
+import { processStartTime } from '../../src/daemon/proc.ts';
+import { specHash, type InjectionSpec } from '../../src/daemon/spec.ts';
+import { DaemonFixture, eventually, journalFiles, netnsList, readCounter, type RunningDaemon } from './daemon-fixture.ts';
+
+const COUNTER = ['/bin/sh', '-c', 'i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.05; done'];
+const HOLDER = 'test-controller';
+
+let fixture: DaemonFixture;
+let netnsBefore: string[];
+
+/** Only this file's namespaces: other test files may run at the same time. */
+async function ownNetns(): Promise<string[]> {
+  return (await netnsList()).filter((n) => n.startsWith('kd-rec-'));
+}
+
+before(async () => {
+  netnsBefore = await ownNetns();
+  fixture = await DaemonFixture.create('rec');
+});
+
+after(async () => {
+  await fixture?.cleanup();
+  assert.deepEqual(await ownNetns(), netnsBefore, 'network namespaces after == before');
+});
+
+function freezerState(id: string): Promise<string> {
+  return readFile(join('/sys/fs/cgroup/freezer', fixture.containerd.cgroupParent, id, 'freezer.state'), 'utf8').then((s) => s.trim());
+}
+
+async function metric(daemon: RunningDaemon, name: string): Promise<number> {
+  const ready = daemon.logs.find((l) => l['msg'] === 'daemon ready');
+  const text = await (await fetch(`http://127.0.0.1:${String(ready?.['metricsPort'])}/metrics`)).text();
+  return text.split('\n').filter((l) => l.startsWith(name)).reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
+}
+
+test('an injection whose lease is not renewed is reverted by the daemon within 2 s of expiry; renewal keeps it', async () => {
+  const daemon = await fixture.startDaemon();
+  try {
+    const pid = await fixture.runContainer('lease1', { argv: COUNTER });
+    const leaseMs = 1_500;
+    const injected = await daemon.client.inject(HOLDER, leaseMs, [{ id: 'lease-1', target: { containerId: 'lease1' }, fault: { kind: 'container-freeze' } }]);
+    assert.equal(injected.results[0]?.ok, true, JSON.stringify(injected));
+    assert.equal(await freezerState('lease1'), 'FROZEN');
+
+    // Renewed per holder, the injection outlives several lease periods.
+    const renewUntil = Date.now() + 3 * leaseMs;
+    let expiresAt = 0;
+    while (Date.now() < renewUntil) {
+      const renewed = await daemon.client.renewLease(HOLDER, leaseMs);
+      assert.equal(renewed.injections, 1);
+      expiresAt = renewed.expiresAtMs;
+      await sleep(leaseMs / 3);
+      assert.equal(await freezerState('lease1'), 'FROZEN', 'still frozen while renewed');
+    }
+    const listed = await daemon.client.list(HOLDER);
+    assert.equal(listed.leases[0]?.expiresAtMs, expiresAt, 'the lease is listed with its expiry');
+
+    const thawedAt = await eventually('the lease to expire and the container to thaw', async () => ((await freezerState('lease1')) === 'THAWED' ? Date.now() : undefined), 10_000, 10);
+    const late = thawedAt - expiresAt;
+    assert.ok(late >= 0, `not reverted before expiry (${late} ms)`);
+    assert.ok(late <= 2_000, `reverted ${late} ms after expiry, limit 2000 ms`);
+    const resumedFrom = await readCounter(pid);
+    await eventually('the counter to advance', async () => ((await readCounter(pid)) > resumedFrom ? true : undefined));
+    assert.deepEqual((await daemon.client.list()).injections, []);
+    assert.deepEqual(await journalFiles(fixture.journalDir), []);
+    assert.equal(await metric(daemon, 'kerris_daemon_lease_expiries_total'), 1);
+    assert.equal(await metric(daemon, 'kerris_daemon_injections_recovered_total{reason="lease-expired"}'), 1);
+  } finally {
+    await daemon.stop();
+    await fixture.removeContainer('lease1');
+  }
+});
+
+test('a journal record left in "applying" by a crash is reverted at start-up', async () => {
+  const pid = await fixture.runContainer('crash0');
+  // What a daemon leaves when it dies right after its first step: the record says applying, the kernel is FROZEN.
+  const plan = freezePlan('crash0', await freezerOfPid(pid));
+  const spec: InjectionSpec = { id: 'crash-0', target: { containerId: 'crash0' }, fault: { kind: 'container-freeze' } };
+  const journal = new Journal(fixture.journalDir);
+  await journal.open();
+  await journal.writeLeases(new Map([[HOLDER, { expiresAt: Date.now() + 60_000, ttlMs: 60_000 }]]));
+  await journal.write({
+    spec, specHash: specHash(spec), holder: HOLDER, phase: 'applying', plan, reapplied: 0, updatedAt: Date.now(),
+    target: { containerId: 'crash0', pid, startTime: await processStartTime(pid) ?? 0, runtime: 'containerd' },
+  });
+  const [step] = plan.apply;
+  assert.ok(step?.kind === 'write');
+  await import('node:fs/promises').then((fs) => fs.writeFile(step.path, step.value));
+  assert.equal(await freezerState('crash0'), 'FROZEN');
+
+  const daemon = await fixture.startDaemon();
+  try {
+    assert.equal(await freezerState('crash0'), 'THAWED', 'reverted before the daemon reports ready');
+    assert.deepEqual((await daemon.client.list()).injections, []);
+    assert.deepEqual(await journalFiles(fixture.journalDir), []);
+  } finally {
+    await daemon.stop();
+    await fixture.removeContainer('crash0');
+  }
+});
+
+test('SIGKILL of the daemon in the middle of a batch: after restart each fault is fully there with its lease, or fully gone', async () => {
+  const ids = Array.from({ length: 12 }, (_, i) => `crash${i + 1}`);
+  for (const id of ids) await fixture.runContainer(id);
+  const daemon = await fixture.startDaemon();
+  const firstStep = new Promise<void>((resolve) => {
+    daemon.child.stderr?.on('data', (chunk: Buffer) => { if (chunk.toString('utf8').includes('"step applied"')) resolve(); });
+  });
+  const call = daemon.client.inject(HOLDER, 60_000, ids.map((id) => ({ id: `inj-${id}`, target: { containerId: id }, fault: { kind: 'container-freeze' as const } })))
+    .then(() => 'answered', () => 'cut off');
+  await firstStep;
+  await daemon.stop('SIGKILL');
+  await call;
+
+  const restarted = await fixture.startDaemon();
+  try {
+    const listed = await restarted.client.list();
+    const byId = new Map(listed.injections.map((i) => [i.id, i]));
+    let present = 0;
+    for (const id of ids) {
+      const injection = byId.get(`inj-${id}`);
+      const freezer = await freezerState(id);
+      if (injection === undefined) {
+        assert.equal(freezer, 'THAWED', `${id}: not listed, so fully gone`);
+      } else {
+        present += 1;
+        assert.equal(injection.phase, 'active', `${id}: listed, so fully applied`);
+        assert.equal(freezer, 'FROZEN', `${id}: listed, so frozen`);
+        assert.ok(injection.leaseExpiresAtMs > Date.now(), `${id}: with its lease`);
+      }
+    }
+    const reconciled = restarted.logs.filter((l) => l['msg'] === 'injection reverted' && l['reason'] === 'reconcile').length;
+    process.stdout.write(`# crash mid-batch: ${present} of ${ids.length} fully applied, ${reconciled} reverted from the journal at start-up\n`);
+    // The daemon died after a kernel change was made: that change is either committed or taken back from the journal.
+    assert.ok(present + reconciled >= 1, 'the crash hit an injection in flight');
+    assert.equal(listed.injections.length, present, 'nothing listed but these');
+
+    const recovered = await restarted.client.recover(ids.map((id) => `inj-${id}`));
+    assert.ok(recovered.results.every((r) => r.ok), JSON.stringify(recovered.results.filter((r) => !r.ok)));
+    for (const id of ids) assert.equal(await freezerState(id), 'THAWED', `${id}: thawed after recover`);
+    assert.deepEqual(await journalFiles(fixture.journalDir), []);
+  } finally {
+    await restarted.stop();
+    for (const id of ids) await fixture.removeContainer(id);
+  }
+});
+
+test('graceful shutdown keeps faults; the next daemon re-verifies them, and reverts those whose lease lapsed while it was down', async () => {
+  await fixture.runContainer('keep1');
+  await fixture.runContainer('lapse1');
+  const first = await fixture.startDaemon();
+  assert.equal((await first.client.inject('long-holder', 60_000, [{ id: 'keep-1', target: { containerId: 'keep1' }, fault: { kind: 'container-freeze' } }])).results[0]?.ok, true);
+  assert.equal((await first.client.inject('short-holder', 1_000, [{ id: 'lapse-1', target: { containerId: 'lapse1' }, fault: { kind: 'container-freeze' } }])).results[0]?.ok, true);
+  await first.stop('SIGTERM');
+  assert.equal(first.child.exitCode, 0, 'clean exit on SIGTERM');
+  assert.equal(await freezerState('keep1'), 'FROZEN', 'not reverted on graceful shutdown');
+  await sleep(1_200);
+
+  const second = await fixture.startDaemon();
+  try {
+    await eventually('the lapsed lease to be reverted', async () => ((await freezerState('lapse1')) === 'THAWED' ? true : undefined), 3_000);
+    assert.equal(await freezerState('keep1'), 'FROZEN');
+    assert.deepEqual((await second.client.list()).injections.map((i) => [i.id, i.phase]), [['keep-1', 'active']]);
+    assert.equal((await second.client.recover(['keep-1'])).results[0]?.ok, true);
+    assert.equal(await freezerState('keep1'), 'THAWED');
+    assert.deepEqual(await journalFiles(fixture.journalDir), []);
+  } finally {
+    await second.stop();
+    await fixture.removeContainer('keep1');
+    await fixture.removeContainer('lapse1');
+  }
+});
+
+test('a container that restarts in a new netns gets its network fault back; one with no successor is reported, never lost', async () => {
+  const labels = { 'io.kubernetes.pod.uid': 'a1b2c3d4-0000-4000-8000-000000000001', 'io.kubernetes.container.name': 'app' };
+  const firstNs = await fixture.addPodNetns('kd-rec-a', 77, 1);
+  const secondNs = await fixture.addPodNetns('kd-rec-b', 77, 2);
+  const [firstBefore, secondBefore] = [await snapshotKernelState(firstNs), await snapshotKernelState(secondNs)];
+  await fixture.runContainer('app-v1', { netns: firstNs, labels });
+  const daemon = await fixture.startDaemon();
+  try {
+    const fault = { action: 'bandwidth', bandwidth: { rate: '1mbit', limit: 20_000, buffer: 10_000 } };
+    const injected = await daemon.client.inject(HOLDER, 60_000, [{
+      id: 'net-restart', target: { containerId: 'app-v1', podUid: labels['io.kubernetes.pod.uid'], containerName: 'app' }, fault: { kind: 'network', faults: [fault] },
+    }]);
+    assert.equal(injected.results[0]?.ok, true, JSON.stringify(injected));
+    assert.match((await snapshotKernelState(firstNs)).tc, /tbf/, 'the fault is in the first netns');
+
+    await fixture.removeContainer('app-v1');
+    const newPid = await fixture.runContainer('app-v2', { netns: secondNs, labels });
+    const moved = await eventually('the fault to be re-applied on app-v2', async () => {
+      const injection = (await daemon.client.list()).injections[0];
+      return injection?.reapplied === 1 && injection.phase === 'active' ? injection : undefined;
+    });
+    assert.equal(moved.pid, newPid);
+    assert.match((await snapshotKernelState(secondNs)).tc, /tbf/, 'the fault is in the successor\'s netns');
+
+    await fixture.removeContainer('app-v2');
+    const reported = await eventually('the lost target to be reported', async () => {
+      const injection = (await daemon.client.list()).injections[0];
+      return injection?.phase === 'not-reapplied' ? injection : undefined;
+    });
+    assert.match(reported.error, /not re-applied/);
+
+    assert.equal((await daemon.client.recover(['net-restart'])).results[0]?.ok, true);
+    assert.deepEqual(await snapshotKernelState(secondNs), secondBefore, 'second netns after == before');
+    assert.deepEqual(await snapshotKernelState(firstNs), firstBefore, 'first netns after == before');
+    assert.deepEqual(await journalFiles(fixture.journalDir), []);
+  } finally {
+    await daemon.stop();
+  }
+});
