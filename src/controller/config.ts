@@ -1,0 +1,54 @@
+/** The controller's settings, from flags and the environment the Deployment gives it. */
+import { parseArgs } from 'node:util';
+
+export interface OperatorConfig {
+  /** The namespace kerris runs in: protected, and where its Lease lives. */
+  namespace: string;
+  /** This replica's name, for leader election and Events. */
+  identity: string;
+  /** Namespaces never targeted: kube-system and kerris's own, minus those explicitly allowed. */
+  protectedNamespaces: ReadonlySet<string>;
+  requireOptIn: boolean;
+  leaderElection: boolean;
+  healthPort: number;
+  concurrency: number;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const NAMESPACE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): OperatorConfig {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      'allow-protected-namespace': { type: 'string', multiple: true, default: [] },
+      'require-opt-in': { type: 'boolean', default: false },
+      'leader-elect': { type: 'boolean', default: true },
+      'no-leader-elect': { type: 'boolean', default: false },
+      'health-port': { type: 'string', default: '8080' },
+      concurrency: { type: 'string', default: '4' },
+      namespace: { type: 'string' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  const namespace = values.namespace ?? env['POD_NAMESPACE'] ?? 'kerris-system';
+  if (!NAMESPACE.test(namespace)) throw new ConfigError(`namespace ${JSON.stringify(namespace)} is not a DNS label`);
+  const allowed = new Set(values['allow-protected-namespace']);
+  const healthPort = Number(values['health-port']);
+  if (!Number.isInteger(healthPort) || healthPort < 0 || healthPort > 65535) throw new ConfigError(`--health-port ${values['health-port']} is not a port`);
+  const concurrency = Number(values.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new ConfigError(`--concurrency ${values.concurrency} is not a whole number from 1 to 64`);
+  return {
+    namespace,
+    identity: env['POD_NAME'] ?? `kerris-controller-${process.pid}`,
+    protectedNamespaces: new Set(['kube-system', namespace].filter((ns) => !allowed.has(ns))),
+    requireOptIn: values['require-opt-in'],
+    leaderElection: values['leader-elect'] && !values['no-leader-elect'],
+    healthPort,
+    concurrency,
+  };
+}

@@ -1,0 +1,14 @@
+import type { PodChaos } from '../../api/generated/types.ts';
+import { podChaosResource } from '../../api/generated/types.ts';
+import { defineResource } from '../../kube/resource.ts';
+
+export const podChaos = defineResource<PodChaos>({
+  group: podChaosResource.group,
+  version: podChaosResource.version,
+  plural: podChaosResource.plural,
+  kind: podChaosResource.kind,
+  namespaced: podChaosResource.namespaced,
+});
+
+/** Held on every PodChaos until its faults are taken away. */
+export const RECOVERY_FINALIZER = 'chaos.kerris.dev/recover';

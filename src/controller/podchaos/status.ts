@@ -1,0 +1,39 @@
+/** Pure status arithmetic for PodChaos: counts over target records. */
+import type { PodChaosStatus, PodChaosTarget } from '../../api/generated/types.ts';
+
+/** At most this many targets get a record in status; the counts cover all of them. */
+export const MAX_TARGET_RECORDS = 100;
+
+export interface Counts {
+  selected: number;
+  injected: number;
+  recovered: number;
+  failed: number;
+}
+
+const recordedIn = (records: readonly PodChaosTarget[], phase: PodChaosTarget['phase']): number => records.filter((r) => r.phase === phase).length;
+
+/** Counts over recorded targets plus those without a record, whose fate `untracked` describes. */
+export function countTargets(records: readonly PodChaosTarget[], untracked: Counts): Counts {
+  return {
+    selected: records.length + untracked.selected,
+    injected: recordedIn(records, 'Injected') + untracked.injected,
+    recovered: recordedIn(records, 'Recovered') + untracked.recovered,
+    failed: recordedIn(records, 'Failed') + untracked.failed,
+  };
+}
+
+/**
+ * What status tells of the targets that have no record (beyond
+ * MAX_TARGET_RECORDS): the counts minus what the records account for.
+ * Their recovery is not tracked one by one.
+ */
+export function untrackedCounts(status: PodChaosStatus | undefined): Counts {
+  const records = status?.targets ?? [];
+  return {
+    selected: status?.targetsTruncated ?? 0,
+    injected: Math.max(0, (status?.injected ?? 0) - recordedIn(records, 'Injected')),
+    recovered: 0,
+    failed: Math.max(0, (status?.failed ?? 0) - recordedIn(records, 'Failed')),
+  };
+}
