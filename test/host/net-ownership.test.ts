@@ -17,6 +17,7 @@ import type { Plan } from '../../src/daemon/plan.ts';
 import { probeCapabilities } from '../../src/daemon/preflight.ts';
 import type { NodeCapabilities } from '../../src/daemon/preflight.ts';
 import { run } from '../../src/util/exec.ts';
+import type { Argv } from '../../src/util/exec.ts';
 import { requireExecutables, requireRoot } from '../testbed/prerequisites.ts';
 import { createLab } from '../vm/scenarios/net-lab.ts';
 import type { Lab } from '../vm/scenarios/net-lab.ts';
@@ -80,7 +81,7 @@ describe('preflight on this host', () => {
 });
 
 describe('state kerris did not create', () => {
-  const foreign: readonly (readonly string[])[] = [
+  const foreign: readonly Argv[] = [
     ['tc', 'qdisc', 'add', 'dev', 'eth1', 'root', 'handle', '8001:', 'tbf', 'rate', '1gbit', 'burst', '100000', 'limit', '100000'],
     ['nft', 'add', 'table', 'inet', 'foreign'],
     ['nft', 'add', 'chain', 'inet', 'foreign', 'out', '{ type filter hook output priority 0; }'],
