@@ -5,7 +5,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { run, type RunResult } from '../../../src/util/exec.ts';
 import { requireExecutables, requireRoot } from '../prerequisites.ts';
 import { runningPid, startService, stopService } from '../processes.ts';
+import { cgroupsAt, killCgroupTree } from './cgroups.ts';
 import { mountsUnder, unmountUnder } from './mounts.ts';
+import { killProcessesReferencing, processes, processesReferencing, type ProcessInfo } from './procs.ts';
 
 /** A private containerd: its own socket, root, state and runc root, so it never touches a system containerd. */
 export interface Containerd {
@@ -37,7 +39,6 @@ export const CONTAINERD = '/usr/bin/containerd';
 export const CTR = '/usr/bin/ctr';
 export const RUNC = '/usr/sbin/runc';
 const DEFAULT_SANDBOX_IMAGE = 'kerris.local/pause:1';
-const CGROUP_V1 = '/sys/fs/cgroup';
 const SHIM_SOCKET_DIR = '/run/containerd/s';
 
 /** Paths go into TOML strings and command lines: keep them to characters that need no quoting. */
@@ -216,28 +217,6 @@ export async function containerIds(dir: string, namespace: string): Promise<stri
   return lines((await ctr(l.socket, namespace, ['containers', 'list', '--quiet'], true)).stdout);
 }
 
-interface ProcessInfo {
-  pid: number;
-  argv: string[];
-}
-
-export async function processes(): Promise<ProcessInfo[]> {
-  const found: ProcessInfo[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const raw = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
-    if (raw === '') continue;
-    found.push({ pid: Number(entry), argv: raw.split('\0').filter((arg) => arg !== '') });
-  }
-  return found;
-}
-
-/** Processes that belong to the containerd in dir: the daemon, its shims, runc. */
-async function containerdProcesses(dir: string): Promise<ProcessInfo[]> {
-  const self = process.pid;
-  return (await processes()).filter((p) => p.pid !== self && p.argv.some((arg) => arg === dir || arg.startsWith(`${dir}/`)));
-}
-
 /** The socket a runc v2 shim listens on: containerd 1.6 puts it in /run/containerd/s, named by a hash. */
 function shimSocket(argv: readonly string[]): string | undefined {
   const flag = (name: string): string | undefined => {
@@ -253,97 +232,12 @@ function isShim(p: ProcessInfo): boolean {
   return (p.argv[0] ?? '').endsWith('containerd-shim-runc-v2');
 }
 
-async function killRemaining(dir: string): Promise<void> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const left = await containerdProcesses(dir);
-    if (left.length === 0) return;
-    for (const p of left) {
-      try {
-        process.kill(p.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-      if (isShim(p)) {
-        const socket = shimSocket(p.argv);
-        if (socket !== undefined) await rm(socket, { force: true });
-      }
-    }
-    await sleep(50);
-  }
-  throw new ContainerdError(`processes of ${dir} survived SIGKILL: ${(await containerdProcesses(dir)).map((p) => p.pid).join(' ')}`);
-}
-
-/** cgroup v1 hierarchies (cpu, memory, ...) mounted under /sys/fs/cgroup. */
-export async function cgroupHierarchies(): Promise<string[]> {
-  const entries = await readdir(CGROUP_V1, { withFileTypes: true }).catch(() => []);
-  return entries.filter((e) => e.isDirectory() && e.name !== 'unified').map((e) => join(CGROUP_V1, e.name));
-}
-
-/** Removes the cgroup tree at path (relative to each hierarchy), children first; rmdir only succeeds on empty cgroups. */
-export async function removeCgroupTree(path: string): Promise<void> {
-  for (const hierarchy of await cgroupHierarchies()) await removeDirTree(join(hierarchy, path));
-}
-
-async function removeDirTree(dir: string): Promise<void> {
-  const entries = await readdir(dir, { withFileTypes: true }).catch(() => undefined);
-  if (entries === undefined) return;
-  for (const entry of entries) if (entry.isDirectory()) await removeDirTree(join(dir, entry.name));
-  await rmdir(dir);
-}
-
-/** Pids in the cgroup tree at path, in any hierarchy. */
-export async function cgroupTreeProcesses(path: string): Promise<number[]> {
-  const pids = new Set<number>();
-  const collect = async (dir: string): Promise<void> => {
-    const entries = await readdir(dir, { withFileTypes: true }).catch(() => undefined);
-    if (entries === undefined) return;
-    const procs = await readFile(join(dir, 'cgroup.procs'), 'utf8').catch(() => '');
-    for (const line of lines(procs)) pids.add(Number(line));
-    for (const entry of entries) if (entry.isDirectory()) await collect(join(dir, entry.name));
-  };
-  for (const hierarchy of await cgroupHierarchies()) await collect(join(hierarchy, path));
-  return [...pids];
-}
-
-/** SIGKILLs every process in the cgroup tree at path until none is left, then removes the tree. */
-export async function killCgroupTree(path: string): Promise<void> {
-  const killed = new Set<number>();
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const pids = await cgroupTreeProcesses(path);
-    if (pids.length === 0) {
-      await removeCgroupTree(path);
-      await waitUntilReaped([...killed], 5_000);
-      return;
-    }
-    for (const pid of pids) {
-      killed.add(pid);
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    await sleep(50);
-  }
-  throw new ContainerdError(`processes in cgroup ${path} survived SIGKILL: ${(await cgroupTreeProcesses(path)).join(' ')}`);
-}
-
-/** A killed process leaves its cgroup before its parent (often init, after a shim died) reaps it. */
-async function waitUntilReaped(pids: readonly number[], timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (const pid of pids) {
-    while (await readFile(`/proc/${pid}/stat`).then(() => true, () => false) && Date.now() < deadline) await sleep(20);
-  }
-}
-
-/** cgroups that exist at path in any hierarchy. */
-export async function cgroupsAt(path: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const hierarchy of await cgroupHierarchies()) {
-    const full = join(hierarchy, path);
-    if (await readdir(full).then(() => true, () => false)) found.push(full);
-  }
-  return found;
+/** SIGKILLs what is left of the containerd in dir; a killed shim cannot remove its socket, so that is done here. */
+function killRemaining(dir: string): Promise<void> {
+  return killProcessesReferencing(dir, async (p) => {
+    const socket = isShim(p) ? shimSocket(p.argv) : undefined;
+    if (socket !== undefined) await rm(socket, { force: true });
+  });
 }
 
 /**
@@ -375,7 +269,7 @@ async function removeSharedShimDir(): Promise<void> {
 export async function containerdLeftovers(dir: string): Promise<string[]> {
   const l = layout(dir);
   const left: string[] = [];
-  for (const p of await containerdProcesses(dir)) left.push(`process ${p.pid}: ${p.argv.join(' ')}`);
+  for (const p of await processesReferencing(dir)) left.push(`process ${p.pid}: ${p.argv.join(' ')}`);
   for (const point of await mountsUnder(dir)) left.push(`mount ${point}`);
   for (const cgroup of await cgroupsAt(l.cgroupParent)) left.push(`cgroup ${cgroup}`);
   if (await readdir(dir).then(() => true, () => false)) left.push(`directory ${dir}`);

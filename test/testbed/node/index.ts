@@ -13,6 +13,7 @@ import { containerIds, containerdLeftovers, startContainerd, stopContainerd } fr
 import { importImage, PAUSE_IMAGE, testbedImages, WORKLOAD_IMAGE } from './images.ts';
 import { kubeletLeftovers, kubeletLogTail, kubeletPid, removeKubeletHostState, startKubelet, stopKubelet } from './kubelet.ts';
 import { mountsUnder, unmountUnder } from './mounts.ts';
+import { processesReferencing } from './procs.ts';
 import { readSysctls, writeSysctls, type Sysctls } from './sysctls.ts';
 
 export { PAUSE_IMAGE, WORKLOAD_IMAGE } from './images.ts';
@@ -99,9 +100,10 @@ export async function startNode(plane: ControlPlane): Promise<ClusterNode> {
   const l = layout(plane.stateDir);
   const node = describe(plane, plane.stateDir);
   const since = Date.now();
+  // What a crashed run left (a kubelet without pid file, mounts, the bridge) would break this start: clear it first.
+  if ((await nodeLeftovers(plane.stateDir)).length > 0) await stopNode(plane.stateDir);
   await mkdir(l.dir, { recursive: true, mode: 0o700 });
-  // A start that died half-way already saved the host's values; those are the ones to restore.
-  if (!await exists(l.savedSysctls)) await writeFile(l.savedSysctls, JSON.stringify(await readSysctls()));
+  await writeFile(l.savedSysctls, JSON.stringify(await readSysctls()));
   try {
     const images = await testbedImages();
     await writeCniConfig(l.cniConf, l.cniIpam);
@@ -140,6 +142,7 @@ export async function stopNode(stateDir: string): Promise<void> {
 export async function nodeLeftovers(stateDir: string): Promise<string[]> {
   const l = layout(stateDir);
   const left = [
+    ...(await processesReferencing(l.dir)).map((p) => `process ${p.pid}: ${p.argv.join(' ')}`),
     ...await kubeletLeftovers(l.kubelet),
     ...await containerdLeftovers(l.containerd),
     ...await podNetworkLeftovers(),

@@ -5,7 +5,9 @@ import type { ControlPlane } from '../control-plane.ts';
 import { writeKubeconfig } from '../kubeconfig.ts';
 import { ensureCertificate } from '../pki.ts';
 import { runningPid, startService, stopService } from '../processes.ts';
-import { cgroupHierarchies, cgroupsAt, killCgroupTree, logTail } from './containerd.ts';
+import { cgroupHierarchies, cgroupsAt, killCgroupTree } from './cgroups.ts';
+import { logTail } from './containerd.ts';
+import { killProcessesReferencing } from './procs.ts';
 
 /** Pods' cgroups live under this cgroup v1 parent (not kubelet's default /kubepods), so the node can remove them all. */
 export const KUBELET_CGROUP_ROOT = '/kerris-node';
@@ -128,11 +130,12 @@ export function kubeletLogTail(dir: string): Promise<string> {
   return logTail(layout(dir).logFile);
 }
 
-/** Stops kubelet; leaves pods' processes to stopPods so that containerd can still tear them down. */
+/** Stops kubelet, and one whose pid file was lost; pods keep running for containerd to tear down. */
 export async function stopKubelet(dir: string): Promise<void> {
   const l = layout(dir);
   const exe = await readFile(l.exeFile, 'utf8').catch(() => '');
   if (exe !== '') await stopService(l.pidFile, exe);
+  await killProcessesReferencing(dir);
 }
 
 /** Container log links in /var/log/containers that point into this kubelet's pod logs. */
