@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { ControlPlane } from '../testbed/index.ts';
 import { kubectl } from '../testbed/kubectl.ts';
 import type { ClusterNode } from '../testbed/node/index.ts';
-import { createNamespace, deleteNamespace, eventually, planeAndNode, pods, running, workloadDeployment, type Pod } from './testbed-node-helpers.ts';
+import { createNamespace, deleteNamespace, eventually, planeAndNode, pods, running, workloadDeployment, type Pod } from '../testbed/node/testing.ts';
 
 const NAMESPACE = `kerris-node-deploy-${process.pid}`;
 const APP = 'echo';

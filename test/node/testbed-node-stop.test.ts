@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -6,11 +7,13 @@ import { run } from '../../src/util/exec.ts';
 import { controlPlane, type ControlPlane } from '../testbed/index.ts';
 import { kubectl } from '../testbed/kubectl.ts';
 import { withLock } from '../testbed/lock.ts';
-import { cgroupHierarchies } from '../testbed/node/cgroups.ts';
+import { cgroupHierarchies, cgroupTreeProcesses } from '../testbed/node/cgroups.ts';
+import { KUBELET_CGROUP_ROOT } from '../testbed/node/kubelet.ts';
+import { processesReferencing } from '../testbed/node/procs.ts';
 import { mountPoints } from '../testbed/node/mounts.ts';
 import { nodeLeftovers, POD_NETWORK, readSysctls, startNode, stopNode } from '../testbed/node/index.ts';
 import { RUN_DIR } from '../testbed/paths.ts';
-import { createNamespace, deleteNamespace, eventually, pods, running, workloadDeployment } from './testbed-node-helpers.ts';
+import { createNamespace, deleteNamespace, eventually, pods, running, workloadDeployment } from '../testbed/node/testing.ts';
 
 const NAMESPACE = `kerris-node-stop-${process.pid}`;
 
@@ -42,7 +45,20 @@ async function hostState(stateDir: string) {
   };
 }
 
-describe('stopNode', () => {
+/** A process's identity that survives pid reuse: pid and start time; undefined once it is gone or a zombie. */
+function processIdentity(pid: number): string | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // Fields after the parenthesised command: state is the 1st, start time the 20th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return fields[0] === 'Z' ? undefined : `${pid}@${fields[19]}`;
+}
+
+describe('stopping and restarting the test-bed node', () => {
   let plane: ControlPlane | undefined;
 
   after(async () => {
@@ -80,5 +96,29 @@ describe('stopNode', () => {
 
     assert.deepEqual(await nodeLeftovers(p.stateDir), []);
     assert.deepEqual(await hostState(p.stateDir), before);
+  });
+
+  it('startNode after kubelet and containerd were SIGKILLed clears their remains and the pods run again', async () => {
+    const p = plane ?? await controlPlane();
+    plane = p;
+    await withLock(join(RUN_DIR, 'node.lock'), () => startNode(p));
+    // After a restart the API still shows the pods Running from before; their processes tell that they run now.
+    const twoRunning = () => eventually('2 Running pods with their processes', 90_000, async () => {
+      const up = running(await pods(p, NAMESPACE, 'app=busy'));
+      const ids = (await cgroupTreeProcesses(KUBELET_CGROUP_ROOT)).map(processIdentity).filter((id) => id !== undefined);
+      return up.length === 2 && ids.length >= 4 ? ids : undefined;
+    }, async () => (await kubectl(p, ['get', 'pods', '-n', NAMESPACE, '-o', 'wide'], { allowFailure: true })).stdout);
+    // pause and the workload's shell, httpd and nc, in each of 2 pods.
+    const podProcesses = await twoRunning();
+
+    const daemons = (await processesReferencing(join(p.stateDir, 'node'))).filter((q) => /\/(kubelet|containerd)$/.test(q.argv[0] ?? ''));
+    assert.equal(daemons.length, 2, `kubelet and containerd: ${daemons.map((d) => d.argv[0]).join(' ')}`);
+    for (const daemon of daemons) process.kill(daemon.pid, 'SIGKILL');
+
+    await withLock(join(RUN_DIR, 'node.lock'), () => startNode(p));
+    const restarted = await twoRunning();
+    assert.ok(restarted.every((id) => !podProcesses.includes(id)), 'the pods run in new processes');
+    const survivors = podProcesses.filter((id) => processIdentity(Number(id.split('@')[0])) === id);
+    assert.deepEqual(survivors, [], 'no process of the killed node\'s pods survives the restart');
   });
 });

@@ -152,6 +152,11 @@ async function waitForSocket(l: ReturnType<typeof layout>, pid: number, timeoutM
   }
 }
 
+/** Does the containerd of dir run? */
+export async function containerdRunning(dir: string): Promise<boolean> {
+  return await runningPid(layout(dir).pidFile, CONTAINERD) !== undefined;
+}
+
 export async function logTail(file: string, lines = 30): Promise<string> {
   const text = await readFile(file, 'utf8').catch(() => '');
   return text.split('\n').slice(-lines).join('\n');

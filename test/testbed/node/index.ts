@@ -1,6 +1,13 @@
 /**
  * The test bed's real Kubernetes node: a private containerd (runc, CNI bridge), locally built images and a kubelet
  * registered with the test-bed control plane. Everything lives in <plane.stateDir>/node; stopNode removes it all.
+ *
+ * Addresses (all local to this machine; nothing is routed or masqueraded out):
+ * - node InternalIP: the control plane's node address (10.233.0.1/32 on its interface kerris0); kubelet serves
+ *   on it, port 10250, with a certificate signed by the cluster CA for that IP;
+ * - pods: 10.244.0.0/24 on bridge kerris-cni0, gateway 10.244.0.1. Pods reach each other over the bridge, and
+ *   the apiserver directly at 10.233.0.1:<apiserver port> (there is no kube-proxy, so Service IPs do not answer).
+ * - pod cgroups: under /kerris-node in every cgroup v1 hierarchy.
  */
 import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -9,7 +16,7 @@ import type { ControlPlane } from '../control-plane.ts';
 import { kubectlJson } from '../kubectl.ts';
 import { requireRoot } from '../prerequisites.ts';
 import { CNI_BIN_DIR, POD_NETWORK, podNetworkLeftovers, removePodNetwork, writeCniConfig } from './cni.ts';
-import { containerIds, containerdLeftovers, startContainerd, stopContainerd } from './containerd.ts';
+import { containerIds, containerdLeftovers, containerdRunning, startContainerd, stopContainerd } from './containerd.ts';
 import { importImage, PAUSE_IMAGE, testbedImages, WORKLOAD_IMAGE } from './images.ts';
 import { kubeletLeftovers, kubeletLogTail, kubeletPid, removeKubeletHostState, startKubelet, stopKubelet } from './kubelet.ts';
 import { mountsUnder, unmountUnder } from './mounts.ts';
@@ -89,7 +96,9 @@ async function exists(path: string): Promise<boolean> {
 
 /** The node of plane if its kubelet runs. */
 export async function runningNode(plane: ControlPlane): Promise<ClusterNode | undefined> {
-  return await kubeletPid(layout(plane.stateDir).kubelet) === undefined ? undefined : describe(plane, plane.stateDir);
+  const l = layout(plane.stateDir);
+  const up = await kubeletPid(l.kubelet) !== undefined && await containerdRunning(l.containerd);
+  return up ? describe(plane, plane.stateDir) : undefined;
 }
 
 /** Starts containerd and kubelet for plane and waits until the Node is Ready. Cleans up after itself if that fails. */

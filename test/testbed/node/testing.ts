@@ -1,11 +1,11 @@
 /** Shared by the node test-bed tests: the shared node, and reading pods. */
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { controlPlane, type ControlPlane } from '../testbed/index.ts';
-import { kubectl, kubectlJson } from '../testbed/kubectl.ts';
-import { withLock } from '../testbed/lock.ts';
-import { startNode, type ClusterNode } from '../testbed/node/index.ts';
-import { RUN_DIR } from '../testbed/paths.ts';
+import { controlPlane, type ControlPlane } from '../index.ts';
+import { kubectl, kubectlJson } from '../kubectl.ts';
+import { withLock } from '../lock.ts';
+import { startNode, type ClusterNode } from './index.ts';
+import { RUN_DIR } from '../paths.ts';
 
 /** The running control plane and its node, started once however many test files ask at the same time. */
 export async function planeAndNode(): Promise<{ plane: ControlPlane; node: ClusterNode }> {
