@@ -1,5 +1,5 @@
-import { mkdir, readdir, readFile, readlink, rm, rmdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { access, mkdir, readdir, readFile, readlink, rm, rmdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
 import type { ControlPlane } from '../control-plane.ts';
 import { writeKubeconfig } from '../kubeconfig.ts';
@@ -13,6 +13,8 @@ import { killProcessesReferencing } from './procs.ts';
 export const KUBELET_CGROUP_ROOT = '/kerris-node';
 /** kubelet links every container log here whatever its root dir; the path is built into kubelet. */
 const LEGACY_CONTAINER_LOGS = '/var/log/containers';
+/** The device manager's socket ignores the root dir too. */
+const DEVICE_PLUGIN_SOCKET = '/var/lib/kubelet/device-plugins/kubelet.sock';
 
 export interface KubeletSpec {
   /** The Node's name (a DNS label). */
@@ -153,7 +155,9 @@ async function ourLogLinks(dir: string): Promise<string[]> {
 export async function removeKubeletHostState(dir: string): Promise<void> {
   await killCgroupTree(KUBELET_CGROUP_ROOT);
   for (const link of await ourLogLinks(dir)) await rm(link, { force: true });
-  await rmdir(LEGACY_CONTAINER_LOGS).catch(() => undefined);
+  await rm(DEVICE_PLUGIN_SOCKET, { force: true });
+  // The directories go too unless something else put files there.
+  for (const emptied of [LEGACY_CONTAINER_LOGS, dirname(DEVICE_PLUGIN_SOCKET), dirname(dirname(DEVICE_PLUGIN_SOCKET))]) await rmdir(emptied).catch(() => undefined);
 }
 
 export async function kubeletLeftovers(dir: string): Promise<string[]> {
@@ -162,5 +166,6 @@ export async function kubeletLeftovers(dir: string): Promise<string[]> {
   if (pid !== undefined) left.push(`process ${pid}: kubelet`);
   for (const cgroup of await cgroupsAt(KUBELET_CGROUP_ROOT)) left.push(`cgroup ${cgroup}`);
   for (const link of await ourLogLinks(dir)) left.push(`file ${link}`);
+  if (await access(DEVICE_PLUGIN_SOCKET).then(() => true, () => false)) left.push(`file ${DEVICE_PLUGIN_SOCKET}`);
   return left;
 }
