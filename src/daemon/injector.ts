@@ -206,8 +206,15 @@ export class Injector {
   }
 
   async inject(holder: string, ttlMs: number, batch: readonly RawInjection[]): Promise<ItemResult[]> {
-    // The lease is durable before any record names its holder, so no record outlives a lease it never had.
-    await this.renew(holder, ttlMs);
+    checkId('holder', holder);
+    checkLeaseTtl(ttlMs);
+    const known = this.leases.get(holder) !== undefined;
+    this.leases.renew(holder, ttlMs, this.now());
+    const written = this.journal.writeLeases(this.leases.snapshot());
+    // A new holder's lease is durable before any record names it. A known holder's renewal is written behind:
+    // if a crash loses it, the older expiry on disk only makes the restarted daemon revert sooner, never later.
+    if (known) written.catch((error: unknown) => { this.log.error('lease write failed', { holder, error: errorMessage(error) }); });
+    else await written;
     return mapLimit(batch, this.concurrency, async (raw) => {
       try {
         const spec = this.normalize(raw);
@@ -283,7 +290,9 @@ export class Injector {
         }
         return this.status(existing);
       }
+      const started = performance.now();
       const target = await this.targets.resolve(spec.target.containerId);
+      const resolvedAt = performance.now();
       const record: JournalRecord = { spec, specHash: hash, holder, phase: 'applying', target, reapplied: 0, updatedAt: this.now() };
       if (spec.fault.kind === 'container-kill') {
         await this.journal.write(record);
@@ -299,8 +308,10 @@ export class Injector {
       }
       record.plan = await this.planFor(spec.fault, target);
       if (spec.fault.kind === 'network') record.netnsInode = await netnsInode(target.pid);
+      const plannedAt = performance.now();
       await this.journal.write(record);
       this.entries.set(spec.id, record);
+      const journaledAt = performance.now();
       try {
         await this.executor.apply(record.plan.apply);
       } catch (error) {
@@ -309,7 +320,13 @@ export class Injector {
         });
         throw new DaemonError('failed', `${record.plan.summary}: ${errorMessage(error)}`, { cause: error });
       }
-      return this.commit(record, 'active');
+      const appliedAt = performance.now();
+      const status = await this.commit(record, 'active');
+      this.log.debug('inject timing', {
+        id: spec.id, resolveMs: ms(resolvedAt - started), planMs: ms(plannedAt - resolvedAt), journalMs: ms(journaledAt - plannedAt),
+        applyMs: ms(appliedAt - journaledAt), commitMs: ms(performance.now() - appliedAt),
+      });
+      return status;
     });
   }
 
@@ -317,7 +334,7 @@ export class Injector {
     record.phase = phase;
     record.appliedAt = this.now();
     record.updatedAt = record.appliedAt;
-    await this.journal.write(record);
+    await this.journal.write(record, 'atomic');
     this.metrics.applied.inc({ kind: record.spec.fault.kind });
     this.log.info('injection applied', { id: record.spec.id, holder: record.holder, summary: record.plan?.summary ?? 'container-kill', pid: record.target?.pid });
     return this.status(record);
@@ -560,6 +577,10 @@ function networkPlanError(error: unknown): unknown {
   if (error instanceof UnsupportedFaultError || error instanceof FaultConflictError) return new DaemonError('invalid', error.message, { cause: error });
   if (error instanceof ForeignStateError) return new DaemonError('conflict', error.message, { cause: error });
   return error;
+}
+
+function ms(value: number): number {
+  return Math.round(value * 10) / 10;
 }
 
 function validated(fn: () => unknown): unknown {

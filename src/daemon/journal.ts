@@ -39,6 +39,8 @@ export interface JournalRecord {
   updatedAt: number;
 }
 
+export type Durability = 'durable' | 'atomic';
+
 export interface LeaseRecord {
   expiresAt: number;
   ttlMs: number;
@@ -62,7 +64,8 @@ function injectionFile(id: string): string {
 
 export class Journal {
   readonly dir: string;
-  private leaseWrite: Promise<void> = Promise.resolve();
+  private leaseWrite: Promise<void> | undefined;
+  private pendingLeases: string | undefined;
 
   constructor(dir: string) {
     this.dir = dir;
@@ -92,36 +95,52 @@ export class Journal {
     }
   }
 
-  async write(record: JournalRecord): Promise<void> {
-    await this.replace(injectionFile(record.spec.id), JSON.stringify({ format: FORMAT, value: record }));
+  /**
+   * Writes a record atomically (temp file + rename). `durable` also syncs file and directory, and is what a record
+   * written BEFORE a kernel change needs. A record written after a change (active, done) may skip it: if a machine
+   * crash loses it, the previous record (applying) survives in its place and is reverted, which is consistent;
+   * a daemon crash cannot lose it, since the page cache outlives the process.
+   */
+  async write(record: JournalRecord, durability: Durability = 'durable'): Promise<void> {
+    await this.replace(injectionFile(record.spec.id), JSON.stringify({ format: FORMAT, value: record }), durability);
   }
 
+  /** Removal follows a completed revert; a removal lost to a machine crash only means reverting again. */
   async remove(id: string): Promise<void> {
     await rm(join(this.dir, injectionFile(id)), { force: true });
-    await this.syncDir();
   }
 
-  /** Leases change on every renewal; writes are chained so the last one written is the last one asked for. */
+  /**
+   * Leases change on every renewal. Writes are coalesced: while one runs, later snapshots replace each other and
+   * only the newest is written next, so a burst of renewals costs two writes, and the file never goes backwards.
+   */
   writeLeases(leases: ReadonlyMap<string, LeaseRecord>): Promise<void> {
-    const text = JSON.stringify({ format: FORMAT, value: Object.fromEntries(leases) });
-    const next = this.leaseWrite.catch(() => undefined).then(() => this.replace(LEASES_FILE, text));
-    this.leaseWrite = next;
-    return next;
+    this.pendingLeases = JSON.stringify({ format: FORMAT, value: Object.fromEntries(leases) });
+    this.leaseWrite ??= this.flushLeases().finally(() => { this.leaseWrite = undefined; });
+    return this.leaseWrite;
   }
 
-  private async replace(name: string, text: string): Promise<void> {
+  private async flushLeases(): Promise<void> {
+    while (this.pendingLeases !== undefined) {
+      const text = this.pendingLeases;
+      this.pendingLeases = undefined;
+      await this.replace(LEASES_FILE, text, 'durable');
+    }
+  }
+
+  private async replace(name: string, text: string, durability: Durability): Promise<void> {
     const final = join(this.dir, name);
     const temp = `${final}.tmp-${randomBytes(6).toString('hex')}`;
     try {
       const file = await open(temp, 'w', 0o600);
       try {
         await file.writeFile(text);
-        await file.sync();
+        if (durability === 'durable') await file.sync();
       } finally {
         await file.close();
       }
       await rename(temp, final);
-      await this.syncDir();
+      if (durability === 'durable') await this.syncDir();
     } catch (error) {
       await rm(temp, { force: true });
       throw new JournalError(`could not write journal file ${final}: ${errorMessage(error)}`, { cause: error });

@@ -63,9 +63,10 @@ export class DaemonFixture {
     return join(this.dir, 'journal');
   }
 
-  async startDaemon(extraArgs: readonly string[] = []): Promise<RunningDaemon> {
+  /** Starts the daemon from `entry` (main.ts by default; a built main.js for the benchmark) with node flags `nodeArgs`. */
+  async startDaemon(extraArgs: readonly string[] = [], options: { entry?: string; nodeArgs?: readonly string[] } = {}): Promise<RunningDaemon> {
     const server = this.certs.server;
-    const child = spawn(process.execPath, [MAIN, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--journal-dir', this.journalDir,
+    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.entry ?? MAIN, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--journal-dir', this.journalDir,
       '--tls-ca', server.ca, '--tls-cert', server.cert, '--tls-key', server.key, '--containerd-socket', this.containerd.socket, ...extraArgs],
     { stdio: ['ignore', 'inherit', 'pipe'], env: { ...process.env, KERRIS_LOG_LEVEL: 'debug' } });
     const logs: Array<Record<string, unknown>> = [];

@@ -1,0 +1,131 @@
+/**
+ * The daemon benchmark: a combined network fault (bandwidth + loss + partition
+ * to one CIDR) injected into and recovered from 100 containers, each call
+ * through the real gRPC API over mutual TLS, on the host kernel. The containers
+ * are real containerd containers, each in a pod-like netns with an eth0.
+ *
+ * Last line: "daemon: inject p50 X ms p99 Y ms, recover p50 X ms p99 Y ms, rss Z MB (100 containers)".
+ */
+import assert from 'node:assert/strict';
+import { readFile, symlink } from 'node:fs/promises';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { buildDaemon } from '../src/daemon/build.ts';
+import { snapshotKernelState, type KernelSnapshot } from '../src/daemon/net/snapshot.ts';
+import { DaemonFixture, journalFiles, REPO } from '../test/host/daemon-fixture.ts';
+
+/** The daemon's node flags in its image: a small young generation keeps a mostly idle daemon's memory low. */
+const DAEMON_NODE_ARGS = ['--max-semi-space-size=1'];
+const CONTAINERS = Number(process.env['KERRIS_BENCH_CONTAINERS'] ?? 100);
+const FAULTS = [
+  { action: 'bandwidth', bandwidth: { rate: '10mbit', limit: 50_000, buffer: 16_000 } },
+  { action: 'loss', loss: { loss: '10' } },
+  { action: 'partition', scope: { cidrs: ['10.250.0.0/16'] } },
+];
+
+function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
+}
+
+async function rssMb(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]);
+  return kb / 1024;
+}
+
+async function inParallel<T>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: limit }, async () => {
+    while (next < items.length) {
+      const index = next++;
+      await fn(items[index] as T, index);
+    }
+  }));
+}
+
+function log(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+export async function main(): Promise<void> {
+  const started = Date.now();
+  const fixture = await DaemonFixture.create('bench');
+  try {
+    const ids = Array.from({ length: CONTAINERS }, (_, i) => `bench${i}`);
+    const netns: string[] = [];
+    await inParallel(ids, 4, async (id, i) => {
+      netns[i] = await fixture.addPodNetns(`kd-bench-${i}`, 100 + Math.floor(i / 250), i % 250);
+      await fixture.runContainer(id, { netns: netns[i] });
+    });
+    log(`setup: ${CONTAINERS} containers in their own netns in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    const before: KernelSnapshot[] = [];
+    for (const [i, path] of netns.entries()) before[i] = await snapshotKernelState(path);
+
+    // For reference: the daemon run from its TypeScript sources, idle.
+    const fromSources = await fixture.startDaemon([], { nodeArgs: DAEMON_NODE_ARGS });
+    const rssSourcesIdle = await rssMb(fromSources.pid, 'VmRSS');
+    await fromSources.stop();
+
+    // Measured: the daemon as its image runs it, built to JavaScript (see src/daemon/build.ts).
+    const buildDir = join(fixture.dir, 'build');
+    const entry = await buildDaemon(buildDir);
+    await symlink(join(REPO, 'node_modules'), join(buildDir, 'node_modules'));
+    const daemon = await fixture.startDaemon([], { entry, nodeArgs: DAEMON_NODE_ARGS });
+    const rssIdle = await rssMb(daemon.pid, 'VmRSS');
+    const client = daemon.client;
+    // One call first, so the TLS handshake and the capability probe are not in the first sample.
+    await client.capabilities();
+
+    const injectMs: number[] = [];
+    for (const id of ids) {
+      const t = performance.now();
+      const response = await client.inject('bench', 120_000, [{ id: `net-${id}`, target: { containerId: id }, fault: { kind: 'network', faults: FAULTS } }]);
+      injectMs.push(performance.now() - t);
+      assert.equal(response.results[0]?.ok, true, `inject ${id}: ${JSON.stringify(response.results[0])}`);
+    }
+    const listed = await client.list('bench');
+    assert.equal(listed.injections.filter((i) => i.phase === 'active').length, CONTAINERS, 'every injection active');
+    const during = await snapshotKernelState(netns[0] ?? '');
+    assert.match(during.tc, /tbf/, 'bandwidth limit in place');
+    assert.match(during.nftables, /10\.250\.0\.0\/16/, 'partition rule in place');
+
+    const recoverMs: number[] = [];
+    for (const id of ids) {
+      const t = performance.now();
+      const response = await client.recover([`net-${id}`]);
+      recoverMs.push(performance.now() - t);
+      assert.equal(response.results[0]?.ok, true, `recover ${id}: ${JSON.stringify(response.results[0])}`);
+    }
+
+    // The batch path, as a controller with many targets on one node would use it.
+    const batch = ids.map((id) => ({ id: `batch-${id}`, target: { containerId: id }, fault: { kind: 'network' as const, faults: FAULTS } }));
+    let t = performance.now();
+    const batchInject = await client.inject('bench', 120_000, batch);
+    const batchInjectMs = performance.now() - t;
+    assert.ok(batchInject.results.every((r) => r.ok), 'batch inject');
+    t = performance.now();
+    const batchRecover = await client.recover(batch.map((b) => b.id));
+    const batchRecoverMs = performance.now() - t;
+    assert.ok(batchRecover.results.every((r) => r.ok), 'batch recover');
+
+    const rssPeak = await rssMb(daemon.pid, 'VmHWM');
+    const rssNow = await rssMb(daemon.pid, 'VmRSS');
+    for (const [i, path] of netns.entries()) assert.deepEqual(await snapshotKernelState(path), before[i], `netns ${path}: kernel state after == before`);
+    assert.deepEqual(await journalFiles(fixture.journalDir), [], 'journal empty');
+    await daemon.stop();
+
+    const timings = daemon.logs.filter((l) => l['msg'] === 'inject timing' && String(l['id']).startsWith('net-'));
+    const phases = ['resolveMs', 'planMs', 'journalMs', 'applyMs', 'commitMs'];
+    log(`inside the daemon, p50 per phase: ${phases.map((p) => `${p.replace(/Ms$/, '')} ${percentile(timings.map((l) => Number(l[p])), 50).toFixed(1)} ms`).join(', ')}`);
+    log(`batch of ${CONTAINERS}: inject ${batchInjectMs.toFixed(0)} ms, recover ${batchRecoverMs.toFixed(0)} ms`);
+    log(`daemon rss (built JavaScript, node ${DAEMON_NODE_ARGS.join(' ')}): idle ${rssIdle.toFixed(1)} MB, after run ${rssNow.toFixed(1)} MB, peak ${rssPeak.toFixed(1)} MB; `
+      + `from TypeScript sources idle ${rssSourcesIdle.toFixed(1)} MB`);
+    log(`machine load average during the run: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (${process.env['KERRIS_BENCH_NOTE'] ?? 'shared machine'})`);
+    log('kernel state of every netns after == before; journal empty');
+    log(`daemon: inject p50 ${percentile(injectMs, 50).toFixed(1)} ms p99 ${percentile(injectMs, 99).toFixed(1)} ms, `
+      + `recover p50 ${percentile(recoverMs, 50).toFixed(1)} ms p99 ${percentile(recoverMs, 99).toFixed(1)} ms, rss ${rssPeak.toFixed(0)} MB (${CONTAINERS} containers)`);
+  } finally {
+    await fixture.cleanup();
+  }
+}
