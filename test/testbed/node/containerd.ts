@@ -26,6 +26,7 @@ export interface Containerd {
 
 /** Settings of the CRI plugin; defaults suit plain containers (no CNI configuration yet). */
 export interface ContainerdOptions {
+  /** The pod sandbox image, imported beforehand (no registry is reachable); only CRI pods need one. */
   sandboxImage?: string;
   cniConfDir?: string;
   cniBinDir?: string;
@@ -38,7 +39,6 @@ export class ContainerdError extends Error {
 export const CONTAINERD = '/usr/bin/containerd';
 export const CTR = '/usr/bin/ctr';
 export const RUNC = '/usr/sbin/runc';
-const DEFAULT_SANDBOX_IMAGE = 'kerris.local/pause:1';
 const SHIM_SOCKET_DIR = '/run/containerd/s';
 
 /** Paths go into TOML strings and command lines: keep them to characters that need no quoting. */
@@ -72,8 +72,8 @@ function layout(dir: string) {
 /** The config.toml of a private containerd (config version 2, as containerd 1.6 reads it). */
 export function containerdConfig(dir: string, options: ContainerdOptions = {}): string {
   const l = layout(dir);
-  const sandboxImage = options.sandboxImage ?? DEFAULT_SANDBOX_IMAGE;
-  if (!/^[a-z0-9.:/_-]+$/.test(sandboxImage)) throw new ContainerdError(`sandbox image ${JSON.stringify(sandboxImage)} is not a plain image reference`);
+  const sandboxImage = options.sandboxImage;
+  if (sandboxImage !== undefined && !/^[a-z0-9.:/_-]+$/.test(sandboxImage)) throw new ContainerdError(`sandbox image ${JSON.stringify(sandboxImage)} is not a plain image reference`);
   const cniConfDir = options.cniConfDir ?? join(dir, 'cni', 'net.d');
   const cniBinDir = options.cniBinDir ?? '/usr/lib/cni';
   checkPath('CNI conf dir', cniConfDir);
@@ -107,8 +107,7 @@ disabled_plugins = [
   runtime_root = "${l.runcRoot}-v1"
 
 [plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "${sandboxImage}"
-  # The machine lacks CAP_SYS_RESOURCE: without this runc fails with "can't get final child's PID from pipe".
+${sandboxImage === undefined ? '' : `  sandbox_image = "${sandboxImage}"\n`}  # The machine lacks CAP_SYS_RESOURCE: without this runc fails with "can't get final child's PID from pipe".
   restrict_oom_score_adj = true
   # Pod network namespaces under our state dir instead of /var/run/netns.
   netns_mounts_under_state_dir = true

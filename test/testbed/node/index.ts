@@ -25,6 +25,7 @@ import { readSysctls, writeSysctls, type Sysctls } from './sysctls.ts';
 
 export { PAUSE_IMAGE, WORKLOAD_IMAGE } from './images.ts';
 export { POD_NETWORK } from './cni.ts';
+export { readSysctls } from './sysctls.ts';
 
 export interface ClusterNode {
   /** The Node object's name. */
@@ -161,4 +162,3 @@ export async function nodeLeftovers(stateDir: string): Promise<string[]> {
   return [...new Set(left)];
 }
 
-export { readSysctls } from './sysctls.ts';
