@@ -35,8 +35,9 @@ export function parseProcCgroup(text: string): CgroupLine[] {
 
 /** A cgroup path from the kernel, checked so that joining it below a mount point stays below it. */
 function safeCgroupPath(path: string): string {
+  // The kernel never writes '..' here; a path with one is not the kernel's, and is refused before normalizing hides it.
   const normal = posix.normalize(path);
-  if (!normal.startsWith('/') || normal.split('/').includes('..') || /[\0\n]/.test(normal)) {
+  if (!path.startsWith('/') || path.split('/').includes('..') || /[\0\n]/.test(path)) {
     throw new DaemonError('failed', `refusing cgroup path ${JSON.stringify(path)}`);
   }
   return normal;
