@@ -7,9 +7,11 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CONTROL_PLANE_DIR, runningControlPlane, startControlPlane, type ControlPlane } from './control-plane.ts';
 import { withLock } from './lock.ts';
+import { startNode, type ClusterNode } from './node/index.ts';
 import { RUN_DIR } from './paths.ts';
 
 export type { ControlPlane } from './control-plane.ts';
+export type { ClusterNode } from './node/index.ts';
 export { PrerequisiteError } from './prerequisites.ts';
 
 export async function controlPlane(): Promise<ControlPlane> {
@@ -17,4 +19,11 @@ export async function controlPlane(): Promise<ControlPlane> {
   if (running) return running;
   await mkdir(RUN_DIR, { recursive: true });
   return withLock(join(RUN_DIR, 'cluster.lock'), async () => (await runningControlPlane(CONTROL_PLANE_DIR)) ?? startControlPlane(CONTROL_PLANE_DIR));
+}
+
+/** A control plane with one Ready node (kubelet, containerd, CNI), started if none runs. */
+export async function clusterNode(): Promise<{ plane: ControlPlane; node: ClusterNode }> {
+  const plane = await controlPlane();
+  const node = await withLock(join(RUN_DIR, 'node.lock'), () => startNode(plane));
+  return { plane, node };
 }
