@@ -1,6 +1,7 @@
 import { ensureInitramfs, BUSYBOX } from './initramfs.ts';
 import { ensureKernelTree, resolveKernelPackage } from './kernel-package.ts';
 import { checkHostTools } from './prerequisites.ts';
+import { bootableKernel } from './vmlinux.ts';
 import { runInVm, type BootImage } from './vm-run.ts';
 
 export { PrerequisiteError } from './prerequisite-error.ts';
@@ -8,6 +9,7 @@ export { KernelVmAbortedError, KernelVmError, KernelVmTimeoutError } from './vm-
 export { InvalidVmRequestError } from './request.ts';
 export { QEMU_PROCESS_NAME, RUN_DIR_PARENT, RUN_DIR_PREFIX } from './paths.ts';
 export { BOOT_MODULES, KERRIS_MODULES } from './modules.ts';
+export { kernelVmProcesses, vmLeftovers, type VmLeftovers } from './leftovers.ts';
 
 export interface NetemKernelRunOptions {
   /** Kill the VM after this long, boot included (default 5 minutes). */
@@ -38,6 +40,8 @@ export interface NetemKernelRunResult {
 export interface NetemKernel {
   /** `uname -r` in the guest. */
   kernelVersion: string;
+  /** The modules every boot loads (dependencies included), in load order; others load on demand. */
+  modules: readonly string[];
   /**
    * Boots a VM, runs argv in it (no shell: the argv reaches the program as given) as root in a
    * chroot of the host's root with a throwaway overlay, and returns its exit code and output.
@@ -52,12 +56,18 @@ const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
 const log = (line: string): void => { process.stderr.write(`${line}\n`); };
 
 /** The kernel and initramfs to boot, downloading and building whatever the cache lacks. */
-export async function prepareBootImage(): Promise<BootImage & { kernelVersion: string }> {
+export async function prepareBootImage(): Promise<BootImage & { kernelVersion: string; modules: string[] }> {
   await checkHostTools(BUSYBOX);
   const { packageName, version } = await resolveKernelPackage();
   const kernel = await ensureKernelTree(packageName, version, log);
   const initramfs = await ensureInitramfs(kernel);
-  return { kernelVersion: kernel.version, vmlinuz: kernel.vmlinuz, initramfs, modulesDir: kernel.modulesDir };
+  return {
+    kernelVersion: kernel.version,
+    modules: initramfs.modules,
+    kernel: await bootableKernel(kernel),
+    initramfs: initramfs.image,
+    modulesDir: kernel.modulesDir,
+  };
 }
 
 async function runCollected(image: BootImage, argv: readonly string[], options: NetemKernelRunOptions): Promise<NetemKernelRunResult> {
@@ -93,6 +103,7 @@ export function netemKernel(): Promise<NetemKernel> {
   prepared ??= prepareBootImage().then(
     (image) => ({
       kernelVersion: image.kernelVersion,
+      modules: image.modules,
       run: (argv, options = {}) => runCollected(image, argv, options),
     }),
     (error: unknown) => {

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { access, chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { run } from '../../../src/util/exec.ts';
 import type { KernelTree } from './kernel-package.ts';
-import { BOOT_MODULES, KERRIS_MODULES, loadOrder, readModuleIndex } from './modules.ts';
+import { BOOT_MODULES, KERRIS_MODULES, loadOrder, moduleName, readModuleIndex } from './modules.ts';
 
 export const BUSYBOX = '/bin/busybox';
 const GUEST_INIT = join(import.meta.dirname, 'guest', 'init.sh');
@@ -11,6 +11,8 @@ const GUEST_RUN_COMMAND = join(import.meta.dirname, 'guest', 'run-command.sh');
 
 /** What goes into the initramfs; its hash names the cached image, so a change to any part rebuilds it. */
 interface InitramfsContent {
+  /** This file: how the image is laid out is part of its content too. */
+  builder: Buffer;
   init: Buffer;
   runCommand: Buffer;
   busybox: Buffer;
@@ -21,13 +23,15 @@ interface InitramfsContent {
 
 async function readContent(kernel: KernelTree): Promise<InitramfsContent> {
   const index = await readModuleIndex(join(kernel.modulesDir, kernel.version));
-  const [init, runCommand, busybox, list] = await Promise.all([
+  const [builder, init, runCommand, busybox, list] = await Promise.all([
+    readFile(import.meta.filename),
     readFile(GUEST_INIT),
     readFile(GUEST_RUN_COMMAND),
     readFile(BUSYBOX),
     run([BUSYBOX, '--list']),
   ]);
   return {
+    builder,
     init,
     runCommand,
     busybox,
@@ -38,7 +42,7 @@ async function readContent(kernel: KernelTree): Promise<InitramfsContent> {
 
 function contentKey(kernel: KernelTree, content: InitramfsContent): string {
   const hash = createHash('sha256');
-  for (const part of [kernel.version, content.init, content.runCommand, content.busybox, content.applets.join('\n'), content.modules.join('\n')]) {
+  for (const part of [kernel.version, content.builder, content.init, content.runCommand, content.busybox, content.applets.join('\n'), content.modules.join('\n')]) {
     hash.update(part);
     hash.update('\0');
   }
@@ -54,6 +58,24 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+const SIGNATURE_MAGIC = Buffer.from('~Module signature appended~\n');
+/** struct module_signature, between the signature and the magic; its last field is the signature's length. */
+const SIGNATURE_INFO_BYTES = 12;
+
+/**
+ * The module without its appended signature. Checking signatures is a large part of loading
+ * modules under TCG; the kernel (no signature enforcement) loads unsigned modules and only marks
+ * itself tainted.
+ */
+export function withoutSignature(ko: Buffer): Buffer {
+  if (ko.length < SIGNATURE_MAGIC.length + SIGNATURE_INFO_BYTES || !ko.subarray(-SIGNATURE_MAGIC.length).equals(SIGNATURE_MAGIC)) return ko;
+  const info = ko.length - SIGNATURE_MAGIC.length - SIGNATURE_INFO_BYTES;
+  const signatureLength = ko.readUInt32BE(info + SIGNATURE_INFO_BYTES - 4);
+  const end = info - signatureLength;
+  if (end <= 0) throw new Error(`malformed module signature (length ${signatureLength} of a ${ko.length}-byte module)`);
+  return ko.subarray(0, end);
+}
+
 /** Lays out the initramfs: busybox and its applets in /bin, /init, the runner and the modules. */
 async function stage(dir: string, kernel: KernelTree, content: InitramfsContent): Promise<void> {
   const modulesDir = join(dir, 'lib', 'modules', kernel.version);
@@ -65,7 +87,8 @@ async function stage(dir: string, kernel: KernelTree, content: InitramfsContent)
   await writeFile(join(dir, 'etc', 'kerris', 'modules'), content.modules.map((m) => `${m}\n`).join(''));
   for (const module of content.modules) {
     await mkdir(dirname(join(modulesDir, module)), { recursive: true });
-    await copyFile(join(kernel.modulesDir, kernel.version, module), join(modulesDir, module));
+    const ko = await readFile(join(kernel.modulesDir, kernel.version, module));
+    await writeFile(join(modulesDir, module), withoutSignature(ko));
   }
   await chmod(dir, 0o755);
 }
@@ -81,16 +104,23 @@ async function pack(dir: string, output: string): Promise<void> {
   });
 }
 
+export interface Initramfs {
+  image: string;
+  /** The modules its init loads, in load order. */
+  modules: string[];
+}
+
 /**
  * The initramfs for this kernel: cached next to the kernel tree under a key of its content, so
  * only the first run after a change pays for building it. Images of older content are removed.
  */
-export async function ensureInitramfs(kernel: KernelTree): Promise<string> {
+export async function ensureInitramfs(kernel: KernelTree): Promise<Initramfs> {
   const content = await readContent(kernel);
   const folder = dirname(kernel.root);
   const name = `initramfs-${contentKey(kernel, content)}.cpio`;
   const image = join(folder, name);
-  if (await exists(image)) return image;
+  const result = { image, modules: content.modules.map(moduleName) };
+  if (await exists(image)) return result;
 
   const work = await mkdtemp(join(folder, '.initramfs-'));
   try {
@@ -103,5 +133,5 @@ export async function ensureInitramfs(kernel: KernelTree): Promise<string> {
   for (const old of await readdir(folder)) {
     if (old.startsWith('initramfs-') && old !== name) await rm(join(folder, old), { force: true });
   }
-  return image;
+  return result;
 }

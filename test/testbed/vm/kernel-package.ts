@@ -15,7 +15,10 @@ export interface KernelTree {
   packageName: string;
   /** The extracted package's root. */
   root: string;
+  /** The compressed image as Debian ships it (bzImage). */
   vmlinuz: string;
+  /** Its config, to see which boot protocols it supports. */
+  config: string;
   /** `<root>/lib/modules`, without symlinks, as the guest sees it through the host-root share. */
   modulesDir: string;
 }
@@ -55,6 +58,7 @@ async function treeOf(packageName: string, version: string, root: string): Promi
     packageName,
     root,
     vmlinuz: join(root, 'boot', `vmlinuz-${version}`),
+    config: join(root, 'boot', `config-${version}`),
     modulesDir: await realpath(join(root, 'lib', 'modules')),
   };
 }

@@ -12,6 +12,7 @@ const EXECUTABLES: Readonly<Record<string, string>> = {
   'apt-get': 'apt',
   'apt-cache': 'apt',
   dpkg: 'dpkg',
+  xz: 'xz-utils',
 };
 
 /** root's PATH may lack the sbin folders when run from a user's shell; depmod lives there. */

@@ -9,7 +9,7 @@ import { writeRequest, type VmRequest } from './request.ts';
 
 /** What a VM boots: the kernel, its initramfs, and the module tree the guest binds for modprobe. */
 export interface BootImage {
-  vmlinuz: string;
+  kernel: string;
   initramfs: string;
   modulesDir: string;
 }
@@ -174,7 +174,7 @@ export async function runInVm(image: BootImage, request: VmRequest, io: VmIo): P
     sockets.push(stderr);
     const consoleLog = join(dir, 'console.log');
     const argv = qemuArgv({
-      vmlinuz: image.vmlinuz,
+      kernel: image.kernel,
       initramfs: image.initramfs,
       runDir: share,
       stdoutSocket: join(dir, 'stdout.sock'),

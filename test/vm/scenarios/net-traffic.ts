@@ -7,7 +7,7 @@
  *   tcp-connect HOST PORT TIMEOUT_MS   {ok, ms, error}
  *   tcp-bulk HOST PORT SECONDS         {bytes, bitsPerSecond} measured by the receiver
  *   udp-echo PORT                      reflect every datagram
- *   udp-probe HOST PORT COUNT GAP_MS   {sent, received, duplicates, corrupted, inversions, rtts}
+ *   udp-probe HOST PORT COUNT GAP_MS   {sent, received, duplicates, corrupted, inversions, descents, rtts}
  *   udp-recv PORT MS                   {received}
  *   udp-send HOST PORT COUNT           {sent}
  */
@@ -98,7 +98,9 @@ async function udpProbe(host: string, port: number, count: number, gapMs: number
   let duplicates = 0;
   let corrupted = 0;
   let inversions = 0;
+  let descents = 0;
   let highest = -1;
+  let previous = -1;
   socket.on('message', (msg) => {
     const t = nowMs();
     const body = msg.subarray(0, msg.length - 16);
@@ -108,8 +110,11 @@ async function udpProbe(host: string, port: number, count: number, gapMs: number
     if (rtts[seq] !== null) { duplicates++; return; }
     received++;
     rtts[seq] = t - (sentAt[seq] ?? t);
+    // An inversion arrives after a later packet; a descent is a packet followed directly by an earlier one (one per overtaker).
     if (seq < highest) inversions++;
+    if (seq < previous) descents++;
     highest = Math.max(highest, seq);
+    previous = seq;
   });
   await new Promise<void>((resolve) => socket.bind(0, resolve));
   const start = nowMs();
@@ -122,7 +127,7 @@ async function udpProbe(host: string, port: number, count: number, gapMs: number
   }
   await sleep(1_000);
   socket.close();
-  out({ sent: count, received, duplicates, corrupted, inversions, rtts });
+  out({ sent: count, received, duplicates, corrupted, inversions, descents, rtts });
 }
 
 function udpRecv(port: number, ms: number): void {

@@ -1,0 +1,153 @@
+// The kernel VM runner itself: argv, environment, working directory, output streams and exit code
+// pass through unchanged; it boots within 20 s; and a timeout or Ctrl-C leaves no qemu process
+// and no run folder behind.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { access } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  InvalidVmRequestError, KernelVmTimeoutError, kernelVmProcesses, netemKernel, vmLeftovers,
+} from '../testbed/vm/index.ts';
+
+const REPO = join(import.meta.dirname, '..', '..');
+const CLI = join(REPO, 'test', 'testbed', 'vm', 'cli.ts');
+const ARGV_SCENARIO = join(import.meta.dirname, 'scenarios', 'testbed-argv.ts');
+
+/** Arguments a shell would mangle; the runner must hand every byte over as it is. */
+const TRICKY_ARGS = [
+  'two words', '"double"', "it's", '$(touch /tmp/kerris-injected)', '`id`', 'a; echo injected', 'x && y',
+  '', ' ', 'tab\there', 'new\nline', 'trailing newlines\n\n', '*', '$HOME', '\\', '-e', '--', 'ünïcødé',
+];
+
+const noLeftovers = async (owner = process.pid): Promise<void> => {
+  assert.deepEqual(await vmLeftovers(owner), { qemuPids: [], runDirs: [] }, 'qemu or a run folder is left behind');
+};
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface CliRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runCli(args: readonly string[], whileRunning?: (pid: number) => Promise<void>): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString('utf8'); });
+    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString('utf8'); });
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    if (whileRunning !== undefined && child.pid !== undefined) whileRunning(child.pid).catch(reject);
+  });
+}
+
+/** The pid of the qemu that `owner` started, once it runs. */
+async function waitForQemu(owner: number, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const qemu = (await kernelVmProcesses()).find((p) => p.ppid === owner);
+    if (qemu !== undefined) return qemu.pid;
+    await sleep(200);
+  }
+  throw new Error(`no qemu process of pid ${owner} within ${timeoutMs} ms`);
+}
+
+describe('kernel VM runner', async () => {
+  const kernel = await netemKernel();
+
+  test('boots the stock kernel and runs a command within 20 s', async (t) => {
+    await noLeftovers();
+    const result = await kernel.run(['uname', '-r']);
+    await noLeftovers();
+    t.diagnostic(`uname -r: ${Math.round(result.wallMs)} ms wall (qemu start to exit), command started at guest uptime ${result.guestStartS} s`);
+    assert.equal(result.code, 0);
+    assert.equal(result.stdout, `${kernel.kernelVersion}\n`, 'kernel messages or init output reached the command stdout');
+    assert.equal(result.stderr, '');
+    assert.ok(result.wallMs <= 20_000, `the VM took ${result.wallMs} ms`);
+  });
+
+  test('argv, environment, working directory, stdout, stderr and exit code pass through unchanged', async () => {
+    await noLeftovers();
+    const result = await kernel.run([process.execPath, ARGV_SCENARIO, ...TRICKY_ARGS], {
+      env: { KERRIS_TEST_EXIT_CODE: '7', KERRIS_TEST_VALUE: 'spaces and $(subshell) and "quotes"\n' },
+      cwd: '/usr/share',
+    });
+    await noLeftovers();
+    assert.equal(result.code, 7);
+    const lines = result.stdout.split('\n');
+    assert.equal(lines.length, 2, `stdout holds more than the scenario's one line:\n${result.stdout}`);
+    const printed = JSON.parse(lines[0] ?? '') as { argv: string[]; cwd: string; env: Record<string, string> };
+    assert.deepEqual(printed.argv, TRICKY_ARGS);
+    assert.equal(printed.cwd, '/usr/share');
+    assert.deepEqual(printed.env, {
+      PATH: process.env['PATH'] ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      HOME: process.env['HOME'] ?? '/root',
+      PWD: '/usr/share',
+      KERRIS_TEST_EXIT_CODE: '7',
+      KERRIS_TEST_VALUE: 'spaces and $(subshell) and "quotes"\n',
+    });
+    assert.equal(result.stderr, 'testbed-argv: stderr line\n');
+    assert.equal(await exists('/tmp/kerris-injected'), false);
+  });
+
+  test('exit codes come back as the command gave them, 127 for a missing program', async () => {
+    for (const code of [1, 255]) {
+      const result = await kernel.run(['sh', '-c', 'exit "$1"', 'sh', String(code)]);
+      assert.equal(result.code, code);
+    }
+    const missing = await kernel.run(['/nonexistent/program', 'arg']);
+    assert.equal(missing.code, 127);
+    assert.match(missing.stderr, /\/nonexistent\/program/);
+    await noLeftovers();
+  });
+
+  test('a request the guest could not run as given is refused before any VM starts', async () => {
+    await assert.rejects(kernel.run(['A=B', 'x']), InvalidVmRequestError);
+    await assert.rejects(kernel.run([]), InvalidVmRequestError);
+    await assert.rejects(kernel.run(['true'], { env: { 'NOT A NAME': 'x' } }), InvalidVmRequestError);
+    await assert.rejects(kernel.run(['true'], { cwd: 'relative' }), InvalidVmRequestError);
+    await noLeftovers();
+  });
+
+  test('a timeout kills the VM and removes its run folder', async () => {
+    await noLeftovers();
+    await assert.rejects(kernel.run(['sleep', '600'], { timeoutMs: 15_000 }), KernelVmTimeoutError);
+    await noLeftovers();
+  });
+
+  test('npm run kernel-vm streams the command output and exits with its code', async () => {
+    const run = await runCli(['--', process.execPath, ARGV_SCENARIO, ...TRICKY_ARGS]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual((JSON.parse(run.stdout) as { argv: string[] }).argv, TRICKY_ARGS);
+    assert.equal(run.stderr, 'testbed-argv: stderr line\n');
+    const failing = await runCli(['sh', '-c', 'echo out; echo err >&2; exit 42']);
+    assert.deepEqual(failing, { code: 42, signal: null, stdout: 'out\n', stderr: 'err\n' });
+  });
+
+  test('Ctrl-C stops npm run kernel-vm, its qemu and its run folder', async () => {
+    let cli = 0;
+    let qemu = 0;
+    const run = await runCli(['sleep', '600'], async (pid) => {
+      cli = pid;
+      qemu = await waitForQemu(pid, 60_000);
+      process.kill(pid, 'SIGINT');
+    });
+    assert.equal(run.code, 130, run.stderr);
+    assert.ok(qemu > 0);
+    assert.equal(await exists(`/proc/${qemu}`), false, `qemu ${qemu} still runs`);
+    await noLeftovers(cli);
+  });
+});
