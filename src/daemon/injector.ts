@@ -4,7 +4,7 @@
  * puts faults back on containers that restarted, and reconciles the journal
  * against the kernel on start-up.
  */
-import { access, readFile } from 'node:fs/promises';
+import { access, readFile, stat } from 'node:fs/promises';
 import { planFreeze } from './container-faults.ts';
 import { DaemonError, errorCode, errorMessage, type ErrorCode } from './errors.ts';
 import { Journal, type JournalRecord, type LeaseRecord, type Phase } from './journal.ts';
@@ -361,31 +361,35 @@ export class Injector {
   }
 
   /**
-   * The revert steps that can still reach the kernel state they undo. When the target process is gone, a step
-   * that entered its netns through /proc/<pid> is pointed at whatever still holds that netns (the pod's sandbox, a
-   * bind mount); a netns nobody holds is gone with its state, as is a removed cgroup, and those steps are dropped
-   * rather than failing forever.
+   * The revert steps that can still reach the kernel state they undo. A netns is named through /proc/<pid> of the
+   * process it was found through; once that process is gone (or its pid reused) the step is re-aimed at whatever
+   * still holds the namespace (the pod's sandbox, a bind mount), checked by inode. A netns nobody holds is gone with
+   * its state, as is a removed cgroup: those steps are dropped rather than failing forever.
    */
   private async reachableRevert(record: JournalRecord): Promise<readonly Step[]> {
     const plan = record.plan;
     if (plan === undefined) return [];
-    const target = record.target;
-    if (target === undefined || await processStartTime(target.pid) === target.startTime) return plan.revert;
-    const oldNetns = `/proc/${target.pid}/ns/net`;
-    const holder = record.netnsInode === undefined ? undefined : await netnsHolder(record.netnsInode);
     const reachable: Step[] = [];
+    let holder: string | undefined | null = null;
+    let reaimed = 0;
     for (const step of plan.revert) {
       if (step.kind === 'write') {
         if (await exists(step.path)) reachable.push(step);
-      } else if (step.netns !== oldNetns) {
+      } else if (step.netns === undefined || record.netnsInode === undefined || await pathInode(step.netns) === record.netnsInode) {
         reachable.push(step);
-      } else if (holder !== undefined) {
-        reachable.push({ ...step, netns: holder });
+      } else {
+        if (holder === null) holder = await netnsHolder(record.netnsInode);
+        if (holder !== undefined) {
+          reachable.push({ ...step, netns: holder });
+          reaimed += 1;
+        }
       }
     }
-    this.log.warn('target process gone: revert steps re-aimed or dropped', {
-      id: record.spec.id, pid: target.pid, netnsHolder: holder, dropped: plan.revert.length - reachable.length,
-    });
+    if (reaimed > 0 || reachable.length < plan.revert.length) {
+      this.log.warn('revert steps re-aimed or dropped: their target is gone', {
+        id: record.spec.id, netnsHolder: holder ?? undefined, reaimed, dropped: plan.revert.length - reachable.length,
+      });
+    }
     return reachable;
   }
 
@@ -493,6 +497,7 @@ export class Injector {
       if (previous !== undefined && next.pid === previous.pid && next.startTime === previous.startTime && record.phase === 'active') return;
       if (record.spec.fault.kind === 'network' && record.phase === 'active' && record.netnsInode !== undefined && await netnsInode(next.pid) === record.netnsInode) {
         // A container restarted inside its pod keeps the pod's netns, and the fault in it.
+        if (previous !== undefined) record.plan = retargetNetns(record.plan, `/proc/${previous.pid}/ns/net`, `/proc/${next.pid}/ns/net`);
         record.target = next;
         record.updatedAt = this.now();
         await this.journal.write(record);
@@ -505,7 +510,11 @@ export class Injector {
       return;
     }
     const leftovers = await this.reachableRevert(record);
-    if (leftovers.length > 0) await this.executor.revert(leftovers).catch(() => undefined);
+    if (leftovers.length > 0) {
+      await this.executor.revert(leftovers).catch((error: unknown) => {
+        this.log.error('could not revert the fault left on the restarted container\'s old netns', { id, error: errorMessage(error) });
+      });
+    }
     record.target = next;
     record.plan = plan;
     record.phase = 'applying';
@@ -577,6 +586,17 @@ function networkPlanError(error: unknown): unknown {
   if (error instanceof UnsupportedFaultError || error instanceof FaultConflictError) return new DaemonError('invalid', error.message, { cause: error });
   if (error instanceof ForeignStateError) return new DaemonError('conflict', error.message, { cause: error });
   return error;
+}
+
+async function pathInode(path: string): Promise<number | undefined> {
+  return (await stat(path).catch(() => undefined))?.ino;
+}
+
+/** The same plan, entering the netns through another process in it. */
+function retargetNetns(plan: Plan | undefined, from: string, to: string): Plan | undefined {
+  if (plan === undefined) return undefined;
+  const move = (step: Step): Step => (step.kind === 'exec' && step.netns === from ? { ...step, netns: to } : step);
+  return { summary: plan.summary, apply: plan.apply.map(move), revert: plan.revert.map(move) };
 }
 
 function ms(value: number): number {

@@ -6,6 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
+import { createSecureContext } from 'node:tls';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
@@ -169,6 +170,8 @@ test('mTLS: clients without a certificate, with one from another CA, or without 
   const other = await makeCertificates(join(fixture.dir, 'other-pki'));
   const otherClient = await readTlsFiles(other.client);
   assert.notEqual(await attempt(grpc.credentials.createSsl(serverCa, otherClient.key, otherClient.cert)), grpc.status.OK, 'certificate of another CA');
+  const tls12 = createSecureContext({ ca: serverCa, cert: fixture.clientTls.cert, key: fixture.clientTls.key, maxVersion: 'TLSv1.2' });
+  assert.notEqual(await attempt(grpc.credentials.createFromSecureContext(tls12)), grpc.status.OK, 'a valid certificate over TLS 1.2');
   // The positive control: the same call with the node CA's client certificate is answered.
   const good = new DaemonClient({ address, tls: fixture.clientTls, serverName: 'localhost' });
   try {
@@ -176,4 +179,21 @@ test('mTLS: clients without a certificate, with one from another CA, or without 
   } finally {
     good.close();
   }
+});
+
+test('Capabilities names the runtimes, the fault kinds and the node\'s network capabilities; /metrics counts what happened', async () => {
+  const capabilities = await daemon.client.capabilities();
+  assert.deepEqual(capabilities.runtimes, [`containerd ${fixture.containerd.socket}`, `cri ${fixture.containerd.socket}`]);
+  assert.deepEqual(capabilities.faultKinds, ['container-kill', 'container-freeze', 'network']);
+  const network = JSON.parse(capabilities.networkJson) as { tbf: boolean; netem: boolean };
+  assert.equal(network.tbf, true, 'this kernel has tbf');
+  assert.equal(network.netem, false, 'this kernel has no sch_netem');
+
+  const ready = daemon.logs.find((l) => l['msg'] === 'daemon ready');
+  const metrics = await (await fetch(`http://127.0.0.1:${String(ready?.['metricsPort'])}/metrics`)).text();
+  assert.match(metrics, /^kerris_daemon_injections_applied_total\{kind="container-freeze"\} [1-9]/m);
+  assert.match(metrics, /^kerris_daemon_injections_applied_total\{kind="container-kill"\} 1$/m);
+  assert.match(metrics, /^kerris_daemon_injections_failed_total\{kind="container-freeze",operation="inject"\} [1-9]/m);
+  assert.match(metrics, /^kerris_daemon_rpc_duration_seconds_count\{method="Inject",code="OK"\} [1-9]/m);
+  assert.match(metrics, /^# TYPE kerris_daemon_injections_active gauge$/m);
 });

@@ -4,7 +4,7 @@
  * and the daemon itself as a separate process (so it can be SIGKILLed).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DaemonClient } from '../../src/daemon/client.ts';
@@ -38,7 +38,12 @@ export interface ContainerOptions {
 export class DaemonFixture {
   readonly dir: string;
   readonly tag: string;
-  containerd!: Containerd;
+  private started: Containerd | undefined;
+
+  get containerd(): Containerd {
+    if (this.started === undefined) throw new Error('the fixture\'s containerd is not running');
+    return this.started;
+  }
   certs!: CertificateSet;
   clientTls!: TlsMaterial;
   private readonly daemons: RunningDaemon[] = [];
@@ -52,10 +57,15 @@ export class DaemonFixture {
   /** Short paths: containerd's socket path must fit in sun_path. */
   static async create(tag: string): Promise<DaemonFixture> {
     const fixture = new DaemonFixture(await mkdtemp(`/run/kd-${tag}-`), tag);
-    fixture.containerd = await startContainerd(join(fixture.dir, 'ctd'));
-    await importImage(fixture.containerd.socket, NAMESPACE, await workloadImage());
-    fixture.certs = await makeCertificates(join(fixture.dir, 'pki'));
-    fixture.clientTls = await readTlsFiles(fixture.certs.client);
+    try {
+      fixture.started = await startContainerd(join(fixture.dir, 'ctd'));
+      await importImage(fixture.containerd.socket, NAMESPACE, await workloadImage());
+      fixture.certs = await makeCertificates(join(fixture.dir, 'pki'));
+      fixture.clientTls = await readTlsFiles(fixture.certs.client);
+    } catch (error) {
+      await fixture.cleanup();
+      throw error;
+    }
     return fixture;
   }
 
@@ -156,9 +166,16 @@ export class DaemonFixture {
     await ctr(this.containerd.socket, NAMESPACE, ['containers', 'delete', id], true);
   }
 
+  /** Also after a failed test: a frozen task cannot die (cgroup v1), so every container cgroup is thawed first. */
   async cleanup(): Promise<void> {
     for (const daemon of this.daemons) await daemon.stop('SIGKILL');
-    await stopContainerd(this.containerd.dir);
+    if (this.started !== undefined) {
+      const freezerParent = join('/sys/fs/cgroup/freezer', this.started.cgroupParent);
+      for (const entry of await readdir(freezerParent, { withFileTypes: true }).catch(() => [])) {
+        if (entry.isDirectory()) await writeFile(join(freezerParent, entry.name, 'freezer.state'), 'THAWED').catch(() => undefined);
+      }
+      await stopContainerd(this.started.dir);
+    }
     for (const name of this.netnsNames) await run(['ip', 'netns', 'delete', name], { allowFailure: true });
     await rm(this.dir, { recursive: true, force: true });
   }

@@ -201,7 +201,17 @@ test('a container that restarts in a new netns gets its network fault back; one 
     assert.equal(injected.results[0]?.ok, true, JSON.stringify(injected));
     assert.match((await snapshotKernelState(firstNs)).tc, /tbf/, 'the fault is in the first netns');
 
+    // A restart inside the same pod netns: the fault is still there, so it is followed, not applied again.
     await fixture.removeContainer('app-v1');
+    const samePid = await fixture.runContainer('app-v1b', { netns: firstNs, labels });
+    const followed = await eventually('the daemon to follow the restart in the same netns', async () => {
+      const injection = (await daemon.client.list()).injections[0];
+      return injection?.pid === samePid ? injection : undefined;
+    });
+    assert.deepEqual([followed.phase, followed.reapplied], ['active', 0]);
+    assert.equal(((await snapshotKernelState(firstNs)).tc.match(/qdisc tbf/g) ?? []).length, 1, 'one tbf, not two');
+
+    await fixture.removeContainer('app-v1b');
     const newPid = await fixture.runContainer('app-v2', { netns: secondNs, labels });
     const moved = await eventually('the fault to be re-applied on app-v2', async () => {
       const injection = (await daemon.client.list()).injections[0];
