@@ -51,9 +51,13 @@ async function layerTar(rootfs: string, out: string): Promise<void> {
   await run([TAR, '--create', '--file', out, '--directory', rootfs, '--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '.']);
 }
 
-interface ImageSpec {
+export interface ImageSpec {
   name: string;
   cmd: readonly string[];
+  /** Defaults to the command as given, with PATH=/bin. */
+  entrypoint?: readonly string[];
+  env?: readonly string[];
+  workingDir?: string;
   /** Fills an empty directory with the image's files. */
   fill: (rootfs: string) => Promise<void>;
 }
@@ -71,7 +75,12 @@ async function buildArchive(spec: ImageSpec, work: string, out: string): Promise
   const platform = { architecture: 'amd64', os: 'linux' };
   const config = await writeBlob(layout, Buffer.from(JSON.stringify({
     ...platform,
-    config: { Cmd: spec.cmd, Env: ['PATH=/bin'], WorkingDir: '/' },
+    config: {
+      ...(spec.entrypoint ? { Entrypoint: spec.entrypoint } : {}),
+      Cmd: spec.cmd,
+      Env: spec.env ?? ['PATH=/bin'],
+      WorkingDir: spec.workingDir ?? '/',
+    },
     rootfs: { type: 'layers', diff_ids: [layer.digest] },
   })));
   const manifest = await writeBlob(layout, Buffer.from(JSON.stringify({
@@ -100,7 +109,7 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** Builds spec into the cache unless an archive with the same content key is there. */
-async function cachedArchive(spec: ImageSpec, key: string): Promise<ImageArchive> {
+export async function cachedArchive(spec: ImageSpec, key: string): Promise<ImageArchive> {
   const dir = join(CACHE_DIR, 'images');
   const base = spec.name.replace(/[^a-z0-9]+/g, '-');
   const file = join(dir, `${base}-${key.slice(0, 16)}.tar`);

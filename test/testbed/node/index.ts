@@ -18,6 +18,7 @@ import { requireRoot } from '../prerequisites.ts';
 import { CNI_BIN_DIR, POD_NETWORK, podNetworkLeftovers, removePodNetwork, writeCniConfig } from './cni.ts';
 import { containerIds, containerdLeftovers, containerdRunning, startContainerd, stopContainerd } from './containerd.ts';
 import { importImage, PAUSE_IMAGE, testbedImages, WORKLOAD_IMAGE } from './images.ts';
+import { startKubeProxy, stopKubeProxy } from './kube-proxy.ts';
 import { kubeletLeftovers, kubeletLogTail, kubeletPid, removeKubeletHostState, startKubelet, stopKubelet } from './kubelet.ts';
 import { mountsUnder, unmountUnder } from './mounts.ts';
 import { processesReferencing } from './procs.ts';
@@ -53,6 +54,7 @@ function layout(stateDir: string) {
     dir,
     containerd: join(dir, 'containerd'),
     kubelet: join(dir, 'kubelet'),
+    kubeProxy: join(dir, 'kube-proxy'),
     cniConf: join(dir, 'cni', 'net.d'),
     cniIpam: join(dir, 'cni', 'ipam'),
     savedSysctls: join(dir, 'host-sysctls.json'),
@@ -122,6 +124,7 @@ export async function startNode(plane: ControlPlane): Promise<ClusterNode> {
     await importImage(containerd.socket, CRI_NAMESPACE, images.workload);
     await startKubelet({ name: node.name, nodeIP: node.internalIP, dir: l.kubelet, containerdSocket: containerd.socket, plane });
     await waitReady(plane, node, since, l.kubelet, 120_000);
+    await startKubeProxy(plane, l.kubeProxy, node.name, POD_NETWORK.subnet);
   } catch (error) {
     await stopNode(plane.stateDir);
     throw error;
@@ -136,6 +139,8 @@ export async function startNode(plane: ControlPlane): Promise<ClusterNode> {
  */
 export async function stopNode(stateDir: string): Promise<void> {
   const l = layout(stateDir);
+  const binDir = await readFile(join(stateDir, 'bin-dir'), 'utf8').catch(() => '');
+  if (binDir) await stopKubeProxy(binDir, l.kubeProxy);
   await stopKubelet(l.kubelet);
   const sandboxIds = await containerIds(l.containerd, CRI_NAMESPACE);
   // containerd kills and deletes every pod container and unmounts the pod network namespaces, which takes the veths with them.
