@@ -75,42 +75,9 @@ export class DaemonFixture {
 
   /** Starts the daemon from `entry` (main.ts by default; a built main.js for the benchmark) with node flags `nodeArgs`. */
   async startDaemon(extraArgs: readonly string[] = [], options: { entry?: string; nodeArgs?: readonly string[] } = {}): Promise<RunningDaemon> {
-    const server = this.certs.server;
-    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.entry ?? MAIN, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--journal-dir', this.journalDir,
-      '--tls-ca', server.ca, '--tls-cert', server.cert, '--tls-key', server.key, '--containerd-socket', this.containerd.socket, ...extraArgs],
-    { stdio: ['ignore', 'inherit', 'pipe'], env: { ...process.env, KERRIS_LOG_LEVEL: 'debug' } });
-    const logs: Array<Record<string, unknown>> = [];
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    const ready = new Promise<number>((resolve, reject) => {
-      let buffered = '';
-      child.stderr?.on('data', (chunk: Buffer) => {
-        buffered += chunk.toString('utf8');
-        let newline = buffered.indexOf('\n');
-        while (newline >= 0) {
-          const line = buffered.slice(0, newline);
-          buffered = buffered.slice(newline + 1);
-          newline = buffered.indexOf('\n');
-          try {
-            const entry = JSON.parse(line) as Record<string, unknown>;
-            logs.push(entry);
-            if (entry['msg'] === 'daemon ready') resolve(Number(entry['port']));
-          } catch {
-            process.stderr.write(`daemon: ${line}\n`);
-          }
-        }
-      });
-      child.once('exit', (code, signal) => reject(new Error(`daemon exited before it was ready (code ${code}, signal ${signal}); logs:\n${logs.map((l) => JSON.stringify(l)).join('\n')}`)));
+    const daemon = await spawnDaemon({
+      containerdSocket: this.containerd.socket, journalDir: this.journalDir, certs: this.certs, clientTls: this.clientTls, extraArgs, ...options,
     });
-    const port = await ready;
-    const client = new DaemonClient({ address: `127.0.0.1:${port}`, tls: this.clientTls, serverName: 'localhost', timeoutMs: 20_000 });
-    const daemon: RunningDaemon = {
-      child, pid: child.pid ?? -1, port, client, logs,
-      stop: async (signal = 'SIGTERM') => {
-        client.close();
-        if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-        await exited;
-      },
-    };
     this.daemons.push(daemon);
     return daemon;
   }
@@ -179,6 +146,57 @@ export class DaemonFixture {
     for (const name of this.netnsNames) await run(['ip', 'netns', 'delete', name], { allowFailure: true });
     await rm(this.dir, { recursive: true, force: true });
   }
+}
+
+export interface DaemonProcessOptions {
+  containerdSocket: string;
+  journalDir: string;
+  certs: CertificateSet;
+  clientTls: TlsMaterial;
+  extraArgs?: readonly string[];
+  entry?: string;
+  nodeArgs?: readonly string[];
+}
+
+/** Runs the daemon as its own process, on loopback with free ports, and connects a client once it reports ready. */
+export async function spawnDaemon(options: DaemonProcessOptions): Promise<RunningDaemon> {
+  const server = options.certs.server;
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.entry ?? MAIN, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0',
+    '--journal-dir', options.journalDir, '--tls-ca', server.ca, '--tls-cert', server.cert, '--tls-key', server.key,
+    '--containerd-socket', options.containerdSocket, ...(options.extraArgs ?? [])],
+  { stdio: ['ignore', 'inherit', 'pipe'], env: { ...process.env, KERRIS_LOG_LEVEL: 'debug' } });
+  const logs: Array<Record<string, unknown>> = [];
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const ready = new Promise<number>((resolve, reject) => {
+    let buffered = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      let newline = buffered.indexOf('\n');
+      while (newline >= 0) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        newline = buffered.indexOf('\n');
+        try {
+          const entry = JSON.parse(line) as Record<string, unknown>;
+          logs.push(entry);
+          if (entry['msg'] === 'daemon ready') resolve(Number(entry['port']));
+        } catch {
+          process.stderr.write(`daemon: ${line}\n`);
+        }
+      }
+    });
+    child.once('exit', (code, signal) => reject(new Error(`daemon exited before it was ready (code ${code}, signal ${signal}); logs:\n${logs.map((l) => JSON.stringify(l)).join('\n')}`)));
+  });
+  const port = await ready;
+  const client = new DaemonClient({ address: `127.0.0.1:${port}`, tls: options.clientTls, serverName: 'localhost', timeoutMs: 20_000 });
+  return {
+    child, pid: child.pid ?? -1, port, client, logs,
+    stop: async (signal = 'SIGTERM') => {
+      client.close();
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
+  };
 }
 
 /** Polls until check returns a value other than undefined, or fails with what it saw last. */

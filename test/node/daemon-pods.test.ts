@@ -1,0 +1,139 @@
+/**
+ * The daemon against kubelet's pods on the test-bed node: CRI and containerd
+ * resolve the same pid, a freeze lands in kubelet's cgroup, and a network fault
+ * follows a container that kubelet restarts after a container-kill.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { freezerOfPid } from '../../src/daemon/cgroup.ts';
+import { snapshotKernelState } from '../../src/daemon/net/snapshot.ts';
+import { processState } from '../../src/daemon/proc.ts';
+import { ContainerdRuntime } from '../../src/daemon/runtime/containerd.ts';
+import { CriRuntime } from '../../src/daemon/runtime/cri.ts';
+import { TargetResolver } from '../../src/daemon/runtime/resolve.ts';
+import { makeCertificates } from '../../src/daemon/tls-certs.ts';
+import { readTlsFiles } from '../../src/daemon/tls.ts';
+import { spawnDaemon, journalFiles, type RunningDaemon } from '../host/daemon-fixture.ts';
+import type { ControlPlane } from '../testbed/index.ts';
+import { kubectl, kubectlJson } from '../testbed/kubectl.ts';
+import type { ClusterNode } from '../testbed/node/index.ts';
+import { createNamespace, deleteNamespace, eventually, planeAndNode } from '../testbed/node/testing.ts';
+
+const NAMESPACE = `kerris-daemon-${process.pid}`;
+const POD = 'target';
+const CONTAINER = 'workload';
+
+interface PodStatus {
+  metadata: { uid: string };
+  status: { containerStatuses?: Array<{ name: string; containerID?: string; restartCount: number; ready: boolean; state: { running?: object } }> };
+}
+
+let plane: ControlPlane;
+let node: ClusterNode;
+let dir: string;
+let daemon: RunningDaemon;
+
+async function pod(): Promise<PodStatus> {
+  return kubectlJson<PodStatus>(plane, ['get', 'pod', '-n', NAMESPACE, POD]);
+}
+
+/** The running container's ID (without the "containerd://" scheme) and restart count, once it runs. */
+async function runningContainer(): Promise<{ id: string; restarts: number } | undefined> {
+  const status = (await pod()).status.containerStatuses?.find((c) => c.name === CONTAINER);
+  if (status?.state.running === undefined || status.containerID === undefined) return undefined;
+  return { id: status.containerID.replace(/^containerd:\/\//, ''), restarts: status.restartCount };
+}
+
+const describePod = async (): Promise<string> => (await kubectl(plane, ['describe', 'pod', '-n', NAMESPACE, POD], { allowFailure: true })).stdout;
+
+before(async () => {
+  ({ plane, node } = await planeAndNode());
+  await createNamespace(plane, NAMESPACE);
+  await kubectl(plane, ['apply', '-f', '-'], {
+    input: JSON.stringify({
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: POD, namespace: NAMESPACE },
+      spec: {
+        nodeSelector: { 'kubernetes.io/hostname': node.name }, restartPolicy: 'Always', terminationGracePeriodSeconds: 1,
+        containers: [{ name: CONTAINER, image: node.images.workload, imagePullPolicy: 'Never' }],
+      },
+    }),
+  });
+  await eventually('the pod to run', 90_000, runningContainer, describePod);
+  dir = await mkdtemp('/run/kd-node-');
+  const certs = await makeCertificates(join(dir, 'pki'));
+  daemon = await spawnDaemon({ containerdSocket: node.containerdSocket, journalDir: join(dir, 'journal'), certs, clientTls: await readTlsFiles(certs.client) });
+});
+
+after(async () => {
+  await daemon?.stop();
+  if (plane) await deleteNamespace(plane, NAMESPACE);
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+test('containerd\'s Tasks/Get and CRI\'s verbose ContainerStatus resolve a kubelet container to the same pid', async () => {
+  const container = await runningContainer();
+  assert.ok(container);
+  const viaContainerd = new TargetResolver([new ContainerdRuntime({ socket: node.containerdSocket })]);
+  const viaCri = new TargetResolver([new CriRuntime({ socket: node.containerdSocket })]);
+  try {
+    const [a, b] = [await viaContainerd.resolve(container.id), await viaCri.resolve(container.id)];
+    assert.equal(a.pid, b.pid);
+    assert.match(b.runtime, /^cri /);
+    const cmdline = await readFile(`/proc/${a.pid}/cmdline`, 'utf8');
+    assert.match(cmdline, /kerris-serve/, 'the pid runs the pod\'s command');
+  } finally {
+    viaContainerd.close();
+    viaCri.close();
+  }
+});
+
+test('a freeze lands in kubelet\'s cgroup of the container and is taken away again', async () => {
+  const container = await runningContainer();
+  assert.ok(container);
+  const pid = (await daemon.client.inject('node-test', 30_000, [{ id: 'pod-freeze', target: { containerId: container.id }, fault: { kind: 'container-freeze' } }])).results[0]?.injection?.pid;
+  assert.ok(pid !== undefined && pid > 0);
+  const freezer = await freezerOfPid(pid);
+  assert.match(freezer.dir, /kubepods/, 'kubelet\'s cgroup');
+  assert.equal((await readFile(freezer.file, 'utf8')).trim(), freezer.frozen);
+  assert.equal(await processState(pid), 'D');
+  assert.equal((await daemon.client.recover(['pod-freeze'])).results[0]?.ok, true);
+  assert.equal((await readFile(freezer.file, 'utf8')).trim(), freezer.thawed);
+});
+
+test('container-kill makes kubelet restart the container; the network fault follows it in the pod netns; recover leaves the netns as it was', async () => {
+  const first = await runningContainer();
+  assert.ok(first);
+  const { metadata: { uid } } = await pod();
+  const target = { containerId: first.id, podUid: uid, containerName: CONTAINER };
+  const resolver = new TargetResolver([new ContainerdRuntime({ socket: node.containerdSocket })]);
+  const netnsBefore = await snapshotKernelState(`/proc/${(await resolver.resolve(first.id).finally(() => resolver.close())).pid}/ns/net`);
+
+  const fault = { action: 'bandwidth', bandwidth: { rate: '2mbit', limit: 20_000, buffer: 10_000 } };
+  const injected = await daemon.client.inject('node-test', 60_000, [{ id: 'pod-net', target, fault: { kind: 'network', faults: [fault] } }]);
+  assert.equal(injected.results[0]?.ok, true, JSON.stringify(injected));
+  const netPid = injected.results[0]?.injection?.pid ?? 0;
+  assert.match((await snapshotKernelState(`/proc/${netPid}/ns/net`)).tc, /qdisc tbf/);
+
+  const killed = await daemon.client.inject('node-test', 60_000, [{ id: 'pod-kill', target: { containerId: first.id }, fault: { kind: 'container-kill' } }]);
+  assert.equal(killed.results[0]?.ok, true, JSON.stringify(killed));
+  const second = await eventually('kubelet to restart the container', 60_000, async () => {
+    const c = await runningContainer();
+    return c !== undefined && c.id !== first.id ? c : undefined;
+  }, describePod);
+  assert.equal(second.restarts, first.restarts + 1);
+
+  const followed = await eventually('the daemon to follow the restarted container', 15_000, async () => {
+    const injection = (await daemon.client.list()).injections.find((i) => i.id === 'pod-net');
+    return injection !== undefined && injection.pid !== netPid ? injection : undefined;
+  }, async () => JSON.stringify(await daemon.client.list()));
+  assert.equal(followed.phase, 'active');
+  const netns = `/proc/${followed.pid}/ns/net`;
+  assert.equal((await snapshotKernelState(netns)).tc.match(/qdisc tbf/g)?.length, 1, 'the fault is still there, once');
+
+  const recovered = await daemon.client.recover(['pod-net', 'pod-kill']);
+  assert.ok(recovered.results.every((r) => r.ok), JSON.stringify(recovered));
+  assert.deepEqual(await snapshotKernelState(netns), netnsBefore, 'pod netns after == before');
+  assert.deepEqual(await journalFiles(join(dir, 'journal')), []);
+});
