@@ -3,13 +3,16 @@
 // and no run folder behind.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { access } from 'node:fs/promises';
+import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  InvalidVmRequestError, KernelVmTimeoutError, kernelVmProcesses, netemKernel, vmLeftovers,
+  InvalidVmRequestError, KernelVmTimeoutError, kernelVmProcesses, netemKernel, PrerequisiteError, vmLeftovers,
 } from '../testbed/vm/index.ts';
+import { BUSYBOX } from '../testbed/vm/initramfs.ts';
+import { checkHostTools } from '../testbed/vm/prerequisites.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const CLI = join(REPO, 'test', 'testbed', 'vm', 'cli.ts');
@@ -65,6 +68,22 @@ async function waitForQemu(owner: number, timeoutMs: number): Promise<number> {
   throw new Error(`no qemu process of pid ${owner} within ${timeoutMs} ms`);
 }
 
+test('a missing host tool is named with the package to install', async () => {
+  const path = process.env['PATH'];
+  const emptyDir = await mkdtemp(join(tmpdir(), 'kerris-empty-path-'));
+  try {
+    process.env['PATH'] = emptyDir;
+    await assert.rejects(checkHostTools(BUSYBOX), (error: unknown) =>
+      error instanceof PrerequisiteError && /apt-get install .*qemu-system-x86/.test(error.message));
+  } finally {
+    process.env['PATH'] = path;
+    await rm(emptyDir, { recursive: true, force: true });
+  }
+  // The initramfs has no C library: a dynamically linked busybox would not start there.
+  await assert.rejects(checkHostTools('/usr/bin/ls'), (error: unknown) =>
+    error instanceof PrerequisiteError && /busybox-static/.test(error.message));
+});
+
 describe('kernel VM runner', async () => {
   const kernel = await netemKernel();
 
@@ -101,6 +120,22 @@ describe('kernel VM runner', async () => {
     });
     assert.equal(result.stderr, 'testbed-argv: stderr line\n');
     assert.equal(await exists('/tmp/kerris-injected'), false);
+  });
+
+  test('the guest root is a throwaway overlay of the host root, /tmp an empty tmpfs, a cwd in /tmp still visible', async () => {
+    const cwd = await mkdtemp(join('/tmp', 'kerris-vm-cwd-'));
+    const written = '/usr/kerris-vm-overlay-probe';
+    try {
+      await writeFile(join(cwd, 'data.txt'), 'from the host\n');
+      const script = 'findmnt -n -o FSTYPE / && findmnt -n -o FSTYPE /tmp && cat data.txt && ls -A /tmp && echo guest >"$1" && cat "$1"';
+      const result = await kernel.run(['sh', '-c', script, 'sh', written], { cwd });
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stdout, `overlay\ntmpfs\nfrom the host\n${cwd.slice('/tmp/'.length)}\nguest\n`);
+      assert.equal(await exists(written), false, 'a write in the guest reached the host');
+    } finally {
+      await rm(cwd, { recursive: true, force: true });
+    }
+    await noLeftovers();
   });
 
   test('exit codes come back as the command gave them, 127 for a missing program', async () => {

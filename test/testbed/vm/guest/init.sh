@@ -48,9 +48,27 @@ mount -t proc proc /newroot/proc &&
   mkdir -p /newroot/dev/pts /newroot/dev/shm &&
   mount -t devpts devpts /newroot/dev/pts &&
   mount -t tmpfs -o mode=1777 tmpfs /newroot/dev/shm &&
-  mount -t tmpfs -o mode=1777 tmpfs /newroot/tmp &&
   mount -t tmpfs -o mode=0755 tmpfs /newroot/run ||
-  fail "cannot mount the guest's proc, sys, dev, tmp and run"
+  fail "cannot mount the guest's proc, sys, dev and run"
+
+# The guest's /tmp is an empty tmpfs; when the working directory is in the host's /tmp (a clone
+# there), its top folder stays visible through the overlay, writable like the rest of it.
+cwd=$(cat /run-dir/cwd)
+case "$cwd" in
+  /tmp/?*)
+    kept=${cwd#/tmp/}
+    kept=${kept%%/*}
+    mkdir -p /kept-tmp &&
+      mount --bind "/newroot/tmp/$kept" /kept-tmp &&
+      mount -t tmpfs -o mode=1777 tmpfs /newroot/tmp &&
+      mkdir -p "/newroot/tmp/$kept" &&
+      mount --move /kept-tmp "/newroot/tmp/$kept" ||
+      fail "cannot keep /tmp/$kept visible over the guest's /tmp"
+    ;;
+  *)
+    mount -t tmpfs -o mode=1777 tmpfs /newroot/tmp || fail "cannot mount the guest's /tmp"
+    ;;
+esac
 
 # The kernel's module tree (extracted on the host) serves kmod in the chroot and, bound over the
 # initramfs copy, busybox modprobe for the modules the kernel asks for on its own.
