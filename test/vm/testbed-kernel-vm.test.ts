@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   InvalidVmRequestError, KernelVmTimeoutError, kernelVmProcesses, netemKernel, PrerequisiteError, vmLeftovers,
 } from '../testbed/vm/index.ts';
+import { removeStaleRunDirs } from '../testbed/vm/vm-run.ts';
 import { BUSYBOX } from '../testbed/vm/initramfs.ts';
 import { checkHostTools } from '../testbed/vm/prerequisites.ts';
 
@@ -183,6 +184,23 @@ describe('kernel VM runner', async () => {
     assert.equal(run.code, 130, run.stderr);
     assert.ok(qemu > 0);
     assert.equal(await exists(`/proc/${qemu}`), false, `qemu ${qemu} still runs`);
+    await noLeftovers(cli);
+  });
+
+  test('qemu dies with a SIGKILLed runner, and the next run removes its run folder', async () => {
+    let cli = 0;
+    let qemu = 0;
+    const run = await runCli(['sleep', '600'], async (pid) => {
+      cli = pid;
+      qemu = await waitForQemu(pid, 60_000);
+      process.kill(pid, 'SIGKILL');
+    });
+    assert.equal(run.signal, 'SIGKILL');
+    const deadline = Date.now() + 10_000;
+    while (await exists(`/proc/${qemu}`) && Date.now() < deadline) await sleep(100);
+    assert.equal(await exists(`/proc/${qemu}`), false, `qemu ${qemu} outlived its runner`);
+    assert.equal((await vmLeftovers(cli)).runDirs.length, 1, 'a SIGKILLed runner cannot remove its own run folder');
+    await removeStaleRunDirs();
     await noLeftovers(cli);
   });
 });

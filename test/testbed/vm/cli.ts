@@ -26,6 +26,8 @@ async function main(args: readonly string[]): Promise<number> {
       stop.abort();
     });
   }
+  // A closed pipe (e.g. `| head`) ends the run like Ctrl-C would, instead of crashing past the cleanup.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => stop.abort());
   // The command sees this shell's environment, minus names a shell could not have set.
   const env = Object.fromEntries(
     Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && ENV_NAME.test(e[0])),
