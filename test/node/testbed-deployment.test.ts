@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { ControlPlane } from '../testbed/index.ts';
+import { clusterNode, type ControlPlane } from '../testbed/index.ts';
 import { kubectl } from '../testbed/kubectl.ts';
 import type { ClusterNode } from '../testbed/node/index.ts';
-import { createNamespace, deleteNamespace, eventually, planeAndNode, pods, running, workloadDeployment, type Pod } from '../testbed/node/testing.ts';
+import { createNamespace, deleteNamespace, eventually, pods, running, workloadDeployment, type Pod } from '../testbed/node/testing.ts';
 
 const NAMESPACE = `kerris-node-deploy-${process.pid}`;
 const APP = 'echo';
@@ -22,7 +22,7 @@ describe('a Deployment on the test-bed node', () => {
   const listing = async (): Promise<string> => (await kubectl(plane, ['get', 'pods', '-n', NAMESPACE, '-o', 'wide'], { allowFailure: true })).stdout;
 
   before(async () => {
-    ({ plane, node } = await planeAndNode());
+    ({ plane, node } = await clusterNode());
     await createNamespace(plane, NAMESPACE);
   });
 

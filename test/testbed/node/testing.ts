@@ -1,18 +1,11 @@
-/** Shared by the node test-bed tests: the shared node, and reading pods. */
-import { join } from 'node:path';
+/** Shared by the node test-bed tests: reading pods, waiting, a Deployment of the workload image. */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { controlPlane, type ControlPlane } from '../index.ts';
+import type { ControlPlane } from '../control-plane.ts';
 import { kubectl, kubectlJson } from '../kubectl.ts';
-import { withLock } from '../lock.ts';
-import { startNode, type ClusterNode } from './index.ts';
-import { RUN_DIR } from '../paths.ts';
+import type { ClusterNode } from './index.ts';
 
-/** The running control plane and its node, started once however many test files ask at the same time. */
-export async function planeAndNode(): Promise<{ plane: ControlPlane; node: ClusterNode }> {
-  const plane = await controlPlane();
-  const node = await withLock(join(RUN_DIR, 'node.lock'), () => startNode(plane));
-  return { plane, node };
-}
+/** Kept for tests written before clusterNode() existed; new tests call clusterNode() from test/testbed/index.ts. */
+export { clusterNode as planeAndNode } from '../index.ts';
 
 export interface Pod {
   metadata: { name: string; deletionTimestamp?: string; labels?: Record<string, string> };
