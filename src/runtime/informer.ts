@@ -186,19 +186,18 @@ export class Informer<T extends KubeObject> {
   async #watch(signal: AbortSignal): Promise<WatchOutcome> {
     const { client, namespace, labelSelector, fieldSelector } = this.#options;
     const started = Date.now();
-    const stop = new AbortController();
-    const onAbort = (): void => stop.abort(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
+    const watchdogFired = new AbortController();
+    const stop = AbortSignal.any([signal, watchdogFired.signal]);
     let stalled = false;
     const watchdog = setTimeout(() => {
       stalled = true;
-      stop.abort(new Error('watch stalled'));
+      watchdogFired.abort(new Error('watch stalled'));
     }, this.#idleTimeoutMs);
     const base = this.#options.watchTimeoutSeconds ?? 300;
     let events = 0;
     try {
       const stream = client.watch(this.resource, {
-        signal: stop.signal,
+        signal: stop,
         resourceVersion: this.#resourceVersion ?? '',
         allowWatchBookmarks: true,
         timeoutSeconds: Math.round(base * (1 + Math.random())),
@@ -213,7 +212,6 @@ export class Informer<T extends KubeObject> {
       }
     } finally {
       clearTimeout(watchdog);
-      signal.removeEventListener('abort', onAbort);
     }
     return { events, stalled, durationMs: Date.now() - started };
   }
