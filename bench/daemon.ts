@@ -109,6 +109,9 @@ export async function main(): Promise<void> {
     const batchRecoverMs = performance.now() - t;
     assert.ok(batchRecover.results.every((r) => r.ok), 'batch recover');
 
+    const metricsPort = String(daemon.logs.find((l) => l['msg'] === 'daemon ready')?.['metricsPort']);
+    const scraped = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const heapMb = Number(/^nodejs_heap_used_bytes (\d+)/m.exec(scraped)?.[1]) / 1048576;
     const rssPeak = await rssMb(daemon.pid, 'VmHWM');
     const rssNow = await rssMb(daemon.pid, 'VmRSS');
     for (const [i, path] of netns.entries()) assert.deepEqual(await snapshotKernelState(path), before[i], `netns ${path}: kernel state after == before`);
@@ -117,9 +120,12 @@ export async function main(): Promise<void> {
 
     const timings = daemon.logs.filter((l) => l['msg'] === 'inject timing' && String(l['id']).startsWith('net-'));
     const phases = ['resolveMs', 'planMs', 'journalMs', 'applyMs', 'commitMs'];
-    log(`inside the daemon, p50 per phase: ${phases.map((p) => `${p.replace(/Ms$/, '')} ${percentile(timings.map((l) => Number(l[p])), 50).toFixed(1)} ms`).join(', ')}`);
+    const recoverTimings = daemon.logs.filter((l) => l['msg'] === 'recover timing' && String(l['id']).startsWith('net-'));
+    const recoverPhases = ['journalMs', 'revertMs', 'forgetMs'];
+    log(`inside the daemon, recover p50 per phase: ${recoverPhases.map((p) => `${p.replace(/Ms$/, '')} ${percentile(recoverTimings.map((l) => Number(l[p])), 50).toFixed(1)} ms`).join(', ')}`);
+    log(`inside the daemon, inject p50 per phase: ${phases.map((p) => `${p.replace(/Ms$/, '')} ${percentile(timings.map((l) => Number(l[p])), 50).toFixed(1)} ms`).join(', ')}`);
     log(`batch of ${CONTAINERS}: inject ${batchInjectMs.toFixed(0)} ms, recover ${batchRecoverMs.toFixed(0)} ms`);
-    log(`daemon rss (built JavaScript, node ${DAEMON_NODE_ARGS.join(' ')}): idle ${rssIdle.toFixed(1)} MB, after run ${rssNow.toFixed(1)} MB, peak ${rssPeak.toFixed(1)} MB; `
+    log(`daemon rss (built JavaScript, node ${DAEMON_NODE_ARGS.join(' ')}): idle ${rssIdle.toFixed(1)} MB, after run ${rssNow.toFixed(1)} MB (V8 heap in use ${heapMb.toFixed(1)} MB), peak ${rssPeak.toFixed(1)} MB; `
       + `from TypeScript sources idle ${rssSourcesIdle.toFixed(1)} MB`);
     log(`machine load average during the run: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (${process.env['KERRIS_BENCH_NOTE'] ?? 'shared machine'})`);
     log('kernel state of every netns after == before; journal empty');

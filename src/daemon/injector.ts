@@ -395,12 +395,15 @@ export class Injector {
 
   private async revertRecord(record: JournalRecord, reason: string): Promise<void> {
     const id = record.spec.id;
+    const started = performance.now();
+    let journaledAt = started;
     if (record.plan !== undefined && record.phase !== 'done') {
       if (record.phase !== 'reverting') {
         record.phase = 'reverting';
         record.updatedAt = this.now();
         await this.journal.write(record);
       }
+      journaledAt = performance.now();
       try {
         await this.executor.revert(await this.reachableRevert(record));
       } catch (error) {
@@ -410,9 +413,11 @@ export class Injector {
         throw new DaemonError('failed', `revert of ${id}: ${errorMessage(error)}`, { cause: error });
       }
     }
+    const revertedAt = performance.now();
     await this.forget(id);
     this.metrics.recovered.inc({ reason });
     this.log.info('injection reverted', { id, holder: record.holder, reason, summary: record.plan?.summary ?? record.spec.fault.kind });
+    this.log.debug('recover timing', { id, journalMs: ms(journaledAt - started), revertMs: ms(revertedAt - journaledAt), forgetMs: ms(performance.now() - revertedAt) });
   }
 
   /** Runs the clocks: lease expiry on every tick, target restarts and failed reverts less often. Never overlaps itself. */

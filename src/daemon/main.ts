@@ -33,11 +33,17 @@ async function main(): Promise<void> {
     return;
   }
   const tls = await readTlsFiles(config.tls);
-  const resolver = new TargetResolver(await detectRuntimes({
+  // Without a runtime no new fault can be resolved, but the journal must still be reconciled and leases enforced:
+  // the daemon starts anyway, says so, and reports no runtimes in Capabilities.
+  const runtimes = await detectRuntimes({
     containerdSocket: config.containerdSocket,
     criSocket: config.criSocket,
     containerdNamespace: config.containerdNamespace,
-  }));
+  }).catch((error: unknown) => {
+    log.error('no container runtime; injections will fail until the daemon is restarted with one', { error: errorMessage(error) });
+    return [];
+  });
+  const resolver = new TargetResolver(runtimes);
   const capabilities = () => detectCapabilities(config.nodeName);
   const executorLog = log.child({ component: 'execute' });
   const injector = new Injector({

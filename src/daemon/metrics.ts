@@ -113,6 +113,8 @@ export interface DaemonMetrics {
 export function daemonMetrics(activeInjections: () => ReadonlyArray<{ labels: Labels; value: number }>): DaemonMetrics {
   const registry = new Registry();
   registry.add(new Gauge('kerris_daemon_injections_active', 'Injections in force on this node, by fault kind and phase.', activeInjections));
+  registry.add(new Gauge('process_resident_memory_bytes', 'Resident memory of the daemon.', () => [{ labels: {}, value: process.memoryUsage.rss() }]));
+  registry.add(new Gauge('nodejs_heap_used_bytes', 'V8 heap in use.', () => [{ labels: {}, value: process.memoryUsage().heapUsed }]));
   return {
     registry,
     applied: registry.add(new Counter('kerris_daemon_injections_applied_total', 'Injections applied, by fault kind.')),

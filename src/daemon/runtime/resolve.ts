@@ -63,6 +63,7 @@ export class TargetResolver {
 
   /** Asks each runtime in turn; 'not-found' from all of them is 'not-found', anything else is 'unavailable'. */
   private async firstAnswer<T>(what: string, ask: (runtime: ContainerRuntime) => Promise<T>): Promise<{ value: T; runtime: ContainerRuntime }> {
+    if (this.runtimes.length === 0) throw new DaemonError('unavailable', `${what}: no container runtime socket was found on this node`);
     const failures: DaemonError[] = [];
     for (const runtime of this.runtimes) {
       try {
