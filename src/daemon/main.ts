@@ -34,16 +34,17 @@ async function main(): Promise<void> {
   }
   const tls = await readTlsFiles(config.tls);
   // Without a runtime no new fault can be resolved, but the journal must still be reconciled and leases enforced:
-  // the daemon starts anyway, says so, and reports no runtimes in Capabilities.
-  const runtimes = await detectRuntimes({
+  // the daemon starts anyway, says so, and looks for the runtime again on each injection until it appears.
+  const detect = () => detectRuntimes({
     containerdSocket: config.containerdSocket,
     criSocket: config.criSocket,
     containerdNamespace: config.containerdNamespace,
-  }).catch((error: unknown) => {
-    log.error('no container runtime; injections will fail until the daemon is restarted with one', { error: errorMessage(error) });
+  });
+  const runtimes = await detect().catch((error: unknown) => {
+    log.error('no container runtime yet; injections fail until one appears', { error: errorMessage(error) });
     return [];
   });
-  const resolver = new TargetResolver(runtimes);
+  const resolver = new TargetResolver(runtimes, detect);
   const capabilities = () => detectCapabilities(config.nodeName);
   const executorLog = log.child({ component: 'execute' });
   const injector = new Injector({

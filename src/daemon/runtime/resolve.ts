@@ -55,15 +55,23 @@ export interface ResolvedTarget {
 }
 
 export class TargetResolver {
-  readonly runtimes: readonly ContainerRuntime[];
+  private found: readonly ContainerRuntime[];
+  private readonly redetect: (() => Promise<ContainerRuntime[]>) | undefined;
 
-  constructor(runtimes: readonly ContainerRuntime[]) {
-    this.runtimes = runtimes;
+  /** `redetect` is asked again while no runtime is known: a runtime that starts after the daemon is still found. */
+  constructor(runtimes: readonly ContainerRuntime[], redetect?: () => Promise<ContainerRuntime[]>) {
+    this.found = runtimes;
+    this.redetect = redetect;
+  }
+
+  get runtimes(): readonly ContainerRuntime[] {
+    return this.found;
   }
 
   /** Asks each runtime in turn; 'not-found' from all of them is 'not-found', anything else is 'unavailable'. */
   private async firstAnswer<T>(what: string, ask: (runtime: ContainerRuntime) => Promise<T>): Promise<{ value: T; runtime: ContainerRuntime }> {
-    if (this.runtimes.length === 0) throw new DaemonError('unavailable', `${what}: no container runtime socket was found on this node`);
+    if (this.found.length === 0 && this.redetect !== undefined) this.found = await this.redetect().catch(() => []);
+    if (this.found.length === 0) throw new DaemonError('unavailable', `${what}: no container runtime socket was found on this node`);
     const failures: DaemonError[] = [];
     for (const runtime of this.runtimes) {
       try {
