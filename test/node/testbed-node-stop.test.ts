@@ -85,7 +85,7 @@ describe('stopping and restarting the test-bed node', () => {
 
     // The check sees a running node's traces, so an empty list after stop means they were removed.
     const whileRunning = await nodeLeftovers(p.stateDir);
-    for (const trace of ['process', 'mount', 'cgroup', `bridge ${POD_NETWORK.bridge}`, 'interface veth', 'file /var/log/containers/']) {
+    for (const trace of ['process', 'mount', 'cgroup', `bridge ${POD_NETWORK.bridge}`, 'interface veth', 'file /var/log/containers/', 'iptables-save: ']) {
       assert.ok(whileRunning.some((l) => l.startsWith(trace)), `a running node shows a ${trace}: ${whileRunning.join('\n')}`);
     }
     assert.notDeepEqual((await hostState(p.stateDir)).links, before.links, 'pods add interfaces while the node runs');

@@ -86,7 +86,7 @@ export async function removePodNetwork(sandboxIds: readonly string[]): Promise<v
   for (const dir of [CNI_CACHE_RESULTS, '/var/lib/cni']) await rmdir(dir).catch(() => undefined);
 }
 
-/** What of the pod network is still on the host: the bridge, veths on it, cached results, iptables rules naming it. */
+/** What of the pod network is still on the host: the bridge, veths on it, cached results (iptables: see iptables.ts). */
 export async function podNetworkLeftovers(): Promise<string[]> {
   const left: string[] = [];
   for (const link of await links()) {
@@ -99,13 +99,6 @@ export async function podNetworkLeftovers(): Promise<string[]> {
   // Only this node's containerd runs CNI on this machine, so any loopback result is one of its sandboxes'.
   for (const name of await readdir(CNI_CACHE_RESULTS).catch(() => [] as string[])) {
     if (name.startsWith('cni-loopback-')) left.push(`file ${join(CNI_CACHE_RESULTS, name)}`);
-  }
-  const subnetPrefix = POD_NETWORK.subnet.slice(0, POD_NETWORK.subnet.lastIndexOf('.'));
-  for (const save of ['iptables-save', 'iptables-legacy-save']) {
-    const rules = await run([save], { allowFailure: true });
-    for (const line of rules.stdout.split('\n')) {
-      if (line.includes(POD_NETWORK.bridge) || line.includes(`${subnetPrefix}.`) || /\bCNI-/.test(line)) left.push(`${save}: ${line}`);
-    }
   }
   return left;
 }

@@ -19,6 +19,7 @@ import { CNI_BIN_DIR, POD_NETWORK, podNetworkLeftovers, removePodNetwork, writeC
 import { containerIds, containerdLeftovers, containerdRunning, startContainerd, stopContainerd } from './containerd.ts';
 import { importImage, PAUSE_IMAGE, testbedImages, WORKLOAD_IMAGE } from './images.ts';
 import { startKubeProxy, stopKubeProxy } from './kube-proxy.ts';
+import { nodeIptablesLeftovers, removeNodeIptables } from './iptables.ts';
 import { kubeletLeftovers, kubeletLogTail, kubeletPid, removeKubeletHostState, startKubelet, stopKubelet } from './kubelet.ts';
 import { mountsUnder, unmountUnder } from './mounts.ts';
 import { processesReferencing } from './procs.ts';
@@ -148,6 +149,7 @@ export async function stopNode(stateDir: string): Promise<void> {
   await removeKubeletHostState(l.kubelet);
   await unmountUnder(l.dir);
   await removePodNetwork(sandboxIds);
+  await removeNodeIptables();
   const saved = await readFile(l.savedSysctls, 'utf8').catch(() => undefined);
   if (saved !== undefined) await writeSysctls(JSON.parse(saved) as Sysctls);
   await rm(l.dir, { recursive: true, force: true });
@@ -161,6 +163,7 @@ export async function nodeLeftovers(stateDir: string): Promise<string[]> {
     ...await kubeletLeftovers(l.kubelet),
     ...await containerdLeftovers(l.containerd),
     ...await podNetworkLeftovers(),
+    ...await nodeIptablesLeftovers(),
     ...(await mountsUnder(l.dir)).map((point) => `mount ${point}`),
   ];
   if (await exists(l.dir)) left.push(`directory ${l.dir}`);

@@ -3,8 +3,9 @@ import { join } from 'node:path';
 
 /**
  * Host kernel settings the node changes on its own: kubelet sets its "kernel tunables" at start (unless
- * protectKernelDefaults, which would refuse to start instead) and the CNI bridge plugin turns on forwarding
- * for its gateway. The node records them before it starts and puts them back when it stops.
+ * protectKernelDefaults, which would refuse to start instead), the CNI bridge plugin turns on forwarding
+ * for its gateway, and kube-proxy lets NodePorts answer on 127.0.0.1 (route_localnet) and bridged traffic
+ * through iptables. The node records them before it starts and puts them back when it stops.
  */
 export const NODE_SYSCTLS = [
   'vm.overcommit_memory',
@@ -14,12 +15,14 @@ export const NODE_SYSCTLS = [
   'kernel.keys.root_maxkeys',
   'kernel.keys.root_maxbytes',
   'net.ipv4.ip_forward',
+  'net.ipv4.conf.all.route_localnet',
+  'net.bridge.bridge-nf-call-iptables',
 ] as const;
 
 export type Sysctls = Record<string, string>;
 
 function procPath(name: string): string {
-  if (!/^[a-z0-9_]+(\.[a-z0-9_]+)+$/.test(name)) throw new Error(`sysctl name ${JSON.stringify(name)} is not valid`);
+  if (!/^[a-z0-9_-]+(\.[a-z0-9_-]+)+$/.test(name)) throw new Error(`sysctl name ${JSON.stringify(name)} is not valid`);
   return join('/proc/sys', ...name.split('.'));
 }
 
