@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  InvalidVmRequestError, KernelVmTimeoutError, kernelVmProcesses, netemKernel, PrerequisiteError, vmLeftovers,
+  InvalidVmRequestError, KernelVmError, KernelVmTimeoutError, kernelVmProcesses, netemKernel, PrerequisiteError, vmLeftovers,
 } from '../testbed/vm/index.ts';
 import { removeStaleRunDirs } from '../testbed/vm/vm-run.ts';
 import { BUSYBOX } from '../testbed/vm/initramfs.ts';
@@ -155,6 +155,12 @@ describe('kernel VM runner', async () => {
     await assert.rejects(kernel.run([]), InvalidVmRequestError);
     await assert.rejects(kernel.run(['true'], { env: { 'NOT A NAME': 'x' } }), InvalidVmRequestError);
     await assert.rejects(kernel.run(['true'], { cwd: 'relative' }), InvalidVmRequestError);
+    await noLeftovers();
+  });
+
+  test('a working directory the guest cannot enter is a KernelVmError naming it, not an exit code', async () => {
+    await assert.rejects(kernel.run(['true'], { cwd: '/nonexistent/kerris-dir' }), (error: unknown) =>
+      error instanceof KernelVmError && /cannot enter the working directory \/nonexistent\/kerris-dir/.test(error.message));
     await noLeftovers();
   });
 
