@@ -16,6 +16,8 @@ export interface DaemonConfig {
   nodeName: string;
   /** Revert every injection on SIGTERM/SIGINT (for uninstalling); off by default, see main.ts. */
   revertOnShutdown: boolean;
+  /** CNs of the client certificates allowed to call; empty: any the CA signed. */
+  clientNames: string[];
 }
 
 const OPTIONS = {
@@ -30,12 +32,13 @@ const OPTIONS = {
   'containerd-namespace': { type: 'string', env: 'KERRIS_CONTAINERD_NAMESPACE', fallback: 'k8s.io' },
   'node-name': { type: 'string', env: 'NODE_NAME', fallback: '' },
   'revert-on-shutdown': { type: 'string', env: 'KERRIS_DAEMON_REVERT_ON_SHUTDOWN', fallback: 'false' },
+  'client-names': { type: 'string', env: 'KERRIS_DAEMON_CLIENT_NAMES', fallback: '' },
 } as const;
 
 type Name = keyof typeof OPTIONS;
 
 export const USAGE = `usage: kerris-daemon [--flag value ...]\n${Object.entries(OPTIONS)
-  .map(([flag, o]) => `  --${flag} (env ${o.env}, default ${o.fallback === '' ? 'detected' : o.fallback})`).join('\n')}`;
+  .map(([flag, o]) => `  --${flag} (env ${o.env}${o.fallback === '' ? '' : `, default ${o.fallback}`})`).join('\n')}`;
 
 function hostPort(flag: string, value: string): { host: string; port: number } {
   const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value);
@@ -76,5 +79,6 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Da
     containerdNamespace: get('containerd-namespace'),
     nodeName: get('node-name') === '' ? hostname() : get('node-name'),
     revertOnShutdown: revert === 'true',
+    clientNames: get('client-names').split(',').map((n) => n.trim()).filter((n) => n !== ''),
   };
 }

@@ -60,6 +60,7 @@ async function main(): Promise<void> {
     tls,
     listen: config.listen,
     log,
+    allowedClients: config.clientNames,
     capabilities: async () => ({
       runtimes: resolver.runtimes.map((r) => `${r.name} ${r.socket}`),
       faultKinds: FAULT_KINDS,

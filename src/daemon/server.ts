@@ -21,6 +21,8 @@ export interface ServerOptions {
   capabilities: () => Promise<Omit<CapabilitiesResponse, 'node'>>;
   /** Largest batch one call may carry. */
   maxBatch?: number;
+  /** Common names of the client certificates that may call; empty: any certificate the CA signed. */
+  allowedClients?: readonly string[];
 }
 
 const STATUS: Record<ErrorCode, grpc.status> = {
@@ -36,6 +38,12 @@ function toServiceError(error: unknown): Partial<grpc.ServiceError> {
   return { code, details: errorMessage(error), message: errorMessage(error) };
 }
 
+/** The CN of a client certificate's subject (node gives a string, or a list when the name has several). */
+function clientName(subject: Record<string, string | string[] | undefined> | undefined): string {
+  const cn = subject?.['CN'];
+  return Array.isArray(cn) ? cn.join(',') : cn ?? '';
+}
+
 export interface RunningServer {
   port: number;
   stop(): Promise<void>;
@@ -46,16 +54,25 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const maxBatch = options.maxBatch ?? 10_000;
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
 
+  const allowed = new Set(options.allowedClients ?? []);
+
   function handle<Req, Res>(method: string, body: (request: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
       const started = process.hrtime.bigint();
+      const client = clientName(call.getAuthContext().sslPeerCertificate?.subject);
+      if (allowed.size > 0 && !allowed.has(client)) {
+        log.warn('rpc refused: client certificate not allowed', { method, client, peer: call.getPeer() });
+        injector.metrics.rpcSeconds.observe({ method, code: 'PERMISSION_DENIED' }, Number(process.hrtime.bigint() - started) / 1e9);
+        callback({ code: grpc.status.PERMISSION_DENIED, details: `client ${JSON.stringify(client)} may not call this daemon` }, null);
+        return;
+      }
       body(call.request).then((response) => {
         injector.metrics.rpcSeconds.observe({ method, code: 'OK' }, Number(process.hrtime.bigint() - started) / 1e9);
         callback(null, response);
       }, (error: unknown) => {
         const serviceError = toServiceError(error);
         injector.metrics.rpcSeconds.observe({ method, code: grpc.status[serviceError.code ?? grpc.status.INTERNAL] }, Number(process.hrtime.bigint() - started) / 1e9);
-        log.warn('rpc failed', { method, peer: call.getPeer(), error: errorMessage(error) });
+        log.warn('rpc failed', { method, client, peer: call.getPeer(), error: errorMessage(error) });
         callback(serviceError, null);
       });
     };

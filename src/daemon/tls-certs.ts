@@ -43,6 +43,12 @@ export async function makeCertificates(dir: string, options: { serverNames?: rea
   const names = options.serverNames ?? ['localhost', '127.0.0.1'];
   const san = names.map((n) => (/^[0-9.]+$/.test(n) || n.includes(':') ? `IP:${n}` : `DNS:${n}`)).join(',');
   const server = await signed(dir, 'server', ca, `basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=${san}\n`);
-  const client = await signed(dir, options.clientName ?? 'kerris-controller', ca, 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n');
-  return { dir, ca, server: { ca: ca.cert, ...server }, client: { ca: ca.cert, ...client } };
+  const client = await signClient({ dir, ca }, options.clientName ?? 'kerris-controller');
+  return { dir, ca, server: { ca: ca.cert, ...server }, client };
+}
+
+/** Another client certificate from the same CA, named `name` (its CN). */
+export async function signClient(set: Pick<CertificateSet, 'dir' | 'ca'>, name: string): Promise<TlsFiles> {
+  const client = await signed(set.dir, name, set.ca, 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n');
+  return { ca: set.ca.cert, ...client };
 }

@@ -17,7 +17,7 @@ import { processState } from '../../src/daemon/proc.ts';
 import { ContainerdRuntime } from '../../src/daemon/runtime/containerd.ts';
 import { CriRuntime } from '../../src/daemon/runtime/cri.ts';
 import { TargetResolver } from '../../src/daemon/runtime/resolve.ts';
-import { makeCertificates } from '../../src/daemon/tls-certs.ts';
+import { makeCertificates, signClient } from '../../src/daemon/tls-certs.ts';
 import { readTlsFiles } from '../../src/daemon/tls.ts';
 import { DaemonFixture, eventually, journalFiles, NAMESPACE, readCounter, type RunningDaemon } from './daemon-fixture.ts';
 
@@ -196,4 +196,18 @@ test('Capabilities names the runtimes, the fault kinds and the node\'s network c
   assert.match(metrics, /^kerris_daemon_injections_failed_total\{kind="container-freeze",operation="inject"\} [1-9]/m);
   assert.match(metrics, /^kerris_daemon_rpc_duration_seconds_count\{method="Inject",code="OK"\} [1-9]/m);
   assert.match(metrics, /^# TYPE kerris_daemon_injections_active gauge$/m);
+});
+
+test('with --client-names, a certificate from the right CA but another name is refused with PERMISSION_DENIED', async () => {
+  const strict = await fixture.startDaemon(['--client-names', 'kerris-controller'], { journalDir: join(fixture.dir, 'journal-strict') });
+  const intruderTls = await readTlsFiles(await signClient(fixture.certs, 'intruder'));
+  const intruder = new DaemonClient({ address: `127.0.0.1:${strict.port}`, tls: intruderTls, serverName: 'localhost' });
+  try {
+    await assert.rejects(intruder.list(), (error: grpc.ServiceError) => error.code === grpc.status.PERMISSION_DENIED);
+    assert.deepEqual((await strict.client.list()).injections, [], 'the controller\'s certificate is accepted');
+    assert.ok(strict.logs.some((l) => l['msg'] === 'rpc refused: client certificate not allowed' && l['client'] === 'intruder'));
+  } finally {
+    intruder.close();
+    await strict.stop();
+  }
 });

@@ -74,9 +74,9 @@ export class DaemonFixture {
   }
 
   /** Starts the daemon from `entry` (main.ts by default; a built main.js for the benchmark) with node flags `nodeArgs`. */
-  async startDaemon(extraArgs: readonly string[] = [], options: { entry?: string; nodeArgs?: readonly string[] } = {}): Promise<RunningDaemon> {
+  async startDaemon(extraArgs: readonly string[] = [], options: { entry?: string; nodeArgs?: readonly string[]; journalDir?: string } = {}): Promise<RunningDaemon> {
     const daemon = await spawnDaemon({
-      containerdSocket: this.containerd.socket, journalDir: this.journalDir, certs: this.certs, clientTls: this.clientTls, extraArgs, ...options,
+      containerdSocket: this.containerd.socket, certs: this.certs, clientTls: this.clientTls, extraArgs, ...options, journalDir: options.journalDir ?? this.journalDir,
     });
     this.daemons.push(daemon);
     return daemon;

@@ -118,8 +118,14 @@ test('SIGKILL of the daemon in the middle of a batch: after restart each fault i
   const ids = Array.from({ length: 12 }, (_, i) => `crash${i + 1}`);
   for (const id of ids) await fixture.runContainer(id);
   const daemon = await fixture.startDaemon();
-  const firstStep = new Promise<void>((resolve) => {
-    daemon.child.stderr?.on('data', (chunk: Buffer) => { if (chunk.toString('utf8').includes('"step applied"')) resolve(); });
+  const firstStep = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no injection step ran within 30 s')), 30_000);
+    daemon.child.stderr?.on('data', (chunk: Buffer) => {
+      if (chunk.toString('utf8').includes('"step applied"')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
   });
   const call = daemon.client.inject(HOLDER, 60_000, ids.map((id) => ({ id: `inj-${id}`, target: { containerId: id }, fault: { kind: 'container-freeze' as const } })))
     .then(() => 'answered', () => 'cut off');

@@ -33,6 +33,8 @@ test('flags win over environment variables; bad values are refused', () => {
   assert.equal(config.journalDir, '/var/lib/j');
   assert.equal(config.revertOnShutdown, false);
   assert.equal(config.containerdSocket, undefined, 'detected when not given');
+  assert.deepEqual(config.clientNames, [], 'any client the CA signed, unless named');
+  assert.deepEqual(parseConfig(['--client-names', 'a, b'], {}).clientNames, ['a', 'b']);
   assert.throws(() => parseConfig(['--listen', 'nowhere'], {}), /host:port/);
   assert.throws(() => parseConfig(['--journal-dir', 'relative'], {}), /absolute/);
   assert.throws(() => parseConfig(['--containerd-socket', '/run/../etc/x'], {}), /absolute/);
