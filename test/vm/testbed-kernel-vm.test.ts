@@ -3,7 +3,7 @@
 // and no run folder behind.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { access, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -136,6 +136,15 @@ describe('kernel VM runner', async () => {
     } finally {
       await rm(cwd, { recursive: true, force: true });
     }
+    await noLeftovers();
+  });
+
+  test('a bare program name runs the host program PATH finds, as a shell would, not a busybox applet', async () => {
+    const result = await kernel.run(['sh', '-c', 'readlink /proc/$$/exe && tc -V']);
+    assert.equal(result.code, 0, result.stderr);
+    const [shell, tc] = result.stdout.split('\n');
+    assert.equal(shell, await realpath('/bin/sh'));
+    assert.match(tc ?? '', /iproute2/);
     await noLeftovers();
   });
 

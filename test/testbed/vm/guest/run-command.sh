@@ -5,8 +5,9 @@
 #   env/0, env/1, ...    one file per variable, NAME=VALUE (names were checked on the host)
 #   cwd                  the working directory
 # Arguments travel as files, never through a shell string, so no character in them is special.
-# busybox env -i then gives the command only the variables the host asked for; the host refuses
-# a program name containing '=', which env would take for a variable.
+# The host's env -i (coreutils) then gives the command only the variables the host asked for and
+# finds the program in that PATH. Not busybox's env: it would run its own applet for names like
+# sh, ip or tc. The host refuses a program name containing '=', which env would take for a variable.
 run_dir=$1
 
 # $(...) drops trailing newlines; the dot appended after the file keeps them.
@@ -35,4 +36,4 @@ while [ -e "$run_dir/argv/$i" ]; do
   i=$((i + 1))
 done
 
-exec /run/kerris/bin/busybox env -i -- "$@"
+exec /usr/bin/env -i -- "$@"
