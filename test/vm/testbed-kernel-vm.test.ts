@@ -164,6 +164,7 @@ describe('kernel VM runner', async () => {
     await assert.rejects(kernel.run([]), InvalidVmRequestError);
     await assert.rejects(kernel.run(['true'], { env: { 'NOT A NAME': 'x' } }), InvalidVmRequestError);
     await assert.rejects(kernel.run(['true'], { cwd: 'relative' }), InvalidVmRequestError);
+    await assert.rejects(kernel.run(['true'], { timeoutMs: Number.NaN }), InvalidVmRequestError);
     await noLeftovers();
   });
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Argv } from '../../../src/util/exec.ts';
 import { RUN_DIR_PARENT, RUN_DIR_PREFIX } from './paths.ts';
 import { qemuArgv } from './qemu.ts';
-import { writeRequest, type VmRequest } from './request.ts';
+import { InvalidVmRequestError, writeRequest, type VmRequest } from './request.ts';
 
 /** What a VM boots: the kernel, its initramfs, and the module tree the guest binds for modprobe. */
 export interface BootImage {
@@ -162,6 +162,7 @@ async function consoleTail(path: string): Promise<string> {
 
 /** Boots a fresh VM, runs one command in it, and removes every trace (qemu, sockets, run folder). */
 export async function runInVm(image: BootImage, request: VmRequest, io: VmIo): Promise<VmOutcome> {
+  if (!Number.isFinite(io.timeoutMs) || io.timeoutMs <= 0) throw new InvalidVmRequestError(`the timeout must be a positive number of ms, not ${io.timeoutMs}`);
   await removeStaleRunDirs();
   const dir = await mkdtemp(join(RUN_DIR_PARENT, `${RUN_DIR_PREFIX}${process.pid}-`));
   const sockets: OutputSocket[] = [];
