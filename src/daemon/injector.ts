@@ -110,6 +110,8 @@ export class Injector {
   private readonly concurrency: number;
   private readonly entries = new Map<string, JournalRecord>();
   private readonly locks = new Map<string, Promise<unknown>>();
+  /** Holders whose lease expiry has been announced; their reverts may still be retrying. */
+  private readonly expiring = new Set<string>();
   private leases = new Leases();
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
@@ -201,6 +203,7 @@ export class Injector {
     checkId('holder', holder);
     checkLeaseTtl(ttlMs);
     const lease = this.leases.renew(holder, ttlMs, this.now());
+    this.expiring.delete(holder);
     await this.journal.writeLeases(this.leases.snapshot());
     return { lease, injections: [...this.entries.values()].filter((r) => r.holder === holder).length };
   }
@@ -210,6 +213,7 @@ export class Injector {
     checkLeaseTtl(ttlMs);
     const known = this.leases.get(holder) !== undefined;
     this.leases.renew(holder, ttlMs, this.now());
+    this.expiring.delete(holder);
     const written = this.journal.writeLeases(this.leases.snapshot());
     // A new holder's lease is durable before any record names it. A known holder's renewal is written behind:
     // if a crash loses it, the older expiry on disk only makes the restarted daemon revert sooner, never later.
@@ -442,8 +446,12 @@ export class Injector {
     for (const holder of expired) {
       const ids = [...this.entries.values()].filter((r) => r.holder === holder).map((r) => r.spec.id);
       const lease = this.leases.get(holder);
-      this.metrics.leaseExpiries.inc();
-      this.log.warn('lease expired; reverting its injections', { holder, expiredAt: lease?.expiresAt, injections: ids.length });
+      // Counted and logged once per expiry, although a revert that fails is retried on later ticks.
+      if (!this.expiring.has(holder) && ids.length > 0) {
+        this.metrics.leaseExpiries.inc();
+        this.log.warn('lease expired; reverting its injections', { holder, expiredAt: lease?.expiresAt, injections: ids.length });
+      }
+      this.expiring.add(holder);
       const results = await mapLimit(ids, this.concurrency, (id) => this.locked(id, async () => {
         const record = this.entries.get(id);
         // Renewed or adopted by another holder while waiting for the lock.
@@ -456,6 +464,7 @@ export class Injector {
       const lease2 = this.leases.get(holder);
       if (results.every(Boolean) && lease2 !== undefined && lease2.expiresAt <= this.now()) {
         this.leases.delete(holder);
+        this.expiring.delete(holder);
         await this.journal.writeLeases(this.leases.snapshot());
       }
     }

@@ -32,6 +32,7 @@ afterEach(async () => {
 class RecordingExecutor implements StepExecutor {
   readonly ran: string[] = [];
   failOn: string | undefined;
+  failReverts = false;
   async apply(steps: readonly Step[]): Promise<void> {
     for (const step of steps) {
       const text = step.kind === 'exec' ? step.argv.join(' ') : `${step.path}=${step.value}`;
@@ -40,6 +41,7 @@ class RecordingExecutor implements StepExecutor {
     }
   }
   async revert(steps: readonly Step[]): Promise<void> {
+    if (this.failReverts) throw new Error('revert failed');
     for (const step of steps) this.ran.push(`revert ${step.kind === 'exec' ? step.argv.join(' ') : `${step.path}=${step.value}`}`);
   }
 }
@@ -195,5 +197,27 @@ test('start-up reverts what a crash left mid-change and keeps what was committed
     assert.equal(second.list().injections[0]?.leaseExpiresAt, clock + 60_000);
   } finally {
     await second.stop();
+  }
+});
+
+test('a revert that fails on lease expiry is kept, reported and retried until it succeeds; the expiry is counted once', async () => {
+  const executor = new RecordingExecutor();
+  const i = await injector(executor);
+  try {
+    await i.inject('gone', 1_000, [net('r1')]);
+    executor.failReverts = true;
+    clock += 1_000;
+    await sleep(100);
+    const [stuck] = i.list().injections;
+    assert.deepEqual([stuck?.id, stuck?.phase], ['r1', 'reverting']);
+    assert.match(stuck?.error ?? '', /revert failed/);
+    assert.equal(i.metrics.leaseExpiries.get(), 1, 'counted once, though retried on every tick');
+    executor.failReverts = false;
+    await sleep(100);
+    assert.deepEqual(i.list().injections, []);
+    assert.deepEqual(i.list().leases, []);
+    assert.equal(i.metrics.leaseExpiries.get(), 1);
+  } finally {
+    await i.stop();
   }
 });
