@@ -4,14 +4,16 @@
  * puts faults back on containers that restarted, and reconciles the journal
  * against the kernel on start-up.
  */
-import { access, readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { mapLimit } from './batch.ts';
 import { planFreeze } from './container-faults.ts';
 import { DaemonError, errorCode, errorMessage, type ErrorCode } from './errors.ts';
 import { Journal, type JournalRecord, type LeaseRecord, type Phase } from './journal.ts';
 import { Leases } from './leases.ts';
 import { daemonMetrics, type DaemonMetrics } from './metrics.ts';
 import type { Plan, Step } from './plan.ts';
-import { netnsHolder, netnsInode, processStartTime } from './proc.ts';
+import { netnsInode, processStartTime } from './proc.ts';
+import { reachableRevert, retargetNetns } from './revert-reach.ts';
 import type { ResolvedTarget } from './runtime/resolve.ts';
 import { checkId, checkLeaseTtl, checkTarget, specHash, type FaultKind, type FaultSpec, type InjectionSpec, type TargetRef } from './spec.ts';
 import type { Logger } from '../util/log.ts';
@@ -78,23 +80,6 @@ export interface RawInjection {
   id: string;
   target: TargetRef;
   fault: RawFault;
-}
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await fn(items[index] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}
-
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(() => true, () => false);
 }
 
 export class Injector {
@@ -364,39 +349,6 @@ export class Injector {
     }
   }
 
-  /**
-   * The revert steps that can still reach the kernel state they undo. A netns is named through /proc/<pid> of the
-   * process it was found through; once that process is gone (or its pid reused) the step is re-aimed at whatever
-   * still holds the namespace (the pod's sandbox, a bind mount), checked by inode. A netns nobody holds is gone with
-   * its state, as is a removed cgroup: those steps are dropped rather than failing forever.
-   */
-  private async reachableRevert(record: JournalRecord): Promise<readonly Step[]> {
-    const plan = record.plan;
-    if (plan === undefined) return [];
-    const reachable: Step[] = [];
-    let holder: string | undefined | null = null;
-    let reaimed = 0;
-    for (const step of plan.revert) {
-      if (step.kind === 'write') {
-        if (await exists(step.path)) reachable.push(step);
-      } else if (step.netns === undefined || record.netnsInode === undefined || await pathInode(step.netns) === record.netnsInode) {
-        reachable.push(step);
-      } else {
-        if (holder === null) holder = await netnsHolder(record.netnsInode);
-        if (holder !== undefined) {
-          reachable.push({ ...step, netns: holder });
-          reaimed += 1;
-        }
-      }
-    }
-    if (reaimed > 0 || reachable.length < plan.revert.length) {
-      this.log.warn('revert steps re-aimed or dropped: their target is gone', {
-        id: record.spec.id, netnsHolder: holder ?? undefined, reaimed, dropped: plan.revert.length - reachable.length,
-      });
-    }
-    return reachable;
-  }
-
   private async revertRecord(record: JournalRecord, reason: string): Promise<void> {
     const id = record.spec.id;
     const started = performance.now();
@@ -409,7 +361,7 @@ export class Injector {
       }
       journaledAt = performance.now();
       try {
-        await this.executor.revert(await this.reachableRevert(record));
+        await this.executor.revert(await reachableRevert(record, this.log));
       } catch (error) {
         record.error = `revert failed: ${errorMessage(error)}`;
         this.metrics.failed.inc({ kind: record.spec.fault.kind, operation: 'recover' });
@@ -523,7 +475,7 @@ export class Injector {
       await this.markNotReapplied(record, error);
       return;
     }
-    const leftovers = await this.reachableRevert(record);
+    const leftovers = await reachableRevert(record, this.log);
     if (leftovers.length > 0) {
       await this.executor.revert(leftovers).catch((error: unknown) => {
         this.log.error('could not revert the fault left on the restarted container\'s old netns', { id, error: errorMessage(error) });
@@ -600,17 +552,6 @@ function networkPlanError(error: unknown): unknown {
   if (error instanceof UnsupportedFaultError || error instanceof FaultConflictError) return new DaemonError('invalid', error.message, { cause: error });
   if (error instanceof ForeignStateError) return new DaemonError('conflict', error.message, { cause: error });
   return error;
-}
-
-async function pathInode(path: string): Promise<number | undefined> {
-  return (await stat(path).catch(() => undefined))?.ino;
-}
-
-/** The same plan, entering the netns through another process in it. */
-function retargetNetns(plan: Plan | undefined, from: string, to: string): Plan | undefined {
-  if (plan === undefined) return undefined;
-  const move = (step: Step): Step => (step.kind === 'exec' && step.netns === from ? { ...step, netns: to } : step);
-  return { summary: plan.summary, apply: plan.apply.map(move), revert: plan.revert.map(move) };
 }
 
 function ms(value: number): number {
