@@ -129,6 +129,12 @@ describe('planNetworkFaults', () => {
     ]);
   });
 
+  test('netfilter loss of 100% is a plain drop (numgen cannot compare with its modulus)', () => {
+    const plan = planNetworkFaults(target, faults({ action: 'loss', loss: { loss: 100 } }, { action: 'loss', loss: { loss: 0.0001 }, scope: { direction: 'ingress' } }), noNetem, state());
+    const rules = (exec(plan.apply[0]).input ?? '').split('\n').filter((l) => l.includes('ifname'));
+    assert.deepEqual(rules, ['    oifname { "eth0" } drop', '    iifname { "eth0" } numgen random mod 1000000 < 1 drop']);
+  });
+
   test('partition in both directions drops on output and input', () => {
     const plan = planNetworkFaults(target, faults({ action: 'partition', scope: { direction: 'both' } }), noNetem, state());
     assert.match(exec(plan.apply[0]).input ?? '', /chain egress \{\n.*\n {4}oifname \{ "eth0" \} drop\n {2}\}\n {2}chain ingress \{\n.*\n {4}iifname \{ "eth0" \} drop\n/);

@@ -49,7 +49,8 @@ export function nftScript(rules: readonly NetfilterRule[]): string {
     const device = `${egress ? 'oifname' : 'iifname'} ${quoteList(rule.devices)}`;
     const address = egress ? 'daddr' : 'saddr';
     const port = egress ? 'dport' : 'sport';
-    const verdict = rule.loss === undefined ? 'drop' : `numgen random mod ${NUMGEN_MODULUS} < ${rule.loss} drop`;
+    // numgen's range ends at modulus - 1, so a 100% loss is a plain drop.
+    const verdict = rule.loss === undefined || rule.loss >= NUMGEN_MODULUS ? 'drop' : `numgen random mod ${NUMGEN_MODULUS} < ${rule.loss} drop`;
     const { scope } = rule;
     const families: readonly (4 | 6 | undefined)[] = scope.cidrs.length === 0
       ? [undefined]

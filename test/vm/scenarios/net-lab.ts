@@ -37,6 +37,8 @@ export interface Peer {
 
 export interface Server {
   stop(): Promise<void>;
+  /** Waits for the server to exit by itself and returns the last JSON line it printed. */
+  finished<T>(): Promise<T>;
 }
 
 export interface Lab {
@@ -114,11 +116,20 @@ export async function createLab(peerCount: number): Promise<Lab> {
       child.kill('SIGKILL');
     });
     const lines = createInterface({ input: child.stdout });
-    lines.once('line', (line) => {
-      if (line.includes('"ready"')) resolve({ stop });
-      else reject(new Error(`server ${args.join(' ')} in ${ns.name} printed ${line}`));
+    let last = '';
+    // 'close' comes after stdout has ended, so the last line has been read.
+    const exited = new Promise<number | null>((done) => child.once('close', (code) => done(code)));
+    const finished = async <T>(): Promise<T> => {
+      const code = await exited;
+      if (code !== 0) throw new Error(`server ${args.join(' ')} in ${ns.name} exited with ${code}: ${stderr}`);
+      return JSON.parse(last) as T;
+    };
+    lines.on('line', (line) => {
+      if (last === '' && line.includes('"ready"')) resolve({ stop, finished });
+      else if (last === '') reject(new Error(`server ${args.join(' ')} in ${ns.name} printed ${line}`));
+      last = line;
     });
-    child.once('exit', (code) => reject(new Error(`server ${args.join(' ')} in ${ns.name} exited with ${code}: ${stderr}`)));
+    void exited.then((code) => reject(new Error(`server ${args.join(' ')} in ${ns.name} exited with ${code}: ${stderr}`)));
   });
 
   return { target, peers, exec, traffic, serve, close };

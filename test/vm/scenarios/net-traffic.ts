@@ -9,7 +9,9 @@
  *   udp-echo PORT                      reflect every datagram
  *   udp-probe HOST PORT COUNT GAP_MS   {sent, received, duplicates, corrupted, inversions, descents, rtts}
  *   udp-recv PORT MS                   {received}
- *   udp-send HOST PORT COUNT           {sent}
+ *   udp-send HOST PORT COUNT [GAP_MS]  {sent}
+ *   udp-sink PORT QUIET_MS             checks probes as they arrive; once none came for QUIET_MS:
+ *                                      {received, duplicates, corrupted, inversions, descents}
  */
 import { createHash } from 'node:crypto';
 import { createSocket } from 'node:dgram';
@@ -140,14 +142,47 @@ function udpRecv(port: number, ms: number): void {
   });
 }
 
-async function udpSend(host: string, port: number, count: number): Promise<void> {
+async function udpSend(host: string, port: number, count: number, gapMs: number): Promise<void> {
   const socket = createSocket(family(host));
+  const start = nowMs();
   for (let seq = 0; seq < count; seq++) {
+    const wait = start + seq * gapMs - nowMs();
+    if (wait > 0) await sleep(wait);
     await new Promise<void>((resolve) => socket.send(probe(seq, 64), port, host, () => resolve()));
-    await sleep(1);
   }
   socket.close();
   out({ sent: count });
+}
+
+/** The receiving end of udp-send, measured where the packets land rather than after a round trip. */
+function udpSink(port: number, quietMs: number): void {
+  const socket = createSocket({ type: 'udp6', ipv6Only: false });
+  const seen = new Set<number>();
+  let duplicates = 0;
+  let corrupted = 0;
+  let inversions = 0;
+  let descents = 0;
+  let highest = -1;
+  let previous = -1;
+  let timer: NodeJS.Timeout | undefined;
+  const finish = (): void => {
+    socket.close();
+    out({ received: seen.size, duplicates, corrupted, inversions, descents });
+  };
+  socket.on('message', (msg) => {
+    clearTimeout(timer);
+    timer = setTimeout(finish, quietMs);
+    const body = msg.subarray(0, msg.length - 16);
+    if (msg.length < 20 || !createHash('md5').update(body).digest().equals(msg.subarray(msg.length - 16))) { corrupted++; return; }
+    const seq = body.readUInt32BE(0);
+    if (seen.has(seq)) { duplicates++; return; }
+    seen.add(seq);
+    if (seq < highest) inversions++;
+    if (seq < previous) descents++;
+    highest = Math.max(highest, seq);
+    previous = seq;
+  });
+  socket.bind(port, '::', () => out({ ready: true }));
 }
 
 const [mode, ...args] = process.argv.slice(2);
@@ -165,7 +200,8 @@ switch (mode) {
   case 'udp-echo': udpEcho(num(0)); break;
   case 'udp-probe': await udpProbe(str(0), num(1), num(2), num(3)); break;
   case 'udp-recv': udpRecv(num(0), num(1)); break;
-  case 'udp-send': await udpSend(str(0), num(1), num(2)); break;
+  case 'udp-send': await udpSend(str(0), num(1), num(2), args[3] === undefined ? 1 : num(3)); break;
+  case 'udp-sink': udpSink(num(0), num(1)); break;
   default:
     process.stderr.write(`unknown mode ${String(mode)}\n`);
     process.exitCode = 2;
