@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { netemKernel } from '../testbed/vm/index.ts';
 import type { NetemKernel } from '../testbed/vm/index.ts';
+import type { NodeCapabilities } from '../../src/daemon/preflight.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const SCENARIOS = join(import.meta.dirname, 'scenarios');
@@ -27,7 +28,7 @@ async function scenario<T>(file: string): Promise<T> {
 const sigma = (p: number, n: number): number => Math.sqrt((p * (1 - p)) / n);
 
 interface DelayReport {
-  kernel: { netem: boolean };
+  kernel: NodeCapabilities;
   baseline: { medianMs: number };
   cases: { name: string; latencyMs: number; medianMs: number; received: number; leftovers: string[] }[];
   scoped: { hit: number; spared: number; leftovers: string[] };
@@ -41,8 +42,11 @@ describe('delay and jitter (ping RTT in the VM)', () => {
     report = await scenario<DelayReport>('net-delay.ts');
   });
 
-  test('preflight finds sch_netem on the stock kernel', () => {
-    assert.equal(report.kernel.netem, true);
+  test('preflight finds sch_netem and everything else kerris uses on the stock kernel', () => {
+    const { netem, tbf, htb, u32, ingressRedirect, ifb, nftables, ipset, failures } = report.kernel;
+    assert.deepEqual({ netem, tbf, htb, u32, ingressRedirect, ifb, nftables, ipset, failures }, {
+      netem: true, tbf: true, htb: true, u32: true, ingressRedirect: true, ifb: true, nftables: true, ipset: true, failures: {},
+    });
     assert.ok(report.baseline.medianMs < 5, `baseline RTT ${report.baseline.medianMs} ms`);
   });
 
