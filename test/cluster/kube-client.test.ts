@@ -100,7 +100,7 @@ describe('KubeClient', () => {
     await assert.rejects(client.delete(configMaps, 'never-was', { namespace: ns }), (e) => isNotFound(e) && e.details?.name === 'never-was');
   });
 
-  it('watches ADDED, MODIFIED, DELETED and bookmarks, ends at timeoutSeconds and stops on abort', async () => {
+  it('watches ADDED, MODIFIED, DELETED with a selector, ends at timeoutSeconds and stops on abort', async () => {
     const start = await client.list(configMaps, { namespace: ns });
     const events: Array<WatchEvent<ConfigMap>> = [];
     const began = Date.now();
