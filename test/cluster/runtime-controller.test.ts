@@ -12,7 +12,7 @@ import { isNotFound } from '../../src/kube/errors.ts';
 import { defineResource } from '../../src/kube/resource.ts';
 import { configMaps, coreEvents, namespaces } from '../../src/kube/resources.ts';
 import type { KubeObject } from '../../src/kube/types.ts';
-import { awaitChange, requeueAfter, type Action } from '../../src/runtime/action.ts';
+import { awaitChange, requeueAfter, retryWithBackoff, type Action } from '../../src/runtime/action.ts';
 import { setCondition, findCondition, type Condition } from '../../src/runtime/conditions.ts';
 import { Controller, type ReconcileContext } from '../../src/runtime/controller.ts';
 import { EventRecorder } from '../../src/runtime/events.ts';
@@ -139,6 +139,28 @@ describe('Controller', () => {
       assert.ok(gap >= expected - 5 && gap < expected + 400, `retry ${i + 1} after ${gap} ms, expected about ${expected}`);
     }
     assert.equal(controller.queue.retries(keyFor(ns, 'flaky')), 0, 'a success forgets the failures');
+    await stop();
+  });
+
+  it('lets an error policy pick the next step instead of backing off', async (t) => {
+    const informer = probeInformer('suite=policy');
+    const attempts: number[] = [];
+    const controller = new Controller<Probe>({
+      name: 'policy', informer,
+      backoff: { initialMs: 5_000, maxMs: 5_000, factor: 1, jitter: 0 },
+      reconcile: async () => {
+        attempts.push(Date.now());
+        if (attempts.length <= 2) throw new Error('dependency not ready');
+        return awaitChange();
+      },
+      errorPolicy: (error) => (error instanceof Error && error.message === 'dependency not ready' ? requeueAfter(250) : retryWithBackoff()),
+    });
+    const stop = start(t, [informer], controller);
+    await client.create(probes, { metadata: { name: 'waits', namespace: ns, labels: { suite: 'policy' } } });
+    await until(() => attempts.length >= 3, 4_000, 'three attempts, 250 ms apart rather than the 5 s backoff');
+    const gaps = attempts.slice(1).map((at, i) => at - (attempts[i] ?? 0));
+    assert.ok(gaps.every((g) => g >= 245 && g < 1_000), `retried after the policy's delay: ${gaps.join(', ')}`);
+    assert.equal(controller.queue.retries(keyFor(ns, 'waits')), 0, 'the policy\'s requeue is not a backoff');
     await stop();
   });
 
