@@ -134,6 +134,7 @@ export class Injector {
     this.timer = undefined;
     await this.ticking;
     await Promise.all([...this.locks.values()].map((p) => p.catch(() => undefined)));
+    await this.journal.close();
   }
 
   private async reconcile(record: JournalRecord): Promise<void> {
@@ -453,6 +454,10 @@ export class Injector {
     }
   }
 
+  /**
+   * Puts the fault on the target's successor. The record always says where the fault is: `plan` is in force (or,
+   * for a target that vanished, still held by its pod's netns), or absent when nothing of it is left anywhere.
+   */
   private async reapply(record: JournalRecord): Promise<void> {
     const id = record.spec.id;
     const previous = record.target;
@@ -460,14 +465,14 @@ export class Injector {
     let plan: Plan;
     try {
       next = await this.successor(record.spec.target);
-      if (previous !== undefined && next.pid === previous.pid && next.startTime === previous.startTime && record.phase === 'active') return;
-      if (record.spec.fault.kind === 'network' && record.phase === 'active' && record.netnsInode !== undefined && await netnsInode(next.pid) === record.netnsInode) {
-        // A container restarted inside its pod keeps the pod's netns, and the fault in it.
+      const sameProcess = previous !== undefined && next.pid === previous.pid && next.startTime === previous.startTime;
+      const sameNetns = record.spec.fault.kind === 'network' && record.netnsInode !== undefined && await netnsInode(next.pid) === record.netnsInode;
+      if (record.plan !== undefined && (sameProcess || sameNetns)) {
+        // The same process (the runtime was briefly unreachable), or a restart inside the pod's netns: the fault is
+        // still where it was put, so it is followed rather than applied twice.
         if (previous !== undefined) record.plan = retargetNetns(record.plan, `/proc/${previous.pid}/ns/net`, `/proc/${next.pid}/ns/net`);
-        record.target = next;
-        record.updatedAt = this.now();
-        await this.journal.write(record);
-        this.log.info('target restarted in the same netns; fault still in place', { id, pid: next.pid });
+        await this.settle(record, next, false);
+        this.log.info('target followed; fault still in place', { id, pid: next.pid, sameProcess });
         return;
       }
       plan = await this.planFor(record.spec.fault, next);
@@ -489,17 +494,27 @@ export class Injector {
     try {
       await this.executor.apply(plan.apply);
     } catch (error) {
-      await this.executor.revert(plan.revert).catch(() => undefined);
+      await this.executor.revert(plan.revert).catch((revertError: unknown) => {
+        this.log.error('revert after a failed re-apply failed', { id, error: errorMessage(revertError) });
+      });
+      delete record.plan;
+      delete record.target;
+      delete record.netnsInode;
       await this.markNotReapplied(record, error);
       return;
     }
-    record.reapplied += 1;
+    await this.settle(record, next, true);
+    this.metrics.reapplied.inc({ kind: record.spec.fault.kind });
+    this.log.info('fault re-applied on restarted container', { id, container: next.containerId, pid: next.pid, summary: plan.summary });
+  }
+
+  private async settle(record: JournalRecord, target: ResolvedTarget, reapplied: boolean): Promise<void> {
+    record.target = target;
+    if (reapplied) record.reapplied += 1;
     delete record.error;
     record.phase = 'active';
     record.updatedAt = this.now();
     await this.journal.write(record);
-    this.metrics.reapplied.inc({ kind: record.spec.fault.kind });
-    this.log.info('fault re-applied on restarted container', { id, container: next.containerId, pid: next.pid, summary: plan.summary });
   }
 
   private async markNotReapplied(record: JournalRecord, error: unknown): Promise<void> {

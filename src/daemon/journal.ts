@@ -9,6 +9,7 @@ import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DaemonError, errorMessage } from './errors.ts';
 import type { Plan } from './plan.ts';
+import { processStartTime } from './proc.ts';
 import type { ResolvedTarget } from './runtime/resolve.ts';
 import type { InjectionSpec } from './spec.ts';
 
@@ -49,6 +50,11 @@ export interface LeaseRecord {
 const FORMAT = 1;
 const LEASES_FILE = 'leases.json';
 const INJECTION_PREFIX = 'injection-';
+const LOCK_FILE = 'daemon.lock';
+
+async function ownLockText(): Promise<string> {
+  return `${process.pid} ${await processStartTime(process.pid)}`;
+}
 
 export class JournalError extends DaemonError {
   override name = 'JournalError';
@@ -74,6 +80,7 @@ export class Journal {
   /** Creates the directory and drops temp files of writes a crash interrupted (their rename never happened). */
   async open(): Promise<{ records: JournalRecord[]; leases: Map<string, LeaseRecord> }> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await this.lock();
     const names = await readdir(this.dir);
     for (const name of names) if (name.includes('.tmp-')) await rm(join(this.dir, name), { force: true });
     const records: JournalRecord[] = [];
@@ -101,6 +108,43 @@ export class Journal {
    * crash loses it, the previous record (applying) survives in its place and is reverted, which is consistent;
    * a daemon crash cannot lose it, since the page cache outlives the process.
    */
+  /**
+   * Two daemons on one journal would revert each other's faults. The lock file names its holder by pid and start
+   * time, so a lock left by a dead daemon (or a reused pid) is taken over, and a live one refuses the start.
+   */
+  private async lock(): Promise<void> {
+    const path = join(this.dir, LOCK_FILE);
+    const mine = await ownLockText();
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const file = await open(path, 'wx', 0o600);
+        try {
+          await file.writeFile(mine);
+          await file.sync();
+        } finally {
+          await file.close();
+        }
+        return;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw new JournalError(`could not lock journal ${this.dir}: ${errorMessage(error)}`, { cause: error });
+      }
+      const held = (await readFile(path, 'utf8').catch(() => '')).trim();
+      if (held === mine) return;
+      const [pid, start] = held.split(' ').map(Number);
+      if (pid !== undefined && start !== undefined && Number.isInteger(pid) && pid > 0 && await processStartTime(pid) === start) {
+        throw new JournalError(`journal ${this.dir} is in use by process ${pid}; two daemons must never share a journal`);
+      }
+      await rm(path, { force: true });
+    }
+    throw new JournalError(`could not lock journal ${this.dir}: another process keeps taking the lock`);
+  }
+
+  /** Releases the lock (if this process holds it); the records stay. */
+  async close(): Promise<void> {
+    const path = join(this.dir, LOCK_FILE);
+    if ((await readFile(path, 'utf8').catch(() => '')).trim() === await ownLockText()) await rm(path, { force: true });
+  }
+
   async write(record: JournalRecord, durability: Durability = 'durable'): Promise<void> {
     await this.replace(injectionFile(record.spec.id), JSON.stringify({ format: FORMAT, value: record }), durability);
   }

@@ -166,6 +166,7 @@ export async function spawnDaemon(options: DaemonProcessOptions): Promise<Runnin
     '--containerd-socket', options.containerdSocket, ...(options.extraArgs ?? [])],
   { stdio: ['ignore', 'inherit', 'pipe'], env: { ...process.env, KERRIS_LOG_LEVEL: 'debug' } });
   const logs: Array<Record<string, unknown>> = [];
+  const plain: string[] = [];
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const ready = new Promise<number>((resolve, reject) => {
     let buffered = '';
@@ -181,11 +182,13 @@ export async function spawnDaemon(options: DaemonProcessOptions): Promise<Runnin
           logs.push(entry);
           if (entry['msg'] === 'daemon ready') resolve(Number(entry['port']));
         } catch {
+          plain.push(line);
           process.stderr.write(`daemon: ${line}\n`);
         }
       }
     });
-    child.once('exit', (code, signal) => reject(new Error(`daemon exited before it was ready (code ${code}, signal ${signal}); logs:\n${logs.map((l) => JSON.stringify(l)).join('\n')}`)));
+    child.once('exit', (code, signal) => reject(new Error(`daemon exited before it was ready (code ${code}, signal ${signal}); output:\n${
+      [...logs.map((l) => JSON.stringify(l)), ...plain].join('\n')}`)));
   });
   const port = await ready;
   const client = new DaemonClient({ address: `127.0.0.1:${port}`, tls: options.clientTls, serverName: 'localhost', timeoutMs: 20_000 });

@@ -98,6 +98,7 @@ test('a journal record left in "applying" by a crash is reverted at start-up', a
     spec, specHash: specHash(spec), holder: HOLDER, phase: 'applying', plan, reapplied: 0, updatedAt: Date.now(),
     target: { containerId: 'crash0', pid, startTime: await processStartTime(pid) ?? 0, runtime: 'containerd' },
   });
+  await journal.close();
   const [step] = plan.apply;
   assert.ok(step?.kind === 'write');
   await import('node:fs/promises').then((fs) => fs.writeFile(step.path, step.value));
@@ -166,6 +167,16 @@ test('SIGKILL of the daemon in the middle of a batch: after restart each fault i
   }
 });
 
+test('a second daemon on the same journal refuses to start while the first runs', async () => {
+  const first = await fixture.startDaemon();
+  try {
+    await assert.rejects(fixture.startDaemon(), /journal .* is in use by process/);
+    assert.ok(Array.isArray((await first.client.list()).injections), 'the first one still serves');
+  } finally {
+    await first.stop();
+  }
+});
+
 test('graceful shutdown keeps faults; the next daemon re-verifies them, and reverts those whose lease lapsed while it was down', async () => {
   await fixture.runContainer('keep1');
   await fixture.runContainer('lapse1');
@@ -207,12 +218,18 @@ test('a container that restarts in a new netns gets its network fault back; one 
     assert.equal(injected.results[0]?.ok, true, JSON.stringify(injected));
     assert.match((await snapshotKernelState(firstNs)).tc, /tbf/, 'the fault is in the first netns');
 
-    // A restart inside the same pod netns: the fault is still there, so it is followed, not applied again.
+    // The container goes away: reported as not re-applied while no successor runs.
     await fixture.removeContainer('app-v1');
+    const missing = await eventually('the missing target to be reported', async () => {
+      const injection = (await daemon.client.list()).injections[0];
+      return injection?.phase === 'not-reapplied' ? injection : undefined;
+    });
+    assert.match(missing.error, /not re-applied/);
+    // It comes back inside the same pod netns: the fault is still there, so it is followed, not applied again.
     const samePid = await fixture.runContainer('app-v1b', { netns: firstNs, labels });
     const followed = await eventually('the daemon to follow the restart in the same netns', async () => {
       const injection = (await daemon.client.list()).injections[0];
-      return injection?.pid === samePid ? injection : undefined;
+      return injection?.pid === samePid && injection.phase === 'active' ? injection : undefined;
     });
     assert.deepEqual([followed.phase, followed.reapplied], ['active', 0]);
     assert.equal(((await snapshotKernelState(firstNs)).tc.match(/qdisc tbf/g) ?? []).length, 1, 'one tbf, not two');

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Journal, JournalError, type JournalRecord } from '../../src/daemon/journal.ts';
+import { processStartTime } from '../../src/daemon/proc.ts';
 
 const record = (id: string): JournalRecord => ({
   spec: { id, target: { containerId: 'c' }, fault: { kind: 'container-freeze' } }, specHash: 'h', holder: 'ctl', phase: 'applying', reapplied: 0, updatedAt: 1,
@@ -25,6 +26,21 @@ test('records and leases survive a reopen; temp files of interrupted writes are 
     assert.deepEqual(records.map((r) => [r.spec.id, r.phase]).sort(), [['a', 'applying'], ['b', 'active']]);
     assert.deepEqual([...leases], [['ctl', { expiresAt: 3, ttlMs: 5 }]], 'the newest lease snapshot wins');
     assert.deepEqual((await readdir(dir)).filter((n) => n.includes('.tmp-')), []);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a journal locked by a live process refuses to open; a lock left by a dead one is taken over', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'kerris-journal-'));
+  try {
+    await writeFile(join(dir, 'daemon.lock'), `1 ${await processStartTime(1)}`);
+    await assert.rejects(new Journal(dir).open(), /in use by process 1/);
+    await writeFile(join(dir, 'daemon.lock'), '1 12345');
+    const journal = new Journal(dir);
+    await journal.open();
+    await journal.close();
+    assert.deepEqual((await readdir(dir)).filter((n) => n === 'daemon.lock'), [], 'released on close');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
