@@ -3,7 +3,7 @@ import { TransportError } from './errors.ts';
 import { loadClusterConfig, type ClusterConfig, type LoadOptions } from './kubeconfig.ts';
 import { resourcePath, type Resource } from './resource.ts';
 import { Transport, type HttpRequest, type Method, type TransportOptions } from './transport.ts';
-import { decodeWatchStream } from './watch-stream.ts';
+import { decodeWatchStream, WatchProtocolError } from './watch-stream.ts';
 import type { KubeObject, List, Status, WatchEvent } from './types.ts';
 
 export type JsonPatchOperation =
@@ -185,7 +185,8 @@ export class KubeClient {
       yield* decodeWatchStream<T>(stream);
     } catch (error) {
       if (options.signal?.aborted) return;
-      throw error instanceof Error && !(error instanceof TransportError) && 'code' in error ? new TransportError({ method: req.method, path: req.path }, error) : error;
+      // A stream that breaks mid-way is a transport failure; a bad line is the apiserver's.
+      throw error instanceof WatchProtocolError || !(error instanceof Error) ? error : new TransportError({ method: req.method, path: req.path }, error);
     } finally {
       stream.destroy();
     }

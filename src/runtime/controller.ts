@@ -107,6 +107,8 @@ export class Controller<T extends KubeObject> {
    */
   async run(signal: AbortSignal): Promise<void> {
     if (this.#running) throw new Error(`controller ${this.name} is already running`);
+    // Its queue is shut down at the end of a run: a controller that ran once is done, make a new one.
+    if (this.queue.shuttingDown) throw new Error(`controller ${this.name} has already run`);
     this.#running = true;
     const unsubscribe = this.#watches.map((watch) => watch.subscribe());
     const hardStop = new AbortController();

@@ -69,7 +69,8 @@ export class Manager {
   /** Runs until the signal aborts ('stopped') or the Lease is lost ('lost': exit, and let a restart campaign anew). */
   async run(signal: AbortSignal): Promise<ElectionEnd> {
     if (this.#health) this.#port = await this.#health.start();
-    signal.addEventListener('abort', () => this.#health?.markShuttingDown(), { once: true });
+    if (signal.aborted) this.#health?.markShuttingDown();
+    else signal.addEventListener('abort', () => this.#health?.markShuttingDown(), { once: true });
     const informers = new AbortController();
     const informerRuns = this.#options.informers.map((informer) => informer.run(informers.signal).catch((error: unknown) => {
       this.#log.error('informer stopped with an error', { informer: informer.name, error });

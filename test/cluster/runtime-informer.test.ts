@@ -105,7 +105,7 @@ describe('Informer', () => {
     await running;
   });
 
-  it('restarts watches the apiserver ends and loses no event across restarts', async () => {
+  it('restarts watches the apiserver ends and loses no event across restarts', async (t) => {
     const { informer, heard, restarts } = observed(configMaps, { watchTimeoutSeconds: 1, labelSelector: 'suite=restart' });
     const stop = new AbortController();
     const running = informer.run(stop.signal);
@@ -122,6 +122,7 @@ describe('Informer', () => {
     }
     await until(() => cacheMatchesList(informer, configMaps, 'suite=restart'), 10_000, 'the cache to match a fresh list');
     assert.ok(restarts.filter((r) => r === 'closed').length >= 2, `the watch was ended and restarted several times (${restarts.join(',')})`);
+    t.diagnostic(`${names.length} objects written over ${restarts.filter((r) => r === 'closed').length} watch restarts; cache matched the list`);
     for (const [i, name] of names.entries()) {
       assert.ok(heard.includes(`added ${name}`), `heard ${name} added`);
       if (i % 3 === 0) assert.ok(heard.includes(`updated ${name}`), `heard ${name} updated`);
@@ -143,7 +144,7 @@ describe('Informer', () => {
     await running;
   });
 
-  it('relists when its resourceVersion was compacted away (410), and catches up on what changed', async () => {
+  it('relists when its resourceVersion was compacted away (410), and catches up on what changed', async (t) => {
     const involvedObject = { apiVersion: 'v1', kind: 'ConfigMap', name: 'subject', namespace: ns };
     const event = (name: string) => ({ metadata: { name, namespace: ns }, involvedObject, reason: 'Probe', message: name, type: 'Normal' as const, count: 1, firstTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z') });
     await client.create(coreEvents, event('e1'));
@@ -159,8 +160,10 @@ describe('Informer', () => {
     await client.create(coreEvents, event('e2'));
     assert.ok(await compactEtcd() > staleVersion);
     const second = new AbortController();
+    const resumedAt = Date.now();
     const resumed = informer.run(second.signal);
     await until(() => heard.includes('added e2'), 20_000, 'the relist to find e2');
+    t.diagnostic(`caught up through 410 and a relist in ${Date.now() - resumedAt} ms`);
     assert.ok(restarts.includes('gone'), `the watch got 410 (${restarts.join(',')})`);
     assert.equal(lists(), 2);
     assert.deepEqual(heard, ['added e1', 'added e2', 'deleted e1']);

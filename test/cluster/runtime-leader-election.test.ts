@@ -98,6 +98,7 @@ describe('LeaderElector', () => {
     assert.ok(!released.spec?.holderIdentity, 'a released the lease');
     const handover = await until(() => b.elector.isLeader, 5_000, 'b to take over after the release');
     assert.ok(handover < 1_500, `b took over ${handover} ms after the release, well before the 3 s lease would expire`);
+    t.diagnostic(`handover after release: ${handover} ms`);
     const taken = await client.get(leases, LEASE, { namespace: ns });
     assert.equal(taken.spec?.holderIdentity, 'candidate-b');
     assert.equal(taken.spec?.leaseTransitions, (held.spec?.leaseTransitions ?? 0) + 1);
@@ -110,12 +111,13 @@ describe('LeaderElector', () => {
     await until(() => a.elector.isLeader, 10_000, 'a to take over the abandoned lease');
     const takeover = Date.now() - crashedAt;
     assert.ok(takeover >= 2_500 && takeover < 6_000, `a waited out the 3 s lease: took over after ${takeover} ms`);
+    t.diagnostic(`takeover of an abandoned 3 s lease: ${takeover} ms`);
     assert.equal(overlaps, 0, 'two candidates never did leader work at once');
     await a.stop();
     await client.delete(leases, LEASE, { namespace: ns });
   });
 
-  it('stops leading when it cannot renew, and says so', async () => {
+  it('stops leading when it cannot renew, and says so', async (t) => {
     const working = new Set<string>();
     const c = candidate('candidate-c', true, working);
     c.start();
@@ -126,6 +128,7 @@ describe('LeaderElector', () => {
     const stepDown = await until(() => !c.elector.isLeader, 5_000, 'c to step down');
     assert.equal(await c.ended(), 'lost');
     assert.ok(stepDown < 2_000, `c stepped down ${stepDown} ms after the takeover, at its next renewal`);
+    t.diagnostic(`step-down after losing the lease: ${stepDown} ms`);
     assert.equal(c.elector.leader, 'usurper');
     assert.equal(working.size, 0, 'the leader work was stopped');
     await c.stop();

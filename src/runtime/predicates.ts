@@ -1,0 +1,34 @@
+/**
+ * Filters for Controller's shouldEnqueueUpdate: which updates of a primary
+ * object are worth a reconcile. Without one, a controller's own status writes
+ * wake it again.
+ */
+import type { KubeObject } from '../kube/types.ts';
+
+/**
+ * The spec changed (generation moves only on spec changes when the resource
+ * has a status subresource), deletion began, or the finalizers changed.
+ */
+export function specOrLifecycleChanged(old: KubeObject, object: KubeObject): boolean {
+  return old.metadata.generation !== object.metadata.generation
+    || old.metadata.deletionTimestamp !== object.metadata.deletionTimestamp
+    || JSON.stringify(old.metadata.finalizers ?? []) !== JSON.stringify(object.metadata.finalizers ?? []);
+}
+
+export function labelsChanged(old: KubeObject, object: KubeObject): boolean {
+  return !sameRecord(old.metadata.labels, object.metadata.labels);
+}
+
+export function annotationsChanged(old: KubeObject, object: KubeObject): boolean {
+  return !sameRecord(old.metadata.annotations, object.metadata.annotations);
+}
+
+/** Enqueue when any of the predicates says so. */
+export function anyOf(...predicates: ReadonlyArray<(old: KubeObject, object: KubeObject) => boolean>): (old: KubeObject, object: KubeObject) => boolean {
+  return (old, object) => predicates.some((p) => p(old, object));
+}
+
+function sameRecord(a: Readonly<Record<string, string>> = {}, b: Readonly<Record<string, string>> = {}): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
+}
