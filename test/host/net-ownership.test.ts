@@ -62,8 +62,8 @@ describe('preflight on this host', () => {
   });
 
   test('probing leaves no namespace or state behind', async () => {
-    // Other tests on this machine change the host's own rules meanwhile, so look for what a probe would leave: its names.
-    const probeNamespaces = async (): Promise<string[]> => (await run(['ip', 'netns', 'list'])).stdout.split('\n').filter((l) => l.startsWith('kerris-probe'));
+    // Other tests on this machine change the host's own rules and probe too, so look for what this process's probes would leave.
+    const probeNamespaces = async (): Promise<string[]> => (await run(['ip', 'netns', 'list'])).stdout.split('\n').filter((l) => l.startsWith(`kerris-probe-${process.pid}-`));
     await probeCapabilities('host-test');
     assert.deepEqual(await probeNamespaces(), []);
     const host = await snapshotKernelState(`/proc/${process.pid}/ns/net`);

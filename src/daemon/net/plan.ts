@@ -164,6 +164,103 @@ function exec(netns: string, argv: ExecStep['argv'], extra: Pick<ExecStep, 'inpu
   return { kind: 'exec', argv, netns, ...extra };
 }
 
+interface Placement {
+  /** tc classes by "side|device", each keyed by scope. */
+  tcClasses: Map<string, Map<string, ClassFaults>>;
+  nftRules: NetfilterRule[];
+}
+
+/** Sorts each fault, per side and device, into its tc class or its nftables rule. */
+function place(faults: readonly NetworkFault[], targetDevices: readonly string[], caps: NodeCapabilities): Placement {
+  const placement: Placement = { tcClasses: new Map(), nftRules: [] };
+  for (const fault of faults) {
+    if (fault.scope.device !== undefined && !targetDevices.includes(fault.scope.device)) {
+      throw new FaultConflictError(`${fault.action}: device ${fault.scope.device} is not one of the target's devices (${targetDevices.join(', ')})`);
+    }
+    const devices = fault.scope.device === undefined ? targetDevices : [fault.scope.device];
+    for (const side of sidesOf(fault.scope)) {
+      if (engineOf(fault, caps) === 'nft') {
+        const rule: NetfilterRule = { side, devices, scope: fault.scope };
+        if (fault.action === 'loss') rule.loss = fault.loss.loss;
+        placement.nftRules.push(rule);
+        continue;
+      }
+      for (const device of devices) {
+        const placeKey = `${side}|${device}`;
+        const classes = placement.tcClasses.get(placeKey) ?? new Map<string, ClassFaults>();
+        placement.tcClasses.set(placeKey, classes);
+        const key = scopeKey(fault.scope);
+        const cls = classes.get(key) ?? { scope: fault.scope, byAction: new Map<NetworkAction, NetworkFault>() };
+        classes.set(key, cls);
+        if (cls.byAction.has(fault.action)) {
+          throw new FaultConflictError(`two ${fault.action} faults on ${side} of ${device} with the same scope; merge them into one`);
+        }
+        cls.byAction.set(fault.action, fault);
+      }
+    }
+  }
+  return placement;
+}
+
+interface TcTrees {
+  /** `tc -batch` input for every tree, IFB trees before the redirects that feed them. */
+  tcLines: string[];
+  /** `ip -batch` input that creates the IFBs. */
+  ifbLines: string[];
+  egressDevices: string[];
+  /** Device -> the IFB that carries its ingress. */
+  ingressIfbs: Map<string, string>;
+}
+
+function buildTrees(targetDevices: readonly string[], tcClasses: Placement['tcClasses']): TcTrees {
+  const trees: TcTrees = { tcLines: [], ifbLines: [], egressDevices: [], ingressIfbs: new Map() };
+  for (const device of targetDevices) {
+    for (const side of ['egress', 'ingress'] as const) {
+      const classes = tcClasses.get(`${side}|${device}`);
+      if (!classes) continue;
+      if (classes.size > MAX_SCOPES_PER_DEVICE) {
+        throw new FaultConflictError(`${classes.size} distinct scopes on ${side} of ${device}; kerris supports at most ${MAX_SCOPES_PER_DEVICE}`);
+      }
+      // A packet takes the first class whose filter matches, so specific scopes go before catch-alls.
+      const ordered = [...classes.values()].sort((a, b) => Number(isCatchAll(a.scope)) - Number(isCatchAll(b.scope)));
+      const scopeClasses = ordered.map((c) => toScopeClass(`on ${side} of ${device}`, c));
+      if (side === 'egress') {
+        trees.egressDevices.push(device);
+        trees.tcLines.push(...treeLines(device, scopeClasses, 'dst'));
+      } else {
+        const ifb = `kerris-ifb${targetDevices.indexOf(device)}`;
+        trees.ingressIfbs.set(device, ifb);
+        trees.ifbLines.push(`link add name ${ifb} type ifb`, `link set dev ${ifb} up`);
+        trees.tcLines.push(...treeLines(ifb, scopeClasses, 'src'), ...ingressRedirectLines(device, ifb));
+      }
+    }
+  }
+  return trees;
+}
+
+/** Apply creates IFBs, then the nftables table, then the tc trees; revert undoes them in reverse, each step tolerating absence. */
+function buildSteps(netns: string, trees: TcTrees, nftRules: readonly NetfilterRule[]): Pick<Plan, 'apply' | 'revert'> {
+  const apply: ExecStep[] = [];
+  const revert: ExecStep[] = [];
+  if (trees.ifbLines.length > 0) apply.push(exec(netns, ['ip', '-batch', '-'], { input: `${trees.ifbLines.join('\n')}\n` }));
+  if (nftRules.length > 0) apply.push(exec(netns, ['nft', '-f', '-'], { input: nftScript(nftRules) }));
+  if (trees.tcLines.length > 0) apply.push(exec(netns, ['tc', '-batch', '-'], { input: `${trees.tcLines.join('\n')}\n` }));
+
+  for (const device of trees.ingressIfbs.keys()) {
+    revert.push(exec(netns, ['tc', 'qdisc', 'del', 'dev', device, 'ingress'], { absentIf: ['Invalid handle', `Cannot find device "${device}"`] }));
+  }
+  for (const device of trees.egressDevices) {
+    revert.push(exec(netns, ['tc', 'qdisc', 'del', 'dev', device, 'root', 'handle', ROOT_HANDLE], { absentIf: ['Invalid handle', `Cannot find device "${device}"`] }));
+  }
+  if (nftRules.length > 0) {
+    revert.push(exec(netns, ['nft', 'delete', 'table', 'inet', NFT_TABLE], { absentIf: ['Could not process rule: No such file or directory'] }));
+  }
+  for (const ifb of trees.ingressIfbs.values()) {
+    revert.push(exec(netns, ['ip', 'link', 'del', 'dev', ifb], { absentIf: [`Cannot find device "${ifb}"`] }));
+  }
+  return { apply, revert };
+}
+
 /**
  * Plans every fault in `faults` on `target`, or throws before anything runs:
  * `UnsupportedFaultError` when the node cannot do one of them (listing every
@@ -181,84 +278,11 @@ export function planNetworkFaults(target: NetworkTarget, faults: readonly Networ
   const reasons = unsupportedReasons(faults, caps);
   if (reasons.length > 0) throw new UnsupportedFaultError(caps.node, reasons);
 
-  const tcClasses = new Map<string, Map<string, ClassFaults>>();
-  const nftRules: NetfilterRule[] = [];
-  for (const fault of faults) {
-    const devices = fault.scope.device === undefined ? targetDevices : [fault.scope.device];
-    if (fault.scope.device !== undefined && !targetDevices.includes(fault.scope.device)) {
-      throw new FaultConflictError(`${fault.action}: device ${fault.scope.device} is not one of the target's devices (${targetDevices.join(', ')})`);
-    }
-    for (const side of sidesOf(fault.scope)) {
-      if (engineOf(fault, caps) === 'nft') {
-        const rule: NetfilterRule = { side, devices, scope: fault.scope };
-        if (fault.action === 'loss') rule.loss = fault.loss.loss;
-        nftRules.push(rule);
-        continue;
-      }
-      for (const device of devices) {
-        const placeKey = `${side}|${device}`;
-        const classes = tcClasses.get(placeKey) ?? new Map<string, ClassFaults>();
-        tcClasses.set(placeKey, classes);
-        const key = scopeKey(fault.scope);
-        const cls = classes.get(key) ?? { scope: fault.scope, byAction: new Map<NetworkAction, NetworkFault>() };
-        classes.set(key, cls);
-        if (cls.byAction.has(fault.action)) {
-          throw new FaultConflictError(`two ${fault.action} faults on ${side} of ${device} with the same scope; merge them into one`);
-        }
-        cls.byAction.set(fault.action, fault);
-      }
-    }
-  }
-
-  const egressDevices: string[] = [];
-  const ingressIfbs = new Map<string, string>();
-  const tcLines: string[] = [];
-  const ifbLines: string[] = [];
-  for (const device of targetDevices) {
-    for (const side of ['egress', 'ingress'] as const) {
-      const classes = tcClasses.get(`${side}|${device}`);
-      if (!classes) continue;
-      if (classes.size > MAX_SCOPES_PER_DEVICE) {
-        throw new FaultConflictError(`${classes.size} distinct scopes on ${side} of ${device}; kerris supports at most ${MAX_SCOPES_PER_DEVICE}`);
-      }
-      // A packet takes the first class whose filter matches, so specific scopes go before catch-alls.
-      const ordered = [...classes.values()].sort((a, b) => Number(isCatchAll(a.scope)) - Number(isCatchAll(b.scope)));
-      const scopeClasses = ordered.map((c) => toScopeClass(`on ${side} of ${device}`, c));
-      if (side === 'egress') {
-        egressDevices.push(device);
-        tcLines.push(...treeLines(device, scopeClasses, 'dst'));
-      } else {
-        const ifb = `kerris-ifb${targetDevices.indexOf(device)}`;
-        ingressIfbs.set(device, ifb);
-        ifbLines.push(`link add name ${ifb} type ifb`, `link set dev ${ifb} up`);
-        // The IFB's tree exists before any packet is redirected into it.
-        tcLines.push(...treeLines(ifb, scopeClasses, 'src'), ...ingressRedirectLines(device, ifb));
-      }
-    }
-  }
-  checkOwnership(existing, egressDevices, ingressIfbs, netns);
-
-  const apply: ExecStep[] = [];
-  const revert: ExecStep[] = [];
-  if (ifbLines.length > 0) apply.push(exec(netns, ['ip', '-batch', '-'], { input: `${ifbLines.join('\n')}\n` }));
-  if (nftRules.length > 0) apply.push(exec(netns, ['nft', '-f', '-'], { input: nftScript(nftRules) }));
-  if (tcLines.length > 0) apply.push(exec(netns, ['tc', '-batch', '-'], { input: `${tcLines.join('\n')}\n` }));
-
-  for (const device of ingressIfbs.keys()) {
-    revert.push(exec(netns, ['tc', 'qdisc', 'del', 'dev', device, 'ingress'], { absentIf: ['Invalid handle', `Cannot find device "${device}"`] }));
-  }
-  for (const device of egressDevices) {
-    revert.push(exec(netns, ['tc', 'qdisc', 'del', 'dev', device, 'root', 'handle', ROOT_HANDLE], { absentIf: ['Invalid handle', `Cannot find device "${device}"`] }));
-  }
-  if (nftRules.length > 0) {
-    revert.push(exec(netns, ['nft', 'delete', 'table', 'inet', NFT_TABLE], { absentIf: ['Could not process rule: No such file or directory'] }));
-  }
-  for (const ifb of ingressIfbs.values()) {
-    revert.push(exec(netns, ['ip', 'link', 'del', 'dev', ifb], { absentIf: [`Cannot find device "${ifb}"`] }));
-  }
-
+  const { tcClasses, nftRules } = place(faults, targetDevices, caps);
+  const trees = buildTrees(targetDevices, tcClasses);
+  checkOwnership(existing, trees.egressDevices, trees.ingressIfbs, netns);
   const summary = faults.length === 0
     ? `no network faults in ${netns}`
     : `network faults in ${netns}: ${faults.map(describeFault).join('; ')}`;
-  return { summary, apply, revert };
+  return { summary, ...buildSteps(netns, trees, nftRules) };
 }
