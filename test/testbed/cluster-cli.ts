@@ -1,5 +1,7 @@
-import { CONTROL_PLANE_DIR, controlPlaneStatus, runningControlPlane, stopControlPlane } from './control-plane.ts';
-import { controlPlane } from './index.ts';
+import { stopCluster } from './cluster.ts';
+import { CONTROL_PLANE_DIR, controlPlaneStatus, runningControlPlane } from './control-plane.ts';
+import { clusterNode, controlPlane } from './index.ts';
+import { runningNode } from './node/index.ts';
 import { PrerequisiteError } from './prerequisites.ts';
 
 const usage = `usage: npm run cluster -- <up [--node] | down | status | env>
@@ -16,18 +18,24 @@ async function main(args: readonly string[]): Promise<number> {
       const started = Date.now();
       const plane = await controlPlane();
       process.stderr.write(`control plane ready at ${plane.server} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
-      if (flags.includes('--node')) process.stderr.write('node: not part of this command yet\n');
+      if (flags.includes('--node')) {
+        const { node } = await clusterNode();
+        process.stderr.write(`node ${node.name} Ready at ${node.internalIP} in ${((Date.now() - started) / 1000).toFixed(1)} s (pods on ${node.podSubnet})\n`);
+      }
       process.stdout.write(`KUBECONFIG=${plane.kubeconfig}\n`);
       return 0;
     }
     case 'down':
-      await stopControlPlane();
+      await stopCluster();
       process.stderr.write('test bed stopped; nothing left behind\n');
       return 0;
     case 'status': {
       for (const component of await controlPlaneStatus()) {
         process.stdout.write(`${component.name.padEnd(24)} ${component.pid === undefined ? 'stopped' : `running (pid ${component.pid})`}\n`);
       }
+      const plane = await runningControlPlane();
+      const node = plane ? await runningNode(plane) : undefined;
+      process.stdout.write(`${'node'.padEnd(24)} ${node ? `${node.name} running (kubelet, containerd, kube-proxy)` : 'stopped'}\n`);
       return 0;
     }
     case 'env': {

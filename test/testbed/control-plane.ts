@@ -137,6 +137,8 @@ function services(binDir: string, paths: Layout, certs: Record<string, KeyPair>,
       `--service-account-key-file=${sa.publicKey}`, `--service-account-signing-key-file=${sa.privateKey}`,
       `--kubelet-client-certificate=${cert('kubeletClient').cert}`, `--kubelet-client-key=${cert('kubeletClient').key}`,
       '--kubelet-preferred-address-types=InternalIP',
+      // The kubelet's serving certificate is signed by the cluster CA: exec and logs verify it.
+      `--kubelet-certificate-authority=${ca.cert}`,
       '--profiling=false', '--event-ttl=1h',
     ]),
     'kube-controller-manager': spec('kube-controller-manager', [

@@ -55,16 +55,17 @@ export async function killTarget(client: KubeClient, target: PodChaosTarget, gra
 }
 
 /**
- * The record of an injected target, updated from the pods that exist now.
- * `claimed` holds replacements (namespace/name) that other targets already
- * count, so that one new pod never stands in for two killed ones.
+ * The record of an injected target, updated from the pods that exist now. A
+ * replacement is a Ready pod of the same owner created since the targets were
+ * picked (`since`: a kill recorded late, after a controller restart, still
+ * finds it). `claimed` holds replacements (namespace/name) that other targets
+ * already count, so that one new pod never stands in for two killed ones.
  */
-export function assessRecovery(target: PodChaosTarget, live: readonly ObservedPod[], claimed: Set<string>, now: Date): PodChaosTarget {
+export function assessRecovery(target: PodChaosTarget, live: readonly ObservedPod[], claimed: Set<string>, since: string, now: Date): PodChaosTarget {
   if (target.phase !== 'Injected') return target;
   if (live.some((p) => p.uid === target.uid)) return { ...target, message: 'waiting for the pod to terminate' };
   if (!target.owner) return { ...target, phase: 'Recovered', recoveredAt: formatTime(now.getTime()), message: 'gone; it had no controller to replace it' };
   const owner = target.owner;
-  const since = target.injectedAt ?? '';
   const replacement = live
     .filter((p) => p.namespace === target.namespace && p.ownerUid === owner.uid && p.createdAt >= since && p.ready && !p.terminating && !claimed.has(`${p.namespace}/${p.name}`))
     .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.name.localeCompare(b.name))[0];

@@ -13,7 +13,6 @@ import { awaitChange, requeueAfter, type Action } from '../../runtime/action.ts'
 import { findCondition, setCondition } from '../../runtime/conditions.ts';
 import type { EventRecorder } from '../../runtime/events.ts';
 import { addFinalizer, removeFinalizer } from '../../runtime/finalizer.ts';
-import { patchStatus } from '../../runtime/status.ts';
 import { formatTime } from '../../kube/time.ts';
 import { parseDuration } from './duration.ts';
 import { assessRecovery, killTarget, observePod } from './pod-kill.ts';
@@ -55,28 +54,31 @@ export class PodChaosReconciler {
       throw error;
     }
     if (chaos.metadata.deletionTimestamp) return this.#finalize(chaos);
-    chaos = await addFinalizer(this.#client, podChaos, chaos, RECOVERY_FINALIZER);
-
     const status = chaos.status ?? {};
     if (status.phase === 'Finished' || status.phase === 'Failed') return awaitChange();
+    chaos = await addFinalizer(this.#client, podChaos, chaos, RECOVERY_FINALIZER);
     if (!SUPPORTED_ACTIONS.has(chaos.spec.action)) {
       await this.#fail(chaos, 'Unsupported', `action ${chaos.spec.action} is not supported yet: it acts through the kerris node daemon, which this controller does not drive yet; nothing was done`);
       return awaitChange();
     }
-    if (status.selected === undefined) {
-      if (chaos.spec.paused) return this.#holdPaused(chaos);
-      return this.#select(chaos);
-    }
     if (chaos.spec.paused) return this.#holdPaused(chaos);
     if (status.experiment?.pausedAt) chaos = await this.#resume(chaos);
+    if (chaos.status?.selected === undefined) return this.#select(chaos);
     const pending = (chaos.status?.targets ?? []).filter((t) => t.phase === 'Selected');
     if (pending.length > 0) chaos = await this.#inject(chaos, pending);
     return this.#observeRecovery(chaos);
   }
 
   /** Writes status with optimistic concurrency: a stale view of the experiment fails with a conflict instead of overwriting. */
+  /**
+   * Replaces the whole status (a field left out is removed), with optimistic
+   * concurrency: a stale view of the experiment fails with a conflict and is
+   * retried on a fresh read, never written over newer state.
+   */
   async #writeStatus(chaos: PodChaos, status: PodChaosStatus): Promise<PodChaos> {
-    return patchStatus(this.#client, podChaos, chaos, { ...status, observedGeneration: chaos.metadata.generation }, { optimistic: true });
+    const updated = await this.#client.replaceStatus(podChaos, { ...chaos, status: { ...status, observedGeneration: chaos.metadata.generation ?? 0 } });
+    // A finished or failed experiment holds nothing, so nothing needs to run before it is deleted.
+    return status.phase === 'Finished' || status.phase === 'Failed' ? removeFinalizer(this.#client, podChaos, updated, RECOVERY_FINALIZER) : updated;
   }
 
   #condition(chaos: PodChaos, status: PodChaosStatus, type: string, value: 'True' | 'False', reason: string, message: string): PodChaosStatus {
@@ -110,7 +112,8 @@ export class PodChaosReconciler {
 
   async #resume(chaos: PodChaos): Promise<PodChaos> {
     const experiment = chaos.status?.experiment ?? { desiredPhase: 'Run' };
-    const pausedMs = Math.max(0, this.#options.now().getTime() - Date.parse(experiment.pausedAt ?? ''));
+    // Only a pause after injection stops the duration clock; before it, the clock has not started.
+    const pausedMs = chaos.status?.injectedAt ? Math.max(0, this.#options.now().getTime() - Date.parse(experiment.pausedAt ?? '')) : 0;
     const { pausedAt: _, ...rest } = experiment;
     const status = this.#condition(chaos, {
       ...chaos.status,
@@ -237,7 +240,7 @@ export class PodChaosReconciler {
     const namespacesHit = [...new Set(records.filter((t) => t.phase === 'Injected').map((t) => t.namespace))];
     const live = (await Promise.all(namespacesHit.map((ns) => this.#client.listAll(pods, { namespace: ns })))).flatMap((s) => s.items.map(observePod));
     const claimed = new Set(records.filter((t) => t.replacedBy).map((t) => `${t.namespace}/${t.replacedBy}`));
-    const assessed = records.map((t) => assessRecovery(t, live, claimed, now));
+    const assessed = records.map((t) => assessRecovery(t, live, claimed, status.startTime ?? '', now));
     const newlyRecovered = assessed.filter((t, i) => t.phase === 'Recovered' && records[i]?.phase !== 'Recovered');
     const counts = countTargets(assessed, untrackedCounts(status));
     const waiting = assessed.filter((t) => t.phase === 'Injected');

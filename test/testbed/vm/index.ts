@@ -4,7 +4,7 @@ import { checkHostTools } from './prerequisites.ts';
 import { bootableKernel } from './vmlinux.ts';
 import { runInVm, type BootImage } from './vm-run.ts';
 
-export { PrerequisiteError } from './prerequisite-error.ts';
+export { PrerequisiteError } from '../prerequisites.ts';
 export { KernelVmAbortedError, KernelVmError, KernelVmTimeoutError } from './vm-run.ts';
 export { InvalidVmRequestError } from './request.ts';
 export { QEMU_PROCESS_NAME, RUN_DIR_PARENT, RUN_DIR_PREFIX } from './paths.ts';

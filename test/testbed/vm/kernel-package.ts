@@ -2,7 +2,7 @@ import { access, mkdir, mkdtemp, readdir, realpath, rename, rm, writeFile } from
 import { join } from 'node:path';
 import { CommandError, run } from '../../../src/util/exec.ts';
 import { KERNEL_VM_CACHE_DIR } from './paths.ts';
-import { PrerequisiteError } from './prerequisite-error.ts';
+import { PrerequisiteError } from '../prerequisites.ts';
 
 /** Debian's meta package; it depends on the concrete kernel of the current ABI. */
 export const KERNEL_META_PACKAGE = 'linux-image-amd64';

@@ -1,6 +1,6 @@
 import { access, constants, open } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
-import { PrerequisiteError } from './prerequisite-error.ts';
+import { PrerequisiteError } from '../prerequisites.ts';
 
 /** Executables the kernel VM uses on the host, each with the Debian package that ships it. */
 const EXECUTABLES: Readonly<Record<string, string>> = {
