@@ -3,12 +3,12 @@ import { describe, it } from 'node:test';
 import { keyFor, keyOf, splitKey, Store } from '../../src/runtime/store.ts';
 import type { ConfigMap } from '../../src/kube/types.ts';
 
-const cm = (name: string, resourceVersion: string, namespace: string | undefined = 'ns'): ConfigMap => ({ metadata: { name, resourceVersion, ...(namespace ? { namespace } : {}) } });
+const cm = (name: string, resourceVersion: string, namespace: string | null = 'ns'): ConfigMap => ({ metadata: { name, resourceVersion, ...(namespace ? { namespace } : {}) } });
 
 describe('Store', () => {
   it('keys objects by namespace/name, or name when cluster-scoped, and splits keys back', () => {
     assert.equal(keyOf(cm('a', '1')), 'ns/a');
-    assert.equal(keyOf(cm('node-1', '1', undefined)), 'node-1');
+    assert.equal(keyOf(cm('node-1', '1', null)), 'node-1');
     assert.equal(keyFor('ns', 'a'), 'ns/a');
     assert.deepEqual(splitKey('ns/a'), { namespace: 'ns', name: 'a' });
     assert.deepEqual(splitKey('node-1'), { namespace: undefined, name: 'node-1' });
