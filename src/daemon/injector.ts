@@ -20,7 +20,7 @@ import type { Logger } from '../util/log.ts';
 import { FaultConflictError, ForeignStateError, UnsupportedFaultError } from './net/errors.ts';
 import type { NetworkEngine } from './net/engine.ts';
 
-/** Runs a plan's steps; the daemon-net engineer's execute.ts provides the real one. */
+/** Runs a plan's steps: execute.ts's applySteps/revertSteps on a node, a recording fake in unit tests. */
 export interface StepExecutor {
   /** Runs steps in order and throws at the first that fails. */
   apply(steps: readonly Step[]): Promise<void>;
@@ -56,7 +56,7 @@ export interface InjectionStatus {
   holder: string;
   target: TargetRef;
   kind: FaultKind;
-  phase: Phase | 'recovered';
+  phase: Phase;
   summary: string;
   pid: number;
   leaseExpiresAt: number;
@@ -99,7 +99,8 @@ export class Injector {
   private readonly expiring = new Set<string>();
   private leases = new Leases();
   private timer: NodeJS.Timeout | undefined;
-  private ticking: Promise<void> | undefined;
+  private leaseWork: Promise<void> | undefined;
+  private targetWork: Promise<void> | undefined;
   private lastTargetCheck = 0;
 
   constructor(options: InjectorOptions) {
@@ -132,7 +133,7 @@ export class Injector {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
-    await this.ticking;
+    await Promise.all([this.leaseWork, this.targetWork]);
     await Promise.all([...this.locks.values()].map((p) => p.catch(() => undefined)));
     await this.journal.close();
   }
@@ -377,20 +378,19 @@ export class Injector {
     this.log.debug('recover timing', { id, journalMs: ms(journaledAt - started), revertMs: ms(revertedAt - journaledAt), forgetMs: ms(performance.now() - revertedAt) });
   }
 
-  /** Runs the clocks: lease expiry on every tick, target restarts and failed reverts less often. Never overlaps itself. */
+  /**
+   * Two clocks, each never overlapping itself: leases on every tick, target restarts and failed reverts every
+   * targetCheckMs. They run apart so that slow runtime calls for restarted targets never delay a lease expiry.
+   */
   private tick(): void {
-    if (this.ticking !== undefined) return;
-    this.ticking = this.maintain().catch((error: unknown) => {
-      this.log.error('maintenance failed', { error: errorMessage(error) });
-    }).finally(() => { this.ticking = undefined; });
-  }
-
-  private async maintain(): Promise<void> {
-    await this.expireLeases();
-    if (this.now() - this.lastTargetCheck >= this.targetCheckMs) {
+    this.leaseWork ??= this.expireLeases().catch((error: unknown) => {
+      this.log.error('lease check failed', { error: errorMessage(error) });
+    }).finally(() => { this.leaseWork = undefined; });
+    if (this.targetWork === undefined && this.now() - this.lastTargetCheck >= this.targetCheckMs) {
       this.lastTargetCheck = this.now();
-      await this.retryReverts();
-      await this.checkTargets();
+      this.targetWork = this.retryReverts().then(() => this.checkTargets()).catch((error: unknown) => {
+        this.log.error('target check failed', { error: errorMessage(error) });
+      }).finally(() => { this.targetWork = undefined; });
     }
   }
 
