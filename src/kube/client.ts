@@ -101,7 +101,10 @@ export class KubeClient {
     setIf(query, 'limit', options.limit);
     setIf(query, 'continue', options.continue);
     const path = resourcePath(resource, { namespace: resource.namespaced ? options.namespace : undefined });
-    return this.#json<List<T>>({ method: 'GET', path, query, signal: options.signal });
+    const list = await this.#json<List<T>>({ method: 'GET', path, query, signal: options.signal });
+    // The apiserver leaves kind and apiVersion out of list items; watch events carry them. Objects look the same either way.
+    list.items = list.items.map((item) => withType(resource, item));
+    return list;
   }
 
   /** Every page of a collection, as one consistent snapshot. */

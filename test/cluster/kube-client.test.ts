@@ -42,7 +42,7 @@ describe('KubeClient', () => {
     const read = await client.get(configMaps, 'crud', { namespace: ns });
     assert.deepEqual(read.data, { k: 'v' });
     const selected = await client.list(configMaps, { namespace: ns, labelSelector: 'app=a' });
-    assert.deepEqual(selected.items.map((c) => c.metadata.name), ['crud']);
+    assert.deepEqual(selected.items.map((c) => `${c.apiVersion}/${c.kind}/${c.metadata.name}`), ['v1/ConfigMap/crud'], 'list items carry kind and apiVersion, as watched objects do');
     const byField = await client.list(configMaps, { namespace: ns, fieldSelector: 'metadata.name=other' });
     assert.deepEqual(byField.items.map((c) => c.metadata.name), ['other']);
     const replaced = await client.replace(configMaps, { ...read, data: { k: 'w' } });
