@@ -1,0 +1,167 @@
+/**
+ * `npm run demo`: kerris on a real cluster, end to end. It deploys a sample
+ * app and the operator, applies examples/podchaos-pod-kill.yaml, and shows
+ * what happened: which pods were candidates, which was picked and why, which
+ * was killed, which replaced it, how long until the app was fully Ready again,
+ * and the experiment's final status. It exits non-zero if anything did not
+ * happen as shown.
+ *
+ * With $KUBECONFIG unset it starts the local test bed (building Kubernetes on
+ * the first run) and runs the controller inside it; with $KUBECONFIG set it
+ * uses that cluster and runs the controller from this checkout.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parse, stringify } from 'yaml';
+import type { PodChaos } from '../src/api/generated/types.ts';
+import { podChaos } from '../src/controller/podchaos/resource.ts';
+import { pickTargets, type CandidatePod } from '../src/controller/podchaos/selection.ts';
+import { KubeClient } from '../src/kube/client.ts';
+import { isNotFound } from '../src/kube/errors.ts';
+import { coreEvents, pods } from '../src/kube/resources.ts';
+import type { Pod } from '../src/kube/types.ts';
+import { run } from '../src/util/exec.ts';
+import { clusterNode } from '../test/testbed/index.ts';
+import { deployKerris, KERRIS_NAMESPACE } from '../test/testbed/kerris.ts';
+import { ensureKubernetesBinaries } from '../test/testbed/k8s-build.ts';
+import { REPO_ROOT } from '../test/testbed/paths.ts';
+import { sampleAppManifests, SAMPLE_APP } from '../test/testbed/sample-app.ts';
+import { setUpMachine } from '../test/testbed/setup.ts';
+
+const EXAMPLE = join(REPO_ROOT, 'examples', 'podchaos-pod-kill.yaml');
+const say = (line = ''): void => { process.stdout.write(`${line}\n`); };
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+
+class DemoFailure extends Error {
+  override name = 'DemoFailure';
+}
+
+function check(condition: unknown, what: string): asserts condition {
+  if (!condition) throw new DemoFailure(what);
+}
+
+const isReady = (pod: Pod): boolean => pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+const live = (list: readonly Pod[]): Pod[] => list.filter((p) => !p.metadata.deletionTimestamp);
+
+interface Cluster {
+  kubectl: string;
+  kubeconfig: string;
+  description: string;
+  /** The controller when it runs from this checkout rather than in the cluster. */
+  localController?: ChildProcess;
+}
+
+async function prepareCluster(): Promise<Cluster> {
+  const external = process.env['KUBECONFIG'];
+  if (external) {
+    const binDir = await ensureKubernetesBinaries();
+    const kubectl = join(binDir, 'kubectl');
+    say(`cluster: $KUBECONFIG (${external})`);
+    await run([kubectl, 'apply', '--server-side', '-f', join(REPO_ROOT, 'deploy', 'crds')]);
+    const localController = spawn(process.execPath, [join(REPO_ROOT, 'src', 'controller', 'main.ts'), '--no-leader-elect', '--health-port=0'], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: { ...process.env, KERRIS_LOG_LEVEL: 'warn' },
+    });
+    return { kubectl, kubeconfig: external, description: 'your cluster, controller running from this checkout', localController };
+  }
+  say('cluster: the local test bed (Kubernetes built from upstream, one real node)');
+  await setUpMachine();
+  const started = Date.now();
+  const { plane, node } = await clusterNode();
+  say(`  control plane ${plane.server} and node ${node.name} Ready (${seconds(Date.now() - started)})`);
+  const deployStarted = Date.now();
+  await deployKerris(plane, node, { replicas: 2 });
+  say(`  kerris controller: 2 replicas in ${KERRIS_NAMESPACE}, image built locally, deployed with deploy/ (${seconds(Date.now() - deployStarted)})`);
+  return { kubectl: plane.kubectl, kubeconfig: plane.kubeconfig, description: 'local test bed' };
+}
+
+async function main(): Promise<void> {
+  say('kerris demo: kill one replica of a sample app, and prove what happened');
+  say();
+  const cluster = await prepareCluster();
+  process.env['KUBECONFIG'] = cluster.kubeconfig;
+  const kubectl = (args: readonly string[], input?: string) => run([cluster.kubectl, ...args], { timeoutMs: 180_000, ...(input === undefined ? {} : { input }) });
+  const client = await KubeClient.fromEnvironment();
+  try {
+    const example = parse(await readFile(EXAMPLE, 'utf8')) as PodChaos;
+    const namespace = example.metadata.namespace ?? 'demo';
+    const name = example.metadata.name ?? 'web-pod-kill';
+
+    await kubectl(['apply', '-f', '-'], sampleAppManifests(namespace, 3));
+    await kubectl(['rollout', 'status', `deployment/${SAMPLE_APP}`, '-n', namespace, '--timeout=120s']);
+    await client.delete(podChaos, name, { namespace }).catch((error: unknown) => { if (!isNotFound(error)) throw error; });
+    for (let i = 0; i < 100 && await client.get(podChaos, name, { namespace }).then(() => true, () => false); i += 1) await sleep(100);
+    const before = live((await client.list(pods, { namespace, labelSelector: `app=${SAMPLE_APP}` })).items);
+    check(before.length === 3 && before.every(isReady), `sample app ${namespace}/${SAMPLE_APP} has 3 Ready pods`);
+    say(`  sample app: ${namespace}/${SAMPLE_APP}, 3 replicas Ready: ${before.map((p) => p.metadata.name).join(', ')}`);
+    say();
+
+    const spec = example.spec;
+    say(`applying ${EXAMPLE.slice(REPO_ROOT.length + 1)}: ${spec.action}, mode ${spec.mode}, seed ${spec.seed}, selector ${JSON.stringify(spec.selector)}`);
+    await kubectl(['apply', '-f', EXAMPLE]);
+
+    // Watch the app closely from here on: the kill and the way back to 3 Ready pods.
+    let killSeenAt: number | undefined;
+    let fullyReadyAt: number | undefined;
+    let chaos: PodChaos | undefined;
+    const deadline = Date.now() + 120_000;
+    while (Date.now() < deadline) {
+      chaos = await client.get(podChaos, name, { namespace });
+      const target = chaos.status?.targets?.[0];
+      const now = await client.list(pods, { namespace, labelSelector: `app=${SAMPLE_APP}` });
+      if (target && killSeenAt === undefined && !live(now.items).some((p) => p.metadata.uid === target.uid)) killSeenAt = Date.now();
+      if (killSeenAt !== undefined && fullyReadyAt === undefined) {
+        const ready = live(now.items).filter((p) => isReady(p) && p.metadata.uid !== target?.uid);
+        if (ready.length === 3) fullyReadyAt = Date.now();
+      }
+      if (fullyReadyAt !== undefined && (chaos.status?.phase === 'Finished' || chaos.status?.phase === 'Failed')) break;
+      await sleep(100);
+    }
+    check(chaos?.status, 'the PodChaos has a status');
+    const status = chaos.status;
+    const target = status.targets?.[0];
+    check(target, 'a target was picked');
+
+    const candidates: CandidatePod[] = before.map((p) => ({
+      namespace: p.metadata.namespace ?? '', name: p.metadata.name ?? '', uid: p.metadata.uid ?? '', labels: p.metadata.labels ?? {},
+      annotations: {}, phase: p.status?.phase ?? '', terminating: false,
+    }));
+    const predicted = pickTargets(candidates, 1, status.seed ?? 0)[0];
+    say();
+    say(`  candidates (${before.length}): ${before.map((p) => p.metadata.name).join(', ')} — Running pods with app=${SAMPLE_APP} in ${namespace}, which is not a protected namespace`);
+    say(`  picked: ${target.name} — mode ${spec.mode} takes 1 of ${before.length}; seed ${status.seed} ranks it first, so the same seed over the same pods picks it again`);
+    check(predicted?.name === target.name, `the pick is reproducible: seed ${status.seed} over these candidates gives ${predicted?.name}, the controller picked ${target.name}`);
+    say(`  killed: ${target.name} at ${target.injectedAt} (grace period ${spec.gracePeriod ?? 0} s)`);
+    check(killSeenAt !== undefined, `${target.name} disappeared`);
+    const after = live((await client.list(pods, { namespace, labelSelector: `app=${SAMPLE_APP}` })).items);
+    check(!after.some((p) => p.metadata.uid === target.uid), `${target.name} (uid ${target.uid}) is gone`);
+    const replacement = after.find((p) => p.metadata.name === target.replacedBy);
+    check(replacement && isReady(replacement), `the replacement ${target.replacedBy ?? '(none)'} runs and is Ready`);
+    say(`  replaced by: ${target.replacedBy}, Ready at ${target.recoveredAt}`);
+    check(fullyReadyAt !== undefined, 'the app was fully Ready again within 2 minutes');
+    say(`  app fully Ready again (3/3) ${seconds(fullyReadyAt - killSeenAt)} after the kill was seen`);
+    check(after.filter((p) => before.some((b) => b.metadata.uid === p.metadata.uid)).length === 2, 'the other two pods were not touched');
+    say();
+    say(`final status: phase ${status.phase}, selected ${status.selected}, injected now ${status.injected}, recovered ${status.recovered}, failed ${status.failed}, seed ${status.seed}`);
+    for (const c of status.conditions ?? []) say(`  ${c.type}=${c.status} (${c.reason}): ${c.message}`);
+    const events = (await client.list(coreEvents, { namespace, fieldSelector: `involvedObject.kind=PodChaos,involvedObject.name=${name}` })).items;
+    say(`  events: ${events.sort((a, b) => (a.firstTimestamp ?? '').localeCompare(b.firstTimestamp ?? '')).map((e) => e.reason).join(', ')}`);
+    check(status.phase === 'Finished', `the experiment finished (phase ${status.phase})`);
+    check(status.conditions?.some((c) => c.type === 'AllRecovered' && c.status === 'True'), 'AllRecovered is True');
+    say();
+    say(`demo passed on the ${cluster.description}: everything above happened as shown.`);
+    say(`look around: ${cluster.kubectl} --kubeconfig=${cluster.kubeconfig} get pchaos -n ${namespace} -o yaml`);
+    if (!cluster.localController) say('stop the test bed: npm run cluster -- down');
+    say(stringify({ status: { phase: status.phase, targets: status.targets } }).trimEnd().split('\n').map((l) => `  ${l}`).join('\n'));
+  } finally {
+    client.close();
+    cluster.localController?.kill('SIGTERM');
+  }
+}
+
+main().then(() => { process.exitCode = 0; }, (error: unknown) => {
+  process.stderr.write(`\ndemo FAILED: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
+});
