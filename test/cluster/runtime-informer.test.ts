@@ -105,6 +105,29 @@ describe('Informer', () => {
     await running;
   });
 
+  it('delivers a change to handlers within milliseconds of the write', async (t) => {
+    const informer = new Informer({ client, resource: configMaps, namespace: ns, labelSelector: 'suite=latency' });
+    const seenAt = new Map<string, number>();
+    informer.addHandlers({ added: (o) => { seenAt.set(o.metadata.name ?? '', performance.now()); } });
+    const stop = new AbortController();
+    const running = informer.run(stop.signal);
+    t.after(async () => { stop.abort(); await running; });
+    await informer.waitForSync(AbortSignal.timeout(10_000));
+    const latencies: number[] = [];
+    for (let i = 0; i < 100; i++) {
+      const name = `l${i}`;
+      const sent = performance.now();
+      await client.create(configMaps, { metadata: { name, namespace: ns, labels: { suite: 'latency' } } });
+      await until(() => seenAt.has(name), 5_000, `${name} to arrive`);
+      latencies.push((seenAt.get(name) ?? 0) - sent);
+    }
+    latencies.sort((a, b) => a - b);
+    const p50 = latencies[49] ?? 0;
+    const p99 = latencies[98] ?? 0;
+    t.diagnostic(`create sent -> handler called: p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms over 100 ConfigMaps`);
+    assert.ok(p99 < 1_000, `p99 ${p99} ms`);
+  });
+
   it('restarts watches the apiserver ends and loses no event across restarts', async (t) => {
     const { informer, heard, restarts } = observed(configMaps, { watchTimeoutSeconds: 1, labelSelector: 'suite=restart' });
     const stop = new AbortController();
