@@ -102,8 +102,9 @@ export class Controller<T extends KubeObject> {
 
   /**
    * Waits for every watched informer to sync, then reconciles until the signal
-   * aborts. It then stops taking new keys, lets running reconciles finish for
-   * up to drainTimeoutMs, aborts their signal after that, and resolves.
+   * aborts. It then stops taking new keys and lets running reconciles finish
+   * for up to drainTimeoutMs; after that it aborts their signal and resolves
+   * without waiting for them.
    */
   async run(signal: AbortSignal): Promise<void> {
     if (this.#running) throw new Error(`controller ${this.name} is already running`);
@@ -123,11 +124,16 @@ export class Controller<T extends KubeObject> {
         });
         this.queue.shutdown();
         const drainMs = this.#options.drainTimeoutMs ?? 30_000;
-        const deadline = setTimeout(() => {
-          this.#log.warn('reconciles still running at the drain deadline; aborting them', { drainMs, running: this.queue.processing });
-          hardStop.abort(new Error(`controller ${this.name} stopped`));
-        }, drainMs);
-        await Promise.all(workers);
+        let deadline: NodeJS.Timeout | undefined;
+        const expired = new Promise<void>((resolve) => {
+          deadline = setTimeout(() => {
+            // A reconcile that ignores its signal must not hold the process (and the Lease) forever.
+            this.#log.warn('reconciles still running at the drain deadline; aborting and leaving them', { drainMs, running: this.queue.processing });
+            hardStop.abort(new Error(`controller ${this.name} stopped`));
+            resolve();
+          }, drainMs);
+        });
+        await Promise.race([Promise.all(workers), expired]);
         clearTimeout(deadline);
       }
     } finally {

@@ -216,6 +216,31 @@ describe('Controller', () => {
     assert.equal(overlap, 0);
   });
 
+  it('stops within the drain deadline even when a reconcile ignores its signal', async (t) => {
+    const informer = probeInformer('suite=drain');
+    let signalled = false;
+    let started = false;
+    const controller = new Controller<Probe>({
+      name: 'drain', informer, drainTimeoutMs: 300,
+      reconcile: async (_probe, ctx) => {
+        started = true;
+        ctx.signal.addEventListener('abort', () => { signalled = true; }, { once: true });
+        await sleep(3_000);
+        return awaitChange();
+      },
+    });
+    const stop = start(t, [informer], controller);
+    await client.create(probes, { metadata: { name: 'stubborn', namespace: ns, labels: { suite: 'drain' } } });
+    await until(() => started, 10_000, 'the reconcile to start');
+    const stopping = Date.now();
+    await stop();
+    const took = Date.now() - stopping;
+    assert.ok(took >= 290 && took < 1_500, `stopped ${took} ms after the signal, at the 300 ms drain deadline`);
+    assert.equal(signalled, true, 'the running reconcile saw its signal abort');
+    // The abandoned reconcile still runs; let it end before the next test.
+    await sleep(2_800);
+  });
+
   it('holds deletion with a finalizer until cleanup ran, writes status conditions through /status, and records Events', async (t) => {
     const informer = probeInformer('suite=lifecycle');
     const cleaned: string[] = [];
