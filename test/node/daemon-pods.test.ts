@@ -72,9 +72,20 @@ after(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-test('containerd\'s Tasks/Get and CRI\'s verbose ContainerStatus resolve a kubelet container to the same pid', async () => {
+test('containerd\'s Tasks/Get and CRI\'s verbose ContainerStatus resolve a kubelet container to the same pid; both find it by its pod', async () => {
   const container = await runningContainer();
   assert.ok(container);
+  const { metadata: { uid } } = await pod();
+  const containerd = new ContainerdRuntime({ socket: node.containerdSocket });
+  const cri = new CriRuntime({ socket: node.containerdSocket });
+  try {
+    assert.deepEqual(await containerd.findInPod(uid, CONTAINER), [container.id], 'containerd Containers/List by pod labels');
+    assert.deepEqual(await cri.findInPod(uid, CONTAINER), [container.id], 'CRI ListContainers by pod labels');
+    assert.deepEqual(await cri.findInPod(uid, 'no-such-container'), []);
+  } finally {
+    containerd.close();
+    cri.close();
+  }
   const viaContainerd = new TargetResolver([new ContainerdRuntime({ socket: node.containerdSocket })]);
   const viaCri = new TargetResolver([new CriRuntime({ socket: node.containerdSocket })]);
   try {
@@ -136,4 +147,20 @@ test('container-kill makes kubelet restart the container; the network fault foll
   assert.ok(recovered.results.every((r) => r.ok), JSON.stringify(recovered));
   assert.deepEqual(await snapshotKernelState(netns), netnsBefore, 'pod netns after == before');
   assert.deepEqual(await journalFiles(join(dir, 'journal')), []);
+});
+
+test('CRI StopContainer with timeout 0, the kill of CRI-only runtimes, kills the container; kubelet starts a new one', async () => {
+  const before = await runningContainer();
+  assert.ok(before);
+  const cri = new CriRuntime({ socket: node.containerdSocket });
+  try {
+    await cri.kill(before.id);
+  } finally {
+    cri.close();
+  }
+  const after = await eventually('kubelet to restart the killed container', 60_000, async () => {
+    const c = await runningContainer();
+    return c !== undefined && c.id !== before.id ? c : undefined;
+  }, describePod);
+  assert.equal(after.restarts, before.restarts + 1);
 });
