@@ -1,6 +1,7 @@
 /** The REST client against a real kube-apiserver: verbs, patch kinds, typed errors, watch. */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeClient } from '../../src/kube/client.ts';
@@ -98,6 +99,19 @@ describe('KubeClient', () => {
     await assert.rejects(client.create(configMaps, { metadata: { name: 'dup', namespace: ns } }), (e) => isAlreadyExists(e) && e.status === 409);
     await assert.rejects(client.create(configMaps, { metadata: { name: 'Not_Valid', namespace: ns } }), (e) => e instanceof ApiError && e.status === 422 && e.reason === 'Invalid' && (e.details?.causes?.length ?? 0) > 0);
     await assert.rejects(client.delete(configMaps, 'never-was', { namespace: ns }), (e) => isNotFound(e) && e.details?.name === 'never-was');
+  });
+
+  it('reuses its connection across requests (keep-alive)', async (t) => {
+    // A fresh client, so earlier tests' sockets do not count.
+    const fresh = new KubeClient(client.transport.config);
+    t.after(() => fresh.close());
+    let opened = 0;
+    const onSocket = (): void => { opened += 1; };
+    subscribe('net.client.socket', onSocket);
+    t.after(() => unsubscribe('net.client.socket', onSocket));
+    for (let i = 0; i < 50; i++) await fresh.list(configMaps, { namespace: ns, limit: 1 });
+    t.diagnostic(`50 sequential requests opened ${opened} connection(s)`);
+    assert.equal(opened, 1);
   });
 
   it('watches ADDED, MODIFIED, DELETED with a selector, ends at timeoutSeconds and stops on abort', async () => {
