@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
+import { requireExecutables } from '../testbed/prerequisites.ts';
 import { netemKernel } from '../testbed/vm/index.ts';
 import type { NetemKernel } from '../testbed/vm/index.ts';
 import type { NodeCapabilities } from '../../src/daemon/preflight.ts';
@@ -16,6 +17,8 @@ const SCENARIOS = join(import.meta.dirname, 'scenarios');
 let vm: NetemKernel;
 
 before(async () => {
+  // The VM runs the host's root file system, so the scenarios' tools must be installed here.
+  await requireExecutables({ '/usr/bin/ping': 'iputils-ping', '/usr/sbin/tc': 'iproute2', '/usr/sbin/ip': 'iproute2', '/usr/sbin/nft': 'nftables', '/usr/bin/nsenter': 'util-linux' });
   vm = await netemKernel();
 });
 
