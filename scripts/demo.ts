@@ -14,7 +14,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parse, stringify } from 'yaml';
+import { parse } from 'yaml';
 import type { PodChaos } from '../src/api/generated/types.ts';
 import { podChaos } from '../src/controller/podchaos/resource.ts';
 import { pickTargets, type CandidatePod } from '../src/controller/podchaos/selection.ts';
@@ -147,14 +147,16 @@ async function main(): Promise<void> {
     say(`final status: phase ${status.phase}, selected ${status.selected}, injected now ${status.injected}, recovered ${status.recovered}, failed ${status.failed}, seed ${status.seed}`);
     for (const c of status.conditions ?? []) say(`  ${c.type}=${c.status} (${c.reason}): ${c.message}`);
     const events = (await client.list(coreEvents, { namespace, fieldSelector: `involvedObject.kind=PodChaos,involvedObject.name=${name}` })).items;
-    say(`  events: ${events.sort((a, b) => (a.firstTimestamp ?? '').localeCompare(b.firstTimestamp ?? '')).map((e) => e.reason).join(', ')}`);
+    const lifecycle = ['Selected', 'Killed', 'Recovered', 'Finished'];
+    const order = (reason: string) => (lifecycle.includes(reason) ? lifecycle.indexOf(reason) : lifecycle.length);
+    say(`  events: ${events.map((e) => e.reason).sort((a, b) => order(a) - order(b)).join(', ')}`);
+    check(lifecycle.every((reason) => events.some((e) => e.reason === reason)), `Events ${lifecycle.join(', ')} were recorded`);
     check(status.phase === 'Finished', `the experiment finished (phase ${status.phase})`);
     check(status.conditions?.some((c) => c.type === 'AllRecovered' && c.status === 'True'), 'AllRecovered is True');
     say();
     say(`demo passed on the ${cluster.description}: everything above happened as shown.`);
     say(`look around: ${cluster.kubectl} --kubeconfig=${cluster.kubeconfig} get pchaos -n ${namespace} -o yaml`);
     if (!cluster.localController) say('stop the test bed: npm run cluster -- down');
-    say(stringify({ status: { phase: status.phase, targets: status.targets } }).trimEnd().split('\n').map((l) => `  ${l}`).join('\n'));
   } finally {
     client.close();
     cluster.localController?.kill('SIGTERM');
