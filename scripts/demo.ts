@@ -146,10 +146,11 @@ async function main(): Promise<void> {
     say();
     say(`final status: phase ${status.phase}, selected ${status.selected}, injected now ${status.injected}, recovered ${status.recovered}, failed ${status.failed}, seed ${status.seed}`);
     for (const c of status.conditions ?? []) say(`  ${c.type}=${c.status} (${c.reason}): ${c.message}`);
-    const events = (await client.list(coreEvents, { namespace, fieldSelector: `involvedObject.kind=PodChaos,involvedObject.name=${name}` })).items;
+    const events = (await client.list(coreEvents, { namespace, fieldSelector: `involvedObject.kind=PodChaos,involvedObject.name=${name}` })).items
+      .filter((e) => e.involvedObject.uid === chaos?.metadata.uid);
     const lifecycle = ['Selected', 'Killed', 'Recovered', 'Finished'];
     const order = (reason: string) => (lifecycle.includes(reason) ? lifecycle.indexOf(reason) : lifecycle.length);
-    say(`  events: ${events.map((e) => e.reason).sort((a, b) => order(a) - order(b)).join(', ')}`);
+    say(`  events: ${events.map((e) => e.reason ?? '').sort((a, b) => order(a) - order(b)).join(', ')}`);
     check(lifecycle.every((reason) => events.some((e) => e.reason === reason)), `Events ${lifecycle.join(', ')} were recorded`);
     check(status.phase === 'Finished', `the experiment finished (phase ${status.phase})`);
     check(status.conditions?.some((c) => c.type === 'AllRecovered' && c.status === 'True'), 'AllRecovered is True');
