@@ -10,6 +10,7 @@ import { Controller } from '../runtime/controller.ts';
 import { EventRecorder } from '../runtime/events.ts';
 import { Informer } from '../runtime/informer.ts';
 import { Manager } from '../runtime/manager.ts';
+import { specOrLifecycleChanged } from '../runtime/predicates.ts';
 import { RuntimeMetrics } from '../runtime/runtime-metrics.ts';
 import { keyOf, type ObjectKey } from '../runtime/store.ts';
 import type { Logger } from '../util/log.ts';
@@ -28,12 +29,8 @@ function experimentsConcerning(experiments: Informer<PodChaos>): (pod: Pod) => O
 
 export function buildOperator(client: KubeClient, config: OperatorConfig, logger: Logger): Manager {
   const metrics = new RuntimeMetrics();
-  const observer = (name: string) => ({
-    watchRestarted: (reason: string) => metrics.watchRestarts.inc({ informer: name, reason }),
-    listed: () => metrics.lists.inc({ informer: name }),
-  });
-  const experiments = new Informer<PodChaos>({ client, resource: podChaos, logger, observer: observer('podchaos') });
-  const allPods = new Informer<Pod>({ client, resource: pods, logger, observer: observer('pods') });
+  const experiments = new Informer<PodChaos>({ client, resource: podChaos, logger, observer: metrics.informerObserver('podchaos') });
+  const allPods = new Informer<Pod>({ client, resource: pods, logger, observer: metrics.informerObserver('pods') });
   const events = new EventRecorder({ client, reportingController: 'chaos.kerris.dev/controller', reportingInstance: config.identity, logger });
   const reconciler = new PodChaosReconciler(client, events, {
     safety: { protectedNamespaces: config.protectedNamespaces, requireOptIn: config.requireOptIn },
@@ -44,9 +41,8 @@ export function buildOperator(client: KubeClient, config: OperatorConfig, logger
     concurrency: config.concurrency,
     metrics,
     logger,
-    // Status writes by this controller come back as updates; only spec and deletion changes need a reconcile.
-    shouldEnqueueUpdate: (old, object) => old.metadata.generation !== object.metadata.generation
-      || old.metadata.deletionTimestamp !== object.metadata.deletionTimestamp,
+    // Status writes by this controller come back as updates; only spec and lifecycle changes need a reconcile.
+    shouldEnqueueUpdate: specOrLifecycleChanged,
     reconcile: (_object, ctx) => reconciler.reconcile({ namespace: ctx.namespace ?? '', name: ctx.name }),
   }).watches(allPods, experimentsConcerning(experiments));
   return new Manager({
