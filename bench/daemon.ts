@@ -37,6 +37,12 @@ async function rssMb(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {
   return kb / 1024;
 }
 
+/** Memory only this process holds (heap, stacks, malloc): RSS less the pages of the node binary and libraries it maps. */
+async function anonymousMb(pid: number): Promise<number> {
+  const rollup = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8');
+  return Number(/^Anonymous:\s+(\d+) kB/m.exec(rollup)?.[1]) / 1024;
+}
+
 async function inParallel<T>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
   let next = 0;
   await Promise.all(Array.from({ length: limit }, async () => {
@@ -117,6 +123,7 @@ export async function main(): Promise<void> {
     const heapMb = Number(/^nodejs_heap_used_bytes (\d+)/m.exec(scraped)?.[1]) / 1048576;
     const rssPeak = await rssMb(daemon.pid, 'VmHWM');
     const rssNow = await rssMb(daemon.pid, 'VmRSS');
+    const anonymousNow = await anonymousMb(daemon.pid);
     for (const [i, path] of netns.entries()) assert.deepEqual(await snapshotKernelState(path), before[i], `netns ${path}: kernel state after == before`);
     assert.deepEqual(await journalFiles(fixture.journalDir), [], 'journal empty');
     await daemon.stop();
@@ -130,6 +137,7 @@ export async function main(): Promise<void> {
     log(`batch of ${CONTAINERS}: inject ${batchInjectMs.toFixed(0)} ms, recover ${batchRecoverMs.toFixed(0)} ms`);
     log(`daemon rss (built JavaScript, node ${DAEMON_NODE_ARGS.join(' ')}): idle ${rssIdle.toFixed(1)} MB, after run ${rssNow.toFixed(1)} MB (V8 heap in use ${heapMb.toFixed(1)} MB), peak ${rssPeak.toFixed(1)} MB; `
       + `from TypeScript sources idle ${rssSourcesIdle.toFixed(1)} MB`);
+    log(`daemon memory of its own after the run (anonymous pages; the rest of RSS is the mapped node binary, ~50 MB, shared page cache): ${anonymousNow.toFixed(1)} MB`);
     log(`machine load average during the run: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (${process.env['KERRIS_BENCH_NOTE'] ?? 'shared machine'})`);
     log('kernel state of every netns after == before; journal empty');
     log(`daemon: inject p50 ${percentile(injectMs, 50).toFixed(1)} ms p99 ${percentile(injectMs, 99).toFixed(1)} ms, `
