@@ -84,6 +84,8 @@ describe('preflight on this host', () => {
 describe('state kerris did not create', () => {
   const foreign: readonly Argv[] = [
     ['tc', 'qdisc', 'add', 'dev', 'eth1', 'root', 'handle', '8001:', 'tbf', 'rate', '1gbit', 'burst', '100000', 'limit', '100000'],
+    ['tc', 'qdisc', 'add', 'dev', 'eth1', 'handle', 'ffff:', 'ingress'],
+    ['tc', 'filter', 'add', 'dev', 'eth1', 'parent', 'ffff:', 'protocol', 'ip', 'prio', '7', 'u32', 'match', 'ip', 'src', '10.77.2.9/32', 'flowid', ':1'],
     ['nft', 'add', 'table', 'inet', 'foreign'],
     ['nft', 'add', 'chain', 'inet', 'foreign', 'out', '{ type filter hook output priority 0; }'],
     ['nft', 'add', 'rule', 'inet', 'foreign', 'out', 'ip', 'daddr', '10.77.1.9', 'counter', 'drop'],
@@ -99,6 +101,7 @@ describe('state kerris did not create', () => {
   test('foreign qdiscs, nftables tables, iptables rules (both backends) and ipsets survive inject and recover untouched', async () => {
     const before = await snapshot();
     assert.match(before.tc, /qdisc tbf 8001: dev eth1 root/);
+    assert.match(before.tc, /qdisc ingress ffff: dev eth1 parent ffff:fff1/);
     const faults = await plan(combined);
     await applyPlan(faults);
     const during = await snapshot();
@@ -115,6 +118,13 @@ describe('state kerris did not create', () => {
     const before = await snapshot();
     await assert.rejects(plan([{ action: 'bandwidth', bandwidth: { rate: '10mbit', limit: 10_000, buffer: 10_000 }, scope: { device: 'eth1' } }]), (error: unknown) =>
       error instanceof ForeignStateError && error.message === `device eth1 in ${lab.target.path} has root qdisc tbf 8001: that kerris did not create; kerris leaves it untouched and refuses to add its faults there`);
+    assert.deepEqual(await snapshot(), before);
+  });
+
+  test('an ingress fault on a device with a foreign ingress qdisc is refused, and nothing changes', async () => {
+    const before = await snapshot();
+    await assert.rejects(plan([{ action: 'partition', scope: { device: 'eth0' } }, { action: 'bandwidth', bandwidth: { rate: '10mbit', limit: 10_000, buffer: 10_000 }, scope: { device: 'eth1', direction: 'ingress' } }]), (error: unknown) =>
+      error instanceof ForeignStateError && /device eth1 .* already has a ingress qdisc/.test(error.message));
     assert.deepEqual(await snapshot(), before);
   });
 

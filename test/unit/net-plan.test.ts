@@ -64,7 +64,7 @@ describe('planNetworkFaults', () => {
       '',
     ].join('\n'));
     assert.deepEqual(plan.revert, [
-      { kind: 'exec', netns, argv: ['tc', 'qdisc', 'del', 'dev', 'eth0', 'root', 'handle', '4b52:'], absentIf: ['Invalid handle', 'Cannot find device "eth0"'] },
+      { kind: 'exec', netns, argv: ['tc', 'qdisc', 'del', 'dev', 'eth0', 'root', 'handle', '4b52:'], absentIf: ['Invalid handle', 'Cannot find specified qdisc on specified device', 'Cannot find device "eth0"'] },
       { kind: 'exec', netns, argv: ['nft', 'delete', 'table', 'inet', 'kerris'], absentIf: ['Could not process rule: No such file or directory'] },
     ]);
     assert.ok(plan.apply.every((s) => exec(s).netns === netns));

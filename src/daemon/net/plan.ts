@@ -238,6 +238,16 @@ function buildTrees(targetDevices: readonly string[], tcClasses: Placement['tcCl
   return trees;
 }
 
+/**
+ * How tc says a qdisc of ours is gone: "Invalid handle" when the device holds
+ * another (the kernel's default, or someone else's, which stays untouched),
+ * "Cannot find specified qdisc" when an ingress hook was used and removed
+ * before, or the whole device is gone.
+ */
+function qdiscAbsent(device: string): string[] {
+  return ['Invalid handle', 'Cannot find specified qdisc on specified device', `Cannot find device "${device}"`];
+}
+
 /** Apply creates IFBs, then the nftables table, then the tc trees; revert undoes them in reverse, each step tolerating absence. */
 function buildSteps(netns: string, trees: TcTrees, nftRules: readonly NetfilterRule[]): Pick<Plan, 'apply' | 'revert'> {
   const apply: ExecStep[] = [];
@@ -247,10 +257,10 @@ function buildSteps(netns: string, trees: TcTrees, nftRules: readonly NetfilterR
   if (trees.tcLines.length > 0) apply.push(exec(netns, ['tc', '-batch', '-'], { input: `${trees.tcLines.join('\n')}\n` }));
 
   for (const device of trees.ingressIfbs.keys()) {
-    revert.push(exec(netns, ['tc', 'qdisc', 'del', 'dev', device, 'ingress'], { absentIf: ['Invalid handle', `Cannot find device "${device}"`] }));
+    revert.push(exec(netns, ['tc', 'qdisc', 'del', 'dev', device, 'ingress'], { absentIf: qdiscAbsent(device) }));
   }
   for (const device of trees.egressDevices) {
-    revert.push(exec(netns, ['tc', 'qdisc', 'del', 'dev', device, 'root', 'handle', ROOT_HANDLE], { absentIf: ['Invalid handle', `Cannot find device "${device}"`] }));
+    revert.push(exec(netns, ['tc', 'qdisc', 'del', 'dev', device, 'root', 'handle', ROOT_HANDLE], { absentIf: qdiscAbsent(device) }));
   }
   if (nftRules.length > 0) {
     revert.push(exec(netns, ['nft', 'delete', 'table', 'inet', NFT_TABLE], { absentIf: ['Could not process rule: No such file or directory'] }));
