@@ -27,7 +27,8 @@ export interface InjectionSpec {
   fault: FaultSpec;
 }
 
-export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$/;
+/** Injection IDs and holders; the controller's IDs are `<chaos uid>/<pod uid>/<container>`. Never used as a path. */
+export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,252}$/;
 const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const POD_UID = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
 const CONTAINER_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { canonicalJson, checkLeaseTtl, checkTarget, specHash, type InjectionSpec } from '../../src/daemon/spec.ts';
+import { canonicalJson, checkId, checkLeaseTtl, checkTarget, specHash, type InjectionSpec } from '../../src/daemon/spec.ts';
 import { DaemonError } from '../../src/daemon/errors.ts';
 
 const spec: InjectionSpec = { id: 'a', target: { containerId: 'c1', podUid: 'u-1', containerName: 'app' }, fault: { kind: 'network', faults: [{ action: 'loss', loss: { loss: '10' } }] } };
@@ -35,6 +35,11 @@ test('targets are checked before they reach a runtime call or a path', () => {
   assert.throws(() => checkTarget({ containerId: 'c', podUid: 'u' }), /both or neither/);
   assert.throws(() => checkTarget({ containerId: 'c', podUid: 'u', containerName: 'Bad_Name' }), /DNS label/);
   assert.deepEqual(checkTarget({ containerId: 'c', podUid: 'u', containerName: 'app' }), { containerId: 'c', podUid: 'u', containerName: 'app' });
+});
+
+test('injection IDs take the controller\'s <chaos uid>/<pod uid>/<container> form; spaces, newlines and leading dots do not pass', () => {
+  checkId('injection ID', '0b1c2d3e-aaaa-4bbb-8ccc-111122223333/9f8e7d6c-aaaa-4bbb-8ccc-444455556666/app');
+  for (const bad of ['', '/abs', '.hidden', 'a b', 'a\nb', 'x'.repeat(254)]) assert.throws(() => checkId('injection ID', bad), /must match/, JSON.stringify(bad));
 });
 
 test('lease TTLs are bounded', () => {
