@@ -1,8 +1,8 @@
 /**
- * Where a process's freezer is: the v1 freezer hierarchy when the node has one
- * (also on a v1/v2 hybrid), else the unified v2 hierarchy's cgroup.freeze.
+ * Where a process's freezer is: cgroup v2's cgroup.freeze when the process has
+ * a v2 cgroup, else the v1 freezer hierarchy's freezer.state.
  */
-import { readFile } from 'node:fs/promises';
+import { access, constants, readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { DaemonError } from './errors.ts';
 
@@ -43,12 +43,6 @@ function safeCgroupPath(path: string): string {
   return normal;
 }
 
-/** Freezing the root cgroup would freeze the node (v2 has no cgroup.freeze there at all). */
-function notRoot(path: string): string {
-  if (path === '/') throw new DaemonError('failed', 'the process is in the root cgroup; refusing to freeze it');
-  return path;
-}
-
 /** Mount points of cgroup hierarchies, from /proc/self/mountinfo: v1 by controller, and the v2 mount. */
 export interface CgroupMounts {
   v1: ReadonlyMap<string, string>;
@@ -72,27 +66,40 @@ export function parseCgroupMounts(mountinfo: string): CgroupMounts {
   return { v1, v2 };
 }
 
-/** The freezer of a process, given its /proc/<pid>/cgroup and the node's cgroup mounts. */
-export function freezerOf(lines: readonly CgroupLine[], mounts: CgroupMounts): Freezer {
+/**
+ * The freezers a process can be frozen with, best first. cgroup v2's `cgroup.freeze` comes first where the process
+ * has a v2 cgroup (also on a v1/v2 hybrid, where runc puts containers in both): a task it froze still dies on SIGKILL,
+ * so kubelet can stop or restart a frozen container and a pod under pod-failure can be deleted. The v1 freezer holds
+ * even a SIGKILLed task until it is thawed.
+ */
+export function freezerCandidates(lines: readonly CgroupLine[], mounts: CgroupMounts): Freezer[] {
+  const candidates: Freezer[] = [];
+  const v2Line = lines.find((l) => l.hierarchy === '0' && l.controllers.length === 0);
+  if (v2Line !== undefined && mounts.v2 !== undefined && safeCgroupPath(v2Line.path) !== '/') {
+    const dir = posix.join(mounts.v2, safeCgroupPath(v2Line.path));
+    candidates.push({ version: 2, dir, file: posix.join(dir, 'cgroup.freeze'), frozen: '1', thawed: '0' });
+  }
   const v1Line = lines.find((l) => l.controllers.includes('freezer'));
   const v1Mount = mounts.v1.get('freezer');
-  if (v1Line !== undefined && v1Mount !== undefined) {
-    const dir = posix.join(v1Mount, notRoot(safeCgroupPath(v1Line.path)));
-    return { version: 1, dir, file: posix.join(dir, 'freezer.state'), frozen: 'FROZEN', thawed: 'THAWED' };
+  if (v1Line !== undefined && v1Mount !== undefined && safeCgroupPath(v1Line.path) !== '/') {
+    const dir = posix.join(v1Mount, safeCgroupPath(v1Line.path));
+    candidates.push({ version: 1, dir, file: posix.join(dir, 'freezer.state'), frozen: 'FROZEN', thawed: 'THAWED' });
   }
-  const v2Line = lines.find((l) => l.hierarchy === '0' && l.controllers.length === 0);
-  if (v2Line !== undefined && mounts.v2 !== undefined) {
-    const dir = posix.join(mounts.v2, notRoot(safeCgroupPath(v2Line.path)));
-    return { version: 2, dir, file: posix.join(dir, 'cgroup.freeze'), frozen: '1', thawed: '0' };
-  }
-  throw new DaemonError('failed', 'no freezer: neither a v1 freezer hierarchy nor cgroup2 is mounted for this process');
+  return candidates;
 }
 
+/** The freezer of a live process: the first candidate whose control file the kernel offers (cgroup.freeze needs 5.2+). */
 export async function freezerOfPid(pid: number): Promise<Freezer> {
   const [cgroups, mountinfo] = await Promise.all([
     readFile(`/proc/${pid}/cgroup`, 'utf8').catch(() => undefined),
     readFile('/proc/self/mountinfo', 'utf8'),
   ]);
   if (cgroups === undefined) throw new DaemonError('not-found', `process ${pid} is gone`);
-  return freezerOf(parseProcCgroup(cgroups), parseCgroupMounts(mountinfo));
+  const candidates = freezerCandidates(parseProcCgroup(cgroups), parseCgroupMounts(mountinfo));
+  for (const candidate of candidates) {
+    if (await access(candidate.file, constants.W_OK).then(() => true, () => false)) return candidate;
+  }
+  throw new DaemonError('failed', candidates.length === 0
+    ? `process ${pid} is in no freezable cgroup (only root cgroups, which would freeze the node, or no freezer mounted)`
+    : `no freezer control file is writable: ${candidates.map((c) => c.file).join(', ')}`);
 }

@@ -15,6 +15,9 @@ import { ctr, ctrRunFlags, startContainerd, stopContainerd, type Containerd } fr
 import { importImage, WORKLOAD_IMAGE, workloadImage } from '../testbed/node/images.ts';
 
 export const NAMESPACE = 'k8s.io';
+const V1_FREEZER = '/sys/fs/cgroup/freezer';
+/** cgroup v2's mount: its own on a v1/v2 hybrid like this host's. */
+const V2_ROOT = '/sys/fs/cgroup/unified';
 export const REPO = join(import.meta.dirname, '..', '..');
 const MAIN = join(REPO, 'src', 'daemon', 'main.ts');
 
@@ -113,6 +116,24 @@ export class DaemonFixture {
     return this.taskPid(id);
   }
 
+  /**
+   * Whether a container is frozen, by whichever freezer: FROZEN once the kernel reports it (v2 cgroup.events
+   * "frozen 1", v1 freezer.state FROZEN), THAWED when neither freezer holds it, CHANGING in between.
+   */
+  async freezeState(id: string): Promise<'FROZEN' | 'THAWED' | 'CHANGING'> {
+    const path = join(this.containerd.cgroupParent, id);
+    const v1 = (await readFile(join(V1_FREEZER, path, 'freezer.state'), 'utf8').catch(() => 'THAWED')).trim();
+    const asked = (await readFile(join(V2_ROOT, path, 'cgroup.freeze'), 'utf8').catch(() => '0')).trim();
+    const events = await readFile(join(V2_ROOT, path, 'cgroup.events'), 'utf8').catch(() => '');
+    const v2 = asked === '1' && /^frozen 1$/m.test(events) ? 'FROZEN' : asked === '0' && !/^frozen 1$/m.test(events) ? 'THAWED' : 'CHANGING';
+    if (v1 === 'FREEZING' || v2 === 'CHANGING') return 'CHANGING';
+    return v1 === 'FROZEN' || v2 === 'FROZEN' ? 'FROZEN' : 'THAWED';
+  }
+
+  async waitFreezeState(id: string, want: 'FROZEN' | 'THAWED', timeoutMs = 5_000): Promise<void> {
+    await eventually(`container ${id} ${want}`, async () => ((await this.freezeState(id)) === want ? true : undefined), timeoutMs, 10);
+  }
+
   async taskPid(id: string): Promise<number> {
     const listed = await ctr(this.containerd.socket, NAMESPACE, ['tasks', 'list']);
     const row = listed.stdout.split('\n').map((l) => l.trim().split(/\s+/)).find((cols) => cols[0] === id);
@@ -137,9 +158,11 @@ export class DaemonFixture {
   async cleanup(): Promise<void> {
     for (const daemon of this.daemons) await daemon.stop('SIGKILL');
     if (this.started !== undefined) {
-      const freezerParent = join('/sys/fs/cgroup/freezer', this.started.cgroupParent);
-      for (const entry of await readdir(freezerParent, { withFileTypes: true }).catch(() => [])) {
-        if (entry.isDirectory()) await writeFile(join(freezerParent, entry.name, 'freezer.state'), 'THAWED').catch(() => undefined);
+      for (const [parent, file, thawed] of [[V1_FREEZER, 'freezer.state', 'THAWED'], [V2_ROOT, 'cgroup.freeze', '0']] as const) {
+        const dir = join(parent, this.started.cgroupParent);
+        for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+          if (entry.isDirectory()) await writeFile(join(dir, entry.name, file), thawed).catch(() => undefined);
+        }
       }
       await stopContainerd(this.started.dir);
     }

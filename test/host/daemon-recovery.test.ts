@@ -5,8 +5,7 @@
  * fault back (or is reported as not re-applied).
  */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import { freezePlan } from '../../src/daemon/container-faults.ts';
@@ -39,7 +38,7 @@ after(async () => {
 });
 
 function freezerState(id: string): Promise<string> {
-  return readFile(join('/sys/fs/cgroup/freezer', fixture.containerd.cgroupParent, id, 'freezer.state'), 'utf8').then((s) => s.trim());
+  return fixture.freezeState(id);
 }
 
 async function metric(daemon: RunningDaemon, name: string): Promise<number> {
@@ -55,7 +54,7 @@ test('an injection whose lease is not renewed is reverted by the daemon within 2
     const leaseMs = 1_500;
     const injected = await daemon.client.inject(HOLDER, leaseMs, [{ id: 'lease-1', target: { containerId: 'lease1' }, fault: { kind: 'container-freeze' } }]);
     assert.equal(injected.results[0]?.ok, true, JSON.stringify(injected));
-    assert.equal(await freezerState('lease1'), 'FROZEN');
+    await fixture.waitFreezeState('lease1', 'FROZEN');
 
     // Renewed per holder, the injection outlives several lease periods.
     const renewUntil = Date.now() + 3 * leaseMs;
@@ -101,12 +100,12 @@ test('a journal record left in "applying" by a crash is reverted at start-up', a
   await journal.close();
   const [step] = plan.apply;
   assert.ok(step?.kind === 'write');
-  await import('node:fs/promises').then((fs) => fs.writeFile(step.path, step.value));
-  assert.equal(await freezerState('crash0'), 'FROZEN');
+  await writeFile(step.path, step.value);
+  await fixture.waitFreezeState('crash0', 'FROZEN');
 
   const daemon = await fixture.startDaemon();
   try {
-    assert.equal(await freezerState('crash0'), 'THAWED', 'reverted before the daemon reports ready');
+    await fixture.waitFreezeState('crash0', 'THAWED', 1_000);
     assert.deepEqual((await daemon.client.list()).injections, []);
     assert.deepEqual(await journalFiles(fixture.journalDir), []);
   } finally {
@@ -142,6 +141,7 @@ test('SIGKILL of the daemon in the middle of a batch: after restart each fault i
     let present = 0;
     for (const id of ids) {
       const injection = byId.get(`inj-${id}`);
+      await eventually(`${id} to settle`, async () => ((await freezerState(id)) === 'CHANGING' ? undefined : true));
       const freezer = await freezerState(id);
       if (injection === undefined) {
         assert.equal(freezer, 'THAWED', `${id}: not listed, so fully gone`);
@@ -161,7 +161,7 @@ test('SIGKILL of the daemon in the middle of a batch: after restart each fault i
 
     const recovered = await restarted.client.recover(ids.map((id) => `inj-${id}`));
     assert.ok(recovered.results.every((r) => r.ok), JSON.stringify(recovered.results.filter((r) => !r.ok)));
-    for (const id of ids) assert.equal(await freezerState(id), 'THAWED', `${id}: thawed after recover`);
+    for (const id of ids) await fixture.waitFreezeState(id, 'THAWED');
     assert.deepEqual(await journalFiles(fixture.journalDir), []);
   } finally {
     await restarted.stop();
@@ -187,6 +187,7 @@ test('graceful shutdown keeps faults; the next daemon re-verifies them, and reve
   assert.equal((await first.client.inject('short-holder', 1_000, [{ id: 'lapse-1', target: { containerId: 'lapse1' }, fault: { kind: 'container-freeze' } }])).results[0]?.ok, true);
   await first.stop('SIGTERM');
   assert.equal(first.child.exitCode, 0, 'clean exit on SIGTERM');
+  await fixture.waitFreezeState('keep1', 'FROZEN');
   assert.equal(await freezerState('keep1'), 'FROZEN', 'not reverted on graceful shutdown');
   await sleep(1_200);
 
@@ -196,7 +197,7 @@ test('graceful shutdown keeps faults; the next daemon re-verifies them, and reve
     assert.equal(await freezerState('keep1'), 'FROZEN');
     assert.deepEqual((await second.client.list()).injections.map((i) => [i.id, i.phase]), [['keep-1', 'active']]);
     assert.equal((await second.client.recover(['keep-1'])).results[0]?.ok, true);
-    assert.equal(await freezerState('keep1'), 'THAWED');
+    await fixture.waitFreezeState('keep1', 'THAWED');
     assert.deepEqual(await journalFiles(fixture.journalDir), []);
   } finally {
     await second.stop();
@@ -258,5 +259,37 @@ test('a container that restarts in a new netns gets its network fault back; one 
     assert.deepEqual(await journalFiles(fixture.journalDir), []);
   } finally {
     await daemon.stop();
+  }
+});
+
+test('a frozen container still dies on SIGKILL (cgroup v2 freezer); its successor in the pod is frozen again, and recover thaws it', async () => {
+  const labels = { 'io.kubernetes.pod.uid': 'a1b2c3d4-0000-4000-8000-000000000002', 'io.kubernetes.container.name': 'frozen' };
+  await fixture.runContainer('frz-v1', { labels, argv: COUNTER });
+  const daemon = await fixture.startDaemon();
+  try {
+    const target = { containerId: 'frz-v1', podUid: labels['io.kubernetes.pod.uid'], containerName: 'frozen' };
+    const injected = await daemon.client.inject(HOLDER, 60_000, [{ id: 'frz-restart', target, fault: { kind: 'container-freeze' } }]);
+    assert.equal(injected.results[0]?.ok, true, JSON.stringify(injected));
+    await fixture.waitFreezeState('frz-v1', 'FROZEN');
+
+    await fixture.removeContainer('frz-v1');
+    const pid = await fixture.runContainer('frz-v2', { labels, argv: COUNTER });
+    const moved = await eventually('the freeze to be re-applied on frz-v2', async () => {
+      const injection = (await daemon.client.list()).injections[0];
+      return injection?.pid === pid && injection.phase === 'active' ? injection : undefined;
+    });
+    assert.equal(moved.reapplied, 1);
+    await fixture.waitFreezeState('frz-v2', 'FROZEN');
+    const frozenAt = await readCounter(pid).catch(() => 0);
+    await sleep(300);
+    assert.equal(await readCounter(pid).catch(() => 0), frozenAt, 'the successor\'s counter does not advance');
+
+    assert.equal((await daemon.client.recover(['frz-restart'])).results[0]?.ok, true);
+    await fixture.waitFreezeState('frz-v2', 'THAWED');
+    await eventually('the successor\'s counter to advance', async () => ((await readCounter(pid).catch(() => 0)) > frozenAt ? true : undefined));
+    assert.deepEqual(await journalFiles(fixture.journalDir), []);
+  } finally {
+    await daemon.stop();
+    await fixture.removeContainer('frz-v2');
   }
 });
