@@ -5,7 +5,7 @@
  * against the kernel on start-up.
  */
 import { readFile } from 'node:fs/promises';
-import { mapLimit } from './batch.ts';
+import { mapLimit } from '../util/concurrency.ts';
 import { planFreeze } from './container-faults.ts';
 import { DaemonError, errorCode, errorMessage, type ErrorCode } from './errors.ts';
 import { Journal, type JournalRecord, type LeaseRecord, type Phase } from './journal.ts';

@@ -2,15 +2,12 @@
  * Which revert steps can still reach the state they undo, once the process a
  * fault was put on may be gone: a container that restarted, a pid reused.
  */
-import { access, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import type { JournalRecord } from './journal.ts';
 import type { Plan, Step } from './plan.ts';
 import { netnsHolder } from './proc.ts';
 import type { Logger } from '../util/log.ts';
-
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(() => true, () => false);
-}
+import { pathExists } from '../util/fs.ts';
 
 async function pathInode(path: string): Promise<number | undefined> {
   return (await stat(path).catch(() => undefined))?.ino;
@@ -30,7 +27,7 @@ export async function reachableRevert(record: JournalRecord, log: Logger): Promi
   let reaimed = 0;
   for (const step of plan.revert) {
     if (step.kind === 'write') {
-      if (await exists(step.path)) reachable.push(step);
+      if (await pathExists(step.path)) reachable.push(step);
     } else if (step.netns === undefined || record.netnsInode === undefined || await pathInode(step.netns) === record.netnsInode) {
       reachable.push(step);
     } else {

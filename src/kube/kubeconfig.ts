@@ -3,11 +3,12 @@
  * colon-separated list, merged, first definition wins), ~/.kube/config, or
  * the pod's service account.
  */
-import { access, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { KubeConfigError } from './errors.ts';
+import { pathExists } from '../util/fs.ts';
 
 /** Produces the Authorization header value for one request; undefined sends none (client certificates). */
 export type Authorization = () => Promise<string | undefined>;
@@ -44,7 +45,7 @@ export async function loadClusterConfig(options: LoadOptions = {}): Promise<Clus
   const fromEnv = (env['KUBECONFIG'] ?? '').split(':').filter((p) => p !== '');
   if (fromEnv.length > 0) return loadKubeconfigFiles(fromEnv, options.context);
   const home = join(options.home ?? homedir(), '.kube', 'config');
-  if (await exists(home)) return loadKubeconfigFiles([home], options.context);
+  if (await pathExists(home)) return loadKubeconfigFiles([home], options.context);
   if (env['KUBERNETES_SERVICE_HOST']) return loadInCluster(env, options.serviceAccountDir);
   throw new KubeConfigError('configuration', `no cluster found: $KUBECONFIG is unset, ${home} does not exist and KUBERNETES_SERVICE_HOST is unset (not in a pod)`);
 }
@@ -213,10 +214,6 @@ function serverUrl(value: string, source: string): URL {
 }
 
 const absoluteFrom = (base: string, path: string): string => (isAbsolute(path) ? path : join(base, path));
-
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(() => true, () => false);
-}
 
 function record(value: unknown, where: string, source: string): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new KubeConfigError(source, `${where} is not a mapping`);

@@ -4,6 +4,7 @@ import { after, before, test } from 'node:test';
 import { run } from '../../src/util/exec.ts';
 import { containerdLeftovers, ctr, ctrRunFlags, startContainerd, stopContainerd, type Containerd } from '../testbed/node/containerd.ts';
 import { importImage, WORKLOAD_IMAGE, workloadImage } from '../testbed/node/images.ts';
+import { processAlive } from '../../src/util/process.ts';
 
 const NAMESPACE = 'kerris-host-test';
 const base = `/run/kerris-testbed/host-containerd-${process.pid}`;
@@ -21,15 +22,6 @@ async function taskPid(c: Containerd, id: string): Promise<number> {
   assert.ok(row, `task ${id} is listed:\n${listed.stdout}`);
   assert.equal(row[2], 'RUNNING');
   return Number(row[1]);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 before(async () => {
@@ -64,7 +56,7 @@ test('a private containerd runs a workload-image container in a given netns, and
   assert.match(ping.stdout, /1 packets received/);
 
   await stopContainerd(dir);
-  assert.equal(alive(pid), false, 'the container process is gone');
+  assert.equal(processAlive(pid), false, 'the container process is gone');
   assert.deepEqual(await containerdLeftovers(dir), []);
 });
 
@@ -78,6 +70,6 @@ test('stopContainerd cleans up after containerd was SIGKILLed with a container r
   process.kill(c.pid, 'SIGKILL');
 
   await stopContainerd(dir);
-  assert.equal(alive(pid), false, 'the container process is gone');
+  assert.equal(processAlive(pid), false, 'the container process is gone');
   assert.deepEqual(await containerdLeftovers(dir), []);
 });

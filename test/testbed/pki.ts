@@ -1,6 +1,6 @@
-import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '../../src/util/exec.ts';
+import { pathExists } from '../../src/util/fs.ts';
 
 export interface KeyPair {
   cert: string;
@@ -29,14 +29,10 @@ function subject(commonName: string, organization?: string): string {
 
 const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'] as const;
 
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(() => true, () => false);
-}
-
 /** Creates a CA in dir (ca.crt, ca.key) unless one is already there. */
 export async function ensureCertificateAuthority(dir: string, commonName: string): Promise<KeyPair> {
   const pair = { cert: join(dir, 'ca.crt'), key: join(dir, 'ca.key') };
-  if (await exists(pair.cert) && await exists(pair.key)) return pair;
+  if (await pathExists(pair.cert) && await pathExists(pair.key)) return pair;
   await run(['openssl', 'req', '-x509', ...EC_KEY, '-keyout', pair.key, '-out', pair.cert, '-days', '3650',
     '-subj', subject(commonName), '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
   return pair;
@@ -45,7 +41,7 @@ export async function ensureCertificateAuthority(dir: string, commonName: string
 /** Issues a certificate signed by ca, unless dir already holds one under that name. */
 export async function ensureCertificate(dir: string, ca: KeyPair, request: CertificateRequest): Promise<KeyPair> {
   const pair = { cert: join(dir, `${request.file}.crt`), key: join(dir, `${request.file}.key`) };
-  if (await exists(pair.cert) && await exists(pair.key)) return pair;
+  if (await pathExists(pair.cert) && await pathExists(pair.key)) return pair;
   const csr = join(dir, `${request.file}.csr`);
   const sans = [...(request.ips ?? []).map((ip) => `IP:${ip}`), ...(request.dnsNames ?? []).map((d) => `DNS:${d}`)];
   const usage = { server: 'serverAuth', client: 'clientAuth', 'server+client': 'serverAuth,clientAuth' }[request.usage];
@@ -61,7 +57,7 @@ export async function ensureCertificate(dir: string, ca: KeyPair, request: Certi
 /** A key pair for signing service-account tokens (private key and its public half). */
 export async function ensureSigningKey(dir: string, file: string): Promise<{ privateKey: string; publicKey: string }> {
   const keys = { privateKey: join(dir, `${file}.key`), publicKey: join(dir, `${file}.pub`) };
-  if (await exists(keys.privateKey) && await exists(keys.publicKey)) return keys;
+  if (await pathExists(keys.privateKey) && await pathExists(keys.publicKey)) return keys;
   await run(['openssl', 'ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', keys.privateKey]);
   await run(['openssl', 'ec', '-in', keys.privateKey, '-pubout', '-out', keys.publicKey]);
   return keys;

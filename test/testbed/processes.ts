@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { open, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { processAlive } from '../../src/util/process.ts';
 
 /** A long-running test-bed process that outlives the command that started it. */
 export interface ServiceSpec {
@@ -42,24 +43,15 @@ export async function runningPid(pidFile: string, executable: string): Promise<n
   return exe === executable ? pid : undefined;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** SIGTERM, then SIGKILL after graceMs; resolves when the process is gone. */
 export async function stopService(pidFile: string, executable: string, graceMs = 10_000): Promise<void> {
   const pid = await runningPid(pidFile, executable);
   if (pid !== undefined) {
     process.kill(pid, 'SIGTERM');
     const deadline = Date.now() + graceMs;
-    while (alive(pid) && Date.now() < deadline) await sleep(50);
-    if (alive(pid)) process.kill(pid, 'SIGKILL');
-    while (alive(pid) && !(await isZombie(pid))) await sleep(20);
+    while (processAlive(pid) && Date.now() < deadline) await sleep(50);
+    if (processAlive(pid)) process.kill(pid, 'SIGKILL');
+    while (processAlive(pid) && !(await isZombie(pid))) await sleep(20);
   }
   await rm(pidFile, { force: true });
 }

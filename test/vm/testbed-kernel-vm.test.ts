@@ -3,7 +3,7 @@
 // and no run folder behind.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { access, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -14,6 +14,7 @@ import {
 import { removeStaleRunDirs } from '../testbed/vm/vm-run.ts';
 import { BUSYBOX } from '../testbed/vm/initramfs.ts';
 import { checkHostTools } from '../testbed/vm/prerequisites.ts';
+import { pathExists } from '../../src/util/fs.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const CLI = join(REPO, 'test', 'testbed', 'vm', 'cli.ts');
@@ -28,15 +29,6 @@ const TRICKY_ARGS = [
 const noLeftovers = async (owner = process.pid): Promise<void> => {
   assert.deepEqual(await vmLeftovers(owner), { qemuPids: [], runDirs: [] }, 'qemu or a run folder is left behind');
 };
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 interface CliRun {
   code: number | null;
@@ -120,7 +112,7 @@ describe('kernel VM runner', async () => {
       KERRIS_TEST_VALUE: 'spaces and $(subshell) and "quotes"\n',
     });
     assert.equal(result.stderr, 'testbed-argv: stderr line\n');
-    assert.equal(await exists('/tmp/kerris-injected'), false);
+    assert.equal(await pathExists('/tmp/kerris-injected'), false);
   });
 
   test('the guest root is a throwaway overlay of the host root, /tmp an empty tmpfs, a cwd in /tmp still visible', async () => {
@@ -132,7 +124,7 @@ describe('kernel VM runner', async () => {
       const result = await kernel.run(['sh', '-c', script, 'sh', written], { cwd });
       assert.equal(result.code, 0, result.stderr);
       assert.equal(result.stdout, `overlay\ntmpfs\nfrom the host\n${cwd.slice('/tmp/'.length)}\nguest\n`);
-      assert.equal(await exists(written), false, 'a write in the guest reached the host');
+      assert.equal(await pathExists(written), false, 'a write in the guest reached the host');
     } finally {
       await rm(cwd, { recursive: true, force: true });
     }
@@ -199,7 +191,7 @@ describe('kernel VM runner', async () => {
     });
     assert.equal(run.code, 130, run.stderr);
     assert.ok(qemu > 0);
-    assert.equal(await exists(`/proc/${qemu}`), false, `qemu ${qemu} still runs`);
+    assert.equal(await pathExists(`/proc/${qemu}`), false, `qemu ${qemu} still runs`);
     await noLeftovers(cli);
   });
 
@@ -213,8 +205,8 @@ describe('kernel VM runner', async () => {
     });
     assert.equal(run.signal, 'SIGKILL');
     const deadline = Date.now() + 10_000;
-    while (await exists(`/proc/${qemu}`) && Date.now() < deadline) await sleep(100);
-    assert.equal(await exists(`/proc/${qemu}`), false, `qemu ${qemu} outlived its runner`);
+    while (await pathExists(`/proc/${qemu}`) && Date.now() < deadline) await sleep(100);
+    assert.equal(await pathExists(`/proc/${qemu}`), false, `qemu ${qemu} outlived its runner`);
     assert.equal((await vmLeftovers(cli)).runDirs.length, 1, 'a SIGKILLed runner cannot remove its own run folder');
     await removeStaleRunDirs();
     await noLeftovers(cli);

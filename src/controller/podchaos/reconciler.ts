@@ -14,6 +14,7 @@ import { findCondition, setCondition } from '../../runtime/conditions.ts';
 import type { EventRecorder } from '../../runtime/events.ts';
 import { addFinalizer, removeFinalizer } from '../../runtime/finalizer.ts';
 import { formatTime } from '../../kube/time.ts';
+import { mapLimit } from '../../util/concurrency.ts';
 import { parseDuration } from './duration.ts';
 import { assessRecovery, killTarget, observePod } from './pod-kill.ts';
 import { podChaos, RECOVERY_FINALIZER } from './resource.ts';
@@ -274,19 +275,6 @@ export class PodChaosReconciler {
     await this.#event(chaos, 'Normal', 'Recovered', 'deleted: nothing left to take away');
     return awaitChange();
   }
-}
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await fn(items[index] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }
 
 function toCandidate(pod: Pod): CandidatePod {

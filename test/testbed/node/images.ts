@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { access, chmod, copyFile, mkdir, mkdtemp, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '../../../src/util/exec.ts';
 import { CACHE_DIR } from '../paths.ts';
 import { PrerequisiteError, requireExecutables } from '../prerequisites.ts';
 import { ctr } from './containerd.ts';
+import { pathExists } from '../../../src/util/fs.ts';
 
 /** Images are built here and imported; no registry is reachable, so nothing is ever pulled. */
 export const PAUSE_IMAGE = 'kerris.local/pause:1';
@@ -104,16 +105,12 @@ async function buildArchive(spec: ImageSpec, work: string, out: string): Promise
   await run([TAR, '--create', '--file', out, '--directory', layout, '--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', 'blobs', 'index.json', 'oci-layout']);
 }
 
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(() => true, () => false);
-}
-
 /** Builds spec into the cache unless an archive with the same content key is there. */
 export async function cachedArchive(spec: ImageSpec, key: string): Promise<ImageArchive> {
   const dir = join(CACHE_DIR, 'images');
   const base = spec.name.replace(/[^a-z0-9]+/g, '-');
   const file = join(dir, `${base}-${key.slice(0, 16)}.tar`);
-  if (await exists(file)) return { name: spec.name, file, key };
+  if (await pathExists(file)) return { name: spec.name, file, key };
   await mkdir(dir, { recursive: true });
   const work = await mkdtemp(join(dir, `.build-${base}-`));
   try {
@@ -133,7 +130,7 @@ async function toolVersion(argv: readonly [string, ...string[]]): Promise<string
 /** The pause image: a static C program that sleeps until signalled. */
 export async function pauseImage(): Promise<ImageArchive> {
   await requireExecutables({ [GCC]: 'gcc', [TAR]: 'tar' });
-  if (!await exists(STATIC_LIBC)) throw new PrerequisiteError(`missing ${STATIC_LIBC} (gcc -static needs it); install with: apt-get install libc6-dev`);
+  if (!await pathExists(STATIC_LIBC)) throw new PrerequisiteError(`missing ${STATIC_LIBC} (gcc -static needs it); install with: apt-get install libc6-dev`);
   const source = join(SOURCES, 'pause.c');
   const key = sha256(JSON.stringify([FORMAT, PAUSE_IMAGE, await readFile(source, 'utf8'), await toolVersion([GCC, '--version'])]));
   return cachedArchive({

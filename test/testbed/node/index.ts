@@ -9,7 +9,7 @@
  *   the apiserver directly at 10.233.0.1:<apiserver port> (there is no kube-proxy, so Service IPs do not answer).
  * - pod cgroups: under /kerris-node in every cgroup v1 hierarchy.
  */
-import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ControlPlane } from '../control-plane.ts';
@@ -24,6 +24,7 @@ import { kubeletLeftovers, kubeletLogTail, kubeletPid, removeKubeletHostState, s
 import { mountsUnder, unmountUnder } from './mounts.ts';
 import { processesReferencing } from './procs.ts';
 import { readSysctls, writeSysctls, type Sysctls } from './sysctls.ts';
+import { pathExists } from '../../../src/util/fs.ts';
 
 export { PAUSE_IMAGE, WORKLOAD_IMAGE } from './images.ts';
 export { POD_NETWORK } from './cni.ts';
@@ -94,10 +95,6 @@ async function waitReady(plane: ControlPlane, node: ClusterNode, since: number, 
   throw new NodeError(`node ${node.name} not Ready after ${timeoutMs} ms (${last}):\n${await kubeletLogTail(kubeletDir)}`);
 }
 
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(() => true, () => false);
-}
-
 /** The node of plane if its kubelet runs. */
 export async function runningNode(plane: ControlPlane): Promise<ClusterNode | undefined> {
   const l = layout(plane.stateDir);
@@ -166,7 +163,7 @@ export async function nodeLeftovers(stateDir: string): Promise<string[]> {
     ...await nodeIptablesLeftovers(),
     ...(await mountsUnder(l.dir)).map((point) => `mount ${point}`),
   ];
-  if (await exists(l.dir)) left.push(`directory ${l.dir}`);
+  if (await pathExists(l.dir)) left.push(`directory ${l.dir}`);
   return [...new Set(left)];
 }
 

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { access, chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { run } from '../../../src/util/exec.ts';
 import type { KernelTree } from './kernel-package.ts';
 import { BOOT_MODULES, KERRIS_MODULES, loadOrder, moduleName, readModuleIndex } from './modules.ts';
+import { pathExists } from '../../../src/util/fs.ts';
 
 export const BUSYBOX = '/bin/busybox';
 const GUEST_INIT = join(import.meta.dirname, 'guest', 'init.sh');
@@ -47,15 +48,6 @@ function contentKey(kernel: KernelTree, content: InitramfsContent): string {
     hash.update('\0');
   }
   return hash.digest('hex').slice(0, 16);
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 const SIGNATURE_MAGIC = Buffer.from('~Module signature appended~\n');
@@ -120,7 +112,7 @@ export async function ensureInitramfs(kernel: KernelTree): Promise<Initramfs> {
   const name = `initramfs-${contentKey(kernel, content)}.cpio`;
   const image = join(folder, name);
   const result = { image, modules: content.modules.map(moduleName) };
-  if (await exists(image)) return result;
+  if (await pathExists(image)) return result;
 
   const work = await mkdtemp(join(folder, '.initramfs-'));
   try {

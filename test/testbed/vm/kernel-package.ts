@@ -1,8 +1,9 @@
-import { access, mkdir, mkdtemp, readdir, realpath, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CommandError, run } from '../../../src/util/exec.ts';
 import { KERNEL_VM_CACHE_DIR } from './paths.ts';
 import { PrerequisiteError } from '../prerequisites.ts';
+import { pathExists } from '../../../src/util/fs.ts';
 
 /** Debian's meta package; it depends on the concrete kernel of the current ABI. */
 export const KERNEL_META_PACKAGE = 'linux-image-amd64';
@@ -43,15 +44,6 @@ export async function resolveKernelPackage(): Promise<{ packageName: string; ver
   return { packageName: `linux-image-${version}`, version };
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function treeOf(packageName: string, version: string, root: string): Promise<KernelTree> {
   return {
     version,
@@ -75,7 +67,7 @@ export async function ensureKernelTree(
 ): Promise<KernelTree> {
   if (!KERNEL_VERSION.test(version)) throw new Error(`invalid kernel version ${JSON.stringify(version)}`);
   const root = join(KERNEL_VM_CACHE_DIR, version, 'tree');
-  if (await exists(join(root, COMPLETE_MARKER))) return treeOf(packageName, version, root);
+  if (await pathExists(join(root, COMPLETE_MARKER))) return treeOf(packageName, version, root);
 
   await mkdir(join(KERNEL_VM_CACHE_DIR, version), { recursive: true });
   const work = await mkdtemp(join(KERNEL_VM_CACHE_DIR, version, '.download-'));
@@ -98,7 +90,7 @@ export async function ensureKernelTree(
       await rename(extracted, root);
     } catch (error) {
       // Another run finished first; its tree is as good as ours.
-      if (!(await exists(join(root, COMPLETE_MARKER)))) throw error;
+      if (!(await pathExists(join(root, COMPLETE_MARKER)))) throw error;
     }
   } finally {
     await rm(work, { recursive: true, force: true });

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
-import { access, mkdtemp, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { KernelTree } from './kernel-package.ts';
+import { pathExists } from '../../../src/util/fs.ts';
 
 /** The start of an xz stream; Debian compresses its x86 kernels with xz (CONFIG_KERNEL_XZ). */
 const XZ_MAGIC = Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]);
@@ -9,15 +10,6 @@ const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
 
 export class VmlinuxError extends Error {
   override name = 'VmlinuxError';
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Decompresses the xz stream at the start of `payload` into `output`; bytes after it are ignored. */
@@ -48,7 +40,7 @@ async function unxz(payload: Buffer, output: string): Promise<void> {
 export async function bootableKernel(kernel: KernelTree): Promise<string> {
   if (!/^CONFIG_PVH=y$/m.test(await readFile(kernel.config, 'utf8'))) return kernel.vmlinuz;
   const vmlinux = join(dirname(kernel.vmlinuz), `vmlinux-${kernel.version}`);
-  if (await exists(vmlinux)) return vmlinux;
+  if (await pathExists(vmlinux)) return vmlinux;
 
   const image = await readFile(kernel.vmlinuz);
   const offset = image.indexOf(XZ_MAGIC);
