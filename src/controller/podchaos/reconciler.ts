@@ -8,12 +8,12 @@ import type { PodChaos, PodChaosStatus, PodChaosTarget } from '../../api/generat
 import type { KubeClient } from '../../kube/client.ts';
 import { isNotFound } from '../../kube/errors.ts';
 import { namespaces, nodes, pods } from '../../kube/resources.ts';
+import { formatTime } from '../../kube/time.ts';
 import type { Pod } from '../../kube/types.ts';
 import { awaitChange, requeueAfter, type Action } from '../../runtime/action.ts';
 import { findCondition, setCondition } from '../../runtime/conditions.ts';
 import type { EventRecorder } from '../../runtime/events.ts';
 import { addFinalizer, removeFinalizer } from '../../runtime/finalizer.ts';
-import { formatTime } from '../../kube/time.ts';
 import { mapLimit } from '../../util/concurrency.ts';
 import { parseDuration } from './duration.ts';
 import { assessRecovery, killTarget, observePod } from './pod-kill.ts';
@@ -70,7 +70,6 @@ export class PodChaosReconciler {
     return this.#observeRecovery(chaos);
   }
 
-  /** Writes status with optimistic concurrency: a stale view of the experiment fails with a conflict instead of overwriting. */
   /**
    * Replaces the whole status (a field left out is removed), with optimistic
    * concurrency: a stale view of the experiment fails with a conflict and is
