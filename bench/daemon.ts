@@ -19,12 +19,36 @@ import { DaemonFixture, journalFiles, REPO } from '../test/host/daemon-fixture.t
  * old-space limit far above its needs (about 3 KB an injection) makes V8 collect sooner instead of growing.
  */
 const DAEMON_NODE_ARGS = ['--max-semi-space-size=1', '--max-old-space-size=128'];
-const CONTAINERS = Number(process.env['KERRIS_BENCH_CONTAINERS'] ?? 100);
-const FAULTS = [
+/** How many containers a run uses: KERRIS_BENCH_CONTAINERS, 100 by default. */
+export function benchContainers(): number {
+  const raw = process.env['KERRIS_BENCH_CONTAINERS'] ?? '100';
+  const count = Number(raw);
+  if (!Number.isInteger(count) || count < 1 || count > 25_000) throw new RangeError(`KERRIS_BENCH_CONTAINERS must be a whole number from 1 to 25000, not ${JSON.stringify(raw)}`);
+  return count;
+}
+
+/** The combined fault the host kernel allows: bandwidth (tbf) + loss (nftables without sch_netem) + partition to one CIDR. */
+export const COMBINED_FAULTS: readonly Record<string, unknown>[] = [
   { action: 'bandwidth', bandwidth: { rate: '10mbit', limit: 50_000, buffer: 16_000 } },
   { action: 'loss', loss: { loss: '10' } },
   { action: 'partition', scope: { cidrs: ['10.250.0.0/16'] } },
 ];
+
+export interface DaemonBenchOptions {
+  /** The network faults every container gets, as the gRPC API takes them. */
+  faults: readonly Record<string, unknown>[];
+  containers: number;
+  /** What the first target's tc state must show while the faults are in (the partition's nftables rule is always checked). */
+  expectTc: readonly RegExp[];
+}
+
+export interface DaemonBenchResult {
+  containers: number;
+  injectMs: readonly number[];
+  recoverMs: readonly number[];
+  /** The daemon's peak RSS (VmHWM). */
+  rssPeakMb: number;
+}
 
 function percentile(values: readonly number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -57,17 +81,28 @@ function log(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
-export async function main(): Promise<void> {
+/** "inject p50 X ms p99 Y ms, recover p50 X ms p99 Y ms, rss Z MB": the figures of a run's last line. */
+export function summary(result: DaemonBenchResult): string {
+  return `inject p50 ${percentile(result.injectMs, 50).toFixed(1)} ms p99 ${percentile(result.injectMs, 99).toFixed(1)} ms, `
+    + `recover p50 ${percentile(result.recoverMs, 50).toFixed(1)} ms p99 ${percentile(result.recoverMs, 99).toFixed(1)} ms, rss ${result.rssPeakMb.toFixed(0)} MB`;
+}
+
+/**
+ * Runs the benchmark on whatever kernel this process runs on and prints what it sees along the way; every check
+ * failing throws. Nothing is left: containers, netns and containerd go with the fixture.
+ */
+export async function measureDaemon(options: DaemonBenchOptions): Promise<DaemonBenchResult> {
+  const { faults, containers } = options;
   const started = Date.now();
   const fixture = await DaemonFixture.create('bench');
   try {
-    const ids = Array.from({ length: CONTAINERS }, (_, i) => `bench${i}`);
+    const ids = Array.from({ length: containers }, (_, i) => `bench${i}`);
     const netns: string[] = [];
     await inParallel(ids, 4, async (id, i) => {
       netns[i] = await fixture.addPodNetns(`kd-bench-${i}`, 100 + Math.floor(i / 250), i % 250);
       await fixture.runContainer(id, { netns: netns[i] });
     });
-    log(`setup: ${CONTAINERS} containers in their own netns in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    log(`setup: ${containers} containers in their own netns in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     const before: KernelSnapshot[] = [];
     for (const [i, path] of netns.entries()) before[i] = await snapshotKernelState(path);
 
@@ -89,14 +124,14 @@ export async function main(): Promise<void> {
     const injectMs: number[] = [];
     for (const id of ids) {
       const t = performance.now();
-      const response = await client.inject('bench', 120_000, [{ id: `net-${id}`, target: { containerId: id }, fault: { kind: 'network', faults: FAULTS } }]);
+      const response = await client.inject('bench', 120_000, [{ id: `net-${id}`, target: { containerId: id }, fault: { kind: 'network', faults } }]);
       injectMs.push(performance.now() - t);
       assert.equal(response.results[0]?.ok, true, `inject ${id}: ${JSON.stringify(response.results[0])}`);
     }
     const listed = await client.list('bench');
-    assert.equal(listed.injections.filter((i) => i.phase === 'active').length, CONTAINERS, 'every injection active');
+    assert.equal(listed.injections.filter((i) => i.phase === 'active').length, containers, 'every injection active');
     const during = await snapshotKernelState(netns[0] ?? '');
-    assert.match(during.tc, /tbf/, 'bandwidth limit in place');
+    for (const expected of options.expectTc) assert.match(during.tc, expected, `tc state while injected shows ${expected}`);
     assert.match(during.nftables, /10\.250\.0\.0\/16/, 'partition rule in place');
 
     const recoverMs: number[] = [];
@@ -108,7 +143,7 @@ export async function main(): Promise<void> {
     }
 
     // The batch path, as a controller with many targets on one node would use it.
-    const batch = ids.map((id) => ({ id: `batch-${id}`, target: { containerId: id }, fault: { kind: 'network' as const, faults: FAULTS } }));
+    const batch = ids.map((id) => ({ id: `batch-${id}`, target: { containerId: id }, fault: { kind: 'network' as const, faults } }));
     let t = performance.now();
     const batchInject = await client.inject('bench', 120_000, batch);
     const batchInjectMs = performance.now() - t;
@@ -134,15 +169,19 @@ export async function main(): Promise<void> {
     const recoverPhases = ['journalMs', 'revertMs', 'forgetMs'];
     log(`inside the daemon, recover p50 per phase: ${recoverPhases.map((p) => `${p.replace(/Ms$/, '')} ${percentile(recoverTimings.map((l) => Number(l[p])), 50).toFixed(1)} ms`).join(', ')}`);
     log(`inside the daemon, inject p50 per phase: ${phases.map((p) => `${p.replace(/Ms$/, '')} ${percentile(timings.map((l) => Number(l[p])), 50).toFixed(1)} ms`).join(', ')}`);
-    log(`batch of ${CONTAINERS}: inject ${batchInjectMs.toFixed(0)} ms, recover ${batchRecoverMs.toFixed(0)} ms`);
+    log(`batch of ${containers}: inject ${batchInjectMs.toFixed(0)} ms, recover ${batchRecoverMs.toFixed(0)} ms`);
     log(`daemon rss (built JavaScript, node ${DAEMON_NODE_ARGS.join(' ')}): idle ${rssIdle.toFixed(1)} MB, after run ${rssNow.toFixed(1)} MB (V8 heap in use ${heapMb.toFixed(1)} MB), peak ${rssPeak.toFixed(1)} MB; `
       + `from TypeScript sources idle ${rssSourcesIdle.toFixed(1)} MB`);
     log(`daemon memory of its own after the run (anonymous pages; the rest of RSS is the mapped node binary, ~50 MB, shared page cache): ${anonymousNow.toFixed(1)} MB`);
     log(`machine load average during the run: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (${process.env['KERRIS_BENCH_NOTE'] ?? 'shared machine'})`);
     log('kernel state of every netns after == before; journal empty');
-    log(`daemon: inject p50 ${percentile(injectMs, 50).toFixed(1)} ms p99 ${percentile(injectMs, 99).toFixed(1)} ms, `
-      + `recover p50 ${percentile(recoverMs, 50).toFixed(1)} ms p99 ${percentile(recoverMs, 99).toFixed(1)} ms, rss ${rssPeak.toFixed(0)} MB (${CONTAINERS} containers)`);
+    return { containers, injectMs, recoverMs, rssPeakMb: rssPeak };
   } finally {
     await fixture.cleanup();
   }
+}
+
+export async function main(): Promise<void> {
+  const result = await measureDaemon({ faults: COMBINED_FAULTS, containers: benchContainers(), expectTc: [/tbf/] });
+  log(`daemon: ${summary(result)} (${result.containers} containers)`);
 }

@@ -3,6 +3,7 @@
  */
 const BENCHMARKS: Readonly<Record<string, () => Promise<{ main: () => Promise<void> }>>> = {
   daemon: () => import('./daemon.ts'),
+  'daemon-vm': () => import('./daemon-vm.ts'),
 };
 
 async function runBenchmark(name: string | undefined): Promise<void> {
