@@ -269,6 +269,28 @@ describe('PodChaos on the real cluster, controller in-cluster', { timeout: 900_0
     }
   });
 
+  it('in opt-in mode, only namespaces annotated chaos.kerris.dev/inject=enabled are targeted', async () => {
+    await deployKerris(plane, node, { replicas: 2, args: ['--require-opt-in'] });
+    try {
+      const closed = await newApp();
+      const closedPods = await appPods(plane, closed);
+      await applyChaos(closed, 'not-opted-in', {});
+      const refused = await waitChaos(closed, 'not-opted-in', 'Failed', finished);
+      assert.equal(condition(refused, 'Selected')?.reason, 'NamespaceRefused');
+      assert.match(condition(refused, 'Selected')?.message ?? '', /has not opted in \(annotation chaos\.kerris\.dev\/inject=enabled\)/);
+      assert.deepEqual((await appPods(plane, closed)).map((p) => p.uid), closedPods.map((p) => p.uid), 'nothing was touched');
+
+      const open = await newApp();
+      await kubectl(plane, ['annotate', 'namespace', open, 'chaos.kerris.dev/inject=enabled']);
+      await applyChaos(open, 'opted-in', {});
+      const done = await waitChaos(open, 'opted-in', 'Finished', finished);
+      assert.equal(done.status?.phase, 'Finished');
+      assert.equal(done.status?.recovered, 1);
+    } finally {
+      await deployKerris(plane, node, { replicas: 2 });
+    }
+  });
+
   it('says so when the selector matches nothing, and refuses not-yet-supported actions without acting', async () => {
     const namespace = await newApp();
     const before = await appPods(plane, namespace);
