@@ -1,37 +1,24 @@
 /** The REST client against a real kube-apiserver: verbs, patch kinds, typed errors, watch. */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeClient } from '../../src/kube/client.ts';
 import { ApiError, isAlreadyExists, isConflict, isInvalid, isNotFound } from '../../src/kube/errors.ts';
-import { configMaps, namespaces, pods } from '../../src/kube/resources.ts';
+import { configMaps, pods } from '../../src/kube/resources.ts';
 import { isStatus, type ConfigMap, type WatchEvent } from '../../src/kube/types.ts';
-import { controlPlane } from '../testbed/index.ts';
+import { adminClient, createScratchNamespace, deleteNamespaceAndWait } from '../testbed/kube-fixtures.ts';
 
-const ns = `kerris-kube-${randomBytes(3).toString('hex')}`;
+let ns: string;
 let client: KubeClient;
 
 before(async () => {
-  const plane = await controlPlane();
-  client = await KubeClient.fromEnvironment({ env: { KUBECONFIG: plane.kubeconfig } });
-  await client.create(namespaces, { metadata: { name: ns } });
+  client = await adminClient();
+  ns = await createScratchNamespace(client, 'kerris-kube');
 });
 
 after(async () => {
-  await client.delete(namespaces, ns);
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
-      await client.get(namespaces, ns);
-    } catch (error) {
-      if (isNotFound(error)) break;
-      throw error;
-    }
-    assert.ok(Date.now() < deadline, `namespace ${ns} still exists a minute after deletion`);
-    await sleep(250);
-  }
+  await deleteNamespaceAndWait(client, ns);
   client.close();
 });
 

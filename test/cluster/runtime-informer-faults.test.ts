@@ -4,19 +4,17 @@
  * that stays open but goes silent, must both be restarted without losing events.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeClient } from '../../src/kube/client.ts';
-import { isNotFound } from '../../src/kube/errors.ts';
-import { configMaps, namespaces } from '../../src/kube/resources.ts';
+import { configMaps } from '../../src/kube/resources.ts';
 import type { ConfigMap } from '../../src/kube/types.ts';
 import { Informer, type RestartReason } from '../../src/runtime/informer.ts';
 import { keyOf } from '../../src/runtime/store.ts';
-import { controlPlane } from '../testbed/index.ts';
+import { adminClient, createScratchNamespace, deleteNamespaceAndWait } from '../testbed/kube-fixtures.ts';
 
-const ns = `kerris-faults-${randomBytes(3).toString('hex')}`;
+let ns: string;
 let admin: KubeClient;
 
 /** Forwards 127.0.0.1:<port> to the apiserver; cut() resets every open connection, freeze() stops forwarding on them. */
@@ -61,18 +59,12 @@ async function startProxy(target: URL) {
 }
 
 before(async () => {
-  const plane = await controlPlane();
-  admin = await KubeClient.fromEnvironment({ env: { KUBECONFIG: plane.kubeconfig } });
-  await admin.create(namespaces, { metadata: { name: ns } });
+  admin = await adminClient();
+  ns = await createScratchNamespace(admin, 'kerris-faults');
 });
 
 after(async () => {
-  await admin.delete(namespaces, ns);
-  const deadline = Date.now() + 60_000;
-  while (await admin.get(namespaces, ns).then(() => true, (e: unknown) => { if (isNotFound(e)) return false; throw e; })) {
-    assert.ok(Date.now() < deadline, `namespace ${ns} still exists a minute after deletion`);
-    await sleep(250);
-  }
+  await deleteNamespaceAndWait(admin, ns);
   admin.close();
 });
 

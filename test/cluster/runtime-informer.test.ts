@@ -1,32 +1,30 @@
 /** The informer against a real kube-apiserver: cache and handlers, watch restarts, stalls, relist after 410. */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeClient } from '../../src/kube/client.ts';
-import { isNotFound } from '../../src/kube/errors.ts';
 import type { Resource } from '../../src/kube/resource.ts';
-import { configMaps, coreEvents, namespaces } from '../../src/kube/resources.ts';
+import { configMaps, coreEvents } from '../../src/kube/resources.ts';
 import type { KubeObject } from '../../src/kube/types.ts';
 import { Informer, type RestartReason } from '../../src/runtime/informer.ts';
 import { keyOf } from '../../src/runtime/store.ts';
 import { controlPlane, type ControlPlane } from '../testbed/index.ts';
+import { adminClient, createScratchNamespace, deleteNamespaceAndWait } from '../testbed/kube-fixtures.ts';
 
-const ns = `kerris-informer-${randomBytes(3).toString('hex')}`;
+let ns: string;
 let plane: ControlPlane;
 let client: KubeClient;
 
 before(async () => {
   plane = await controlPlane();
-  client = await KubeClient.fromEnvironment({ env: { KUBECONFIG: plane.kubeconfig } });
-  await client.create(namespaces, { metadata: { name: ns } });
+  client = await adminClient();
+  ns = await createScratchNamespace(client, 'kerris-informer');
 });
 
 after(async () => {
-  await client.delete(namespaces, ns);
-  await until(async () => client.get(namespaces, ns).then(() => false, (e: unknown) => { if (isNotFound(e)) return true; throw e; }), 60_000, `namespace ${ns} to go away`);
+  await deleteNamespaceAndWait(client, ns);
   client.close();
 });
 

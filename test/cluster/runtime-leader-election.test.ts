@@ -1,33 +1,25 @@
 /** Lease leader election between two candidates against a real kube-apiserver. */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeClient } from '../../src/kube/client.ts';
-import { isNotFound } from '../../src/kube/errors.ts';
-import { leases, namespaces } from '../../src/kube/resources.ts';
+import { leases } from '../../src/kube/resources.ts';
 import { parseTime } from '../../src/kube/time.ts';
 import { LeaderElector, type ElectionEnd } from '../../src/runtime/leader-election.ts';
-import { controlPlane } from '../testbed/index.ts';
+import { adminClient, createScratchNamespace, deleteNamespaceAndWait } from '../testbed/kube-fixtures.ts';
 
-const ns = `kerris-election-${randomBytes(3).toString('hex')}`;
+let ns: string;
 const LEASE = 'kerris-test-leader';
 const MICRO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
 let client: KubeClient;
 
 before(async () => {
-  const plane = await controlPlane();
-  client = await KubeClient.fromEnvironment({ env: { KUBECONFIG: plane.kubeconfig } });
-  await client.create(namespaces, { metadata: { name: ns } });
+  client = await adminClient();
+  ns = await createScratchNamespace(client, 'kerris-election');
 });
 
 after(async () => {
-  await client.delete(namespaces, ns);
-  const deadline = Date.now() + 60_000;
-  while (await client.get(namespaces, ns).then(() => true, (e: unknown) => { if (isNotFound(e)) return false; throw e; })) {
-    assert.ok(Date.now() < deadline, `namespace ${ns} still exists a minute after deletion`);
-    await sleep(250);
-  }
+  await deleteNamespaceAndWait(client, ns);
   client.close();
 });
 

@@ -4,12 +4,10 @@
  * drains running reconciles and releases the Lease.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeClient } from '../../src/kube/client.ts';
-import { isNotFound } from '../../src/kube/errors.ts';
-import { configMaps, leases, namespaces } from '../../src/kube/resources.ts';
+import { configMaps, leases } from '../../src/kube/resources.ts';
 import type { ConfigMap } from '../../src/kube/types.ts';
 import { awaitChange } from '../../src/runtime/action.ts';
 import { Controller } from '../../src/runtime/controller.ts';
@@ -17,24 +15,18 @@ import { Informer } from '../../src/runtime/informer.ts';
 import { Manager } from '../../src/runtime/manager.ts';
 import { RuntimeMetrics } from '../../src/runtime/runtime-metrics.ts';
 import { onShutdownSignals } from '../../src/runtime/shutdown.ts';
-import { controlPlane } from '../testbed/index.ts';
+import { adminClient, createScratchNamespace, deleteNamespaceAndWait } from '../testbed/kube-fixtures.ts';
 
-const ns = `kerris-manager-${randomBytes(3).toString('hex')}`;
+let ns: string;
 let client: KubeClient;
 
 before(async () => {
-  const plane = await controlPlane();
-  client = await KubeClient.fromEnvironment({ env: { KUBECONFIG: plane.kubeconfig } });
-  await client.create(namespaces, { metadata: { name: ns } });
+  client = await adminClient();
+  ns = await createScratchNamespace(client, 'kerris-manager');
 });
 
 after(async () => {
-  await client.delete(namespaces, ns);
-  const deadline = Date.now() + 60_000;
-  while (await client.get(namespaces, ns).then(() => true, (e: unknown) => { if (isNotFound(e)) return false; throw e; })) {
-    assert.ok(Date.now() < deadline, `namespace ${ns} still exists a minute after deletion`);
-    await sleep(250);
-  }
+  await deleteNamespaceAndWait(client, ns);
   client.close();
 });
 
