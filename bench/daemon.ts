@@ -11,6 +11,7 @@ import { readFile, symlink } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { buildDaemon } from '../src/daemon/build.ts';
+import { DaemonClient } from '../src/daemon/client.ts';
 import { snapshotKernelState, type KernelSnapshot } from '../src/daemon/net/snapshot.ts';
 import { DaemonFixture, journalFiles, REPO } from '../test/host/daemon-fixture.ts';
 
@@ -19,9 +20,9 @@ import { DaemonFixture, journalFiles, REPO } from '../test/host/daemon-fixture.t
  * old-space limit far above its needs (about 3 KB an injection) makes V8 collect sooner instead of growing.
  */
 const DAEMON_NODE_ARGS = ['--max-semi-space-size=1', '--max-old-space-size=128'];
-/** How many containers a run uses: KERRIS_BENCH_CONTAINERS, 100 by default. */
-export function benchContainers(): number {
-  const raw = process.env['KERRIS_BENCH_CONTAINERS'] ?? '100';
+/** How many containers a run uses: KERRIS_BENCH_CONTAINERS, else `fallback`. */
+export function benchContainers(fallback = 100): number {
+  const raw = process.env['KERRIS_BENCH_CONTAINERS'] ?? String(fallback);
   const count = Number(raw);
   if (!Number.isInteger(count) || count < 1 || count > 25_000) throw new RangeError(`KERRIS_BENCH_CONTAINERS must be a whole number from 1 to 25000, not ${JSON.stringify(raw)}`);
   return count;
@@ -40,6 +41,11 @@ export interface DaemonBenchOptions {
   containers: number;
   /** What the first target's tc state must show while the faults are in (the partition's nftables rule is always checked). */
   expectTc: readonly RegExp[];
+  /**
+   * For slow machines (an emulated CPU): the deadline of each gRPC call, by default the fixture client's 20 s, which
+   * a batch of many injections outlasts there; and the lease the injections hold, long enough to outlive the run.
+   */
+  slow?: { callTimeoutMs: number; leaseTtlMs: number };
 }
 
 export interface DaemonBenchResult {
@@ -95,6 +101,7 @@ export async function measureDaemon(options: DaemonBenchOptions): Promise<Daemon
   const { faults, containers } = options;
   const started = Date.now();
   const fixture = await DaemonFixture.create('bench');
+  let slowClient: DaemonClient | undefined;
   try {
     const ids = Array.from({ length: containers }, (_, i) => `bench${i}`);
     const netns: string[] = [];
@@ -117,14 +124,17 @@ export async function measureDaemon(options: DaemonBenchOptions): Promise<Daemon
     await symlink(join(REPO, 'node_modules'), join(buildDir, 'node_modules'));
     const daemon = await fixture.startDaemon([], { entry, nodeArgs: DAEMON_NODE_ARGS });
     const rssIdle = await rssMb(daemon.pid, 'VmRSS');
-    const client = daemon.client;
+    slowClient = options.slow === undefined ? undefined
+      : new DaemonClient({ address: `127.0.0.1:${daemon.port}`, tls: fixture.clientTls, serverName: 'localhost', timeoutMs: options.slow.callTimeoutMs });
+    const client = slowClient ?? daemon.client;
+    const leaseTtlMs = options.slow?.leaseTtlMs ?? 120_000;
     // One call first, so the TLS handshake and the capability probe are not in the first sample.
     await client.capabilities();
 
     const injectMs: number[] = [];
     for (const id of ids) {
       const t = performance.now();
-      const response = await client.inject('bench', 120_000, [{ id: `net-${id}`, target: { containerId: id }, fault: { kind: 'network', faults } }]);
+      const response = await client.inject('bench', leaseTtlMs, [{ id: `net-${id}`, target: { containerId: id }, fault: { kind: 'network', faults } }]);
       injectMs.push(performance.now() - t);
       assert.equal(response.results[0]?.ok, true, `inject ${id}: ${JSON.stringify(response.results[0])}`);
     }
@@ -145,7 +155,7 @@ export async function measureDaemon(options: DaemonBenchOptions): Promise<Daemon
     // The batch path, as a controller with many targets on one node would use it.
     const batch = ids.map((id) => ({ id: `batch-${id}`, target: { containerId: id }, fault: { kind: 'network' as const, faults } }));
     let t = performance.now();
-    const batchInject = await client.inject('bench', 120_000, batch);
+    const batchInject = await client.inject('bench', leaseTtlMs, batch);
     const batchInjectMs = performance.now() - t;
     assert.ok(batchInject.results.every((r) => r.ok), 'batch inject');
     t = performance.now();
@@ -177,6 +187,7 @@ export async function measureDaemon(options: DaemonBenchOptions): Promise<Daemon
     log('kernel state of every netns after == before; journal empty');
     return { containers, injectMs, recoverMs, rssPeakMb: rssPeak };
   } finally {
+    slowClient?.close();
     await fixture.cleanup();
   }
 }

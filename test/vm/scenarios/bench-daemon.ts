@@ -21,6 +21,9 @@ const V1_CONTROLLERS = ['cpu', 'cpuacct', 'cpuset', 'memory', 'devices', 'freeze
 
 export const VM_FAULTS: readonly Record<string, unknown>[] = [...COMBINED_FAULTS, { action: 'delay', delay: { latency: '10ms' } }];
 
+/** Under TCG one injection takes most of a second, so a batch of tens outlasts the default 20 s deadline. */
+const SLOW = { callTimeoutMs: 600_000, leaseTtlMs: 1_800_000 };
+
 /** What the scenario's last line carries. */
 export type VmBenchReport = DaemonBenchResult & { kernel: string };
 
@@ -45,10 +48,30 @@ async function mountCgroups(): Promise<void> {
   await run(['mount', '-t', 'cgroup2', 'cgroup2', join(CGROUP_ROOT, 'unified')]);
 }
 
+async function memAvailableMb(): Promise<number> {
+  return Number(/^MemAvailable:\s+(\d+) kB/m.exec(await readFile('/proc/meminfo', 'utf8'))?.[1]) / 1024;
+}
+
+/** The guest has 1 GB and every container brings a shim: the lowest MemAvailable seen tells whether memory limits the count. */
+function watchMemory(): { lowestMb: () => number; stop: () => void } {
+  let lowest = Number.POSITIVE_INFINITY;
+  const sample = (): void => { memAvailableMb().then((mb) => { lowest = Math.min(lowest, mb); }, () => undefined); };
+  sample();
+  const timer = setInterval(sample, 2_000);
+  return { lowestMb: () => lowest, stop: () => clearInterval(timer) };
+}
+
 if (hostname() !== GUEST_HOSTNAME) throw new NotInVmError(`bench-daemon.ts runs only inside the kernel VM (hostname ${GUEST_HOSTNAME}), not on ${hostname()}; use npm run bench -- daemon-vm`);
 const kernel = (await readFile('/proc/sys/kernel/osrelease', 'utf8')).trim();
 process.stdout.write(`guest kernel ${kernel}; faults ${VM_FAULTS.map((f) => String(f['action'])).join(' + ')}\n`);
 await mountCgroups();
-const result = await measureDaemon({ faults: VM_FAULTS, containers: benchContainers(), expectTc: [/tbf/, /netem .*delay 10ms/] });
+const memory = watchMemory();
+let result: DaemonBenchResult;
+try {
+  result = await measureDaemon({ faults: VM_FAULTS, containers: benchContainers(), expectTc: [/tbf/, /netem .*delay 10ms/], slow: SLOW });
+} finally {
+  memory.stop();
+  process.stdout.write(`guest memory: lowest MemAvailable during the run ${memory.lowestMb().toFixed(0)} MB of the VM's 1024 MB\n`);
+}
 const report: VmBenchReport = { ...result, kernel };
 process.stdout.write(`${JSON.stringify(report)}\n`);
