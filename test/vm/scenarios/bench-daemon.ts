@@ -19,7 +19,7 @@ const CGROUP_ROOT = '/sys/fs/cgroup';
 /** The v1 controllers the host mounts, one hierarchy each; cgroup v2 takes the rest at unified/. */
 const V1_CONTROLLERS = ['cpu', 'cpuacct', 'cpuset', 'memory', 'devices', 'freezer', 'blkio', 'pids'] as const;
 
-export const VM_FAULTS: readonly Record<string, unknown>[] = [...COMBINED_FAULTS, { action: 'delay', delay: { latency: '10ms' } }];
+const VM_FAULTS: readonly Record<string, unknown>[] = [...COMBINED_FAULTS, { action: 'delay', delay: { latency: '10ms' } }];
 
 /** Under TCG one injection takes most of a second, so a batch of tens outlasts the default 20 s deadline. */
 const SLOW = { callTimeoutMs: 600_000, leaseTtlMs: 1_800_000 };
