@@ -23,6 +23,8 @@ export interface NetemKernelRunOptions {
   cwd?: string;
   /** Stops the VM early. */
   signal?: AbortSignal;
+  /** Guest memory in MB, 256 to 8192 (default 1024). */
+  memoryMb?: number;
 }
 
 export interface NetemKernelRunResult {
@@ -85,6 +87,7 @@ async function runCollected(image: BootImage, argv: readonly string[], options: 
     stderr: (chunk) => err.push(chunk),
     timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     ...(options.signal === undefined ? {} : { signal: options.signal }),
+    ...(options.memoryMb === undefined ? {} : { memoryMb: options.memoryMb }),
   });
   return {
     ...outcome,

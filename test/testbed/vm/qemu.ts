@@ -14,11 +14,17 @@ export interface QemuParams {
   stderrSocket: string;
   /** The serial console: kernel and init messages, kept apart from the command's output. */
   consoleLog: string;
+  /** Guest memory; default 1024. */
+  memoryMb?: number;
 }
+
+export const DEFAULT_MEMORY_MB = 1024;
 
 /** qemu-system-x86_64's argv for one run; a value, so tests and error messages can show it. */
 export function qemuArgv(p: QemuParams): Argv {
-  for (const path of Object.values(p)) {
+  const memoryMb = p.memoryMb ?? DEFAULT_MEMORY_MB;
+  if (!Number.isInteger(memoryMb) || memoryMb < 256 || memoryMb > 8192) throw new Error(`guest memory must be a whole number of MB from 256 to 8192, not ${memoryMb}`);
+  for (const path of [p.kernel, p.initramfs, p.runDir, p.stdoutSocket, p.stderrSocket, p.consoleLog]) {
     // qemu splits -virtfs, -chardev and -serial values on commas.
     if (path.includes(',')) throw new Error(`qemu option paths cannot contain a comma: ${path}`);
   }
@@ -32,7 +38,7 @@ export function qemuArgv(p: QemuParams): Argv {
     '-cpu', 'qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt,+cx16',
     // One vCPU: TCG then runs on one host thread, leaving the other core to the host.
     '-smp', '1',
-    '-m', '1024',
+    '-m', String(memoryMb),
     '-nodefaults', '-no-user-config', '-display', 'none', '-vga', 'none',
     // Power-off or a kernel panic (panic=-1 reboots at once) ends qemu.
     '-no-reboot',

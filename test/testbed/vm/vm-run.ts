@@ -22,6 +22,8 @@ export interface VmIo {
   timeoutMs: number;
   /** Kill the VM when this aborts (Ctrl-C in the CLI). */
   signal?: AbortSignal;
+  /** Guest memory in MB (default 1024). */
+  memoryMb?: number;
 }
 
 export interface VmOutcome {
@@ -181,6 +183,7 @@ export async function runInVm(image: BootImage, request: VmRequest, io: VmIo): P
       stdoutSocket: join(dir, 'stdout.sock'),
       stderrSocket: join(dir, 'stderr.sock'),
       consoleLog,
+      ...(io.memoryMb === undefined ? {} : { memoryMb: io.memoryMb }),
     });
 
     const start = performance.now();

@@ -52,7 +52,7 @@ async function memAvailableMb(): Promise<number> {
   return Number(/^MemAvailable:\s+(\d+) kB/m.exec(await readFile('/proc/meminfo', 'utf8'))?.[1]) / 1024;
 }
 
-/** The guest has 1 GB and every container brings a shim: the lowest MemAvailable seen tells whether memory limits the count. */
+/** Every container brings a shim: the lowest MemAvailable seen tells whether memory limits the count. */
 function watchMemory(): { lowestMb: () => number; stop: () => void } {
   let lowest = Number.POSITIVE_INFINITY;
   const sample = (): void => { memAvailableMb().then((mb) => { lowest = Math.min(lowest, mb); }, () => undefined); };
@@ -71,7 +71,7 @@ try {
   result = await measureDaemon({ faults: VM_FAULTS, containers: benchContainers(), expectTc: [/tbf/, /netem .*delay 10ms/], slow: SLOW });
 } finally {
   memory.stop();
-  process.stdout.write(`guest memory: lowest MemAvailable during the run ${memory.lowestMb().toFixed(0)} MB of the VM's 1024 MB\n`);
+  process.stdout.write(`guest memory: lowest MemAvailable during the run ${memory.lowestMb().toFixed(0)} MB of the VM's ${(Number(/^MemTotal:\s+(\d+) kB/m.exec(await readFile('/proc/meminfo', 'utf8'))?.[1]) / 1024).toFixed(0)} MB\n`);
 }
 const report: VmBenchReport = { ...result, kernel };
 process.stdout.write(`${JSON.stringify(report)}\n`);
