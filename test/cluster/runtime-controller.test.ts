@@ -23,6 +23,7 @@ import { specOrLifecycleChanged } from '../../src/runtime/predicates.ts';
 import { patchStatus } from '../../src/runtime/status.ts';
 import { keyFor } from '../../src/runtime/store.ts';
 import { controlPlane } from '../testbed/index.ts';
+import { until } from '../testbed/kube-fixtures.ts';
 
 interface Probe extends KubeObject {
   spec?: { mode?: string };
@@ -41,14 +42,6 @@ const FINALIZER = 'runtime.test.kerris.dev/cleanup';
 
 const ns = `kerris-controller-${randomBytes(3).toString('hex')}`;
 let client: KubeClient;
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 const gone = (get: () => Promise<unknown>) => async (): Promise<boolean> => get().then(() => false, (e: unknown) => { if (isNotFound(e)) return true; throw e; });
 

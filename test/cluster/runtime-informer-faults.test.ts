@@ -6,13 +6,12 @@
 import assert from 'node:assert/strict';
 import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeClient } from '../../src/kube/client.ts';
 import { configMaps } from '../../src/kube/resources.ts';
 import type { ConfigMap } from '../../src/kube/types.ts';
 import { Informer, type RestartReason } from '../../src/runtime/informer.ts';
 import { keyOf } from '../../src/runtime/store.ts';
-import { adminClient, createScratchNamespace, deleteNamespaceAndWait } from '../testbed/kube-fixtures.ts';
+import { adminClient, createScratchNamespace, deleteNamespaceAndWait, until } from '../testbed/kube-fixtures.ts';
 
 let ns: string;
 let admin: KubeClient;
@@ -67,14 +66,6 @@ after(async () => {
   await deleteNamespaceAndWait(admin, ns);
   admin.close();
 });
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 async function proxiedInformer(t: { after(fn: () => Promise<void>): void }, label: string, idleTimeoutMs: number) {
   const proxy = await startProxy(admin.transport.config.server);

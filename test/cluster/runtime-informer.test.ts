@@ -11,7 +11,7 @@ import type { KubeObject } from '../../src/kube/types.ts';
 import { Informer, type RestartReason } from '../../src/runtime/informer.ts';
 import { keyOf } from '../../src/runtime/store.ts';
 import { controlPlane, type ControlPlane } from '../testbed/index.ts';
-import { adminClient, createScratchNamespace, deleteNamespaceAndWait } from '../testbed/kube-fixtures.ts';
+import { adminClient, createScratchNamespace, deleteNamespaceAndWait, until } from '../testbed/kube-fixtures.ts';
 
 let ns: string;
 let plane: ControlPlane;
@@ -27,14 +27,6 @@ after(async () => {
   await deleteNamespaceAndWait(client, ns);
   client.close();
 });
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 /** An informer plus a log of what its handlers and observer heard. */
 function observed<T extends KubeObject>(resource: Resource<T>, options: { watchTimeoutSeconds?: number; idleTimeoutMs?: number; labelSelector?: string } = {}) {

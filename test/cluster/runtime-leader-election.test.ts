@@ -6,7 +6,7 @@ import { KubeClient } from '../../src/kube/client.ts';
 import { leases } from '../../src/kube/resources.ts';
 import { parseTime } from '../../src/kube/time.ts';
 import { LeaderElector, type ElectionEnd } from '../../src/runtime/leader-election.ts';
-import { adminClient, createScratchNamespace, deleteNamespaceAndWait } from '../testbed/kube-fixtures.ts';
+import { adminClient, createScratchNamespace, deleteNamespaceAndWait, until } from '../testbed/kube-fixtures.ts';
 
 let ns: string;
 const LEASE = 'kerris-test-leader';
@@ -22,15 +22,6 @@ after(async () => {
   await deleteNamespaceAndWait(client, ns);
   client.close();
 });
-
-async function until(check: () => boolean, timeoutMs: number, what: string): Promise<number> {
-  const began = Date.now();
-  while (!check()) {
-    if (Date.now() - began > timeoutMs) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(20);
-  }
-  return Date.now() - began;
-}
 
 /** A candidate whose leader work only records that it runs, until its signal aborts. */
 function candidate(identity: string, releaseOnStop: boolean, working: Set<string>) {

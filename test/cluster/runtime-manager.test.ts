@@ -15,7 +15,7 @@ import { Informer } from '../../src/runtime/informer.ts';
 import { Manager } from '../../src/runtime/manager.ts';
 import { RuntimeMetrics } from '../../src/runtime/runtime-metrics.ts';
 import { onShutdownSignals } from '../../src/runtime/shutdown.ts';
-import { adminClient, createScratchNamespace, deleteNamespaceAndWait } from '../testbed/kube-fixtures.ts';
+import { adminClient, createScratchNamespace, deleteNamespaceAndWait, until } from '../testbed/kube-fixtures.ts';
 
 let ns: string;
 let client: KubeClient;
@@ -29,14 +29,6 @@ after(async () => {
   await deleteNamespaceAndWait(client, ns);
   client.close();
 });
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 async function get(port: number, path: string): Promise<{ status: number; body: string }> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`);

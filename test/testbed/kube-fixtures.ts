@@ -28,3 +28,13 @@ export async function deleteNamespaceAndWait(client: KubeClient, name: string, t
     await sleep(250);
   }
 }
+
+/** Polls check until it holds, failing after timeoutMs with what was awaited; resolves with the ms it took. */
+export async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string, pollMs = 20): Promise<number> {
+  const began = Date.now();
+  while (!(await check())) {
+    if (Date.now() - began > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(pollMs);
+  }
+  return Date.now() - began;
+}
