@@ -77,6 +77,15 @@ const PLAN: Plan = {
   revert: [{ kind: 'exec', argv: ['undo', 'two'] }, { kind: 'exec', argv: ['undo', 'one'] }],
 };
 
+/** Waits (on real time) until the injector's ticks have produced the expected state; a loaded machine may take a while. */
+async function ticksUntil(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) assert.fail(`not within ${timeoutMs} ms: ${what}`);
+    await sleep(10);
+  }
+}
+
 async function injector(executor: StepExecutor, targets?: Targets): Promise<Injector> {
   const i = new Injector({
     journal: new Journal(dir), targets: targets ?? await fakeTargets(), executor, log: silent, now: () => clock, tickMs: 10, targetCheckMs: 60_000,
@@ -149,7 +158,7 @@ test('an expired lease reverts all of its holder\'s injections and no other hold
     await sleep(50);
     assert.equal(i.list().injections.length, 3, 'nothing reverted before expiry');
     clock += 1;
-    await sleep(50);
+    await ticksUntil(() => i.list().injections.length === 1, 'the expired holder\'s injections reverted');
     assert.deepEqual(i.list().injections.map((s) => s.id), ['l1']);
     assert.deepEqual(i.list().leases.map((l) => l.holder), ['long']);
     assert.equal(i.metrics.leaseExpiries.get(), 1);
@@ -207,13 +216,13 @@ test('a revert that fails on lease expiry is kept, reported and retried until it
     await i.inject('gone', 1_000, [net('r1')]);
     executor.failReverts = true;
     clock += 1_000;
-    await sleep(100);
+    await ticksUntil(() => i.list().injections[0]?.error !== undefined && i.list().injections[0]?.error !== '', 'the failed revert reported');
     const [stuck] = i.list().injections;
     assert.deepEqual([stuck?.id, stuck?.phase], ['r1', 'reverting']);
     assert.match(stuck?.error ?? '', /revert failed/);
     assert.equal(i.metrics.leaseExpiries.get(), 1, 'counted once, though retried on every tick');
     executor.failReverts = false;
-    await sleep(100);
+    await ticksUntil(() => i.list().injections.length === 0, 'the retried revert succeeded');
     assert.deepEqual(i.list().injections, []);
     assert.deepEqual(i.list().leases, []);
     assert.equal(i.metrics.leaseExpiries.get(), 1);
