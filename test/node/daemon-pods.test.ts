@@ -16,10 +16,10 @@ import { TargetResolver } from '../../src/daemon/runtime/resolve.ts';
 import { makeCertificates } from '../../src/daemon/tls-certs.ts';
 import { readTlsFiles } from '../../src/daemon/tls.ts';
 import { spawnDaemon, journalFiles, type RunningDaemon } from '../host/daemon-fixture.ts';
-import type { ControlPlane } from '../testbed/index.ts';
+import { clusterNode, type ControlPlane } from '../testbed/index.ts';
 import { kubectl, kubectlJson } from '../testbed/kubectl.ts';
 import type { ClusterNode } from '../testbed/node/index.ts';
-import { createNamespace, deleteNamespace, eventually, planeAndNode } from '../testbed/node/testing.ts';
+import { createNamespace, deleteNamespace, eventually } from '../testbed/node/testing.ts';
 
 const NAMESPACE = `kerris-daemon-${process.pid}`;
 const POD = 'target';
@@ -49,7 +49,7 @@ async function runningContainer(): Promise<{ id: string; restarts: number } | un
 const describePod = async (): Promise<string> => (await kubectl(plane, ['describe', 'pod', '-n', NAMESPACE, POD], { allowFailure: true })).stdout;
 
 before(async () => {
-  ({ plane, node } = await planeAndNode());
+  ({ plane, node } = await clusterNode());
   await createNamespace(plane, NAMESPACE);
   await kubectl(plane, ['apply', '-f', '-'], {
     input: JSON.stringify({

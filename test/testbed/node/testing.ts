@@ -4,9 +4,6 @@ import type { ControlPlane } from '../control-plane.ts';
 import { kubectl, kubectlJson } from '../kubectl.ts';
 import type { ClusterNode } from './index.ts';
 
-/** Kept for tests written before clusterNode() existed; new tests call clusterNode() from test/testbed/index.ts. */
-export { clusterNode as planeAndNode } from '../index.ts';
-
 export interface Pod {
   metadata: { name: string; deletionTimestamp?: string; labels?: Record<string, string> };
   spec: { nodeName?: string };
@@ -54,8 +51,18 @@ export function workloadDeployment(node: ClusterNode, namespace: string, name: s
   });
 }
 
+/**
+ * Creates the namespace and waits for its `default` ServiceAccount: on a
+ * freshly started control plane the controller-manager adds it a moment
+ * later, and a bare pod created before then is refused.
+ */
 export async function createNamespace(plane: ControlPlane, namespace: string): Promise<void> {
   await kubectl(plane, ['create', 'namespace', namespace]);
+  const deadline = Date.now() + 30_000;
+  while ((await kubectl(plane, ['get', 'serviceaccount', 'default', '-n', namespace], { allowFailure: true })).code !== 0) {
+    if (Date.now() > deadline) throw new Error(`namespace ${namespace} has no default ServiceAccount after 30 s`);
+    await sleep(100);
+  }
 }
 
 export async function deleteNamespace(plane: ControlPlane, namespace: string): Promise<void> {
