@@ -95,6 +95,9 @@ function caEntry(cert: X509Certificate, keyPem: string, layout: Layout, index: n
   };
 }
 
+/** The entry of a CA just issued, as the CA Secret will hold it. */
+export const caEntryOf = (certPem: string, keyPem: string): CaEntry => caEntry(certificate(certPem, 'new CA'), keyPem, { cert: 'new CA', key: 'new CA key' }, 0);
+
 function observe<T>(secret: Secret | undefined, read: (secret: Secret) => T): Observed<T> {
   if (secret === undefined) return { state: 'missing' };
   try {
