@@ -1,12 +1,14 @@
 import { stopCluster } from './cluster.ts';
 import { CONTROL_PLANE_DIR, controlPlaneStatus, runningControlPlane } from './control-plane.ts';
 import { clusterNode, controlPlane } from './index.ts';
+import { deployKerris, KERRIS_NAMESPACE } from './kerris.ts';
 import { runningNode } from './node/index.ts';
 import { PrerequisiteError } from './prerequisites.ts';
 
-const usage = `usage: npm run cluster -- <up [--node] | down | status | env>
+const usage = `usage: npm run cluster -- <up [--node] | kerris | down | status | env>
   up      start etcd, kube-apiserver, kube-controller-manager and kube-scheduler on this machine
   --node  also start a real node (containerd + kubelet)
+  kerris  start the cluster with its node if needed, build kerris's images from this checkout and deploy deploy/
   down    stop everything and remove what the test bed created
   status  say what runs
   env     print shell exports for KUBECONFIG and PATH`;
@@ -23,6 +25,17 @@ async function main(args: readonly string[]): Promise<number> {
         process.stderr.write(`node ${node.name} Ready at ${node.internalIP} in ${((Date.now() - started) / 1000).toFixed(1)} s (pods on ${node.podSubnet})\n`);
       }
       process.stdout.write(`KUBECONFIG=${plane.kubeconfig}\n`);
+      return 0;
+    }
+    case 'kerris': {
+      const started = Date.now();
+      const { plane, node } = await clusterNode();
+      process.stderr.write(`cluster and node ${node.name} Ready in ${((Date.now() - started) / 1000).toFixed(1)} s; building and deploying kerris\n`);
+      const deployed = await deployKerris(plane, node);
+      process.stdout.write(`KUBECONFIG=${plane.kubeconfig}\n`);
+      process.stdout.write(`kerris is running in ${KERRIS_NAMESPACE} after ${((Date.now() - started) / 1000).toFixed(1)} s: `
+        + `controller ${deployed.controllerReplicas} replicas Ready (image ${deployed.images.controller.key.slice(0, 16)}), `
+        + `daemon ${deployed.daemonPods.length} pods Ready: ${deployed.daemonPods.join(', ')} (image ${deployed.images.daemon.key.slice(0, 16)})\n`);
       return 0;
     }
     case 'down':
