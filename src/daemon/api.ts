@@ -1,51 +1,72 @@
 /**
- * The controller↔daemon API (proto/daemon.proto): its messages as TypeScript
- * types, and the conversions between them and the injector's values.
+ * The controller↔daemon contract (proto/daemon.proto, generated into proto/gen) and the one place its messages
+ * are converted to and from the daemon's own values. The network fault messages become the input form of
+ * net/validate.ts, which stays the only gate a value passes before it reaches a command.
  */
-import { DaemonError, errorMessage } from './errors.ts';
-import { loadProto, serviceDefinition, unaryMethod, type UnaryMethod } from './grpc-unary.ts';
-import type { InjectionStatus, ItemResult, RawFault, RawInjection } from './injector.ts';
-import type { TargetRef } from './spec.ts';
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import { DaemonError, type ErrorCode } from './errors.ts';
+import { clientMethod, serviceDefinition } from './grpc-es.ts';
+import type { Phase } from './journal.ts';
+import {
+  Direction, ErrorCode as WireErrorCode, FaultKind as WireFaultKind, NodeDaemon, Phase as WirePhase, Protocol,
+  type Fault, type InjectionSpec, type InjectionSpecSchema, type InjectionStatusSchema, type ItemResultSchema,
+  type NetworkFault, type NetworkFaultSchema, type NetworkScope, type Target,
+} from './proto/gen/daemon_pb.js';
+import type { FaultKind, RawFault, RawInjection, TargetRef } from './spec.ts';
+import type { InjectionStatus, ItemResult } from './status.ts';
 
-export const SERVICE = 'kerris.daemon.v1.NodeDaemon';
-
-export interface WireTarget { containerId: string; podUid: string; containerName: string }
-export interface WireFault {
-  /** Set by the decoder: which member of the oneof is present. */
-  kind?: 'containerKill' | 'containerFreeze' | 'network';
-  containerKill?: Record<string, never> | null;
-  containerFreeze?: Record<string, never> | null;
-  network?: { faultsJson: string[] } | null;
-}
-export interface WireInjectionSpec { id: string; target: WireTarget | null; fault: WireFault | null }
-export interface InjectRequest { holder: string; leaseTtlMs: number; injections: WireInjectionSpec[] }
-export interface RecoverRequest { ids: string[] }
-export interface WireInjection {
-  id: string; specHash: string; holder: string; target: WireTarget | null; kind: string; phase: string; summary: string;
-  pid: number; leaseExpiresAtMs: number; appliedAtMs: number; reapplied: number; error: string;
-}
-export interface WireItemResult { id: string; ok: boolean; errorCode: string; error: string; injection: WireInjection | null }
-export interface BatchResponse { results: WireItemResult[] }
-export interface ListRequest { holder: string }
-export interface WireLease { holder: string; expiresAtMs: number; ttlMs: number }
-export interface ListResponse { injections: WireInjection[]; leases: WireLease[] }
-export type CapabilitiesRequest = Record<string, never>;
-export interface CapabilitiesResponse { node: string; runtimes: string[]; faultKinds: string[]; networkJson: string }
-export interface RenewLeaseRequest { holder: string; ttlMs: number }
-export interface RenewLeaseResponse { expiresAtMs: number; injections: number }
-
-const definition = loadProto('daemon.proto');
-export const daemonService = serviceDefinition(definition, SERVICE);
+export const API_VERSION = 2;
+export const SERVICE = NodeDaemon.typeName;
+export const daemonService = serviceDefinition(NodeDaemon);
 export const methods = {
-  inject: unaryMethod<InjectRequest, BatchResponse>(definition, SERVICE, 'Inject'),
-  recover: unaryMethod<RecoverRequest, BatchResponse>(definition, SERVICE, 'Recover'),
-  list: unaryMethod<ListRequest, ListResponse>(definition, SERVICE, 'List'),
-  capabilities: unaryMethod<CapabilitiesRequest, CapabilitiesResponse>(definition, SERVICE, 'Capabilities'),
-  renewLease: unaryMethod<RenewLeaseRequest, RenewLeaseResponse>(definition, SERVICE, 'RenewLease'),
-} satisfies Record<string, UnaryMethod<never, unknown>>;
+  sync: clientMethod(NodeDaemon.method.sync),
+  list: clientMethod(NodeDaemon.method.list),
+  renewLease: clientMethod(NodeDaemon.method.renewLease),
+  capabilities: clientMethod(NodeDaemon.method.capabilities),
+};
 
-export function targetFromWire(target: WireTarget | null): TargetRef {
-  if (target === null) throw new DaemonError('invalid', 'an injection needs a target');
+/** A network fault as the client sends it: the generated message's fields. */
+export type NetworkFaultInput = MessageInitShape<typeof NetworkFaultSchema>;
+
+/** An injection as the controller describes it (converted to the wire by injectionToWire). */
+export interface InjectionInput {
+  id: string;
+  target: TargetRef;
+  fault: { kind: 'container-kill' } | { kind: 'container-freeze' } | { kind: 'network'; faults: readonly NetworkFaultInput[] };
+  /** The daemon ends the injection by itself this long after it first receives it; absent or 0: none. */
+  deadlineInMs?: number;
+}
+
+const KINDS: ReadonlyArray<readonly [FaultKind, WireFaultKind]> = [
+  ['container-kill', WireFaultKind.CONTAINER_KILL], ['container-freeze', WireFaultKind.CONTAINER_FREEZE], ['network', WireFaultKind.NETWORK],
+];
+const PHASES: ReadonlyArray<readonly [Phase, WirePhase]> = [
+  ['applying', WirePhase.APPLYING], ['active', WirePhase.ACTIVE], ['done', WirePhase.DONE], ['reverting', WirePhase.REVERTING], ['not-reapplied', WirePhase.NOT_REAPPLIED],
+];
+const ERROR_CODES: ReadonlyArray<readonly [ErrorCode, WireErrorCode]> = [
+  ['invalid', WireErrorCode.INVALID], ['conflict', WireErrorCode.CONFLICT], ['not-found', WireErrorCode.NOT_FOUND],
+  ['unavailable', WireErrorCode.UNAVAILABLE], ['failed', WireErrorCode.FAILED],
+];
+const DIRECTIONS: ReadonlyArray<readonly [Direction, string]> = [[Direction.EGRESS, 'egress'], [Direction.INGRESS, 'ingress'], [Direction.BOTH, 'both']];
+const PROTOCOLS: ReadonlyArray<readonly [Protocol, string]> = [[Protocol.ALL, 'all'], [Protocol.TCP, 'tcp'], [Protocol.UDP, 'udp'], [Protocol.ICMP, 'icmp']];
+
+function lookup<A, B>(table: ReadonlyArray<readonly [A, B]>, value: A, what: string): B {
+  const found = table.find(([a]) => a === value);
+  if (found === undefined) throw new DaemonError('invalid', `unknown ${what} ${String(value)}`);
+  return found[1];
+}
+
+function reverse<A, B>(table: ReadonlyArray<readonly [A, B]>): ReadonlyArray<readonly [B, A]> {
+  return table.map(([a, b]) => [b, a] as const);
+}
+
+export const kindToWire = (kind: FaultKind): WireFaultKind => lookup(KINDS, kind, 'fault kind');
+export const kindFromWire = (kind: WireFaultKind): FaultKind => lookup(reverse(KINDS), kind, 'fault kind');
+export const phaseFromWire = (phase: WirePhase): Phase => lookup(reverse(PHASES), phase, 'phase');
+export const errorCodeFromWire = (code: WireErrorCode): ErrorCode | undefined => (code === WireErrorCode.OK ? undefined : lookup(reverse(ERROR_CODES), code, 'error code'));
+
+export function targetFromWire(target: Target | undefined): TargetRef {
+  if (target === undefined) throw new DaemonError('invalid', 'an injection needs a target');
   return {
     containerId: target.containerId,
     ...(target.podUid !== '' ? { podUid: target.podUid } : {}),
@@ -53,48 +74,91 @@ export function targetFromWire(target: WireTarget | null): TargetRef {
   };
 }
 
-export function targetToWire(target: TargetRef): WireTarget {
+export function targetToWire(target: TargetRef): MessageInitShape<typeof InjectionSpecSchema>['target'] {
   return { containerId: target.containerId, podUid: target.podUid ?? '', containerName: target.containerName ?? '' };
 }
 
-function parseJson(text: string, index: number): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new DaemonError('invalid', `network fault ${index} is not JSON: ${errorMessage(error)}`);
+/** A required string left empty is absent to the validator, which then names the missing field. */
+function text(value: string): string | undefined {
+  return value === '' ? undefined : value;
+}
+
+function scopeFromWire(scope: NetworkScope | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (scope === undefined) return out;
+  if (scope.direction !== Direction.UNSPECIFIED) out['direction'] = lookup(DIRECTIONS, scope.direction, 'direction');
+  if (scope.protocol !== Protocol.UNSPECIFIED) out['protocol'] = lookup(PROTOCOLS, scope.protocol, 'protocol');
+  if (scope.device !== undefined) out['device'] = scope.device;
+  if (scope.cidrs.length > 0) out['cidrs'] = [...scope.cidrs];
+  if (scope.ports.length > 0) out['ports'] = [...scope.ports];
+  return out;
+}
+
+/** Drops absent fields, so the validator sees exactly what was sent. */
+function present(fields: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
+}
+
+/** A network fault message in the input form of validateNetworkFault. */
+export function networkFaultFromWire(fault: NetworkFault): Record<string, unknown> {
+  const scope = scopeFromWire(fault.scope);
+  const a = fault.action;
+  switch (a.case) {
+    case 'delay': return { action: 'delay', scope, delay: present({ latency: text(a.value.latency), jitter: a.value.jitter, correlation: a.value.correlation }) };
+    case 'loss': return { action: 'loss', scope, loss: present({ loss: text(a.value.loss), correlation: a.value.correlation }) };
+    case 'duplicate': return { action: 'duplicate', scope, duplicate: present({ duplicate: text(a.value.duplicate), correlation: a.value.correlation }) };
+    case 'corrupt': return { action: 'corrupt', scope, corrupt: present({ corrupt: text(a.value.corrupt), correlation: a.value.correlation }) };
+    case 'reorder':
+      return { action: 'reorder', scope, reorder: present({ reorder: text(a.value.reorder), correlation: a.value.correlation, gap: a.value.gap, latency: a.value.latency }) };
+    case 'bandwidth':
+      return {
+        action: 'bandwidth', scope,
+        bandwidth: present({ rate: text(a.value.rate), limit: a.value.limit, buffer: a.value.buffer, peakrate: a.value.peakrate, minburst: a.value.minburst }),
+      };
+    case 'partition': return { action: 'partition', scope };
+    case undefined: return { scope };
   }
 }
 
-export function faultFromWire(fault: WireFault | null): RawFault {
-  if (fault?.containerKill) return { kind: 'container-kill' };
-  if (fault?.containerFreeze) return { kind: 'container-freeze' };
-  if (fault?.network) return { kind: 'network', faults: fault.network.faultsJson.map(parseJson) };
-  throw new DaemonError('invalid', 'an injection needs a fault (container_kill, container_freeze or network)');
-}
-
-export function faultToWire(fault: RawFault): WireFault {
-  switch (fault.kind) {
-    case 'container-kill': return { containerKill: {} };
-    case 'container-freeze': return { containerFreeze: {} };
-    case 'network': return { network: { faultsJson: fault.faults.map((f) => JSON.stringify(f)) } };
+export function faultFromWire(fault: Fault | undefined): RawFault {
+  const kind = fault?.kind;
+  switch (kind?.case) {
+    case 'containerKill': return { kind: 'container-kill' };
+    case 'containerFreeze': return { kind: 'container-freeze' };
+    case 'network': return { kind: 'network', faults: kind.value.faults.map(networkFaultFromWire) };
+    case undefined: throw new DaemonError('invalid', 'an injection needs a fault (container_kill, container_freeze or network)');
   }
 }
 
-export function injectionFromWire(spec: WireInjectionSpec): RawInjection {
-  return { id: spec.id, target: targetFromWire(spec.target), fault: faultFromWire(spec.fault) };
+export function injectionFromWire(spec: InjectionSpec): RawInjection {
+  return { id: spec.id, target: targetFromWire(spec.target), fault: faultFromWire(spec.fault), deadlineInMs: spec.deadlineInMs };
 }
 
-export function injectionToWire(spec: RawInjection): WireInjectionSpec {
-  return { id: spec.id, target: targetToWire(spec.target), fault: faultToWire(spec.fault) };
-}
-
-export function statusToWire(s: InjectionStatus): WireInjection {
+export function injectionToWire(input: InjectionInput): MessageInitShape<typeof InjectionSpecSchema> {
+  const fault = input.fault;
   return {
-    id: s.id, specHash: s.specHash, holder: s.holder, target: targetToWire(s.target), kind: s.kind, phase: s.phase, summary: s.summary,
-    pid: s.pid, leaseExpiresAtMs: s.leaseExpiresAt, appliedAtMs: s.appliedAt, reapplied: s.reapplied, error: s.error,
+    id: input.id,
+    target: targetToWire(input.target),
+    deadlineInMs: input.deadlineInMs ?? 0,
+    fault: {
+      kind: fault.kind === 'container-kill' ? { case: 'containerKill', value: {} }
+        : fault.kind === 'container-freeze' ? { case: 'containerFreeze', value: {} }
+          : { case: 'network', value: { faults: [...fault.faults] } },
+    },
   };
 }
 
-export function resultToWire(r: ItemResult): WireItemResult {
-  return { id: r.id, ok: r.ok, errorCode: r.errorCode, error: r.error, injection: r.injection === undefined ? null : statusToWire(r.injection) };
+export function statusToWire(s: InjectionStatus): MessageInitShape<typeof InjectionStatusSchema> {
+  return {
+    id: s.id, experiment: s.experiment, specHash: s.specHash, holder: s.holder, target: targetToWire(s.target), kind: kindToWire(s.kind),
+    phase: lookup(PHASES, s.phase, 'phase'), summary: s.summary, pid: s.pid, reapplied: s.reapplied, error: s.error,
+    hasDeadline: s.deadlineRemainingMs !== undefined, deadlineRemainingMs: s.deadlineRemainingMs ?? 0, leaseRemainingMs: s.leaseRemainingMs,
+  };
+}
+
+export function resultToWire(r: ItemResult): MessageInitShape<typeof ItemResultSchema> {
+  return {
+    id: r.id, ok: r.error === undefined, errorCode: r.error === undefined ? WireErrorCode.OK : lookup(ERROR_CODES, r.error.code, 'error code'),
+    message: r.error?.message ?? '', ...(r.injection === undefined ? {} : { injection: statusToWire(r.injection) }),
+  };
 }

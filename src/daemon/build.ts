@@ -3,7 +3,8 @@
  *
  * Node runs the TypeScript sources directly, but type stripping loads a WebAssembly compiler that stays in memory
  * (about 30 MB of a ~100 MB daemon). A node daemon runs on every node of the cluster, so its image ships the
- * stripped JavaScript instead. Types are erased only (no down-levelling), and `.ts` imports become `.js`.
+ * stripped JavaScript instead. Types are erased only (no down-levelling), and `.ts` imports become `.js`. The code
+ * generated from proto/daemon.proto is JavaScript already (with .d.ts beside it for tsc) and is copied as it is.
  */
 import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -23,9 +24,9 @@ export async function buildDaemon(outDir: string): Promise<string> {
     for (const file of await files(dir)) {
       const target = join(outDir, file);
       await mkdir(dirname(target), { recursive: true });
-      if (file.endsWith('.proto')) {
+      if (file.endsWith('.proto') || file.endsWith('.js')) {
         await copyFile(join(REPO, file), target);
-      } else if (file.endsWith('.ts') && file !== relative(REPO, import.meta.filename)) {
+      } else if (file.endsWith('.ts') && !file.endsWith('.d.ts') && file !== relative(REPO, import.meta.filename)) {
         const output = ts.transpileModule(await readFile(join(REPO, file), 'utf8'), {
           fileName: file,
           compilerOptions: {

@@ -1,20 +1,39 @@
-/** A typed client of the daemon API, as the controller (and tests, and the benchmark) use it. */
+/**
+ * The controller's client of the daemon API (contract v2), typed by the code generated from proto/daemon.proto.
+ * The caller's identity (lease holder, owner of what it syncs) is its client certificate's common name.
+ */
 import * as grpc from '@grpc/grpc-js';
-import {
-  injectionToWire, methods,
-  type BatchResponse, type CapabilitiesResponse, type ListResponse, type RenewLeaseResponse,
-} from './api.ts';
+import { injectionToWire, methods, type InjectionInput } from './api.ts';
 import { callUnary } from './grpc-unary.ts';
-import type { RawInjection } from './injector.ts';
+import type { CapabilitiesResponse, ListResponse, RenewLeaseResponse, SyncResponse } from './proto/gen/daemon_pb.js';
 import { clientCredentials, type TlsMaterial } from './tls.ts';
+
+export type { InjectionInput, NetworkFaultInput } from './api.ts';
+export {
+  Direction, ErrorCode, FaultKind, Phase, Protocol,
+  type CapabilitiesResponse, type InjectionStatus, type ItemResult, type Lease, type ListResponse, type NetworkCapabilities,
+  type RenewLeaseResponse, type SyncResponse,
+} from './proto/gen/daemon_pb.js';
 
 export interface DaemonClientOptions {
   /** host:port of the daemon. */
   address: string;
   tls: TlsMaterial;
-  /** The name in the server's certificate, when the address is not it. */
+  /** The name in the server's certificate, when the address is not it (e.g. kerris-daemon.kerris-system.svc). */
   serverName?: string;
+  /** Per call; 30 s by default. */
   timeoutMs?: number;
+}
+
+export interface ListFilter {
+  /** Only this experiment's injections. */
+  experiment?: string;
+  /** Only this holder's injections and lease. */
+  holder?: string;
+  /** 0 or absent: the daemon's default (500); at most 5000. */
+  pageSize?: number;
+  /** The previous page's nextPageToken. */
+  pageToken?: string;
 }
 
 export class DaemonClient {
@@ -27,24 +46,27 @@ export class DaemonClient {
     this.timeoutMs = options.timeoutMs ?? 30_000;
   }
 
-  inject(holder: string, leaseTtlMs: number, injections: readonly RawInjection[]): Promise<BatchResponse> {
-    return callUnary(this.client, methods.inject, { holder, leaseTtlMs, injections: injections.map(injectionToWire) }, new grpc.Metadata(), this.timeoutMs);
+  /**
+   * Makes the caller's injections of `experiment` on this node exactly `injections`: the daemon applies those it
+   * does not hold yet and reverts the others. An empty list recovers the experiment. Renews the caller's lease.
+   */
+  sync(experiment: string, leaseTtlMs: number, injections: readonly InjectionInput[]): Promise<SyncResponse> {
+    return callUnary(this.client, methods.sync, { experiment, leaseTtlMs, injections: injections.map(injectionToWire) }, new grpc.Metadata(), this.timeoutMs);
   }
 
-  recover(ids: readonly string[]): Promise<BatchResponse> {
-    return callUnary(this.client, methods.recover, { ids: [...ids] }, new grpc.Metadata(), this.timeoutMs);
+  list(filter: ListFilter = {}): Promise<ListResponse> {
+    return callUnary(this.client, methods.list, {
+      experiment: filter.experiment ?? '', holder: filter.holder ?? '', pageSize: filter.pageSize ?? 0, pageToken: filter.pageToken ?? '',
+    }, new grpc.Metadata(), this.timeoutMs);
   }
 
-  list(holder = ''): Promise<ListResponse> {
-    return callUnary(this.client, methods.list, { holder }, new grpc.Metadata(), this.timeoutMs);
+  /** One renewal keeps all of the caller's injections on this node. */
+  renewLease(ttlMs: number): Promise<RenewLeaseResponse> {
+    return callUnary(this.client, methods.renewLease, { ttlMs }, new grpc.Metadata(), this.timeoutMs);
   }
 
   capabilities(): Promise<CapabilitiesResponse> {
     return callUnary(this.client, methods.capabilities, {}, new grpc.Metadata(), this.timeoutMs);
-  }
-
-  renewLease(holder: string, ttlMs: number): Promise<RenewLeaseResponse> {
-    return callUnary(this.client, methods.renewLease, { holder, ttlMs }, new grpc.Metadata(), this.timeoutMs);
   }
 
   close(): void {

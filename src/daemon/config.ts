@@ -16,8 +16,10 @@ export interface DaemonConfig {
   nodeName: string;
   /** Revert every injection on SIGTERM/SIGINT (for uninstalling); off by default, see main.ts. */
   revertOnShutdown: boolean;
-  /** CNs of the client certificates allowed to call; empty: any the CA signed. */
+  /** CNs of the client certificates allowed to call (the lease holders); never empty. */
   clientNames: string[];
+  /** How often the TLS files are read again, to follow a rotation. */
+  tlsRefreshMs: number;
 }
 
 const OPTIONS = {
@@ -32,7 +34,8 @@ const OPTIONS = {
   'containerd-namespace': { type: 'string', env: 'KERRIS_CONTAINERD_NAMESPACE', fallback: 'k8s.io' },
   'node-name': { type: 'string', env: 'NODE_NAME', fallback: '' },
   'revert-on-shutdown': { type: 'string', env: 'KERRIS_DAEMON_REVERT_ON_SHUTDOWN', fallback: 'false' },
-  'client-names': { type: 'string', env: 'KERRIS_DAEMON_CLIENT_NAMES', fallback: '' },
+  'client-names': { type: 'string', env: 'KERRIS_DAEMON_CLIENT_NAMES', fallback: 'kerris-controller' },
+  'tls-refresh-ms': { type: 'string', env: 'KERRIS_DAEMON_TLS_REFRESH_MS', fallback: '10000' },
 } as const;
 
 type Name = keyof typeof OPTIONS;
@@ -69,6 +72,13 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Da
   const optionalPath = (name: Name): string | undefined => (get(name) === '' ? undefined : absolutePath(name, get(name)));
   const revert = get('revert-on-shutdown');
   if (revert !== 'true' && revert !== 'false') throw new DaemonError('invalid', `--revert-on-shutdown must be true or false, got ${JSON.stringify(revert)}`);
+  const clientNames = get('client-names').split(',').map((n) => n.trim()).filter((n) => n !== '');
+  // Without names any certificate the CA ever signed (for any component) could hold leases and apply faults.
+  if (clientNames.length === 0) throw new DaemonError('invalid', '--client-names must name at least one client certificate (common name) allowed to call');
+  const tlsRefreshMs = Number(get('tls-refresh-ms'));
+  if (!Number.isInteger(tlsRefreshMs) || tlsRefreshMs < 100 || tlsRefreshMs > 3_600_000) {
+    throw new DaemonError('invalid', `--tls-refresh-ms must be an integer between 100 and 3600000, got ${JSON.stringify(get('tls-refresh-ms'))}`);
+  }
   return {
     listen,
     metrics: metricsListen === 'off' ? undefined : hostPort('metrics-listen', metricsListen),
@@ -79,6 +89,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Da
     containerdNamespace: get('containerd-namespace'),
     nodeName: get('node-name') === '' ? hostname() : get('node-name'),
     revertOnShutdown: revert === 'true',
-    clientNames: get('client-names').split(',').map((n) => n.trim()).filter((n) => n !== ''),
+    clientNames,
+    tlsRefreshMs,
   };
 }

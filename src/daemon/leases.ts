@@ -6,12 +6,15 @@
 import type { LeaseRecord } from './journal.ts';
 
 export class Leases {
-  private readonly holders: Map<string, LeaseRecord>;
+  private readonly holders = new Map<string, LeaseRecord>();
 
-  constructor(initial: ReadonlyMap<string, LeaseRecord> = new Map()) {
-    this.holders = new Map(initial);
+  /** Replaces the leases with those read from the journal. */
+  load(leases: ReadonlyMap<string, LeaseRecord>): void {
+    this.holders.clear();
+    for (const [holder, lease] of leases) this.holders.set(holder, lease);
   }
 
+  /** `now` on the monotonic clock (clock.ts). */
   renew(holder: string, ttlMs: number, now: number): LeaseRecord {
     const lease = { expiresAt: now + ttlMs, ttlMs };
     this.holders.set(holder, lease);

@@ -1,38 +1,57 @@
 /**
  * The kerris node daemon: `node src/daemon/main.ts [--flag value ...]` (see config.ts for flags and env).
  *
+ * It refuses to start (exit code 2) when it could not guard the faults it would apply: no allowed client names,
+ * TLS files unreadable, or a journal it cannot write.
+ *
  * On SIGTERM/SIGINT it stops serving and exits WITHOUT reverting faults, unless --revert-on-shutdown=true.
  * A daemon restart (upgrade, eviction, OOM kill) must not end or flap the experiments running on its node:
- * every fault is in the journal with its lease, the restarted daemon reconciles the journal against the kernel,
- * and whatever lease lapsed meanwhile is reverted at start-up. A controller that is gone stops renewing, and
+ * every fault is in the journal with its lease and deadline, the restarted daemon reconciles the journal against
+ * the kernel, and whatever lapsed meanwhile is reverted at start-up. A controller that is gone stops renewing, and
  * the daemon reverts on expiry. Only uninstalling the daemon for good needs --revert-on-shutdown=true.
  */
-import { applySteps, revertSteps } from './execute.ts';
-import { parseConfig, USAGE } from './config.ts';
+import { parseConfig, USAGE, type DaemonConfig } from './config.ts';
 import { errorMessage } from './errors.ts';
+import { applySteps, revertSteps } from './execute.ts';
+import { containerFreeze } from './faults/container-freeze.ts';
+import { containerKill } from './faults/container-kill.ts';
+import { networkFault } from './faults/network.ts';
 import { Injector } from './injector.ts';
 import { Journal } from './journal.ts';
 import { startMetricsServer } from './metrics-server.ts';
 import { createNetworkEngine } from './net/engine.ts';
 import { detectCapabilities } from './preflight.ts';
 import { detectRuntimes, TargetResolver } from './runtime/resolve.ts';
-import { startServer } from './server.ts';
-import { readTlsFiles } from './tls.ts';
+import { startServer, type RunningServer } from './server.ts';
+import { readTlsFiles, type TlsMaterial } from './tls.ts';
 import { createLogger } from '../util/log.ts';
 
-const FAULT_KINDS = ['container-kill', 'container-freeze', 'network'];
+/** Exit code of a start the daemon refuses (bad flags, or faults it could not guard). */
+const REFUSED = 2;
+
+class RefusedStart extends Error {
+  override name = 'RefusedStart';
+}
+
+async function guarded<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    throw new RefusedStart(`${what}: ${errorMessage(error)}`, { cause: error });
+  }
+}
 
 async function main(): Promise<void> {
   const log = createLogger({ component: 'kerris-daemon' });
-  let config;
+  let config: DaemonConfig;
   try {
     config = parseConfig(process.argv.slice(2), process.env);
   } catch (error) {
     process.stderr.write(`${errorMessage(error)}\n${USAGE}\n`);
-    process.exitCode = 2;
+    process.exitCode = REFUSED;
     return;
   }
-  const tls = await readTlsFiles(config.tls);
+  const tls: TlsMaterial = await guarded('TLS files', () => readTlsFiles(config.tls));
   // Without a runtime no new fault can be resolved, but the journal must still be reconciled and leases enforced:
   // the daemon starts anyway, says so, and looks for the runtime again on each injection until it appears.
   const detect = () => detectRuntimes({
@@ -51,24 +70,27 @@ async function main(): Promise<void> {
     journal: new Journal(config.journalDir),
     targets: resolver,
     executor: { apply: (steps) => applySteps(steps, { log: executorLog }), revert: (steps) => revertSteps(steps, { log: executorLog }) },
-    network: createNetworkEngine({ capabilities }),
+    faults: [containerKill(resolver, log), containerFreeze, networkFault(createNetworkEngine({ capabilities }))],
     log,
   });
-  await injector.start();
-  const server = await startServer({
+  let server: RunningServer | undefined;
+  const metrics = config.metrics === undefined ? undefined : await startMetricsServer(injector.metrics.registry, {
+    healthy: () => injector.healthy,
+    ready: () => injector.ready && server !== undefined,
+  }, config.metrics.host, config.metrics.port);
+  await guarded(`journal ${config.journalDir}`, () => injector.start());
+  server = await startServer({
     injector,
     tls,
+    rotation: { files: config.tls, refreshMs: config.tlsRefreshMs, log },
     listen: config.listen,
     log,
+    node: config.nodeName,
     allowedClients: config.clientNames,
-    capabilities: async () => ({
-      runtimes: resolver.runtimes.map((r) => `${r.name} ${r.socket}`),
-      faultKinds: FAULT_KINDS,
-      networkJson: JSON.stringify(await capabilities()),
-    }),
+    capabilities: async () => ({ runtimes: resolver.runtimes.map((r) => `${r.name} ${r.socket}`), network: await capabilities() }),
   });
-  const metrics = config.metrics === undefined ? undefined : await startMetricsServer(injector.metrics.registry, config.metrics.host, config.metrics.port);
-  log.info('daemon ready', { node: config.nodeName, port: server.port, metricsPort: metrics?.port, runtimes: resolver.runtimes.map((r) => `${r.name} ${r.socket}`) });
+  const serving = server;
+  log.info('daemon ready', { node: config.nodeName, port: serving.port, metricsPort: metrics?.port, runtimes: resolver.runtimes.map((r) => `${r.name} ${r.socket}`) });
 
   const revertOnShutdown = config.revertOnShutdown;
   let stopping = false;
@@ -76,9 +98,9 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info('shutting down', { signal, revertOnShutdown });
-    await server.stop();
+    await serving.stop();
     if (revertOnShutdown) {
-      const failed = await injector.revertAll('shutdown');
+      const failed = await injector.revertAll();
       if (failed.length > 0) log.error('revert on shutdown left injections in the journal', { failed });
     }
     await injector.stop();
@@ -97,6 +119,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
+  if (error instanceof RefusedStart) {
+    process.stderr.write(`kerris-daemon: refusing to start, faults could not be guarded: ${error.message}\n`);
+    process.exit(REFUSED);
+  }
   process.stderr.write(`kerris-daemon: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
   process.exit(1);
 });

@@ -1,28 +1,34 @@
-/** The daemon's gRPC server: the API of proto/daemon.proto over mutual TLS, bound to the injector. */
+/**
+ * The daemon's gRPC server: contract v2 (proto/daemon.proto) over mutual TLS, bound to the injector. The caller
+ * is its client certificate's common name, which must be one of the allowed client names.
+ */
 import * as grpc from '@grpc/grpc-js';
-import { hostname } from 'node:os';
-import {
-  daemonService, injectionFromWire, resultToWire, statusToWire,
-  type BatchResponse, type CapabilitiesRequest, type CapabilitiesResponse, type InjectRequest, type ListRequest, type ListResponse,
-  type RecoverRequest, type RenewLeaseRequest, type RenewLeaseResponse,
-} from './api.ts';
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import { API_VERSION, daemonService, injectionFromWire, kindToWire, resultToWire, statusToWire } from './api.ts';
 import { DaemonError, errorMessage, type ErrorCode } from './errors.ts';
-import type { Injector, ItemResult, RawInjection } from './injector.ts';
-import { serverCredentials, type TlsMaterial } from './tls.ts';
+import type { Injector, SyncItem } from './injector.ts';
+import type { NodeCapabilities } from './preflight.ts';
+import type {
+  CapabilitiesResponseSchema, ListRequest, ListResponseSchema, RenewLeaseRequest, RenewLeaseResponseSchema, SyncRequest, SyncResponseSchema,
+} from './proto/gen/daemon_pb.js';
+import { serverCredentials, type RotationOptions, type TlsMaterial } from './tls.ts';
 import type { Logger } from '../util/log.ts';
 
 export interface ServerOptions {
   injector: Injector;
   tls: TlsMaterial;
+  /** Follow the TLS files as they are rotated; absent: keep `tls`. */
+  rotation?: RotationOptions;
   /** host:port; port 0 picks a free one. */
   listen: string;
   log: Logger;
+  node: string;
   /** What this node can do, for the Capabilities call. */
-  capabilities: () => Promise<Omit<CapabilitiesResponse, 'node'>>;
+  capabilities: () => Promise<{ runtimes: string[]; network: NodeCapabilities }>;
   /** Largest batch one call may carry. */
   maxBatch?: number;
-  /** Common names of the client certificates that may call; empty: any certificate the CA signed. */
-  allowedClients?: readonly string[];
+  /** Common names of the client certificates that may call; never empty. */
+  allowedClients: readonly string[];
 }
 
 const STATUS: Record<ErrorCode, grpc.status> = {
@@ -52,27 +58,28 @@ export interface RunningServer {
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { injector, log } = options;
   const maxBatch = options.maxBatch ?? 10_000;
+  const allowed = new Set(options.allowedClients);
+  if (allowed.size === 0) throw new DaemonError('invalid', 'no client names are allowed to call; refusing to serve any certificate the CA signed');
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
 
-  const allowed = new Set(options.allowedClients ?? []);
-
-  function handle<Req, Res>(method: string, body: (request: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+  function handle<Req, Res>(method: string, body: (request: Req, caller: string) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
       const started = process.hrtime.bigint();
-      const client = clientName(call.getAuthContext().sslPeerCertificate?.subject);
-      if (allowed.size > 0 && !allowed.has(client)) {
-        log.warn('rpc refused: client certificate not allowed', { method, client, peer: call.getPeer() });
-        injector.metrics.rpcSeconds.observe({ method, code: 'PERMISSION_DENIED' }, Number(process.hrtime.bigint() - started) / 1e9);
-        callback({ code: grpc.status.PERMISSION_DENIED, details: `client ${JSON.stringify(client)} may not call this daemon` }, null);
+      const seconds = (): number => Number(process.hrtime.bigint() - started) / 1e9;
+      const caller = clientName(call.getAuthContext().sslPeerCertificate?.subject);
+      if (!allowed.has(caller)) {
+        log.warn('rpc refused: client certificate not allowed', { method, client: caller, peer: call.getPeer() });
+        injector.metrics.rpcSeconds.observe({ method, code: 'PERMISSION_DENIED' }, seconds());
+        callback({ code: grpc.status.PERMISSION_DENIED, details: `client ${JSON.stringify(caller)} may not call this daemon` }, null);
         return;
       }
-      body(call.request).then((response) => {
-        injector.metrics.rpcSeconds.observe({ method, code: 'OK' }, Number(process.hrtime.bigint() - started) / 1e9);
+      body(call.request, caller).then((response) => {
+        injector.metrics.rpcSeconds.observe({ method, code: 'OK' }, seconds());
         callback(null, response);
       }, (error: unknown) => {
         const serviceError = toServiceError(error);
-        injector.metrics.rpcSeconds.observe({ method, code: grpc.status[serviceError.code ?? grpc.status.INTERNAL] }, Number(process.hrtime.bigint() - started) / 1e9);
-        log.warn('rpc failed', { method, client, peer: call.getPeer(), error: errorMessage(error) });
+        injector.metrics.rpcSeconds.observe({ method, code: grpc.status[serviceError.code ?? grpc.status.INTERNAL] }, seconds());
+        log.warn('rpc failed', { method, client: caller, peer: call.getPeer(), error: errorMessage(error) });
         callback(serviceError, null);
       });
     };
@@ -82,44 +89,46 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     if (size > maxBatch) throw new DaemonError('invalid', `a batch holds at most ${maxBatch} items, got ${size}`);
   }
 
-  /** A malformed item fails alone, like an item the injector refuses, so one bad item never fails its batch. */
-  async function inject(request: InjectRequest): Promise<BatchResponse> {
-    checkBatch(request.injections.length);
-    const decoded: RawInjection[] = [];
-    const refused = new Map<number, ItemResult>();
-    request.injections.forEach((wire, index) => {
-      try {
-        decoded.push(injectionFromWire(wire));
-      } catch (error) {
-        refused.set(index, { id: wire.id, ok: false, errorCode: error instanceof DaemonError ? error.code : 'invalid', error: errorMessage(error) });
-      }
-    });
-    const results = await injector.inject(request.holder, request.leaseTtlMs, decoded);
-    let next = 0;
-    return { results: request.injections.map((_, index) => resultToWire(refused.get(index) ?? results[next++] as ItemResult)) };
-  }
-
   server.addService(daemonService, {
-    Inject: handle<InjectRequest, BatchResponse>('Inject', inject),
-    Recover: handle<RecoverRequest, BatchResponse>('Recover', async (request) => {
-      checkBatch(request.ids.length);
-      return { results: (await injector.recover(request.ids)).map(resultToWire) };
+    sync: handle('Sync', async (request: SyncRequest, caller): Promise<MessageInitShape<typeof SyncResponseSchema>> => {
+      checkBatch(request.injections.length);
+      // A malformed item fails alone, like an item the injector refuses, so one bad item never fails its batch.
+      const items = request.injections.map((wire): SyncItem => {
+        try {
+          return injectionFromWire(wire);
+        } catch (error) {
+          return { id: wire.id, invalid: errorMessage(error) };
+        }
+      });
+      const result = await injector.sync(caller, request.experiment, request.leaseTtlMs, items);
+      return { results: result.results.map(resultToWire), removed: result.removed, revertFailed: result.revertFailed.map(resultToWire) };
     }),
-    List: handle<ListRequest, ListResponse>('List', async (request) => {
-      const { injections, leases } = injector.list(request.holder === '' ? undefined : request.holder);
-      return { injections: injections.map(statusToWire), leases: leases.map((l) => ({ holder: l.holder, expiresAtMs: l.expiresAt, ttlMs: l.ttlMs })) };
+    list: handle('List', async (request: ListRequest): Promise<MessageInitShape<typeof ListResponseSchema>> => {
+      const page = injector.list({
+        ...(request.experiment === '' ? {} : { experiment: request.experiment }),
+        ...(request.holder === '' ? {} : { holder: request.holder }),
+        pageSize: request.pageSize,
+        pageToken: request.pageToken,
+      });
+      return { injections: page.injections.map(statusToWire), leases: page.leases, nextPageToken: page.nextPageToken };
     }),
-    Capabilities: handle<CapabilitiesRequest, CapabilitiesResponse>('Capabilities', async () => ({ node: hostname(), ...await options.capabilities() })),
-    RenewLease: handle<RenewLeaseRequest, RenewLeaseResponse>('RenewLease', async (request) => {
-      const { lease, injections } = await injector.renew(request.holder, request.ttlMs);
-      return { expiresAtMs: lease.expiresAt, injections };
+    renewLease: handle('RenewLease', async (request: RenewLeaseRequest, caller): Promise<MessageInitShape<typeof RenewLeaseResponseSchema>> => injector.renew(caller, request.ttlMs)),
+    capabilities: handle('Capabilities', async (): Promise<MessageInitShape<typeof CapabilitiesResponseSchema>> => {
+      const { runtimes, network } = await options.capabilities();
+      return {
+        apiVersion: API_VERSION, node: options.node, runtimes, faultKinds: injector.faultKinds.map(kindToWire),
+        network: {
+          netem: network.netem, tbf: network.tbf, htb: network.htb, u32: network.u32, ingressRedirect: network.ingressRedirect, ifb: network.ifb,
+          nftables: network.nftables, ipset: network.ipset, iptablesBackend: network.iptablesBackend, cgroup: network.cgroup, failures: { ...network.failures },
+        },
+      };
     }),
   });
 
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(options.listen, serverCredentials(options.tls), (error, bound) => (error ? reject(error) : resolve(bound)));
+    server.bindAsync(options.listen, serverCredentials(options.tls, options.rotation), (error, bound) => (error ? reject(error) : resolve(bound)));
   });
-  log.info('gRPC server listening', { listen: options.listen, port });
+  log.info('gRPC server listening', { listen: options.listen, port, clients: [...allowed] });
   return {
     port,
     stop: () => new Promise<void>((resolve) => {

@@ -27,6 +27,18 @@ export interface InjectionSpec {
   fault: FaultSpec;
 }
 
+/** A fault as a request carries it: network faults still raw, in the form their validator accepts. */
+export type RawFault = { kind: 'container-kill' } | { kind: 'container-freeze' } | { kind: 'network'; faults: readonly unknown[] };
+
+/** One listed injection of a Sync, before validation. */
+export interface RawInjection {
+  id: string;
+  target: TargetRef;
+  fault: RawFault;
+  /** Ends the injection this long after the daemon first received it; 0 or absent: no deadline. */
+  deadlineInMs?: number;
+}
+
 /** Injection IDs and holders; the controller's IDs are `<chaos uid>/<pod uid>/<container>`. Never used as a path. */
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,252}$/;
 const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
@@ -34,6 +46,8 @@ const POD_UID = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
 const CONTAINER_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 export const MIN_LEASE_MS = 1_000;
 export const MAX_LEASE_MS = 3_600_000;
+/** A week: an experiment longer than that is renewed by a controller, not held by a node's deadline. */
+export const MAX_DEADLINE_MS = 7 * 24 * 3_600_000;
 
 function check(ok: boolean, message: string): void {
   if (!ok) throw new DaemonError('invalid', message);
@@ -45,6 +59,10 @@ export function checkId(what: string, value: string): void {
 
 export function checkLeaseTtl(ttlMs: number): void {
   check(Number.isInteger(ttlMs) && ttlMs >= MIN_LEASE_MS && ttlMs <= MAX_LEASE_MS, `lease TTL ${ttlMs} ms must be between ${MIN_LEASE_MS} and ${MAX_LEASE_MS} ms`);
+}
+
+export function checkDeadline(deadlineInMs: number): void {
+  check(Number.isInteger(deadlineInMs) && deadlineInMs >= 0 && deadlineInMs <= MAX_DEADLINE_MS, `deadline ${deadlineInMs} ms must be between 0 (none) and ${MAX_DEADLINE_MS} ms`);
 }
 
 export function checkTarget(target: TargetRef): TargetRef {

@@ -1,0 +1,186 @@
+/**
+ * The transitions of one injection, each journaled before the kernel is touched: apply (applying → active, or
+ * done for a one-way action), revert (→ reverting → forgotten, or kept as done when its deadline ended it) and
+ * forget. Callers hold the injection's lock (state.ts).
+ */
+import { DaemonError, errorMessage } from './errors.ts';
+import type { FaultModule, FaultModules } from './faults/module.ts';
+import type { Journal, JournalRecord } from './journal.ts';
+import type { DaemonMetrics } from './metrics.ts';
+import type { Step } from './plan.ts';
+import { netnsInode } from './proc.ts';
+import { reachableRevert } from './revert-reach.ts';
+import type { ResolvedTarget } from './runtime/resolve.ts';
+import type { FaultKind, InjectionSpec } from './spec.ts';
+import type { InjectionTable } from './state.ts';
+import type { Logger } from '../util/log.ts';
+
+/** Runs a plan's steps: execute.ts's applySteps/revertSteps on a node, a recording fake in unit tests. */
+export interface StepExecutor {
+  /** Runs steps in order and throws at the first that fails. */
+  apply(steps: readonly Step[]): Promise<void>;
+  /** Runs every step, treating state already absent as done; throws if any step failed. */
+  revert(steps: readonly Step[]): Promise<void>;
+}
+
+/** The part of runtime/resolve.ts's TargetResolver the daemon's lifecycle needs. */
+export interface Targets {
+  resolve(containerId: string): Promise<ResolvedTarget>;
+  findRestarted(podUid: string, containerName: string): Promise<string>;
+}
+
+/** Why an injection is reverted; `deadline` keeps it listed as done, so a repeated Sync never applies it again. */
+export type RevertReason = 'request' | 'lease-expired' | 'deadline' | 'failed-apply' | 'reconcile' | 'retry' | 'shutdown';
+
+export interface LifecycleOptions {
+  journal: Journal;
+  table: InjectionTable;
+  executor: StepExecutor;
+  targets: Targets;
+  faults: FaultModules;
+  metrics: DaemonMetrics;
+  log: Logger;
+}
+
+export interface NewInjection {
+  spec: InjectionSpec;
+  specHash: string;
+  experiment: string;
+  holder: string;
+  deadlineAt: number | undefined;
+}
+
+export class Lifecycle {
+  readonly journal: Journal;
+  readonly executor: StepExecutor;
+  readonly targets: Targets;
+  private readonly table: InjectionTable;
+  private readonly faults: FaultModules;
+  private readonly metrics: DaemonMetrics;
+  private readonly log: Logger;
+
+  constructor(options: LifecycleOptions) {
+    this.journal = options.journal;
+    this.table = options.table;
+    this.executor = options.executor;
+    this.targets = options.targets;
+    this.faults = options.faults;
+    this.metrics = options.metrics;
+    this.log = options.log;
+  }
+
+  module(kind: FaultKind): FaultModule {
+    const module = this.faults.get(kind);
+    if (module === undefined) throw new DaemonError('invalid', `${kind} faults are not available in this daemon build`);
+    return module;
+  }
+
+  /** Resolves the target, journals the record as applying, puts the fault on, and commits it. */
+  async apply(injection: NewInjection): Promise<JournalRecord> {
+    const { spec } = injection;
+    const started = performance.now();
+    const target = await this.targets.resolve(spec.target.containerId);
+    const resolvedAt = performance.now();
+    const module = this.module(spec.fault.kind);
+    const effect = await module.prepare(spec.fault, target);
+    const record: JournalRecord = {
+      spec, specHash: injection.specHash, experiment: injection.experiment, holder: injection.holder, phase: 'applying', target, reapplied: 0,
+      ...(injection.deadlineAt === undefined ? {} : { deadlineAt: injection.deadlineAt }),
+    };
+    if (effect.kind === 'action') {
+      record.summary = effect.summary;
+      await this.journal.write(record);
+      this.table.set(record);
+      try {
+        await effect.run();
+      } catch (error) {
+        await this.forget(spec.id);
+        throw error;
+      }
+      return this.commit(record, 'done');
+    }
+    record.plan = effect.plan;
+    if (module.inNetns) record.netnsInode = await netnsInode(target.pid);
+    const plannedAt = performance.now();
+    await this.journal.write(record);
+    this.table.set(record);
+    const journaledAt = performance.now();
+    try {
+      await this.executor.apply(effect.plan.apply);
+    } catch (error) {
+      await this.revert(record, 'failed-apply').catch((revertError: unknown) => {
+        this.log.error('revert after a failed apply failed; kept for retry', { id: spec.id, error: errorMessage(revertError) });
+      });
+      throw new DaemonError('failed', `${effect.plan.summary}: ${errorMessage(error)}`, { cause: error });
+    }
+    const appliedAt = performance.now();
+    await this.commit(record, 'active');
+    this.log.debug('inject timing', {
+      id: spec.id, resolveMs: ms(resolvedAt - started), planMs: ms(plannedAt - resolvedAt), journalMs: ms(journaledAt - plannedAt),
+      applyMs: ms(appliedAt - journaledAt), commitMs: ms(performance.now() - appliedAt),
+    });
+    return record;
+  }
+
+  private async commit(record: JournalRecord, phase: 'active' | 'done'): Promise<JournalRecord> {
+    record.phase = phase;
+    await this.journal.write(record, 'atomic');
+    this.metrics.applied.inc({ kind: record.spec.fault.kind });
+    this.log.info('injection applied', { id: record.spec.id, holder: record.holder, experiment: record.experiment, summary: record.plan?.summary ?? record.summary, pid: record.target?.pid });
+    return record;
+  }
+
+  /**
+   * Takes the fault away. Afterwards the record is forgotten, or, when its deadline ended it, kept as done with
+   * nothing in force, so that the experiment's next Sync does not apply it again. A failed revert stays reverting.
+   */
+  async revert(record: JournalRecord, reason: RevertReason): Promise<void> {
+    const id = record.spec.id;
+    const started = performance.now();
+    let journaledAt = started;
+    // A revert its deadline started stays kept when it is finished by a retry or after a restart.
+    const keep = reason === 'deadline' || (record.endedBy === 'deadline' && (reason === 'retry' || reason === 'reconcile'));
+    if (record.plan !== undefined && record.phase !== 'done') {
+      if (record.phase !== 'reverting' || (keep && record.endedBy === undefined)) {
+        record.phase = 'reverting';
+        if (keep) record.endedBy = 'deadline';
+        await this.journal.write(record);
+      }
+      journaledAt = performance.now();
+      try {
+        await this.executor.revert(await reachableRevert(record, this.log));
+      } catch (error) {
+        record.error = `revert failed: ${errorMessage(error)}`;
+        this.metrics.failed.inc({ kind: record.spec.fault.kind, operation: 'recover' });
+        await this.journal.write(record).catch(() => undefined);
+        throw new DaemonError('failed', `revert of ${id}: ${errorMessage(error)}`, { cause: error });
+      }
+    }
+    const revertedAt = performance.now();
+    const summary = record.plan?.summary ?? record.summary ?? record.spec.fault.kind;
+    if (keep) {
+      record.phase = 'done';
+      record.summary = `ended at its deadline: ${summary}`;
+      delete record.plan;
+      delete record.target;
+      delete record.netnsInode;
+      delete record.error;
+      await this.journal.write(record, 'atomic');
+    } else {
+      await this.forget(id);
+    }
+    this.metrics.recovered.inc({ reason });
+    this.log.info('injection reverted', { id, holder: record.holder, experiment: record.experiment, reason, summary });
+    this.log.debug('recover timing', { id, journalMs: ms(journaledAt - started), revertMs: ms(revertedAt - journaledAt), forgetMs: ms(performance.now() - revertedAt) });
+  }
+
+  /** Drops the record without touching the kernel: nothing of it is in force. */
+  async forget(id: string): Promise<void> {
+    await this.journal.remove(id);
+    this.table.delete(id);
+  }
+}
+
+function ms(value: number): number {
+  return Math.round(value * 10) / 10;
+}

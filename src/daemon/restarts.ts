@@ -1,0 +1,158 @@
+/**
+ * Restart following: finds injections whose target process is no longer the one the fault was put on and puts
+ * the fault on its successor (same pod, same container name), and retries reverts that failed. It runs on its own
+ * timer, apart from the guard, so slow runtime calls for restarted targets never delay a lease expiry or deadline.
+ */
+import { errorCode, errorMessage } from './errors.ts';
+import type { JournalRecord } from './journal.ts';
+import type { Lifecycle } from './lifecycle.ts';
+import type { DaemonMetrics } from './metrics.ts';
+import type { Plan } from './plan.ts';
+import { netnsInode, processStartTime } from './proc.ts';
+import { reachableRevert, retargetNetns } from './revert-reach.ts';
+import type { ResolvedTarget } from './runtime/resolve.ts';
+import type { TargetRef } from './spec.ts';
+import type { InjectionTable } from './state.ts';
+import type { Logger } from '../util/log.ts';
+
+export interface RestartOptions {
+  table: InjectionTable;
+  lifecycle: Lifecycle;
+  metrics: DaemonMetrics;
+  log: Logger;
+  everyMs: number;
+}
+
+export class RestartFollower {
+  private readonly o: RestartOptions;
+  private timer: NodeJS.Timeout | undefined;
+  private work: Promise<void> | undefined;
+
+  constructor(options: RestartOptions) {
+    this.o = options;
+  }
+
+  start(): void {
+    this.timer = setInterval(() => {
+      this.work ??= this.retryReverts().then(() => this.checkTargets()).catch((error: unknown) => {
+        this.o.log.error('target check failed', { error: errorMessage(error) });
+      }).finally(() => { this.work = undefined; });
+    }, this.o.everyMs);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.work;
+  }
+
+  private async retryReverts(): Promise<void> {
+    const { table, lifecycle, log } = this.o;
+    for (const record of table.all().filter((r) => r.phase === 'reverting')) {
+      await table.locked(record.spec.id, async () => {
+        if (!table.holds(record)) return;
+        await lifecycle.revert(record, 'retry').catch((error: unknown) => {
+          log.error('revert retry failed', { id: record.spec.id, error: errorMessage(error) });
+        });
+      });
+    }
+  }
+
+  private async checkTargets(): Promise<void> {
+    const { table } = this.o;
+    for (const record of table.all().filter((r) => r.phase === 'active' || r.phase === 'not-reapplied')) {
+      if (record.phase === 'active' && record.target !== undefined && await processStartTime(record.target.pid) === record.target.startTime) continue;
+      await table.locked(record.spec.id, async () => {
+        if (table.holds(record) && (record.phase === 'active' || record.phase === 'not-reapplied')) await this.reapply(record);
+      });
+    }
+  }
+
+  private async successor(target: TargetRef): Promise<ResolvedTarget> {
+    const { targets } = this.o.lifecycle;
+    try {
+      return await targets.resolve(target.containerId);
+    } catch (error) {
+      if (errorCode(error) !== 'not-found' || target.podUid === undefined || target.containerName === undefined) throw error;
+      return targets.resolve(await targets.findRestarted(target.podUid, target.containerName));
+    }
+  }
+
+  /**
+   * Puts the fault on the target's successor. The record always says where the fault is: `plan` is in force (or,
+   * for a target that vanished, still held by its pod's netns), or absent when nothing of it is left anywhere.
+   */
+  private async reapply(record: JournalRecord): Promise<void> {
+    const { lifecycle, log } = this.o;
+    const { journal, executor } = lifecycle;
+    const id = record.spec.id;
+    const previous = record.target;
+    const module = lifecycle.module(record.spec.fault.kind);
+    let next: ResolvedTarget;
+    let plan: Plan;
+    try {
+      next = await this.successor(record.spec.target);
+      const sameProcess = previous !== undefined && next.pid === previous.pid && next.startTime === previous.startTime;
+      const sameNetns = module.inNetns && record.netnsInode !== undefined && await netnsInode(next.pid) === record.netnsInode;
+      if (record.plan !== undefined && (sameProcess || sameNetns)) {
+        // The same process (the runtime was briefly unreachable), or a restart inside the pod's netns: the fault is
+        // still where it was put, so it is followed rather than applied twice.
+        if (previous !== undefined) record.plan = retargetNetns(record.plan, `/proc/${previous.pid}/ns/net`, `/proc/${next.pid}/ns/net`);
+        await this.settle(record, next, false);
+        log.info('target followed; fault still in place', { id, pid: next.pid, sameProcess });
+        return;
+      }
+      const effect = await module.prepare(record.spec.fault, next);
+      // Only faults with a plan stay in force; a one-way action is done and never followed.
+      if (effect.kind !== 'plan') return;
+      plan = effect.plan;
+    } catch (error) {
+      await this.markNotReapplied(record, error);
+      return;
+    }
+    const leftovers = await reachableRevert(record, log);
+    if (leftovers.length > 0) {
+      await executor.revert(leftovers).catch((error: unknown) => {
+        log.error('could not revert the fault left on the restarted container\'s old netns', { id, error: errorMessage(error) });
+      });
+    }
+    record.target = next;
+    record.plan = plan;
+    record.phase = 'applying';
+    if (module.inNetns) record.netnsInode = await netnsInode(next.pid);
+    await journal.write(record);
+    try {
+      await executor.apply(plan.apply);
+    } catch (error) {
+      await executor.revert(plan.revert).catch((revertError: unknown) => {
+        log.error('revert after a failed re-apply failed', { id, error: errorMessage(revertError) });
+      });
+      delete record.plan;
+      delete record.target;
+      delete record.netnsInode;
+      await this.markNotReapplied(record, error);
+      return;
+    }
+    await this.settle(record, next, true);
+    this.o.metrics.reapplied.inc({ kind: record.spec.fault.kind });
+    log.info('fault re-applied on restarted container', { id, container: next.containerId, pid: next.pid, summary: plan.summary });
+  }
+
+  private async settle(record: JournalRecord, target: ResolvedTarget, reapplied: boolean): Promise<void> {
+    record.target = target;
+    if (reapplied) record.reapplied += 1;
+    delete record.error;
+    record.phase = 'active';
+    await this.o.lifecycle.journal.write(record);
+  }
+
+  private async markNotReapplied(record: JournalRecord, error: unknown): Promise<void> {
+    if (record.phase !== 'not-reapplied') {
+      this.o.metrics.notReapplied.inc({ kind: record.spec.fault.kind });
+      this.o.log.warn('fault not re-applied on restarted container', { id: record.spec.id, error: errorMessage(error) });
+    }
+    record.phase = 'not-reapplied';
+    record.error = `target restarted; fault not re-applied: ${errorMessage(error)}`;
+    await this.o.lifecycle.journal.write(record);
+  }
+}
