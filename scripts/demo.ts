@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'yaml';
 import type { PodChaos } from '../src/api/generated/types.ts';
 import { podChaos } from '../src/controller/podchaos/resource.ts';
-import { pickTargets, type CandidatePod } from '../src/controller/podchaos/selection.ts';
+import { pickTargets, type CandidatePod } from '../src/controller/targets/pod-selection.ts';
 import { KubeClient } from '../src/kube/client.ts';
 import { isNotFound } from '../src/kube/errors.ts';
 import { coreEvents, pods } from '../src/kube/resources.ts';

@@ -2,7 +2,7 @@
 import { conditions, dnsLabel, dnsSubdomain, duration, immutableFields, time } from './common.ts';
 import type { KindDefinition } from './resource.ts';
 import {
-  array, boolean, enumeration, integer, message, messageExpression, object, optional, required, string,
+  array, boolean, enumeration, integer, map, message, messageExpression, object, optional, required, string,
   type Field, type ObjectSchema,
 } from './schema.ts';
 import { podSelectorFields, podSelectorRules } from './selector.ts';
@@ -14,14 +14,14 @@ const podChaosConditionTypes = ['Selected', 'AllInjected', 'AllRecovered', 'Paus
 
 const action = enumeration(
   'PodChaosAction',
-  'What happens to each target: `pod-kill` deletes the pod, `pod-failure` makes its containers fail for `duration` and then restores them, `container-kill` kills the containers named in `containerNames`.',
+  'What happens to each target: `pod-kill` deletes the pod, `pod-failure` freezes its containers for `duration` and then thaws them, `container-kill` kills the containers named in `containerNames` (the first container when omitted).',
   ['pod-kill', 'pod-failure', 'container-kill'],
 );
 
 const specFields: Readonly<Record<string, Field>> = {
   action: required(action),
   ...podSelectorFields,
-  containerNames: optional(array('The containers to kill. Required for `container-kill`, not allowed with other actions.', dnsLabel('A container name.'), { minItems: 1, maxItems: 32, listType: 'set' })),
+  containerNames: optional(array('The containers to kill with `container-kill`; when omitted, the pod\'s first container (as in Chaos Mesh). Not allowed with other actions.', dnsLabel('A container name.'), { minItems: 1, maxItems: 32, listType: 'set' })),
   gracePeriod: optional(integer('Seconds the pod gets to shut down when `pod-kill` deletes it; 0 deletes it at once. Only for `pod-kill`.', { format: 'int64', minimum: 0, maximum: 86400 })),
   duration: optional(duration('How long the fault is held, as a Go duration (`30s`, `5m`, `1h30m`). Required for `pod-failure`. For the kill actions it is how long the experiment stays Running after the kill. Counted from injection; time spent paused does not count.')),
   seed: optional(integer(`Seed for the random pick of targets, 0 to ${maxSeed}. The same seed over the same candidate pods picks the same targets. When omitted the controller chooses one and reports it in status.seed.`, { format: 'int64', minimum: 0, maximum: maxSeed })),
@@ -35,12 +35,6 @@ const podChaosSpec: ObjectSchema = object(
   specFields,
   [
     ...podSelectorRules,
-    {
-      rule: "self.action != 'container-kill' || has(self.containerNames)",
-      message: message('containerNames is required when action is container-kill: name the containers to kill'),
-      fieldPath: '.containerNames',
-      reason: 'FieldValueRequired',
-    },
     {
       rule: "self.action == 'container-kill' || !has(self.containerNames)",
       message: messageExpression("'containerNames applies only to action container-kill; remove it for ' + self.action", 'containerNames applies only to action container-kill; remove it for <action>'),
@@ -69,7 +63,7 @@ const targetPhase = enumeration(
   ['Selected', 'Injected', 'Recovered', 'Failed'],
 );
 
-const podChaosTarget = object('PodChaosTarget', 'One target pod and what happened to it.', {
+const chaosTarget = object('ChaosTarget', 'One target pod and what happened to it.', {
   namespace: required(dnsLabel('The pod\'s namespace.')),
   name: required(dnsSubdomain('The pod\'s name.')),
   uid: required(string('The pod\'s UID, so a pod recreated under the same name is not mistaken for the target.', { maxLength: 64 })),
@@ -80,6 +74,7 @@ const podChaosTarget = object('PodChaosTarget', 'One target pod and what happene
     uid: required(string('The owner\'s UID.', { maxLength: 64 })),
   })),
   containers: optional(array('The containers acted on (container-kill and pod-failure).', string('A container name.', { maxLength: 63 }), { maxItems: 32 })),
+  restartCounts: optional(map('Each acted-on container\'s restartCount when the fault was injected: `container-kill` is proven by it rising, `pod-failure` leaves it unchanged.', integer('A restart count.', { format: 'int32', minimum: 0 }), { maxProperties: 32, keyDescription: 'container names' })),
   phase: required(targetPhase),
   injectedAt: optional(time('When the fault reached this pod.')),
   recoveredAt: optional(time('When this pod was whole again: restored, restarted, or replaced and Ready.')),
@@ -105,7 +100,7 @@ const podChaosStatus: ObjectSchema = object('PodChaosStatus', 'What the controll
   injected: optional(integer('How many targets are injected now.', { format: 'int32', minimum: 0 })),
   recovered: optional(integer('How many targets have recovered.', { format: 'int32', minimum: 0 })),
   failed: optional(integer('How many targets could not be injected or recovered.', { format: 'int32', minimum: 0 })),
-  targets: optional(array('Per-target records, at most 100; the counts above cover every target.', podChaosTarget, { maxItems: 100 })),
+  targets: optional(array('Per-target records, at most 100; the counts above cover every target.', chaosTarget, { maxItems: 100 })),
   targetsTruncated: optional(integer('How many targets have no record in `targets` because the list is full.', { format: 'int32', minimum: 0 })),
   experiment: optional(object('ExperimentStatus', 'Where the controller is steering the experiment, as in Chaos Mesh.', {
     desiredPhase: required(enumeration('DesiredPhase', '`Run` while faults should be held, `Stop` once paused, finished or deleted.', ['Run', 'Stop'])),
@@ -147,8 +142,8 @@ Targets are picked once, when the experiment starts. Pods created later (a kille
       title: 'Actions and duration',
       body: `
 - \`pod-kill\` deletes each target with \`gracePeriod\` seconds to shut down (default 0). It is done once; a workload controller then replaces the pod, and \`targets[].replacedBy\` names the replacement.
-- \`container-kill\` kills the containers in \`containerNames\` in each target once; the kubelet restarts them.
-- \`pod-failure\` makes every container of each target fail for \`duration\`, then restores the pod to how it was.
+- \`container-kill\` kills (SIGKILL, through the container runtime) the containers in \`containerNames\` of each target once, or the pod's first container when \`containerNames\` is omitted, as in Chaos Mesh; the kubelet restarts them. \`targets[].restartCounts\` holds each container's restart count before the kill; the target has recovered when the count has risen and the container is ready again.
+- \`pod-failure\` freezes every container of each target (cgroup freezer) for \`duration\`, then thaws it: the processes stop in place, so requests to the pod time out while it stays Running, keeps its IP and is not restarted. No image is changed or pulled. A container restarted while failed is frozen again. \`targets[].injectedAt\` and \`recoveredAt\` say when it was frozen and thawed. Each freeze also carries its own deadline to the node daemon, which thaws by itself when it passes, or when the controller stops renewing its lease.
 
 \`duration\` is counted from injection, and time spent paused does not count. For the kill actions it is how long the experiment stays \`Running\` after the kill before it moves to \`Finished\`; without it the experiment finishes once the kill is done.`,
     },
@@ -179,7 +174,9 @@ Conditions (type: meaning when True):
     { topic: 'Dry run', chaosMesh: 'None.', kerris: '`spec.dryRun` picks and reports targets without injecting.' },
     { topic: 'Seed', chaosMesh: 'None; the random pick cannot be repeated.', kerris: '`spec.seed` (0 to 2^53−1) makes the pick repeatable; `status.seed` records the one used.' },
     { topic: 'Duration', chaosMesh: 'Counted from the object\'s creation.', kerris: 'Counted from injection. Must match Go duration syntax with no sign, and be longer than zero.' },
-    { topic: '`containerNames`', chaosMesh: 'Required for `container-kill` (by its webhook); ignored by `pod-kill` and `pod-failure`.', kerris: 'Required for `container-kill`; rejected with the other actions instead of ignored.' },
+    { topic: '`containerNames`', chaosMesh: 'Used by `container-kill`; when empty, the pod\'s first container is killed. Ignored by `pod-kill` and `pod-failure`.', kerris: 'The same meaning for `container-kill` (the first container when omitted); rejected with the other actions instead of ignored.' },
+    { topic: '`pod-failure`', chaosMesh: 'Swaps every container\'s image for a pause image: the containers restart (restartCount rises), the image must be pulled, and a controller that dies mid-experiment leaves the pod broken.', kerris: 'Freezes every container in place with the cgroup freezer through the node daemon: nothing restarts, no image changes, and the daemon thaws by itself at the deadline or when the controller\'s lease lapses.' },
+    { topic: '`container-kill` proof', chaosMesh: 'None in status.', kerris: '`targets[].restartCounts` before the kill; the target recovers when the count has risen and the container is ready again.' },
     { topic: '`gracePeriod`', chaosMesh: 'Accepted and ignored with the actions other than `pod-kill`; always serialized, so exported objects carry `gracePeriod: 0`.', kerris: 'Only with `pod-kill`, at most 86400; `0` is tolerated with the other actions so exported Chaos Mesh objects still apply.' },
     { topic: '`value`', chaosMesh: 'Checked by its webhook: a count above 0 for `fixed`, a percentage in (0, 100] for the percent modes; ignored with `one` and `all`.', kerris: 'The same bounds, checked by the apiserver; with `one` and `all` it must be absent or empty (`value: ""`, which exported Chaos Mesh objects carry, is accepted).' },
     { topic: 'Selector bounds', chaosMesh: 'Unbounded lists and maps.', kerris: 'Bounded (e.g. 64 namespaces, 128 nodes, 16 namespaces × 128 pods in `pods`), and names must be valid Kubernetes names, so the apiserver can check rules cheaply.' },

@@ -12,6 +12,14 @@ export interface OperatorConfig {
   leaderElection: boolean;
   healthPort: number;
   concurrency: number;
+  /** How long node daemons keep this controller's faults without a lease renewal. */
+  daemonLeaseTtlMs: number;
+  /**
+   * `controller`: the leader issues and rotates the daemon certificates itself (docs/certificates.md);
+   * `external`: another issuer (cert-manager) makes the Secrets, and the client certificate is read from clientTlsDir.
+   */
+  certificates: 'controller' | 'external';
+  clientTlsDir: string;
 }
 
 export class ConfigError extends Error {
@@ -30,6 +38,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Op
       'no-leader-elect': { type: 'boolean', default: false },
       'health-port': { type: 'string', default: '8080' },
       concurrency: { type: 'string', default: '4' },
+      'daemon-lease-ttl': { type: 'string', default: '10s' },
+      certificates: { type: 'string', default: 'controller' },
+      'client-tls-dir': { type: 'string', default: '/etc/kerris/client-tls' },
       namespace: { type: 'string' },
     },
     strict: true,
@@ -42,6 +53,12 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Op
   if (!Number.isInteger(healthPort) || healthPort < 0 || healthPort > 65535) throw new ConfigError(`--health-port ${values['health-port']} is not a port`);
   const concurrency = Number(values.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new ConfigError(`--concurrency ${values.concurrency} is not a whole number from 1 to 64`);
+  const leaseTtl = /^(\d{1,4})s$/.exec(values['daemon-lease-ttl']);
+  const daemonLeaseTtlMs = Number(leaseTtl?.[1]) * 1000;
+  if (leaseTtl === null || daemonLeaseTtlMs < 3_000 || daemonLeaseTtlMs > 600_000) throw new ConfigError(`--daemon-lease-ttl ${values['daemon-lease-ttl']} must be whole seconds from 3s to 600s`);
+  const certificates = values.certificates;
+  if (certificates !== 'controller' && certificates !== 'external') throw new ConfigError(`--certificates ${certificates} must be controller or external`);
+  if (!values['client-tls-dir'].startsWith('/')) throw new ConfigError(`--client-tls-dir ${values['client-tls-dir']} must be an absolute path`);
   return {
     namespace,
     identity: env['POD_NAME'] ?? `kerris-controller-${process.pid}`,
@@ -50,5 +67,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Op
     leaderElection: values['leader-elect'] && !values['no-leader-elect'],
     healthPort,
     concurrency,
+    daemonLeaseTtlMs,
+    certificates,
+    clientTlsDir: values['client-tls-dir'],
   };
 }

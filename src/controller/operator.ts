@@ -1,40 +1,83 @@
 /**
- * Assembles the controller process: informers, one controller per chaos kind,
- * the Event recorder, leader election and the health/metrics server.
+ * Assembles the controller process: informers, one controller per chaos kind
+ * on the shared experiment engine, the node daemons' connections and leases,
+ * the daemon certificates, the Event recorder, leader election and the
+ * health/metrics server.
  */
 import type { PodChaos } from '../api/generated/types.ts';
 import type { KubeClient } from '../kube/client.ts';
-import { pods } from '../kube/resources.ts';
-import type { Pod } from '../kube/types.ts';
+import { namespaces, nodes, pods } from '../kube/resources.ts';
+import type { KubeObject, Namespace, Pod } from '../kube/types.ts';
 import { Controller } from '../runtime/controller.ts';
 import { EventRecorder } from '../runtime/events.ts';
 import { Informer } from '../runtime/informer.ts';
-import { Manager } from '../runtime/manager.ts';
+import { Manager, type Runnable } from '../runtime/manager.ts';
 import { specOrLifecycleChanged } from '../runtime/predicates.ts';
 import { RuntimeMetrics } from '../runtime/runtime-metrics.ts';
+import { sleep } from '../runtime/sleep.ts';
 import { keyOf, type ObjectKey } from '../runtime/store.ts';
 import type { Logger } from '../util/log.ts';
+import { DaemonCertificates } from './certificates/daemon-certificates.ts';
+import { daemonServerName } from './certificates/identities.ts';
 import type { OperatorConfig } from './config.ts';
-import { PodChaosReconciler } from './podchaos/reconciler.ts';
+import { DaemonFleet } from './daemons/fleet.ts';
+import { fileClientMaterial } from './daemons/file-material.ts';
+import { leaseRenewer } from './daemons/lease-renewer.ts';
+import { ExperimentEngine } from './engine/lifecycle.ts';
+import { podChaosKind } from './podchaos/kind.ts';
 import { podChaos } from './podchaos/resource.ts';
+import { clusterView } from './targets/cluster-view.ts';
 
 export const LEASE_NAME = 'kerris-controller';
+/** How often the leader checks the daemon certificates; rotation happens days before expiry. */
+const CERTIFICATE_CHECK_MS = 10 * 60_000;
 
 /** Running experiments that a change of this pod may concern: those with targets in its namespace. */
 function experimentsConcerning(experiments: Informer<PodChaos>): (pod: Pod) => ObjectKey[] {
   return (pod) => experiments.store.list()
-    .filter((chaos) => chaos.status?.phase === 'Running' && chaos.status.targets?.some((t) => t.namespace === pod.metadata.namespace))
+    .filter((chaos) => (chaos.status?.phase === 'Running' || chaos.status?.phase === 'Recovering') && chaos.status.targets?.some((t) => t.namespace === pod.metadata.namespace))
     .map((chaos) => keyOf(chaos));
+}
+
+/** The leader keeps the CA and the daemons' serving Secret current. */
+function certificateKeeper(certificates: DaemonCertificates, logger: Logger): Runnable {
+  return {
+    name: 'daemon-certificates',
+    async run(signal) {
+      do {
+        try {
+          const result = await certificates.ensure();
+          if (result.issued.length > 0) logger.info('daemon certificates issued', { issued: result.issued, reason: result.reason });
+        } catch (error) {
+          logger.error('daemon certificates could not be ensured; retrying', { error });
+          if (!await sleep(5_000, signal)) return;
+          continue;
+        }
+      } while (await sleep(CERTIFICATE_CHECK_MS, signal));
+    },
+  };
 }
 
 export function buildOperator(client: KubeClient, config: OperatorConfig, logger: Logger): Manager {
   const metrics = new RuntimeMetrics();
   const experiments = new Informer<PodChaos>({ client, resource: podChaos, logger, observer: metrics.informerObserver('podchaos') });
   const allPods = new Informer<Pod>({ client, resource: pods, logger, observer: metrics.informerObserver('pods') });
+  const allNamespaces = new Informer<Namespace>({ client, resource: namespaces, logger, observer: metrics.informerObserver('namespaces') });
+  const allNodes = new Informer<KubeObject>({ client, resource: nodes, logger, observer: metrics.informerObserver('nodes') });
+  const view = clusterView({ namespaces: allNamespaces.store, pods: allPods.store, nodes: allNodes.store });
   const events = new EventRecorder({ client, reportingController: 'chaos.kerris.dev/controller', reportingInstance: config.identity, logger });
-  const reconciler = new PodChaosReconciler(client, events, {
-    safety: { protectedNamespaces: config.protectedNamespaces, requireOptIn: config.requireOptIn },
+  const certificates = config.certificates === 'controller' ? new DaemonCertificates({ client, namespace: config.namespace, log: logger }) : undefined;
+  const fleet = new DaemonFleet({
+    pods: allPods.store,
+    namespace: config.namespace,
+    material: certificates ? () => certificates.clientMaterial() : fileClientMaterial(config.clientTlsDir),
+    serverName: daemonServerName(config.namespace),
+    leaseTtlMs: config.daemonLeaseTtlMs,
+    log: logger.child({ component: 'daemons' }),
   });
+  const engine = new ExperimentEngine(client, events, podChaosKind({
+    client, view, fleet, safety: { protectedNamespaces: config.protectedNamespaces, requireOptIn: config.requireOptIn },
+  }));
   const controller = new Controller<PodChaos>({
     name: 'podchaos',
     informer: experiments,
@@ -43,15 +86,14 @@ export function buildOperator(client: KubeClient, config: OperatorConfig, logger
     logger,
     // Status writes by this controller come back as updates; only spec and lifecycle changes need a reconcile.
     shouldEnqueueUpdate: specOrLifecycleChanged,
-    reconcile: (_object, ctx) => reconciler.reconcile({ namespace: ctx.namespace ?? '', name: ctx.name }),
+    reconcile: (_object, ctx) => engine.reconcile({ namespace: ctx.namespace ?? '', name: ctx.name }),
   }).watches(allPods, experimentsConcerning(experiments));
   return new Manager({
-    informers: [experiments, allPods],
-    controllers: [controller],
+    informers: [experiments, allPods, allNamespaces, allNodes],
+    controllers: [controller, leaseRenewer(fleet), ...(certificates ? [certificateKeeper(certificates, logger)] : [])],
     metrics,
     logger,
     health: { port: config.healthPort },
     ...(config.leaderElection ? { leaderElection: { client, namespace: config.namespace, name: LEASE_NAME, identity: config.identity } } : {}),
   });
 }
-

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import {
   admitNamespaces, filterCandidates, pickTargets, selectedNamespaces, SelectorError, targetCount, type CandidatePod, type NamespaceInfo,
-} from '../../src/controller/podchaos/selection.ts';
+} from '../../src/controller/targets/pod-selection.ts';
 
 const pod = (name: string, extra: Partial<CandidatePod> = {}): CandidatePod => ({
   namespace: 'app', name, uid: `uid-${name}`, labels: { app: 'web' }, annotations: {}, phase: 'Running', nodeName: 'node-a', terminating: false, ...extra,

@@ -39,7 +39,7 @@ export interface PodChaosList {
 
 /** What a PodChaos does and to which pods. Fixed at creation except `paused`. */
 export interface PodChaosSpec {
-  /** What happens to each target: `pod-kill` deletes the pod, `pod-failure` makes its containers fail for `duration` and then restores them, `container-kill` kills the containers named in `containerNames`. */
+  /** What happens to each target: `pod-kill` deletes the pod, `pod-failure` freezes its containers for `duration` and then thaws them, `container-kill` kills the containers named in `containerNames` (the first container when omitted). */
   action: PodChaosAction;
   /** Which pods are candidates. Every field given must match (they are ANDed), except `pods`, which names pods directly and ignores the other fields. An empty selector matches every pod in the experiment's namespace. */
   selector: PodSelectorSpec;
@@ -47,7 +47,7 @@ export interface PodChaosSpec {
   mode: SelectorMode;
   /** How many to pick: a pod count for `fixed`, a percentage from 1 to 100 for `fixed-percent` and `random-max-percent`. A string, as in Chaos Mesh. Not used with `one` and `all`. */
   value?: string;
-  /** The containers to kill. Required for `container-kill`, not allowed with other actions. */
+  /** The containers to kill with `container-kill`; when omitted, the pod's first container (as in Chaos Mesh). Not allowed with other actions. */
   containerNames?: string[];
   /** Seconds the pod gets to shut down when `pod-kill` deletes it; 0 deletes it at once. Only for `pod-kill`. */
   gracePeriod?: number;
@@ -61,7 +61,7 @@ export interface PodChaosSpec {
   dryRun?: boolean;
 }
 
-/** What happens to each target: `pod-kill` deletes the pod, `pod-failure` makes its containers fail for `duration` and then restores them, `container-kill` kills the containers named in `containerNames`. */
+/** What happens to each target: `pod-kill` deletes the pod, `pod-failure` freezes its containers for `duration` and then thaws them, `container-kill` kills the containers named in `containerNames` (the first container when omitted). */
 export type PodChaosAction = 'pod-kill' | 'pod-failure' | 'container-kill';
 export const podChaosActionValues: readonly PodChaosAction[] = ['pod-kill', 'pod-failure', 'container-kill'];
 
@@ -134,7 +134,7 @@ export interface PodChaosStatus {
   /** How many targets could not be injected or recovered. */
   failed?: number;
   /** Per-target records, at most 100; the counts above cover every target. */
-  targets?: PodChaosTarget[];
+  targets?: ChaosTarget[];
   /** How many targets have no record in `targets` because the list is full. */
   targetsTruncated?: number;
   /** Where the controller is steering the experiment, as in Chaos Mesh. */
@@ -170,7 +170,7 @@ export type ConditionStatus = 'True' | 'False' | 'Unknown';
 export const conditionStatusValues: readonly ConditionStatus[] = ['True', 'False', 'Unknown'];
 
 /** One target pod and what happened to it. */
-export interface PodChaosTarget {
+export interface ChaosTarget {
   /** The pod's namespace. */
   namespace: string;
   /** The pod's name. */
@@ -183,6 +183,8 @@ export interface PodChaosTarget {
   owner?: TargetOwner;
   /** The containers acted on (container-kill and pod-failure). */
   containers?: string[];
+  /** Each acted-on container's restartCount when the fault was injected: `container-kill` is proven by it rising, `pod-failure` leaves it unchanged. */
+  restartCounts?: Record<string, number>;
   /** Where one target stands: `Selected` (picked, nothing injected yet, or a dry run), `Injected`, `Recovered`, `Failed`. */
   phase: TargetPhase;
   /** When the fault reached this pod. */

@@ -1,5 +1,6 @@
-/** Pure status arithmetic for PodChaos: counts over target records. */
-import type { PodChaosStatus, PodChaosTarget } from '../../api/generated/types.ts';
+/** Pure status arithmetic shared by every chaos kind: counts over target records. */
+import type { ChaosTarget } from '../../api/generated/types.ts';
+import type { ChaosStatus } from './experiment.ts';
 
 /** At most this many targets get a record in status; the counts cover all of them. */
 export const MAX_TARGET_RECORDS = 100;
@@ -11,10 +12,10 @@ export interface Counts {
   failed: number;
 }
 
-const recordedIn = (records: readonly PodChaosTarget[], phase: PodChaosTarget['phase']): number => records.filter((r) => r.phase === phase).length;
+const recordedIn = (records: readonly ChaosTarget[], phase: ChaosTarget['phase']): number => records.filter((r) => r.phase === phase).length;
 
 /** Counts over recorded targets plus those without a record, whose fate `untracked` describes. */
-export function countTargets(records: readonly PodChaosTarget[], untracked: Counts): Counts {
+export function countTargets(records: readonly ChaosTarget[], untracked: Counts): Counts {
   return {
     selected: records.length + untracked.selected,
     injected: recordedIn(records, 'Injected') + untracked.injected,
@@ -28,7 +29,7 @@ export function countTargets(records: readonly PodChaosTarget[], untracked: Coun
  * MAX_TARGET_RECORDS): the counts minus what the records account for.
  * Their recovery is not tracked one by one.
  */
-export function untrackedCounts(status: PodChaosStatus | undefined): Counts {
+export function untrackedCounts(status: ChaosStatus | undefined): Counts {
   const records = status?.targets ?? [];
   return {
     selected: status?.targetsTruncated ?? 0,

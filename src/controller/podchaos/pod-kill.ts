@@ -2,12 +2,15 @@
  * pod-kill: deleting targets, and telling when each has recovered, that is
  * when the workload that owned it has a Ready pod in its place.
  */
-import type { PodChaosTarget } from '../../api/generated/types.ts';
+import type { PodChaos } from '../../api/generated/types.ts';
 import type { KubeClient } from '../../kube/client.ts';
 import { isApiError, isNotFound } from '../../kube/errors.ts';
 import { pods } from '../../kube/resources.ts';
 import type { Pod } from '../../kube/types.ts';
 import { formatTime } from '../../kube/time.ts';
+import { mapLimit } from '../../util/concurrency.ts';
+import type { Fault, TargetRecord } from '../engine/experiment.ts';
+import type { ClusterView } from '../targets/cluster-view.ts';
 
 /** What recovery needs to know of a live pod. */
 export interface ObservedPod {
@@ -42,7 +45,7 @@ export function observePod(pod: Pod): ObservedPod {
  * uid precondition makes a repeated kill (after a controller restart) a no-op
  * and keeps a same-named replacement safe.
  */
-export async function killTarget(client: KubeClient, target: PodChaosTarget, gracePeriodSeconds: number, now: () => Date): Promise<PodChaosTarget> {
+export async function killTarget(client: KubeClient, target: TargetRecord, gracePeriodSeconds: number, now: () => Date): Promise<TargetRecord> {
   try {
     await client.delete(pods, target.name, { namespace: target.namespace, gracePeriodSeconds, preconditions: { uid: target.uid } });
     return { ...target, phase: 'Injected', injectedAt: formatTime(now().getTime()), message: `deleted with a grace period of ${gracePeriodSeconds} s` };
@@ -61,7 +64,7 @@ export async function killTarget(client: KubeClient, target: PodChaosTarget, gra
  * finds it). `claimed` holds replacements (namespace/name) that other targets
  * already count, so that one new pod never stands in for two killed ones.
  */
-export function assessRecovery(target: PodChaosTarget, live: readonly ObservedPod[], claimed: Set<string>, since: string, now: Date): PodChaosTarget {
+export function assessRecovery(target: TargetRecord, live: readonly ObservedPod[], claimed: Set<string>, since: string, now: Date): TargetRecord {
   if (target.phase !== 'Injected') return target;
   if (live.some((p) => p.uid === target.uid)) return { ...target, message: 'waiting for the pod to terminate' };
   if (!target.owner) return { ...target, phase: 'Recovered', recoveredAt: formatTime(now.getTime()), message: 'gone; it had no controller to replace it' };
@@ -72,4 +75,23 @@ export function assessRecovery(target: PodChaosTarget, live: readonly ObservedPo
   if (!replacement) return { ...target, message: `gone; waiting for ${owner.kind} ${owner.name} to have a Ready pod in its place` };
   claimed.add(`${replacement.namespace}/${replacement.name}`);
   return { ...target, phase: 'Recovered', replacedBy: replacement.name, recoveredAt: replacement.readyAt ?? formatTime(now.getTime()), message: `replaced by ${replacement.name}` };
+}
+
+/** How many pods are deleted at once. */
+const KILL_CONCURRENCY = 16;
+
+/** pod-kill as the engine runs it: a one-time delete per target, recovered when the owner has a Ready pod in its place. */
+export function podKill(client: KubeClient, view: ClusterView, now: () => Date): Fault<PodChaos> {
+  return {
+    holds: false,
+    injectedReason: 'Killed',
+    apply: (chaos, pending) => mapLimit(pending, KILL_CONCURRENCY, (t) => killTarget(client, t, chaos.spec.gracePeriod ?? 0, now)),
+    recover: async (_chaos, targets) => ({ targets: [...targets], complete: true, message: 'a kill leaves nothing to take away' }),
+    observe: (chaos, targets) => {
+      const namespaces = [...new Set(targets.filter((t) => t.phase === 'Injected').map((t) => t.namespace))];
+      const live = namespaces.flatMap((ns) => view.podsIn(ns).map(observePod));
+      const claimed = new Set(targets.filter((t) => t.replacedBy).map((t) => `${t.namespace}/${t.replacedBy}`));
+      return targets.map((t) => assessRecovery(t, live, claimed, chaos.status?.startTime ?? '', now()));
+    },
+  };
 }

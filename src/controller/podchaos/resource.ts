@@ -9,6 +9,3 @@ export const podChaos = defineResource<PodChaos>({
   kind: podChaosResource.kind,
   namespaced: podChaosResource.namespaced,
 });
-
-/** Held on every PodChaos until its faults are taken away. */
-export const RECOVERY_FINALIZER = 'chaos.kerris.dev/recover';

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { LabelSelectorRequirement, PodSelectorSpec, SelectorMode } from '../../api/generated/types.ts';
+import { SelectionError } from '../engine/experiment.ts';
 
 export interface CandidatePod {
   namespace: string;
@@ -80,7 +81,7 @@ const FIELDS: Readonly<Record<string, (pod: CandidatePod) => string>> = {
   'status.phase': (pod) => pod.phase,
 };
 
-export class SelectorError extends Error {
+export class SelectorError extends SelectionError {
   override name = 'SelectorError';
 }
 

@@ -1,0 +1,166 @@
+/**
+ * The controller's view of the node daemons: which node has a Ready daemon
+ * pod (from the pod informer's cache), one gRPC connection per node, reused
+ * until the pod's address or the client certificate changes, and the calls
+ * the experiment engine and the lease renewer make.
+ */
+import { DaemonClient, type InjectionInput } from '../../daemon/client.ts';
+import { ErrorCode, Phase, type SyncResponse } from '../../daemon/proto/gen/daemon_pb.js';
+import type { TlsMaterial } from '../../daemon/tls.ts';
+import type { Pod } from '../../kube/types.ts';
+import type { Store } from '../../runtime/store.ts';
+import { mapLimit } from '../../util/concurrency.ts';
+import type { Logger } from '../../util/log.ts';
+
+/** The labels every daemon pod carries (deploy/daemon). */
+export const DAEMON_LABELS = { 'app.kubernetes.io/name': 'kerris', 'app.kubernetes.io/component': 'daemon' } as const;
+export const DAEMON_PORT = 9443;
+
+export interface FleetOptions {
+  /** The pod informer's store; daemon pods are those in `namespace` with DAEMON_LABELS. */
+  pods: Store<Pod>;
+  namespace: string;
+  /** This replica's client certificate, CA bundle and key; renewed by its issuer before expiry. */
+  material: () => Promise<TlsMaterial>;
+  /** The name daemons' serving certificates carry. */
+  serverName: string;
+  /** How long a daemon keeps this controller's faults without hearing from it. */
+  leaseTtlMs: number;
+  log: Logger;
+  /** Per call. */
+  timeoutMs?: number;
+}
+
+/** What one item of a sync came to, in the controller's words. */
+export interface ItemOutcome {
+  id: string;
+  ok: boolean;
+  /** invalid, conflict, not-found, unavailable, failed; empty when ok. */
+  code: string;
+  message: string;
+  /** The daemon's phase of the injection after the call. */
+  phase: 'applying' | 'active' | 'done' | 'reverting' | 'not-reapplied' | 'none';
+}
+
+export interface NodeSync {
+  items: ItemOutcome[];
+  /** Injections not listed whose revert failed; they stay and the daemon retries. */
+  revertFailed: ItemOutcome[];
+}
+
+/** No Ready daemon on the node, or it could not be reached. */
+export class DaemonUnavailableError extends Error {
+  override name = 'DaemonUnavailableError';
+  readonly node: string;
+  constructor(node: string, message: string, options?: ErrorOptions) {
+    super(`node ${node}: ${message}`, options);
+    this.node = node;
+  }
+}
+
+const PHASES: Readonly<Record<number, ItemOutcome['phase']>> = {
+  [Phase.APPLYING]: 'applying', [Phase.ACTIVE]: 'active', [Phase.DONE]: 'done', [Phase.REVERTING]: 'reverting', [Phase.NOT_REAPPLIED]: 'not-reapplied',
+};
+const CODES: Readonly<Record<number, string>> = {
+  [ErrorCode.OK]: '', [ErrorCode.INVALID]: 'invalid', [ErrorCode.CONFLICT]: 'conflict', [ErrorCode.NOT_FOUND]: 'not-found',
+  [ErrorCode.UNAVAILABLE]: 'unavailable', [ErrorCode.FAILED]: 'failed',
+};
+
+interface Connection {
+  address: string;
+  material: TlsMaterial;
+  client: DaemonClient;
+}
+
+function isReady(pod: Pod): boolean {
+  return pod.metadata.deletionTimestamp === undefined && pod.status?.phase === 'Running' && pod.status.podIP !== undefined
+    && (pod.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export class DaemonFleet {
+  readonly leaseTtlMs: number;
+  readonly #options: FleetOptions;
+  readonly #connections = new Map<string, Connection>();
+
+  constructor(options: FleetOptions) {
+    this.#options = options;
+    this.leaseTtlMs = options.leaseTtlMs;
+  }
+
+  /** Ready daemon pods by node name. */
+  #daemons(): Map<string, Pod> {
+    const found = new Map<string, Pod>();
+    for (const pod of this.#options.pods.list()) {
+      if (pod.metadata.namespace !== this.#options.namespace || !pod.spec?.nodeName || !isReady(pod)) continue;
+      const labels = pod.metadata.labels ?? {};
+      if (Object.entries(DAEMON_LABELS).every(([k, v]) => labels[k] === v)) found.set(pod.spec.nodeName, pod);
+    }
+    return found;
+  }
+
+  /** Nodes with a Ready daemon now. */
+  nodes(): string[] {
+    return [...this.#daemons().keys()].sort();
+  }
+
+  async #connection(node: string): Promise<DaemonClient> {
+    const pod = this.#daemons().get(node);
+    if (pod === undefined) throw new DaemonUnavailableError(node, 'no Ready kerris daemon pod runs there');
+    const ip = pod.status?.podIP ?? '';
+    const address = ip.includes(':') ? `[${ip}]:${DAEMON_PORT}` : `${ip}:${DAEMON_PORT}`;
+    const material = await this.#options.material();
+    const existing = this.#connections.get(node);
+    if (existing && existing.address === address && existing.material === material) return existing.client;
+    // A new pod address (the daemon restarted) or a renewed client certificate: a new channel; calls in flight on
+    // the old one finish first, since grpc-js closes a channel only once its calls are done.
+    existing?.client.close();
+    const client = new DaemonClient({ address, tls: material, serverName: this.#options.serverName, timeoutMs: this.#options.timeoutMs ?? 15_000 });
+    this.#connections.set(node, { address, material, client });
+    return client;
+  }
+
+  /**
+   * States the injections of one experiment on one node: the daemon applies what it lacks and takes away what is
+   * not listed. Throws DaemonUnavailableError when the node's daemon cannot be asked.
+   */
+  async sync(node: string, experiment: string, injections: readonly InjectionInput[]): Promise<NodeSync> {
+    const client = await this.#connection(node);
+    let response: SyncResponse;
+    try {
+      response = await client.sync(experiment, this.leaseTtlMs, injections);
+    } catch (error) {
+      throw new DaemonUnavailableError(node, `the daemon did not answer: ${errorText(error)}`, { cause: error });
+    }
+    const outcome = (r: SyncResponse['results'][number]): ItemOutcome => ({
+      id: r.id, ok: r.ok, code: CODES[r.errorCode] ?? 'failed', message: r.message, phase: r.injection ? PHASES[r.injection.phase] ?? 'none' : 'none',
+    });
+    return { items: response.results.map(outcome), revertFailed: response.revertFailed.map(outcome) };
+  }
+
+  /**
+   * Renews this controller's lease on every node with a daemon, one call each. Returns the nodes that could not
+   * be renewed, which revert this controller's faults when their lease lapses.
+   */
+  async renewLeases(): Promise<string[]> {
+    const nodes = this.nodes();
+    const failed: string[] = [];
+    await mapLimit(nodes, 16, async (node) => {
+      try {
+        await (await this.#connection(node)).renewLease(this.leaseTtlMs);
+      } catch (error) {
+        failed.push(node);
+        this.#options.log.warn('lease renewal failed', { node, error: errorText(error) });
+      }
+    });
+    return failed;
+  }
+
+  close(): void {
+    for (const connection of this.#connections.values()) connection.client.close();
+    this.#connections.clear();
+  }
+}

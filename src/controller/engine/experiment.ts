@@ -1,0 +1,100 @@
+/**
+ * What the experiment engine knows of a chaos object, and the seam a chaos
+ * kind plugs into. The engine owns the lifecycle (finalizer, desired phase,
+ * duration, records, conditions, Events, dry run); a kind only picks targets,
+ * applies the fault to targets and takes it away again.
+ */
+import type { ChaosTarget, ExperimentStatus } from '../../api/generated/types.ts';
+import type { Resource } from '../../kube/resource.ts';
+import type { KubeObject } from '../../kube/types.ts';
+import type { Condition } from '../../runtime/conditions.ts';
+
+export type TargetRecord = ChaosTarget;
+export type TargetPhase = ChaosTarget['phase'];
+
+/** The spec fields every chaos kind has and the engine reads. */
+export interface ExperimentSpec {
+  duration?: string;
+  paused?: boolean;
+  dryRun?: boolean;
+  seed?: number;
+}
+
+/** The status every chaos kind shares (each kind's generated status type has these fields). */
+export interface ChaosStatus {
+  observedGeneration?: number;
+  phase?: 'Pending' | 'Running' | 'Paused' | 'Recovering' | 'Finished' | 'Failed';
+  conditions?: Condition[];
+  seed?: number;
+  startTime?: string;
+  injectedAt?: string;
+  recoveredAt?: string;
+  selected?: number;
+  injected?: number;
+  recovered?: number;
+  failed?: number;
+  targets?: TargetRecord[];
+  targetsTruncated?: number;
+  experiment?: ExperimentStatus;
+}
+
+export interface Experiment extends KubeObject {
+  spec: ExperimentSpec;
+  status?: ChaosStatus;
+}
+
+/** The outcome of picking: every target (records are kept for the first MAX_TARGET_RECORDS), and notes for people. */
+export interface Selection {
+  targets: TargetRecord[];
+  /** Why candidates were left out (refused namespaces, missing namespaces). */
+  notes: string[];
+  /** Set when nothing was picked because the policy refused every namespace asked for. */
+  refused: boolean;
+}
+
+/** A spec the controller cannot run, found before anything is touched. */
+export class SelectionError extends Error {
+  override name = 'SelectionError';
+}
+
+/** What a kind needs to know while applying: how long the fault may still be held. */
+export interface ApplyContext {
+  /** Milliseconds of the duration still to run; undefined when the experiment has no duration. */
+  remainingMs: number | undefined;
+}
+
+/** The result of taking faults away: updated records and whether every place that may hold them has answered. */
+export interface RecoverOutcome {
+  targets: TargetRecord[];
+  /** False while some node could not be asked or answered with a fault left; the engine retries. */
+  complete: boolean;
+  message: string;
+}
+
+/** One fault a kind can apply: what the engine asks of it once the targets are picked. */
+export interface Fault<T extends Experiment> {
+  /** True when the fault stays in force until it is taken away (pod-failure, network); false for one-time actions (kills). */
+  readonly holds: boolean;
+  /** The Event reason and the AllInjected reason for an applied target, e.g. Killed or Frozen. */
+  readonly injectedReason: string;
+  /**
+   * Applies the fault to `pending` (phase Selected) and returns their new records, in the same order. `held` are the
+   * targets already injected, for kinds whose node calls state the whole desired set. In the pass that picks them,
+   * `pending` also holds the targets beyond the record limit, which are applied and then only counted.
+   */
+  apply(chaos: T, pending: readonly TargetRecord[], held: readonly TargetRecord[], context: ApplyContext): Promise<TargetRecord[]>;
+  /** Takes a held fault away from every target of the experiment. One-time actions have nothing to take away. */
+  recover(chaos: T, targets: readonly TargetRecord[]): Promise<RecoverOutcome>;
+  /** For injected targets of one-time actions: whether each has recovered (replaced, restarted), from the cache. */
+  observe(chaos: T, targets: readonly TargetRecord[]): TargetRecord[];
+}
+
+export interface ChaosKind<T extends Experiment> {
+  readonly resource: Resource<T>;
+  /** Why this spec cannot run here, or undefined. Asked before targets are picked; nothing is touched before it passes. */
+  refuse(chaos: T): Promise<string | undefined>;
+  /** Picks the targets: the one step that decides who is hit. Throws SelectionError for a spec that cannot select. */
+  select(chaos: T, seed: number): Promise<Selection>;
+  /** The fault this experiment applies. */
+  fault(chaos: T): Fault<T>;
+}

@@ -1,0 +1,329 @@
+/**
+ * The experiment lifecycle every chaos kind shares: reads the experiment
+ * afresh, decides its next step from spec and status, has the kind do it, and
+ * records it in status before anything else happens, so that a restarted
+ * controller resumes where it stopped. The kind only selects, applies and
+ * recovers (see experiment.ts).
+ */
+import { randomInt } from 'node:crypto';
+import type { KubeClient } from '../../kube/client.ts';
+import { isNotFound } from '../../kube/errors.ts';
+import { formatTime } from '../../kube/time.ts';
+import { awaitChange, requeueAfter, type Action } from '../../runtime/action.ts';
+import { findCondition, setCondition } from '../../runtime/conditions.ts';
+import type { EventRecorder } from '../../runtime/events.ts';
+import { addFinalizer, removeFinalizer } from '../../runtime/finalizer.ts';
+import { countTargets, MAX_TARGET_RECORDS, untrackedCounts } from './counts.ts';
+import { parseDuration } from './duration.ts';
+import { SelectionError, type ChaosKind, type ChaosStatus, type Experiment, type RecoverOutcome, type TargetRecord } from './experiment.ts';
+
+/** Held on every experiment until its faults are taken away. */
+export const RECOVERY_FINALIZER = 'chaos.kerris.dev/recover';
+
+/**
+ * The longest wait the engine asks for. A longer duration is waited out in steps: Node turns a timer over
+ * 2^31-1 ms into 1 ms, which would make a long experiment spin.
+ */
+export const MAX_REQUEUE_MS = 5 * 60_000;
+
+export interface EngineOptions {
+  /** How often to look again while targets recover or faults are being taken away; watched objects also wake it. */
+  recoveryPollMs?: number;
+  /** How often a held fault is stated to the nodes again while it runs. */
+  resyncMs?: number;
+  now?: () => Date;
+}
+
+export class ExperimentEngine<T extends Experiment> {
+  readonly #client: KubeClient;
+  readonly #events: EventRecorder;
+  readonly #kind: ChaosKind<T>;
+  readonly #pollMs: number;
+  readonly #resyncMs: number;
+  readonly #now: () => Date;
+
+  constructor(client: KubeClient, events: EventRecorder, kind: ChaosKind<T>, options: EngineOptions = {}) {
+    this.#client = client;
+    this.#events = events;
+    this.#kind = kind;
+    this.#pollMs = options.recoveryPollMs ?? 2_000;
+    this.#resyncMs = options.resyncMs ?? 15_000;
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  async reconcile(key: { namespace: string; name: string }): Promise<Action> {
+    let chaos: T;
+    try {
+      // The cache may lag our own last status write; decisions are made on the stored object.
+      chaos = await this.#client.get(this.#kind.resource, key.name, { namespace: key.namespace });
+    } catch (error) {
+      if (isNotFound(error)) return awaitChange();
+      throw error;
+    }
+    if (chaos.metadata.deletionTimestamp) return this.#finalize(chaos);
+    const status = chaos.status ?? {};
+    if (status.phase === 'Finished' || status.phase === 'Failed') return awaitChange();
+    chaos = await addFinalizer(this.#client, this.#kind.resource, chaos, RECOVERY_FINALIZER);
+    if (status.selected === undefined) {
+      const refusal = await this.#kind.refuse(chaos);
+      if (refusal !== undefined) {
+        await this.#fail(chaos, 'Unsupported', refusal);
+        return awaitChange();
+      }
+    }
+    if (chaos.spec.paused) return this.#holdPaused(chaos);
+    if (status.experiment?.pausedAt) chaos = await this.#resume(chaos);
+    if (chaos.status?.selected === undefined) return this.#select(chaos);
+    const pending = (chaos.status?.targets ?? []).filter((t) => t.phase === 'Selected');
+    if (pending.length > 0) chaos = await this.#inject(chaos, pending);
+    return this.#progress(chaos);
+  }
+
+  /**
+   * Replaces the whole status (a field left out is removed), with optimistic
+   * concurrency: a stale view of the experiment fails with a conflict and is
+   * retried on a fresh read, never written over newer state.
+   */
+  async #writeStatus(chaos: T, status: ChaosStatus): Promise<T> {
+    // Each kind's generated status type has the fields of ChaosStatus, with its own condition type names.
+    const next = { ...chaos, status: { ...status, observedGeneration: chaos.metadata.generation ?? 0 } } as T;
+    const updated = await this.#client.replaceStatus(this.#kind.resource, next);
+    // A finished or failed experiment holds nothing, so nothing needs to run before it is deleted.
+    return status.phase === 'Finished' || status.phase === 'Failed' ? removeFinalizer(this.#client, this.#kind.resource, updated, RECOVERY_FINALIZER) : updated;
+  }
+
+  #condition(chaos: T, status: ChaosStatus, type: string, value: 'True' | 'False', reason: string, message: string): ChaosStatus {
+    const update = { type, status: value, reason, message, ...(chaos.metadata.generation === undefined ? {} : { observedGeneration: chaos.metadata.generation }) };
+    return { ...status, conditions: setCondition(status.conditions, update, this.#now().getTime()) };
+  }
+
+  #event(chaos: T, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+    return this.#events.record(this.#kind.resource, chaos, { type, reason, message });
+  }
+
+  async #fail(chaos: T, reason: string, message: string): Promise<void> {
+    const status = this.#condition(chaos, { ...chaos.status, phase: 'Failed', experiment: { ...chaos.status?.experiment, desiredPhase: 'Stop' } }, 'Failed', 'True', reason, message);
+    await this.#writeStatus(chaos, status);
+    await this.#event(chaos, 'Warning', reason, message);
+  }
+
+  /** Milliseconds the fault has been held, not counting time paused after injection. */
+  #heldMs(status: ChaosStatus): number {
+    if (!status.injectedAt) return 0;
+    const pausedMs = (status.experiment?.pausedSeconds ?? 0) * 1000;
+    const currentPause = status.experiment?.pausedAt ? this.#now().getTime() - Date.parse(status.experiment.pausedAt) : 0;
+    return Math.max(0, this.#now().getTime() - Date.parse(status.injectedAt) - pausedMs - currentPause);
+  }
+
+  #remainingMs(chaos: T): number | undefined {
+    if (!chaos.spec.duration) return undefined;
+    return Math.max(0, parseDuration(chaos.spec.duration) - this.#heldMs(chaos.status ?? {}));
+  }
+
+  /**
+   * Paused: a held fault is taken away and its targets go back to Selected, so resuming applies it again;
+   * one-time actions already done stay done. The duration clock stops.
+   */
+  async #holdPaused(chaos: T): Promise<Action> {
+    const status = chaos.status ?? {};
+    const injected = (status.targets ?? []).filter((t) => t.phase === 'Injected');
+    let targets = status.targets;
+    let message = status.selected === undefined ? 'paused before it started; nothing is injected until spec.paused is false' : 'paused; a kill already done cannot be undone, and the duration clock is stopped';
+    if (this.#kind.fault(chaos).holds && (injected.length > 0 || findCondition(status.conditions, 'Paused')?.status !== 'True')) {
+      if (status.selected !== undefined) {
+        const outcome = await this.#kind.fault(chaos).recover(chaos, injected);
+        const byUid = new Map(outcome.targets.map((t) => [t.uid, t]));
+        targets = (status.targets ?? []).map((t) => {
+          const after = byUid.get(t.uid);
+          return after?.phase === 'Recovered' ? { ...after, phase: 'Selected' as const, message: `paused: fault taken away at ${after.recoveredAt ?? ''}` } : after ?? t;
+        });
+        if (!outcome.complete) {
+          const pending = this.#condition(chaos, { ...status, targets, phase: 'Recovering' }, 'Paused', 'False', 'Pausing', `taking the fault away before pausing: ${outcome.message}`);
+          if (JSON.stringify(pending) !== JSON.stringify(status)) await this.#writeStatus(chaos, pending);
+          return requeueAfter(this.#pollMs);
+        }
+        message = 'paused; the fault is taken away and the duration clock is stopped';
+      }
+    } else if (findCondition(status.conditions, 'Paused')?.status === 'True') {
+      return awaitChange();
+    }
+    const next = this.#condition(chaos, {
+      ...status,
+      ...(targets ? { targets, ...countTargets(targets, untrackedCounts(status)) } : {}),
+      phase: 'Paused',
+      experiment: { ...status.experiment, desiredPhase: 'Stop', pausedAt: status.experiment?.pausedAt ?? formatTime(this.#now().getTime()) },
+    }, 'Paused', 'True', 'PausedBySpec', message);
+    await this.#writeStatus(chaos, next);
+    await this.#event(chaos, 'Normal', 'Paused', message);
+    return awaitChange();
+  }
+
+  async #resume(chaos: T): Promise<T> {
+    const experiment = chaos.status?.experiment ?? { desiredPhase: 'Run' };
+    // Only a pause after injection stops the duration clock; before it, the clock has not started.
+    const pausedMs = chaos.status?.injectedAt ? Math.max(0, this.#now().getTime() - Date.parse(experiment.pausedAt ?? '')) : 0;
+    const { pausedAt: _, ...rest } = experiment;
+    const status = this.#condition(chaos, {
+      ...chaos.status,
+      phase: chaos.status?.selected === undefined ? 'Pending' : 'Running',
+      experiment: { ...rest, desiredPhase: 'Run', pausedSeconds: (experiment.pausedSeconds ?? 0) + Math.round(pausedMs / 1000) },
+    }, 'Paused', 'False', 'Resumed', 'spec.paused is false');
+    const updated = await this.#writeStatus(chaos, status);
+    await this.#event(chaos, 'Normal', 'Resumed', 'the experiment goes on');
+    return updated;
+  }
+
+  /** Picks the targets and records them before anything is touched; a dry run stops there. */
+  async #select(chaos: T): Promise<Action> {
+    const seed = chaos.spec.seed ?? randomInt(0, 2 ** 47);
+    let selection;
+    try {
+      selection = await this.#kind.select(chaos, seed);
+    } catch (error) {
+      if (!(error instanceof SelectionError)) throw error;
+      await this.#fail(chaos, 'InvalidSelector', error.message);
+      return awaitChange();
+    }
+    const chosen = selection.targets;
+    let status: ChaosStatus = { ...chaos.status, seed, startTime: chaos.status?.startTime ?? formatTime(this.#now().getTime()) };
+    if (chosen.length === 0) {
+      const reason = selection.refused ? 'NamespaceRefused' : 'NoTargets';
+      const message = ['the selector matched no pods', ...selection.notes].join('; ');
+      status = this.#condition(chaos, status, 'Selected', 'False', reason, message);
+      status = this.#condition(chaos, { ...status, phase: 'Failed', selected: 0, experiment: { desiredPhase: 'Stop' } }, 'Failed', 'True', reason, message);
+      await this.#writeStatus(chaos, status);
+      await this.#event(chaos, 'Warning', reason, message);
+      return awaitChange();
+    }
+    const records = chosen.slice(0, MAX_TARGET_RECORDS);
+    const message = [`picked ${chosen.length} of the candidate pods with seed ${seed}`, ...selection.notes].join('; ');
+    status = this.#condition(chaos, {
+      ...status,
+      ...countTargets(records, { selected: chosen.length - records.length, injected: 0, recovered: 0, failed: 0 }),
+      targets: records,
+      targetsTruncated: chosen.length - records.length,
+      phase: chaos.spec.dryRun ? 'Finished' : 'Running',
+      experiment: { desiredPhase: chaos.spec.dryRun ? 'Stop' : 'Run' },
+    }, 'Selected', 'True', 'TargetsPicked', message);
+    if (chaos.spec.dryRun) status = this.#condition(chaos, status, 'AllInjected', 'False', 'DryRun', 'dry run: nothing was injected');
+    const updated = await this.#writeStatus(chaos, status);
+    await this.#event(chaos, 'Normal', 'Selected', `${message}: ${chosen.slice(0, 10).map((p) => `${p.namespace}/${p.name}`).join(', ')}${chosen.length > 10 ? ', …' : ''}`);
+    if (chaos.spec.dryRun) {
+      await this.#event(chaos, 'Normal', 'DryRun', 'dry run finished: targets reported in status, nothing injected');
+      return awaitChange();
+    }
+    return this.#progress(await this.#inject(updated, chosen));
+  }
+
+  /**
+   * Applies the pending targets. In the pass that picked them, `pending` also holds the targets beyond the record
+   * limit: they are applied with the others and only counted, so a restart in between leaves them not applied and
+   * counted as failed, never applied twice.
+   */
+  async #inject(chaos: T, pending: readonly TargetRecord[]): Promise<T> {
+    const status = chaos.status ?? {};
+    const held = (status.targets ?? []).filter((t) => t.phase === 'Injected');
+    const applied = await this.#kind.fault(chaos).apply(chaos, pending, held, { remainingMs: this.#remainingMs(chaos) });
+    const recordedUids = new Set((status.targets ?? []).map((t) => t.uid));
+    const byUid = new Map(applied.filter((t) => recordedUids.has(t.uid)).map((t) => [t.uid, t]));
+    const unrecorded = applied.filter((t) => !recordedUids.has(t.uid));
+    const records = (status.targets ?? []).map((t) => byUid.get(t.uid) ?? t);
+    const untracked = untrackedCounts(status);
+    const lostToRestart = unrecorded.length === 0 && (status.targetsTruncated ?? 0) > untracked.injected + untracked.failed
+      ? (status.targetsTruncated ?? 0) - untracked.injected - untracked.failed : 0;
+    untracked.injected += unrecorded.filter((t) => t.phase === 'Injected').length;
+    untracked.failed += unrecorded.filter((t) => t.phase === 'Failed').length + lostToRestart;
+    const counts = countTargets(records, untracked);
+    const failures = applied.filter((t) => t.phase === 'Failed');
+    const injectedAt = status.injectedAt ?? (applied.some((t) => t.phase === 'Injected') ? formatTime(this.#now().getTime()) : undefined);
+    let next: ChaosStatus = { ...status, ...counts, targets: records, ...(injectedAt ? { injectedAt } : {}), phase: 'Running' };
+    next = failures.length === 0 && lostToRestart === 0
+      ? this.#condition(chaos, next, 'AllInjected', 'True', this.#kind.fault(chaos).injectedReason, `injected ${counts.injected} target(s)`)
+      : this.#condition(chaos, next, 'AllInjected', 'False', 'InjectionFailed',
+        [`${failures.length + lostToRestart} of ${counts.selected} target(s) could not be injected`, ...failures.slice(0, 3).map((t) => `${t.namespace}/${t.name}: ${t.message ?? ''}`),
+          ...(lostToRestart > 0 ? [`${lostToRestart} target(s) beyond the record limit were lost by a controller restart before injection`] : [])].join('; '));
+    const updated = await this.#writeStatus(chaos, next);
+    const reason = this.#kind.fault(chaos).injectedReason;
+    for (const target of applied.filter((t) => t.phase === 'Injected' && recordedUids.has(t.uid))) await this.#event(chaos, 'Normal', reason, `pod ${target.namespace}/${target.name}: ${target.message ?? ''}`);
+    if (unrecorded.length > 0) await this.#event(chaos, 'Normal', reason, `${unrecorded.filter((t) => t.phase === 'Injected').length} more pod(s) beyond the record limit`);
+    for (const target of failures.slice(0, 10)) await this.#event(chaos, 'Warning', 'InjectionFailed', `pod ${target.namespace}/${target.name}: ${target.message ?? ''}`);
+    return updated;
+  }
+
+  /**
+   * After injection. A held fault is kept for its duration and then taken away; a one-time action is watched until
+   * every target has recovered and the duration is over, and then whatever the nodes still record of it is cleared.
+   */
+  async #progress(chaos: T): Promise<Action> {
+    const status = chaos.status ?? {};
+    const fault = this.#kind.fault(chaos);
+    const remainingMs = this.#remainingMs(chaos) ?? 0;
+    const records = status.targets ?? [];
+    let assessed: TargetRecord[];
+    let recovering: RecoverOutcome | undefined;
+    if (fault.holds) {
+      if (remainingMs > 0) return this.#hold(chaos, remainingMs);
+      const outcome = await fault.recover(chaos, records.filter((t) => t.phase === 'Injected'));
+      const byUid = new Map(outcome.targets.map((t) => [t.uid, t]));
+      assessed = records.map((t) => byUid.get(t.uid) ?? t);
+      recovering = outcome;
+    } else {
+      assessed = fault.observe(chaos, records);
+      if (remainingMs === 0 && !assessed.some((t) => t.phase === 'Injected')) recovering = await fault.recover(chaos, []);
+    }
+    const newlyRecovered = assessed.filter((t, i) => t.phase === 'Recovered' && records[i]?.phase !== 'Recovered');
+    const untracked = untrackedCounts(status);
+    // Targets beyond the record limit are recovered with the rest when a held fault is taken away everywhere.
+    if (fault.holds && recovering?.complete) untracked.recovered = untracked.injected;
+    const counts = countTargets(assessed, untracked);
+    const waiting = assessed.filter((t) => t.phase === 'Injected');
+    const lastRecovery = assessed.map((t) => t.recoveredAt ?? '').sort().at(-1);
+    const cleared = recovering === undefined ? !fault.holds && waiting.length === 0 : recovering.complete;
+    const done = waiting.length === 0 && remainingMs === 0 && recovering?.complete === true;
+
+    let next: ChaosStatus = { ...status, ...counts, targets: assessed };
+    next = waiting.length === 0 && cleared
+      ? this.#condition(chaos, { ...next, ...(lastRecovery ? { recoveredAt: lastRecovery } : {}) }, 'AllRecovered', 'True', 'Recovered', `${counts.recovered} target(s) recovered${counts.failed > 0 ? `, ${counts.failed} failed` : ''}${(status.targetsTruncated ?? 0) > 0 ? `; ${status.targetsTruncated} target(s) beyond the record limit are not tracked one by one` : ''}`)
+      : this.#condition(chaos, next, 'AllRecovered', 'False', 'Recovering', recovering && !recovering.complete
+        ? `taking the fault away: ${recovering.message}`
+        : `${waiting.length} target(s) not recovered yet: ${waiting.slice(0, 3).map((t) => `${t.namespace}/${t.name}: ${t.message ?? ''}`).join('; ')}`);
+    if (done) next = { ...next, phase: 'Finished', experiment: { ...next.experiment, desiredPhase: 'Stop' } };
+    else if (fault.holds && recovering) next = { ...next, phase: 'Recovering' };
+    const changed = JSON.stringify(next) !== JSON.stringify(status);
+    if (changed) await this.#writeStatus(chaos, next);
+    for (const target of newlyRecovered.slice(0, 20)) await this.#event(chaos, 'Normal', 'Recovered', `pod ${target.namespace}/${target.name}: ${target.message ?? ''}`);
+    if (done) {
+      if (changed) await this.#event(chaos, 'Normal', 'Finished', `all ${counts.selected} target(s) handled: ${counts.recovered} recovered, ${counts.failed} failed`);
+      return awaitChange();
+    }
+    if (waiting.length > 0 || recovering) return requeueAfter(Math.min(this.#pollMs, Math.max(remainingMs, 1)));
+    return requeueAfter(Math.min(remainingMs, MAX_REQUEUE_MS));
+  }
+
+  /**
+   * While a held fault runs, states it again every resync: a node whose daemon reverted it (its lease lapsed while
+   * no controller led, or it restarted after a deadline) gets it back for the rest of the duration.
+   */
+  async #hold(chaos: T, remainingMs: number): Promise<Action> {
+    const held = (chaos.status?.targets ?? []).filter((t) => t.phase === 'Injected');
+    if (held.length > 0) await this.#kind.fault(chaos).apply(chaos, [], held, { remainingMs });
+    return requeueAfter(Math.min(remainingMs, this.#resyncMs));
+  }
+
+  /** Deletion: take every fault away, then let the object go. */
+  async #finalize(chaos: T): Promise<Action> {
+    if (!(chaos.metadata.finalizers ?? []).includes(RECOVERY_FINALIZER)) return awaitChange();
+    let message = 'nothing was injected';
+    if (chaos.status?.selected !== undefined && !chaos.spec.dryRun) {
+      const outcome = await this.#kind.fault(chaos).recover(chaos, (chaos.status.targets ?? []).filter((t) => t.phase === 'Injected'));
+      if (!outcome.complete) {
+        await this.#event(chaos, 'Warning', 'RecoveryPending', `deleted, but the fault is not taken away everywhere yet: ${outcome.message}`);
+        return requeueAfter(this.#pollMs);
+      }
+      message = outcome.message;
+    }
+    await removeFinalizer(this.#client, this.#kind.resource, chaos, RECOVERY_FINALIZER);
+    await this.#event(chaos, 'Normal', 'Recovered', `deleted: ${message}`);
+    return awaitChange();
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * pod-failure and container-kill: faults the node daemon puts on a target
+ * pod's containers. For each node the controller states the whole set of the
+ * experiment's injections there (one Sync call), so a repeat after a restart
+ * is a no-op and recovery is the empty set, which also clears anything the
+ * records do not list.
+ */
+import type { PodChaos } from '../../api/generated/types.ts';
+import type { InjectionInput } from '../../daemon/client.ts';
+import { formatTime } from '../../kube/time.ts';
+import type { Pod } from '../../kube/types.ts';
+import { mapLimit } from '../../util/concurrency.ts';
+import type { Fault, RecoverOutcome, TargetRecord } from '../engine/experiment.ts';
+import { DaemonUnavailableError, type DaemonFleet, type ItemOutcome } from '../daemons/fleet.ts';
+import type { ClusterView } from '../targets/cluster-view.ts';
+
+export interface ContainerFaultOptions {
+  fleet: DaemonFleet;
+  view: ClusterView;
+  now: () => Date;
+}
+
+/**
+ * A daemon-side deadline a little past the duration: the controller normally takes the fault away itself and
+ * records it; the daemon's own deadline is the backstop when the controller cannot.
+ */
+const DEADLINE_MARGIN_MS = 3_000;
+/** The daemon's deadline field is 32 bits of milliseconds. */
+const MAX_DEADLINE_MS = 2 ** 32 - 1;
+
+/** A container of a target and its runtime ID, from the pod's status. */
+interface TargetContainer {
+  name: string;
+  containerId: string;
+  restartCount: number;
+  ready: boolean;
+}
+
+function runtimeId(containerID: string | undefined): string {
+  // containerStatuses carry `<runtime>://<id>`; the daemon takes the runtime's own ID.
+  return containerID?.replace(/^[a-z0-9.+-]+:\/\//, '') ?? '';
+}
+
+function containersOf(pod: Pod): TargetContainer[] {
+  return (pod.status?.containerStatuses ?? []).map((c) => ({ name: c.name, containerId: runtimeId(c.containerID), restartCount: c.restartCount, ready: c.ready }));
+}
+
+/** The chaos object's UID names the experiment on every node. */
+const experimentOf = (chaos: PodChaos): string => chaos.metadata.uid ?? '';
+const injectionId = (chaos: PodChaos, target: TargetRecord, container: string): string => `${experimentOf(chaos)}/${target.uid}/${container}`;
+
+/** The containers a target's fault acts on: all of them for pod-failure; `containerNames`, or the first, for container-kill. */
+function chosenContainers(chaos: PodChaos, pod: Pod): { containers: TargetContainer[]; problem?: string } {
+  const all = containersOf(pod);
+  if (chaos.spec.action === 'pod-failure') {
+    const missing = all.filter((c) => c.containerId === '');
+    return missing.length > 0 ? { containers: [], problem: `container(s) ${missing.map((c) => c.name).join(', ')} not started yet` } : { containers: all };
+  }
+  const names = chaos.spec.containerNames ?? (pod.spec?.containers[0] ? [pod.spec.containers[0].name] : []);
+  const containers = names.map((name) => all.find((c) => c.name === name));
+  const unknown = names.filter((_, i) => containers[i] === undefined || containers[i]?.containerId === '');
+  if (unknown.length > 0) return { containers: [], problem: `no running container named ${unknown.join(', ')} in the pod (it has ${all.map((c) => c.name).join(', ') || 'none'})` };
+  return { containers: containers.filter((c) => c !== undefined) };
+}
+
+interface Planned {
+  target: TargetRecord;
+  containers: TargetContainer[];
+  injections: InjectionInput[];
+}
+
+export function containerFault(options: ContainerFaultOptions): (action: 'pod-failure' | 'container-kill') => Fault<PodChaos> {
+  const { fleet, view, now } = options;
+
+  /** What each target needs on its node, or why it cannot have it. */
+  function plan(chaos: PodChaos, target: TargetRecord, deadlineInMs: number): Planned | TargetRecord {
+    const pod = view.pod(target.namespace, target.name);
+    if (pod === undefined || pod.metadata.uid !== target.uid) return { ...target, phase: 'Failed', message: 'the pod is gone' };
+    const { containers, problem } = chosenContainers(chaos, pod);
+    if (problem !== undefined) return { ...target, phase: 'Failed', message: problem };
+    const fault = chaos.spec.action === 'pod-failure' ? { kind: 'container-freeze' as const } : { kind: 'container-kill' as const };
+    return {
+      target: { ...target, ...(target.node ? {} : pod.spec?.nodeName ? { node: pod.spec.nodeName } : {}) },
+      containers,
+      injections: containers.map((c) => ({
+        id: injectionId(chaos, target, c.name),
+        target: { containerId: c.containerId, podUid: target.uid, containerName: c.name },
+        fault,
+        ...(fault.kind === 'container-freeze' ? { deadlineInMs } : {}),
+      })),
+    };
+  }
+
+  function applied(chaos: PodChaos, planned: Planned, items: ReadonlyMap<string, ItemOutcome>, held: boolean): TargetRecord {
+    const outcomes = planned.injections.map((i) => items.get(i.id));
+    // A held target whose container restarted since has a new container ID, so its spec no longer matches what the
+    // daemon holds under the same ID: the daemon follows restarts itself, and the fault is still in force.
+    const failed = outcomes.filter((o) => o === undefined || (!o.ok && !(held && o.code === 'conflict')));
+    if (failed.length > 0) {
+      return { ...planned.target, phase: 'Failed', message: failed.map((o) => (o ? `${o.id.split('/').at(-1) ?? ''}: ${o.code}: ${o.message}` : 'no answer')).join('; ').slice(0, 1000) };
+    }
+    if (held) return planned.target;
+    const names = planned.containers.map((c) => c.name);
+    return {
+      ...planned.target,
+      phase: 'Injected',
+      injectedAt: formatTime(now().getTime()),
+      containers: names,
+      restartCounts: Object.fromEntries(planned.containers.map((c) => [c.name, c.restartCount])),
+      message: chaos.spec.action === 'pod-failure' ? `froze ${names.join(', ')}` : `killed ${names.join(', ')}`,
+    };
+  }
+
+  async function apply(chaos: PodChaos, pending: readonly TargetRecord[], held: readonly TargetRecord[], remainingMs: number | undefined): Promise<TargetRecord[]> {
+    const deadlineInMs = Math.min(MAX_DEADLINE_MS, (remainingMs ?? 0) + DEADLINE_MARGIN_MS);
+    const heldUids = new Set(held.map((t) => t.uid));
+    const results = new Map<string, TargetRecord>();
+    const byNode = new Map<string, Planned[]>();
+    for (const target of [...held, ...pending]) {
+      const planned = plan(chaos, target, deadlineInMs);
+      if (!('injections' in planned)) {
+        if (!heldUids.has(target.uid)) results.set(target.uid, planned);
+        continue;
+      }
+      const node = planned.target.node ?? '';
+      byNode.set(node, [...(byNode.get(node) ?? []), planned]);
+    }
+    await mapLimit([...byNode], 16, async ([node, planned]) => {
+      let desired = planned;
+      for (let pass = 0; pass < 2; pass++) {
+        let items: Map<string, ItemOutcome>;
+        try {
+          const sync = await fleet.sync(node, experimentOf(chaos), desired.flatMap((p) => p.injections));
+          items = new Map(sync.items.map((i) => [i.id, i]));
+        } catch (error) {
+          if (!(error instanceof DaemonUnavailableError)) throw error;
+          for (const p of desired) if (!heldUids.has(p.target.uid)) results.set(p.target.uid, { ...p.target, phase: 'Failed', message: error.message });
+          return;
+        }
+        const records = desired.map((p) => applied(chaos, p, items, heldUids.has(p.target.uid)));
+        for (const record of records) if (!heldUids.has(record.uid)) results.set(record.uid, record);
+        // A target that failed on some of its containers must not stay half-faulted: state the set again without it.
+        const kept = desired.filter((_, i) => records[i]?.phase !== 'Failed');
+        if (kept.length === desired.length) return;
+        desired = kept;
+      }
+    });
+    return pending.map((t) => results.get(t.uid) ?? { ...t, phase: 'Failed', message: 'not applied' });
+  }
+
+  /** Clears the experiment on every node with a daemon, and on every node a target ran on. */
+  async function recover(chaos: PodChaos, targets: readonly TargetRecord[]): Promise<RecoverOutcome> {
+    const known = view.nodeLabels();
+    const nodes = new Set(fleet.nodes());
+    const targetNodes = new Set(targets.flatMap((t) => (t.node !== undefined && known.has(t.node) ? [t.node] : [])));
+    for (const node of targetNodes) nodes.add(node);
+    const problems: string[] = [];
+    const clearedNodes = new Set<string>();
+    await mapLimit([...nodes].sort(), 16, async (node) => {
+      try {
+        const sync = await fleet.sync(node, experimentOf(chaos), []);
+        if (sync.revertFailed.length > 0) problems.push(`node ${node}: ${sync.revertFailed.length} revert(s) failed, the daemon retries: ${sync.revertFailed[0]?.message ?? ''}`);
+        else clearedNodes.add(node);
+      } catch (error) {
+        if (!(error instanceof DaemonUnavailableError)) throw error;
+        // Only a node that may hold this experiment's faults keeps recovery open; it reverts by itself when its lease lapses.
+        if (targetNodes.has(node)) problems.push(error.message);
+        else clearedNodes.add(node);
+      }
+    });
+    const at = formatTime(now().getTime());
+    const verb = chaos.spec.action === 'pod-failure' ? 'thawed' : 'cleared';
+    const records = targets.map((t) => (t.node === undefined || clearedNodes.has(t.node) || !known.has(t.node)
+      ? { ...t, phase: 'Recovered' as const, recoveredAt: at, message: t.node !== undefined && !known.has(t.node) ? `node ${t.node} is gone, and its faults with it` : `${verb} ${(t.containers ?? []).join(', ')}` }
+      : { ...t, message: `waiting for node ${t.node}'s daemon to take the fault away` }));
+    return {
+      targets: records,
+      complete: problems.length === 0,
+      message: problems.length === 0 ? `taken away on ${clearedNodes.size} node(s)` : problems.slice(0, 3).join('; '),
+    };
+  }
+
+  /** container-kill: recovered once every killed container restarted (its restartCount rose) and is ready. */
+  function observe(chaos: PodChaos, targets: readonly TargetRecord[]): TargetRecord[] {
+    if (chaos.spec.action === 'pod-failure') return [...targets];
+    return targets.map((target) => {
+      if (target.phase !== 'Injected') return target;
+      const pod = view.pod(target.namespace, target.name);
+      if (pod === undefined || pod.metadata.uid !== target.uid) return { ...target, phase: 'Recovered', recoveredAt: formatTime(now().getTime()), message: 'the pod is gone' };
+      const live = containersOf(pod);
+      const before = target.restartCounts ?? {};
+      const rows = (target.containers ?? []).map((name) => ({ name, before: before[name] ?? 0, now: live.find((c) => c.name === name) }));
+      const proof = rows.map((r) => `${r.name} restartCount ${r.before} → ${r.now?.restartCount ?? '?'}`).join(', ');
+      if (rows.every((r) => r.now !== undefined && r.now.restartCount > r.before && r.now.ready)) {
+        return { ...target, phase: 'Recovered', recoveredAt: formatTime(now().getTime()), message: `restarted and ready: ${proof}` };
+      }
+      return { ...target, message: `killed; waiting for the restart: ${proof}` };
+    });
+  }
+
+  return (action) => ({
+    holds: action === 'pod-failure',
+    injectedReason: action === 'pod-failure' ? 'Frozen' : 'Killed',
+    apply: (chaos, pending, held, context) => apply(chaos, pending, held, context.remainingMs),
+    recover,
+    observe,
+  });
+}

@@ -1,0 +1,60 @@
+/**
+ * Picks target pods for any chaos kind with a pod selector (PodChaos,
+ * NetworkChaos): namespaces the policy admits, candidates the selector
+ * matches, and the mode's pick, all read from the informers' cache.
+ */
+import type { PodSelectorSpec, SelectorMode } from '../../api/generated/types.ts';
+import type { Pod } from '../../kube/types.ts';
+import type { Selection, TargetRecord } from '../engine/experiment.ts';
+import type { ClusterView } from './cluster-view.ts';
+import { admitNamespaces, filterCandidates, pickTargets, selectedNamespaces, targetCount, type CandidatePod, type SafetyPolicy } from './pod-selection.ts';
+
+export interface PodTargetSpec {
+  selector: PodSelectorSpec;
+  mode: SelectorMode;
+  value?: string;
+}
+
+export function toCandidate(pod: Pod): CandidatePod {
+  return {
+    namespace: pod.metadata.namespace ?? '',
+    name: pod.metadata.name ?? '',
+    uid: pod.metadata.uid ?? '',
+    labels: pod.metadata.labels ?? {},
+    annotations: pod.metadata.annotations ?? {},
+    phase: pod.status?.phase ?? 'Unknown',
+    ...(pod.spec?.nodeName ? { nodeName: pod.spec.nodeName } : {}),
+    terminating: pod.metadata.deletionTimestamp !== undefined,
+  };
+}
+
+/** Targets in phase Selected, ordered by the pick. Throws SelectorError for a selector or mode that cannot pick. */
+export function selectPods(view: ClusterView, spec: PodTargetSpec, experimentNamespace: string, safety: SafetyPolicy, seed: number): Selection {
+  const wanted = selectedNamespaces(spec.selector, experimentNamespace);
+  const existing = wanted.flatMap((name) => {
+    const ns = view.namespace(name);
+    return ns ? [{ name, annotations: ns.metadata.annotations ?? {} }] : [];
+  });
+  const { admitted, refused } = admitNamespaces(existing, safety);
+  const missing = wanted.filter((name) => !existing.some((n) => n.name === name));
+  const listed = admitted.flatMap((ns) => view.podsIn(ns));
+  const nodeLabels = spec.selector.nodeSelectors ? view.nodeLabels() : new Map<string, Record<string, string>>();
+  const candidates = filterCandidates(listed.map(toCandidate), spec.selector, new Set(admitted), nodeLabels);
+  const chosen = pickTargets(candidates, targetCount(spec.mode, spec.value, candidates.length, seed), seed);
+  const owners = new Map(listed.map((p) => [p.metadata.uid ?? '', p.metadata.ownerReferences?.find((o) => o.controller)]));
+  const targets: TargetRecord[] = chosen.map((pod) => {
+    const owner = owners.get(pod.uid);
+    return {
+      namespace: pod.namespace, name: pod.name, uid: pod.uid, phase: 'Selected',
+      ...(pod.nodeName ? { node: pod.nodeName } : {}),
+      ...(owner ? { owner: { kind: owner.kind, name: owner.name, uid: owner.uid } } : {}),
+    };
+  });
+  const notes = [
+    ...refused.map((r) => r.reason === 'Protected'
+      ? `namespace ${r.namespace} is protected and never targeted unless the operator allows it`
+      : `namespace ${r.namespace} has not opted in (annotation chaos.kerris.dev/inject=enabled)`),
+    ...missing.map((name) => `namespace ${name} does not exist`),
+  ];
+  return { targets, notes, refused: refused.length > 0 };
+}

@@ -1,0 +1,84 @@
+/** Shared by the PodChaos end-to-end tests: applying and waiting for experiments, the app, Events, the controller. */
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { stringify } from 'yaml';
+import type { PodChaos, PodChaosSpec } from '../../src/api/generated/types.ts';
+import type { ControlPlane } from '../testbed/index.ts';
+import { KERRIS_NAMESPACE } from '../testbed/kerris.ts';
+import { kubectl, kubectlJson } from '../testbed/kubectl.ts';
+import { appPods, deploySampleApp, SAMPLE_APP, type PodSummary } from '../testbed/sample-app.ts';
+
+export interface EventJson { reason: string; message: string; type: string; reportingInstance?: string; involvedObject: { name: string } }
+
+export const finished = (c: PodChaos): boolean => c.status?.phase === 'Finished' || c.status?.phase === 'Failed';
+export const condition = (c: PodChaos, type: string) => c.status?.conditions?.find((x) => x.type === type);
+
+export function chaosFixtures(plane: ControlPlane, prefix: string) {
+  let counter = 0;
+  const namespaces: string[] = [];
+
+  async function newApp(replicas = 3): Promise<string> {
+    counter += 1;
+    const namespace = `${prefix}-${process.pid}-${counter}`;
+    namespaces.push(namespace);
+    await deploySampleApp(plane, namespace, replicas);
+    return namespace;
+  }
+
+  async function applyChaos(namespace: string, name: string, spec: Partial<PodChaosSpec>): Promise<void> {
+    const manifest = {
+      apiVersion: 'chaos.kerris.dev/v1alpha1',
+      kind: 'PodChaos',
+      metadata: { name, namespace },
+      spec: { action: 'pod-kill', mode: 'one', selector: { labelSelectors: { app: SAMPLE_APP } }, ...spec },
+    };
+    await kubectl(plane, ['apply', '-f', '-'], { input: stringify(manifest) });
+  }
+
+  const getChaos = (namespace: string, name: string): Promise<PodChaos> => kubectlJson<PodChaos>(plane, ['get', 'podchaos', name, '-n', namespace]);
+
+  async function waitChaos(namespace: string, name: string, what: string, done: (c: PodChaos) => boolean, timeoutMs = 60_000): Promise<PodChaos> {
+    const deadline = Date.now() + timeoutMs;
+    let last: PodChaos | undefined;
+    while (Date.now() < deadline) {
+      last = await getChaos(namespace, name);
+      if (done(last)) return last;
+      await sleep(250);
+    }
+    assert.fail(`${namespace}/${name}: ${what} not reached in ${timeoutMs} ms; status: ${JSON.stringify(last?.status, null, 1)}`);
+  }
+
+  async function waitAppReady(namespace: string, replicas = 3): Promise<PodSummary[]> {
+    const deadline = Date.now() + 90_000;
+    for (;;) {
+      const pods = (await appPods(plane, namespace)).filter((p) => !p.terminating);
+      if (pods.length === replicas && pods.every((p) => p.ready)) return pods;
+      if (Date.now() > deadline) assert.fail(`${namespace}: app not back to ${replicas} Ready pods: ${JSON.stringify(pods)}`);
+      await sleep(250);
+    }
+  }
+
+  async function chaosEvents(namespace: string, name: string): Promise<EventJson[]> {
+    const list = await kubectlJson<{ items: EventJson[] }>(plane, ['get', 'events', '-n', namespace, '--field-selector', `involvedObject.kind=PodChaos,involvedObject.name=${name}`]);
+    return list.items;
+  }
+
+  async function scaleController(replicas: number): Promise<void> {
+    await kubectl(plane, ['scale', 'deployment/kerris-controller', '-n', KERRIS_NAMESPACE, `--replicas=${replicas}`]);
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const pods = await kubectlJson<{ items: { metadata: { deletionTimestamp?: string }; status: { conditions?: { type: string; status: string }[] } }[] }>(plane, ['get', 'pods', '-n', KERRIS_NAMESPACE, '-l', 'app.kubernetes.io/component=controller']);
+      const ready = pods.items.filter((p) => !p.metadata.deletionTimestamp && p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+      if (replicas === 0 ? pods.items.length === 0 : ready.length === replicas) return;
+      if (Date.now() > deadline) assert.fail(`controller not scaled to ${replicas}`);
+      await sleep(500);
+    }
+  }
+
+  /** Deletes every namespace these fixtures made (and the experiments in them, while the controller still runs). */
+  async function cleanUp(): Promise<void> {
+    if (namespaces.length > 0) await kubectl(plane, ['delete', 'namespace', ...namespaces, '--ignore-not-found', '--wait=true', '--timeout=120s'], { timeoutMs: 150_000 });
+  }
+
+  return { newApp, applyChaos, getChaos, waitChaos, waitAppReady, chaosEvents, scaleController, cleanUp };
+}
