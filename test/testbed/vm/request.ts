@@ -1,5 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
+import { REPO_ROOT } from '../paths.ts';
 
 /** One command for the guest: exactly this argv, environment and working directory. */
 export interface VmRequest {
@@ -14,6 +15,15 @@ export class InvalidVmRequestError extends Error {
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Host paths the guest keeps in place even under /tmp and /run, which it covers with empty tmpfs: the working
+ * directory, and this checkout, which holds the node binary (node_modules) and the tests a command names, wherever
+ * the user cloned it.
+ */
+export function keptPaths(request: VmRequest): string[] {
+  return [request.cwd, REPO_ROOT];
+}
 
 export function validateRequest(request: VmRequest): void {
   const program = request.argv[0];
@@ -38,7 +48,9 @@ export async function writeRequest(dir: string, request: VmRequest, modulesDir: 
   validateRequest(request);
   await mkdir(join(dir, 'argv'), { recursive: true });
   await mkdir(join(dir, 'env'), { recursive: true });
+  await mkdir(join(dir, 'keep'), { recursive: true });
   await writeFile(join(dir, 'cwd'), request.cwd);
+  await Promise.all(keptPaths(request).map((path, i) => writeFile(join(dir, 'keep', String(i)), path)));
   await writeFile(join(dir, 'modules-dir'), modulesDir);
   await Promise.all(request.argv.map((arg, i) => writeFile(join(dir, 'argv', String(i)), arg)));
   await Promise.all(Object.entries(request.env).map(([name, value], i) => writeFile(join(dir, 'env', String(i)), `${name}=${value}`)));

@@ -42,33 +42,37 @@ mkdir -p /rw/upper /rw/work
 mount -t overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work overlay /newroot ||
   fail "cannot mount the overlay over the host root"
 
+# The guest covers /tmp and /run with empty tmpfs, so what the host keeps there stays out of the
+# guest. The paths the host listed in keep/ (the working directory, and the checkout the test bed
+# runs from: its node binary and tests, wherever it was cloned) stay visible at their host paths,
+# writable through the overlay like the rest of the root. /overlay is the overlay alone, without
+# the tmpfs mounted over it, to bind them from.
+mkdir -p /overlay && mount --bind /newroot /overlay || fail "cannot bind the overlay"
 mount -t proc proc /newroot/proc &&
   mount -t sysfs sysfs /newroot/sys &&
   mount -t devtmpfs devtmpfs /newroot/dev &&
   mkdir -p /newroot/dev/pts /newroot/dev/shm &&
   mount -t devpts devpts /newroot/dev/pts &&
   mount -t tmpfs -o mode=1777 tmpfs /newroot/dev/shm &&
-  mount -t tmpfs -o mode=0755 tmpfs /newroot/run ||
-  fail "cannot mount the guest's proc, sys, dev and run"
+  mount -t tmpfs -o mode=0755 tmpfs /newroot/run &&
+  mount -t tmpfs -o mode=1777 tmpfs /newroot/tmp ||
+  fail "cannot mount the guest's proc, sys, dev, run and tmp"
 
-# The guest's /tmp is an empty tmpfs; when the working directory is in the host's /tmp (a clone
-# there), its top folder stays visible through the overlay, writable like the rest of it.
-cwd=$(cat /run-dir/cwd)
-case "$cwd" in
-  /tmp/?*)
-    kept=${cwd#/tmp/}
-    kept=${kept%%/*}
-    mkdir -p /kept-tmp &&
-      mount --bind "/newroot/tmp/$kept" /kept-tmp &&
-      mount -t tmpfs -o mode=1777 tmpfs /newroot/tmp &&
-      mkdir -p "/newroot/tmp/$kept" &&
-      mount --move /kept-tmp "/newroot/tmp/$kept" ||
-      fail "cannot keep /tmp/$kept visible over the guest's /tmp"
-    ;;
-  *)
-    mount -t tmpfs -o mode=1777 tmpfs /newroot/tmp || fail "cannot mount the guest's /tmp"
-    ;;
-esac
+i=0
+while [ -e "/run-dir/keep/$i" ]; do
+  # $(...) drops trailing newlines; the dot appended after the file keeps them.
+  kept=$(cat "/run-dir/keep/$i" && echo .)
+  kept=${kept%.}
+  i=$((i + 1))
+  case "$kept" in
+    /tmp/?* | /run/?*) ;;
+    *) continue ;;
+  esac
+  # A path missing on the host is left to the command to report (run-command.sh names a missing cwd).
+  [ -e "/overlay$kept" ] || continue
+  mkdir -p "/newroot$kept" && mount --bind "/overlay$kept" "/newroot$kept" ||
+    fail "cannot keep $kept visible over the guest's tmpfs"
+done
 
 # The kernel's module tree (extracted on the host) serves kmod in the chroot and, bound over the
 # initramfs copy, busybox modprobe for the modules the kernel asks for on its own.
