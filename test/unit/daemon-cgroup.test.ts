@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { freezerCandidates, parseCgroupMounts, parseProcCgroup } from '../../src/daemon/cgroup.ts';
-import { freezePlan } from '../../src/daemon/container-faults.ts';
+import { freezePlan } from '../../src/daemon/faults/container-freeze.ts';
 import { startTimeFromStat } from '../../src/daemon/proc.ts';
 import { pidFromInfo } from '../../src/daemon/runtime/cri.ts';
 

@@ -1,7 +1,7 @@
 /**
- * The injector's logic with fake targets and a recording executor (no kernel):
- * idempotency, conflicts, failed applies, lease expiry on a controlled clock,
- * and start-up reconciliation of a journal a crash left behind.
+ * The injector's logic with fake targets and a recording executor (no kernel): idempotency, conflicts, failed
+ * applies, Sync removing what is no longer listed, lease expiry and deadlines on a controlled monotonic clock,
+ * paging, and start-up reconciliation of a journal a crash (or a reboot) left behind.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
@@ -10,14 +10,19 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, test } from 'node:test';
 import { DaemonError } from '../../src/daemon/errors.ts';
-import { Injector, type StepExecutor, type Targets } from '../../src/daemon/injector.ts';
+import { containerKill } from '../../src/daemon/faults/container-kill.ts';
+import { networkFault } from '../../src/daemon/faults/network.ts';
+import { Injector } from '../../src/daemon/injector.ts';
 import { Journal } from '../../src/daemon/journal.ts';
+import type { StepExecutor, Targets } from '../../src/daemon/lifecycle.ts';
 import type { Plan, Step } from '../../src/daemon/plan.ts';
 import { processStartTime } from '../../src/daemon/proc.ts';
 import type { ResolvedTarget } from '../../src/daemon/runtime/resolve.ts';
+import type { RawInjection } from '../../src/daemon/spec.ts';
 import { createLogger } from '../../src/util/log.ts';
 
 const silent = createLogger({}, () => undefined);
+const BOOT = 'boot-1';
 let dir: string;
 let clock: number;
 
@@ -47,7 +52,7 @@ class RecordingExecutor implements StepExecutor {
 }
 
 /** Targets that resolve to this test process (alive, with a real start time), so the restart check sees them running. */
-async function fakeTargets(): Promise<Targets & { killed: string[] }> {
+async function fakeTargets(): Promise<Targets & { killed: string[]; kill(containerId: string): Promise<string> }> {
   const startTime = await processStartTime(process.pid) ?? 0;
   const killed: string[] = [];
   return {
@@ -62,13 +67,13 @@ async function fakeTargets(): Promise<Targets & { killed: string[] }> {
 }
 
 function networkEngine(plan: (faults: readonly unknown[]) => Plan) {
-  return {
+  return networkFault({
     validate: (input: unknown): Record<string, unknown> => {
       if (typeof input !== 'object' || input === null || !('action' in input)) throw new Error('action is required');
       return input as Record<string, unknown>;
     },
     plan: async (_target: { pid: number }, faults: readonly unknown[]) => plan(faults),
-  };
+  });
 }
 
 const PLAN: Plan = {
@@ -86,33 +91,58 @@ async function ticksUntil(check: () => boolean, what: string, timeoutMs = 10_000
   }
 }
 
-async function injector(executor: StepExecutor, targets?: Targets): Promise<Injector> {
+async function injector(executor: StepExecutor, targets?: Targets & { kill(containerId: string): Promise<string> }, bootId = BOOT): Promise<Injector> {
+  const t = targets ?? await fakeTargets();
   const i = new Injector({
-    journal: new Journal(dir), targets: targets ?? await fakeTargets(), executor, log: silent, now: () => clock, tickMs: 10, targetCheckMs: 60_000,
-    network: networkEngine(() => PLAN),
+    journal: new Journal(dir, { bootId }), targets: t, executor, log: silent, clock: () => clock, tickMs: 10, targetCheckMs: 60_000,
+    faults: [containerKill(t, silent), networkEngine(() => PLAN)],
   });
   await i.start();
   return i;
 }
 
-const net = (id: string) => ({ id, target: { containerId: 'c1' }, fault: { kind: 'network' as const, faults: [{ action: 'loss' }] } });
+const net = (id: string, deadlineInMs?: number): RawInjection => ({
+  id, target: { containerId: 'c1' }, fault: { kind: 'network', faults: [{ action: 'loss' }] }, ...(deadlineInMs === undefined ? {} : { deadlineInMs }),
+});
+const ids = (i: Injector): string[] => i.list().injections.map((s) => s.id);
+const codes = (results: ReadonlyArray<{ id: string; error?: { code: string } }>) => results.map((r) => [r.id, r.error?.code ?? 'ok']);
 
-test('the same injection twice applies once; another spec under the same ID is a conflict; recover twice is a no-op', async () => {
+test('the same injection twice applies once; another spec under the same ID is a conflict; an empty Sync recovers, twice', async () => {
   const executor = new RecordingExecutor();
   const i = await injector(executor);
   try {
-    const [first] = await i.inject('ctl', 10_000, [net('a')]);
-    const [second] = await i.inject('ctl', 10_000, [net('a')]);
-    assert.equal(first?.ok, true);
-    assert.equal(second?.ok, true);
+    const first = await i.sync('ctl', 'exp', 10_000, [net('a')]);
+    const second = await i.sync('ctl', 'exp', 10_000, [net('a')]);
+    assert.deepEqual([...codes(first.results), ...codes(second.results)], [['a', 'ok'], ['a', 'ok']]);
     assert.deepEqual(executor.ran, ['apply step one', 'apply step two']);
-    const [conflict] = await i.inject('ctl', 10_000, [{ ...net('a'), target: { containerId: 'c2' } }]);
-    assert.deepEqual([conflict?.ok, conflict?.errorCode], [false, 'conflict']);
-    await i.recover(['a']);
-    await i.recover(['a']);
+    const conflict = await i.sync('ctl', 'exp', 10_000, [{ ...net('a'), target: { containerId: 'c2' } }]);
+    assert.deepEqual(codes(conflict.results), [['a', 'conflict']]);
+    const elsewhere = await i.sync('ctl', 'other', 10_000, [net('a')]);
+    assert.deepEqual(codes(elsewhere.results), [['a', 'conflict']], 'an ID belongs to one experiment');
+    assert.deepEqual((await i.sync('ctl', 'exp', 10_000, [])).removed, ['a']);
+    assert.deepEqual((await i.sync('ctl', 'exp', 10_000, [])).removed, []);
     assert.deepEqual(executor.ran.slice(2), ['revert undo two', 'revert undo one']);
     assert.deepEqual(await readdir(dir).then((names) => names.filter((n) => n.startsWith('injection-'))), []);
   } finally {
+    await i.stop();
+  }
+});
+
+test('a Sync removes only the unlisted injections of its own experiment and holder', async () => {
+  const executor = new RecordingExecutor();
+  const i = await injector(executor);
+  try {
+    await i.sync('ctl', 'exp', 10_000, [net('a'), net('b')]);
+    await i.sync('ctl', 'other', 10_000, [net('c')]);
+    await i.sync('ctl-2', 'exp', 10_000, [net('d')]);
+    const result = await i.sync('ctl', 'exp', 10_000, [net('b')]);
+    assert.deepEqual(result.removed, ['a']);
+    assert.deepEqual(ids(i), ['b', 'c', 'd']);
+  } finally {
+    await i.sync('ctl', 'exp', 10_000, []);
+    await i.sync('ctl', 'other', 10_000, []);
+    await i.sync('ctl-2', 'exp', 10_000, []);
+    assert.deepEqual(ids(i), []);
     await i.stop();
   }
 });
@@ -122,9 +152,9 @@ test('a failed apply is reverted, reported, and leaves no record', async () => {
   executor.failOn = 'step two';
   const i = await injector(executor);
   try {
-    const [result] = await i.inject('ctl', 10_000, [net('b')]);
-    assert.deepEqual([result?.ok, result?.errorCode], [false, 'failed']);
-    assert.match(result?.error ?? '', /step two failed/);
+    const { results: [result] } = await i.sync('ctl', 'exp', 10_000, [net('b')]);
+    assert.equal(result?.error?.code, 'failed');
+    assert.match(result?.error?.message ?? '', /step two failed/);
     assert.deepEqual(executor.ran, ['apply step one', 'revert undo two', 'revert undo one']);
     assert.deepEqual(i.list().injections, []);
     assert.equal(i.metrics.failed.get({ kind: 'network', operation: 'inject' }), 1);
@@ -136,13 +166,21 @@ test('a failed apply is reverted, reported, and leaves no record', async () => {
 test('invalid input fails its own item only', async () => {
   const i = await injector(new RecordingExecutor());
   try {
-    const results = await i.inject('ctl', 10_000, [
+    const { results } = await i.sync('ctl', 'exp', 10_000, [
       net('ok'),
-      { id: 'bad id!', target: { containerId: 'c1' }, fault: { kind: 'container-freeze' } },
+      { id: 'bad id!', target: { containerId: 'c1' }, fault: { kind: 'container-kill' } },
       { id: 'nofault', target: { containerId: 'c1' }, fault: { kind: 'network', faults: [{}] } },
       { id: 'gone', target: { containerId: 'missing' }, fault: { kind: 'network', faults: [{ action: 'loss' }] } },
+      { id: 'freeze', target: { containerId: 'c1' }, fault: { kind: 'container-freeze' } },
+      { id: 'late', target: { containerId: 'c1' }, fault: { kind: 'network', faults: [{ action: 'loss' }] }, deadlineInMs: -1 },
+      { id: 'undecodable', invalid: 'an injection needs a target' },
+      net('twice'), net('twice'),
     ]);
-    assert.deepEqual(results.map((r) => [r.id, r.ok, r.errorCode]), [['ok', true, ''], ['bad id!', false, 'invalid'], ['nofault', false, 'invalid'], ['gone', false, 'not-found']]);
+    assert.deepEqual(codes(results), [
+      ['ok', 'ok'], ['bad id!', 'invalid'], ['nofault', 'invalid'], ['gone', 'not-found'], ['freeze', 'invalid'], ['late', 'invalid'],
+      ['undecodable', 'invalid'], ['twice', 'invalid'], ['twice', 'invalid'],
+    ]);
+    assert.match(results[4]?.error?.message ?? '', /not available in this daemon build/);
   } finally {
     await i.stop();
   }
@@ -152,17 +190,43 @@ test('an expired lease reverts all of its holder\'s injections and no other hold
   const executor = new RecordingExecutor();
   const i = await injector(executor);
   try {
-    await i.inject('short', 1_000, [net('s1'), net('s2')]);
-    await i.inject('long', 60_000, [net('l1')]);
+    await i.sync('short', 'exp', 1_000, [net('s1'), net('s2')]);
+    await i.sync('long', 'exp', 60_000, [net('l1')]);
     clock += 999;
     await sleep(50);
     assert.equal(i.list().injections.length, 3, 'nothing reverted before expiry');
     clock += 1;
     await ticksUntil(() => i.list().injections.length === 1, 'the expired holder\'s injections reverted');
-    assert.deepEqual(i.list().injections.map((s) => s.id), ['l1']);
+    assert.deepEqual(ids(i), ['l1']);
     assert.deepEqual(i.list().leases.map((l) => l.holder), ['long']);
     assert.equal(i.metrics.leaseExpiries.get(), 1);
     assert.equal(i.metrics.recovered.get({ reason: 'lease-expired' }), 2);
+  } finally {
+    await i.stop();
+  }
+});
+
+test('a deadline ends the injection by itself though the lease is renewed; a later Sync may shorten it, never lengthen or re-apply it', async () => {
+  const executor = new RecordingExecutor();
+  const i = await injector(executor);
+  try {
+    await i.sync('ctl', 'exp', 60_000, [net('d', 5_000), net('s', 5_000)]);
+    clock += 1_000;
+    const again = await i.sync('ctl', 'exp', 60_000, [net('d', 60_000), net('s', 1_000)]);
+    assert.deepEqual(again.results.map((r) => r.injection?.deadlineRemainingMs), [4_000, 1_000], 'd not lengthened, s shortened');
+    clock += 1_000;
+    await ticksUntil(() => i.list().injections.find((s) => s.id === 's')?.phase === 'done', 's ended at its shortened deadline');
+    assert.equal(i.list().injections.find((s) => s.id === 'd')?.phase, 'active');
+    clock += 3_000;
+    await i.renew('ctl', 60_000);
+    await ticksUntil(() => i.metrics.recovered.get({ reason: 'deadline' }) === 2, 'd ended at its first deadline');
+    assert.deepEqual(i.list().injections.map((s) => s.phase), ['done', 'done']);
+    const ran = executor.ran.length;
+    const after = await i.sync('ctl', 'exp', 60_000, [net('d', 5_000), net('s', 5_000)]);
+    assert.deepEqual(after.results.map((r) => [r.injection?.phase, r.injection?.summary.startsWith('ended at its deadline')]), [['done', true], ['done', true]]);
+    assert.equal(executor.ran.length, ran, 'an ended injection is not applied again');
+    assert.deepEqual((await i.sync('ctl', 'exp', 60_000, [])).removed, ['d', 's']);
+    assert.deepEqual(executor.ran.filter((r) => r.startsWith('revert')).length, 4, 'each reverted once');
   } finally {
     await i.stop();
   }
@@ -173,12 +237,12 @@ test('container-kill is a one-way action: killed once, listed as done, nothing t
   const targets = await fakeTargets();
   const i = await injector(executor, targets);
   try {
-    const spec = { id: 'k', target: { containerId: 'c9' }, fault: { kind: 'container-kill' as const } };
-    await i.inject('ctl', 10_000, [spec]);
-    await i.inject('ctl', 10_000, [spec]);
+    const spec: RawInjection = { id: 'k', target: { containerId: 'c9' }, fault: { kind: 'container-kill' } };
+    await i.sync('ctl', 'exp', 10_000, [spec]);
+    await i.sync('ctl', 'exp', 10_000, [spec]);
     assert.deepEqual(targets.killed, ['c9']);
     assert.equal(i.list().injections[0]?.phase, 'done');
-    await i.recover(['k']);
+    await i.sync('ctl', 'exp', 10_000, []);
     assert.deepEqual(executor.ran, []);
     assert.deepEqual(i.list().injections, []);
   } finally {
@@ -186,24 +250,59 @@ test('container-kill is a one-way action: killed once, listed as done, nothing t
   }
 });
 
-test('start-up reverts what a crash left mid-change and keeps what was committed, with its lease', async () => {
+test('List pages in stable ID order; injections added meanwhile never shift a page', async () => {
+  const i = await injector(new RecordingExecutor());
+  try {
+    await i.sync('ctl', 'exp', 10_000, ['e', 'b', 'a', 'd', 'c'].map((id) => net(id)));
+    const first = i.list({ pageSize: 2 });
+    assert.deepEqual([first.injections.map((s) => s.id), first.leases.length], [['a', 'b'], 1]);
+    await i.sync('ctl', 'exp', 10_000, ['a', 'aa', 'b', 'c', 'd', 'e'].map((id) => net(id)));
+    const second = i.list({ pageSize: 2, pageToken: first.nextPageToken });
+    const third = i.list({ pageSize: 2, pageToken: second.nextPageToken });
+    assert.deepEqual([second.injections.map((s) => s.id), second.leases, third.injections.map((s) => s.id), third.nextPageToken], [['c', 'd'], [], ['e'], '']);
+    assert.deepEqual(i.list({ experiment: 'nope' }).injections, []);
+    assert.throws(() => i.list({ pageToken: '!!' }), DaemonError);
+    await i.sync('ctl', 'exp', 10_000, []);
+  } finally {
+    await i.stop();
+  }
+});
+
+test('start-up reverts what a crash left mid-change and keeps what was committed, with its lease and deadline', async () => {
   const executor = new RecordingExecutor();
   const first = await injector(executor);
-  await first.inject('ctl', 60_000, [net('kept'), net('cut')]);
+  await first.sync('ctl', 'exp', 60_000, [net('kept', 30_000), net('cut')]);
   await first.stop();
   // Make "cut" look like the daemon died after journaling it but before committing it.
-  const journal = new Journal(dir);
+  const journal = new Journal(dir, { bootId: BOOT });
   const { records } = await journal.open();
   const cut = records.find((r) => r.spec.id === 'cut');
   assert.ok(cut);
   await journal.write({ ...cut, phase: 'applying' });
+  await journal.close();
 
+  clock += 10_000;
   const after = new RecordingExecutor();
   const second = await injector(after);
   try {
     assert.deepEqual(after.ran, ['revert undo two', 'revert undo one'], 'only the interrupted one is reverted');
-    assert.deepEqual(second.list().injections.map((s) => [s.id, s.phase]), [['kept', 'active']]);
-    assert.equal(second.list().injections[0]?.leaseExpiresAt, clock + 60_000);
+    const [kept] = second.list().injections;
+    assert.deepEqual([kept?.id, kept?.phase, kept?.leaseRemainingMs, kept?.deadlineRemainingMs], ['kept', 'active', 50_000, 20_000]);
+  } finally {
+    await second.sync('ctl', 'exp', 60_000, []);
+    await second.stop();
+  }
+});
+
+test('after a reboot the journal\'s records are dropped: the kernel state they describe is gone', async () => {
+  const first = await injector(new RecordingExecutor());
+  await first.sync('ctl', 'exp', 60_000, [net('old')]);
+  await first.stop();
+  const after = new RecordingExecutor();
+  const second = await injector(after, undefined, 'boot-2');
+  try {
+    assert.deepEqual([ids(second), second.list().leases, after.ran], [[], [], []]);
+    assert.deepEqual(await readdir(dir).then((names) => names.filter((n) => n.startsWith('injection-'))), []);
   } finally {
     await second.stop();
   }
@@ -213,20 +312,27 @@ test('a revert that fails on lease expiry is kept, reported and retried until it
   const executor = new RecordingExecutor();
   const i = await injector(executor);
   try {
-    await i.inject('gone', 1_000, [net('r1')]);
+    await i.sync('gone', 'exp', 1_000, [net('r1')]);
     executor.failReverts = true;
     clock += 1_000;
-    await ticksUntil(() => i.list().injections[0]?.error !== undefined && i.list().injections[0]?.error !== '', 'the failed revert reported');
+    await ticksUntil(() => (i.list().injections[0]?.error ?? '') !== '', 'the failed revert reported');
     const [stuck] = i.list().injections;
     assert.deepEqual([stuck?.id, stuck?.phase], ['r1', 'reverting']);
     assert.match(stuck?.error ?? '', /revert failed/);
     assert.equal(i.metrics.leaseExpiries.get(), 1, 'counted once, though retried on every tick');
     executor.failReverts = false;
     await ticksUntil(() => i.list().injections.length === 0, 'the retried revert succeeded');
-    assert.deepEqual(i.list().injections, []);
     assert.deepEqual(i.list().leases, []);
     assert.equal(i.metrics.leaseExpiries.get(), 1);
   } finally {
     await i.stop();
   }
+});
+
+test('/healthz follows the lease loop: healthy while it ticks, not once it stopped', async () => {
+  const i = await injector(new RecordingExecutor());
+  assert.equal(i.healthy, true);
+  assert.equal(i.ready, true);
+  await i.stop();
+  assert.equal(i.healthy, false);
 });

@@ -7,7 +7,7 @@ import { Journal, JournalError, type JournalRecord } from '../../src/daemon/jour
 import { processStartTime } from '../../src/daemon/proc.ts';
 
 const record = (id: string): JournalRecord => ({
-  spec: { id, target: { containerId: 'c' }, fault: { kind: 'container-freeze' } }, specHash: 'h', holder: 'ctl', phase: 'applying', reapplied: 0, updatedAt: 1,
+  spec: { id, target: { containerId: 'c' }, fault: { kind: 'container-freeze' } }, specHash: 'h', experiment: 'e', holder: 'ctl', phase: 'applying', reapplied: 0,
   plan: { summary: 's', apply: [{ kind: 'write', path: '/x', value: '1' }], revert: [{ kind: 'write', path: '/x', value: '0' }] },
 });
 
