@@ -19,7 +19,7 @@ const V1_FREEZER = '/sys/fs/cgroup/freezer';
 /** cgroup v2's mount: its own on a v1/v2 hybrid like this host's. */
 const V2_ROOT = '/sys/fs/cgroup/unified';
 export const REPO = join(import.meta.dirname, '..', '..');
-const MAIN = join(REPO, 'src', 'daemon', 'main.ts');
+export const MAIN = join(REPO, 'src', 'daemon', 'main.ts');
 
 export interface RunningDaemon {
   child: ChildProcess;
