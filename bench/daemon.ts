@@ -11,7 +11,7 @@ import { readFile, symlink } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { buildDaemon } from '../src/daemon/build.ts';
-import { DaemonClient } from '../src/daemon/client.ts';
+import { DaemonClient, Phase, type NetworkFaultInput } from '../src/daemon/client.ts';
 import { snapshotKernelState, type KernelSnapshot } from '../src/daemon/net/snapshot.ts';
 import { DaemonFixture, journalFiles, REPO } from '../test/host/daemon-fixture.ts';
 
@@ -29,15 +29,15 @@ export function benchContainers(fallback = 100): number {
 }
 
 /** The combined fault the host kernel allows: bandwidth (tbf) + loss (nftables without sch_netem) + partition to one CIDR. */
-export const COMBINED_FAULTS: readonly Record<string, unknown>[] = [
-  { action: 'bandwidth', bandwidth: { rate: '10mbit', limit: 50_000, buffer: 16_000 } },
-  { action: 'loss', loss: { loss: '10' } },
-  { action: 'partition', scope: { cidrs: ['10.250.0.0/16'] } },
+export const COMBINED_FAULTS: readonly NetworkFaultInput[] = [
+  { action: { case: 'bandwidth', value: { rate: '10mbit', limit: 50_000, buffer: 16_000 } } },
+  { action: { case: 'loss', value: { loss: '10' } } },
+  { action: { case: 'partition', value: {} }, scope: { cidrs: ['10.250.0.0/16'] } },
 ];
 
 export interface DaemonBenchOptions {
   /** The network faults every container gets, as the gRPC API takes them. */
-  faults: readonly Record<string, unknown>[];
+  faults: readonly NetworkFaultInput[];
   containers: number;
   /** What the first target's tc state must show while the faults are in (the partition's nftables rule is always checked). */
   expectTc: readonly RegExp[];
@@ -134,12 +134,13 @@ export async function measureDaemon(options: DaemonBenchOptions): Promise<Daemon
     const injectMs: number[] = [];
     for (const id of ids) {
       const t = performance.now();
-      const response = await client.inject('bench', leaseTtlMs, [{ id: `net-${id}`, target: { containerId: id }, fault: { kind: 'network', faults } }]);
+      // One experiment per container, so that each Sync applies (or, empty, recovers) exactly one injection.
+      const response = await client.sync(`bench-${id}`, leaseTtlMs, [{ id: `net-${id}`, target: { containerId: id }, fault: { kind: 'network', faults } }]);
       injectMs.push(performance.now() - t);
       assert.equal(response.results[0]?.ok, true, `inject ${id}: ${JSON.stringify(response.results[0])}`);
     }
-    const listed = await client.list('bench');
-    assert.equal(listed.injections.filter((i) => i.phase === 'active').length, containers, 'every injection active');
+    const listed = await client.list({ pageSize: containers });
+    assert.equal(listed.injections.filter((i) => i.phase === Phase.ACTIVE).length, containers, 'every injection active');
     const during = await snapshotKernelState(netns[0] ?? '');
     for (const expected of options.expectTc) assert.match(during.tc, expected, `tc state while injected shows ${expected}`);
     assert.match(during.nftables, /10\.250\.0\.0\/16/, 'partition rule in place');
@@ -147,21 +148,21 @@ export async function measureDaemon(options: DaemonBenchOptions): Promise<Daemon
     const recoverMs: number[] = [];
     for (const id of ids) {
       const t = performance.now();
-      const response = await client.recover([`net-${id}`]);
+      const response = await client.sync(`bench-${id}`, leaseTtlMs, []);
       recoverMs.push(performance.now() - t);
-      assert.equal(response.results[0]?.ok, true, `recover ${id}: ${JSON.stringify(response.results[0])}`);
+      assert.deepEqual([response.removed, response.revertFailed], [[`net-${id}`], []], `recover ${id}`);
     }
 
     // The batch path, as a controller with many targets on one node would use it.
     const batch = ids.map((id) => ({ id: `batch-${id}`, target: { containerId: id }, fault: { kind: 'network' as const, faults } }));
     let t = performance.now();
-    const batchInject = await client.inject('bench', leaseTtlMs, batch);
+    const batchInject = await client.sync('bench-batch', leaseTtlMs, batch);
     const batchInjectMs = performance.now() - t;
     assert.ok(batchInject.results.every((r) => r.ok), 'batch inject');
     t = performance.now();
-    const batchRecover = await client.recover(batch.map((b) => b.id));
+    const batchRecover = await client.sync('bench-batch', leaseTtlMs, []);
     const batchRecoverMs = performance.now() - t;
-    assert.ok(batchRecover.results.every((r) => r.ok), 'batch recover');
+    assert.deepEqual([batchRecover.removed.length, batchRecover.revertFailed], [batch.length, []], 'batch recover');
 
     const metricsPort = String(daemon.logs.find((l) => l['msg'] === 'daemon ready')?.['metricsPort']);
     const scraped = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();

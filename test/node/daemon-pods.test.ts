@@ -24,6 +24,7 @@ import { createNamespace, deleteNamespace, eventually } from '../testbed/node/te
 const NAMESPACE = `kerris-daemon-${process.pid}`;
 const POD = 'target';
 const CONTAINER = 'workload';
+const EXP = 'exp-node';
 
 interface PodStatus {
   metadata: { uid: string };
@@ -103,7 +104,7 @@ test('containerd\'s Tasks/Get and CRI\'s verbose ContainerStatus resolve a kubel
 test('a freeze lands in kubelet\'s cgroup of the container and is taken away again', async () => {
   const container = await runningContainer();
   assert.ok(container);
-  const pid = (await daemon.client.inject('node-test', 30_000, [{ id: 'pod-freeze', target: { containerId: container.id }, fault: { kind: 'container-freeze' } }])).results[0]?.injection?.pid;
+  const pid = (await daemon.client.sync(EXP, 30_000, [{ id: 'pod-freeze', target: { containerId: container.id }, fault: { kind: 'container-freeze' } }])).results[0]?.injection?.pid;
   assert.ok(pid !== undefined && pid > 0);
   const freezer = await freezerOfPid(pid);
   assert.match(freezer.dir, /kubepods/, 'kubelet\'s cgroup');
@@ -113,7 +114,7 @@ test('a freeze lands in kubelet\'s cgroup of the container and is taken away aga
   } else {
     assert.equal(await processState(pid), 'D');
   }
-  assert.equal((await daemon.client.recover(['pod-freeze'])).results[0]?.ok, true);
+  assert.deepEqual((await daemon.client.sync(EXP, 30_000, [])).removed, ['pod-freeze']);
   assert.equal((await readFile(freezer.file, 'utf8')).trim(), freezer.thawed);
 });
 
@@ -125,13 +126,14 @@ test('container-kill makes kubelet restart the container; the network fault foll
   const resolver = new TargetResolver([new ContainerdRuntime({ socket: node.containerdSocket })]);
   const netnsBefore = await snapshotKernelState(`/proc/${(await resolver.resolve(first.id).finally(() => resolver.close())).pid}/ns/net`);
 
-  const fault = { action: 'bandwidth', bandwidth: { rate: '2mbit', limit: 20_000, buffer: 10_000 } };
-  const injected = await daemon.client.inject('node-test', 60_000, [{ id: 'pod-net', target, fault: { kind: 'network', faults: [fault] } }]);
+  const fault = { action: { case: 'bandwidth' as const, value: { rate: '2mbit', limit: 20_000, buffer: 10_000 } } };
+  const injected = await daemon.client.sync(EXP, 60_000, [{ id: 'pod-net', target, fault: { kind: 'network', faults: [fault] } }]);
   assert.equal(injected.results[0]?.ok, true, JSON.stringify(injected));
   const netPid = injected.results[0]?.injection?.pid ?? 0;
   assert.match((await snapshotKernelState(`/proc/${netPid}/ns/net`)).tc, /qdisc tbf/);
 
-  const killed = await daemon.client.inject('node-test', 60_000, [{ id: 'pod-kill', target: { containerId: first.id }, fault: { kind: 'container-kill' } }]);
+  // Another experiment: the first one's next Sync must not remove the kill.
+  const killed = await daemon.client.sync(`${EXP}-kill`, 60_000, [{ id: 'pod-kill', target: { containerId: first.id }, fault: { kind: 'container-kill' } }]);
   assert.equal(killed.results[0]?.ok, true, JSON.stringify(killed));
   const second = await eventually('kubelet to restart the container', 60_000, async () => {
     const c = await runningContainer();
@@ -147,8 +149,9 @@ test('container-kill makes kubelet restart the container; the network fault foll
   const netns = `/proc/${followed.pid}/ns/net`;
   assert.equal((await snapshotKernelState(netns)).tc.match(/qdisc tbf/g)?.length, 1, 'the fault is still there, once');
 
-  const recovered = await daemon.client.recover(['pod-net', 'pod-kill']);
-  assert.ok(recovered.results.every((r) => r.ok), JSON.stringify(recovered));
+  const recovered = [await daemon.client.sync(EXP, 60_000, []), await daemon.client.sync(`${EXP}-kill`, 60_000, [])];
+  assert.deepEqual(recovered.map((r) => [r.removed, r.revertFailed]), [[['pod-net'], []], [['pod-kill'], []]], JSON.stringify(recovered));
+  assert.deepEqual((await daemon.client.list()).injections, []);
   assert.deepEqual(await snapshotKernelState(netns), netnsBefore, 'pod netns after == before');
   assert.deepEqual(await journalFiles(join(dir, 'journal')), []);
 });

@@ -12,6 +12,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../../../src/util/exec.ts';
 import { benchContainers, COMBINED_FAULTS, measureDaemon, type DaemonBenchResult } from '../../../bench/daemon.ts';
+import type { NetworkFaultInput } from '../../../src/daemon/client.ts';
 
 /** init.sh names the guest so; the cgroup mounts below must never happen on the host. */
 const GUEST_HOSTNAME = 'kerris-vm';
@@ -19,7 +20,7 @@ const CGROUP_ROOT = '/sys/fs/cgroup';
 /** The v1 controllers the host mounts, one hierarchy each; cgroup v2 takes the rest at unified/. */
 const V1_CONTROLLERS = ['cpu', 'cpuacct', 'cpuset', 'memory', 'devices', 'freezer', 'blkio', 'pids'] as const;
 
-const VM_FAULTS: readonly Record<string, unknown>[] = [...COMBINED_FAULTS, { action: 'delay', delay: { latency: '10ms' } }];
+const VM_FAULTS: readonly NetworkFaultInput[] = [...COMBINED_FAULTS, { action: { case: 'delay', value: { latency: '10ms' } } }];
 
 /** Under TCG one injection takes most of a second, so a batch of tens outlasts the default 20 s deadline. */
 const SLOW = { callTimeoutMs: 600_000, leaseTtlMs: 1_800_000 };
@@ -63,7 +64,7 @@ function watchMemory(): { lowestMb: () => number; stop: () => void } {
 
 if (hostname() !== GUEST_HOSTNAME) throw new NotInVmError(`bench-daemon.ts runs only inside the kernel VM (hostname ${GUEST_HOSTNAME}), not on ${hostname()}; use npm run bench -- daemon-vm`);
 const kernel = (await readFile('/proc/sys/kernel/osrelease', 'utf8')).trim();
-process.stdout.write(`guest kernel ${kernel}; faults ${VM_FAULTS.map((f) => String(f['action'])).join(' + ')}\n`);
+process.stdout.write(`guest kernel ${kernel}; faults ${VM_FAULTS.map((f) => String(f.action?.case)).join(' + ')}\n`);
 await mountCgroups();
 const memory = watchMemory();
 let result: DaemonBenchResult;
