@@ -75,8 +75,8 @@ export class ExperimentEngine<T extends Experiment> {
     if (status.experiment?.pausedAt) chaos = await this.#resume(chaos);
     if (chaos.status?.selected === undefined) return this.#select(chaos);
     const pending = (chaos.status?.targets ?? []).filter((t) => t.phase === 'Selected');
-    if (pending.length > 0) chaos = await this.#inject(chaos, pending);
-    return this.#progress(chaos);
+    if (pending.length > 0) return this.#progress(await this.#inject(chaos, pending), false);
+    return this.#progress(chaos, true);
   }
 
   /**
@@ -212,7 +212,7 @@ export class ExperimentEngine<T extends Experiment> {
       await this.#event(chaos, 'Normal', 'DryRun', 'dry run finished: targets reported in status, nothing injected');
       return awaitChange();
     }
-    return this.#progress(await this.#inject(updated, chosen));
+    return this.#progress(await this.#inject(updated, chosen), false);
   }
 
   /**
@@ -253,8 +253,9 @@ export class ExperimentEngine<T extends Experiment> {
   /**
    * After injection. A held fault is kept for its duration and then taken away; a one-time action is watched until
    * every target has recovered and the duration is over, and then whatever the nodes still record of it is cleared.
+   * `restate`: state the held fault to the nodes again (not in the pass that just applied it).
    */
-  async #progress(chaos: T): Promise<Action> {
+  async #progress(chaos: T, restate: boolean): Promise<Action> {
     const status = chaos.status ?? {};
     const fault = this.#kind.fault(chaos);
     const remainingMs = this.#remainingMs(chaos) ?? 0;
@@ -262,7 +263,7 @@ export class ExperimentEngine<T extends Experiment> {
     let assessed: TargetRecord[];
     let recovering: RecoverOutcome | undefined;
     if (fault.holds) {
-      if (remainingMs > 0) return this.#hold(chaos, remainingMs);
+      if (remainingMs > 0) return this.#hold(chaos, remainingMs, restate);
       const outcome = await fault.recover(chaos, records.filter((t) => t.phase === 'Injected'));
       const byUid = new Map(outcome.targets.map((t) => [t.uid, t]));
       assessed = records.map((t) => byUid.get(t.uid) ?? t);
@@ -304,9 +305,9 @@ export class ExperimentEngine<T extends Experiment> {
    * While a held fault runs, states it again every resync: a node whose daemon reverted it (its lease lapsed while
    * no controller led, or it restarted after a deadline) gets it back for the rest of the duration.
    */
-  async #hold(chaos: T, remainingMs: number): Promise<Action> {
+  async #hold(chaos: T, remainingMs: number, restate: boolean): Promise<Action> {
     const held = (chaos.status?.targets ?? []).filter((t) => t.phase === 'Injected');
-    if (held.length > 0) await this.#kind.fault(chaos).apply(chaos, [], held, { remainingMs });
+    if (restate && held.length > 0) await this.#kind.fault(chaos).apply(chaos, [], held, { remainingMs });
     return requeueAfter(Math.min(remainingMs, this.#resyncMs));
   }
 

@@ -1,0 +1,182 @@
+/**
+ * The experiment engine against a real kube-apiserver, with a chaos kind that
+ * only records what the engine asks of it: the seam a new kind plugs into.
+ * The engine's clock is set by the test, so durations and pauses are exact.
+ * The kind has a test-only resource, so a kerris controller running in the
+ * test bed never reconciles these objects too.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { PodChaos, PodChaosSpec } from '../../src/api/generated/types.ts';
+import { defineResource } from '../../src/kube/resource.ts';
+import type { ChaosKind, Fault, RecoverOutcome, TargetRecord } from '../../src/controller/engine/experiment.ts';
+import { ExperimentEngine, MAX_REQUEUE_MS, RECOVERY_FINALIZER } from '../../src/controller/engine/lifecycle.ts';
+import type { KubeClient } from '../../src/kube/client.ts';
+import type { KubeObject } from '../../src/kube/types.ts';
+import { isNotFound } from '../../src/kube/errors.ts';
+import type { Action } from '../../src/runtime/action.ts';
+import { EventRecorder } from '../../src/runtime/events.ts';
+import { adminClient, createScratchNamespace, deleteNamespaceAndWait, until } from '../testbed/kube-fixtures.ts';
+
+const GROUP = 'engine.test.kerris.dev';
+/** PodChaos's shape under a test-only group: the engine needs only a resource with a status subresource. */
+const experiments = defineResource<PodChaos>({ group: GROUP, version: 'v1alpha1', plural: 'experiments', kind: 'Experiment', namespaced: true });
+const crds = defineResource<KubeObject & { spec: object; status?: { conditions?: Array<{ type: string; status: string }> } }>({
+  group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', kind: 'CustomResourceDefinition', namespaced: false,
+});
+
+interface Call { op: 'apply' | 'recover'; pending: string[]; held: string[]; remainingMs?: number | undefined }
+
+/** A held fault that records every call; recover answers `complete` from a list, then true. */
+function recordingKind(targets: readonly string[], options: { refuse?: string; incompleteRecoveries?: number } = {}) {
+  const calls: Call[] = [];
+  let incomplete = options.incompleteRecoveries ?? 0;
+  const fault: Fault<PodChaos> = {
+    holds: true,
+    injectedReason: 'Recorded',
+    apply: async (_chaos, pending, held, context) => {
+      calls.push({ op: 'apply', pending: pending.map((t) => t.name), held: held.map((t) => t.name), remainingMs: context.remainingMs });
+      return pending.map((t) => ({ ...t, phase: 'Injected', injectedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), message: 'recorded' }));
+    },
+    recover: async (_chaos, held): Promise<RecoverOutcome> => {
+      calls.push({ op: 'recover', pending: [], held: held.map((t) => t.name) });
+      if (incomplete > 0) {
+        incomplete -= 1;
+        return { targets: [...held], complete: false, message: 'node n1 did not answer' };
+      }
+      return { targets: held.map((t) => ({ ...t, phase: 'Recovered', recoveredAt: '2026-12-01T00:00:00Z' })), complete: true, message: 'taken away on 1 node(s)' };
+    },
+    observe: (_chaos, records) => [...records],
+  };
+  const kind: ChaosKind<PodChaos> = {
+    resource: experiments,
+    refuse: async () => options.refuse,
+    select: async (chaos) => ({
+      targets: targets.map((name): TargetRecord => ({ namespace: chaos.metadata.namespace ?? '', name, uid: `uid-${name}`, phase: 'Selected', node: 'n1' })),
+      notes: [],
+      refused: false,
+    }),
+    fault: () => fault,
+  };
+  return { kind, calls };
+}
+
+let client: KubeClient;
+let namespace: string;
+let clock = Date.parse('2026-12-01T10:00:00Z');
+const now = (): Date => new Date(clock);
+const advance = (ms: number): void => { clock += ms; };
+
+async function create(name: string, spec: Partial<PodChaosSpec>): Promise<void> {
+  await client.create(experiments, {
+    apiVersion: `${GROUP}/v1alpha1` as PodChaos['apiVersion'], kind: 'Experiment' as PodChaos['kind'], metadata: { name, namespace },
+    spec: { action: 'pod-failure', mode: 'all', selector: {}, ...spec },
+  });
+}
+
+const get = (name: string): Promise<PodChaos> => client.get(experiments, name, { namespace });
+const engineFor = (kind: ChaosKind<PodChaos>) => new ExperimentEngine(client, new EventRecorder({ client, reportingController: 'chaos.kerris.dev/test' }), kind, { now, recoveryPollMs: 1_000 });
+const waitMs = (action: Action): number => ('requeueAfterMs' in action ? action.requeueAfterMs : Number.POSITIVE_INFINITY);
+
+describe('the experiment engine on a real apiserver', () => {
+  before(async () => {
+    client = await adminClient();
+    await client.create(crds, {
+      metadata: { name: `experiments.${GROUP}` },
+      spec: {
+        group: GROUP,
+        scope: 'Namespaced',
+        names: { plural: 'experiments', singular: 'experiment', kind: 'Experiment', listKind: 'ExperimentList' },
+        versions: [{ name: 'v1alpha1', served: true, storage: true, subresources: { status: {} }, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
+      },
+    }).catch((error: unknown) => { if (!(error instanceof Error && 'reason' in error && error.reason === 'AlreadyExists')) throw error; });
+    await until(async () => (await client.get(crds, `experiments.${GROUP}`)).status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ?? false, 30_000, 'the CRD to be established');
+    namespace = await createScratchNamespace(client, 'engine');
+  });
+
+  after(async () => {
+    // A test that failed half way leaves its object holding the finalizer, with no controller to drop it.
+    for (const left of namespace ? (await client.listAll(experiments, { namespace })).items : []) {
+      await client.patch(experiments, left.metadata.name ?? '', { type: 'merge', body: { metadata: { finalizers: null } } }, { namespace }).catch(() => undefined);
+    }
+    if (namespace) await deleteNamespaceAndWait(client, namespace);
+    client?.close();
+  });
+
+  it('holds a fault for its duration, restates it while held, takes it away on pause, re-applies on resume, and counts no paused time', async () => {
+    const { kind, calls } = recordingKind(['a', 'b']);
+    const engine = engineFor(kind);
+    await create('held', { duration: '10s' });
+    let action = await engine.reconcile({ namespace, name: 'held' });
+    let chaos = await get('held');
+    assert.equal(chaos.status?.phase, 'Running');
+    assert.deepEqual(calls, [{ op: 'apply', pending: ['a', 'b'], held: [], remainingMs: 10_000 }], 'selected and applied in one pass, with the whole duration left');
+    assert.ok(chaos.metadata.finalizers?.includes(RECOVERY_FINALIZER));
+    assert.ok(waitMs(action) <= 10_000);
+
+    // The test's clock and the apiserver's injectedAt agree only to the second: set the clock to what was recorded.
+    clock = Date.parse(chaos.status?.injectedAt ?? '');
+    advance(4_000);
+    action = await engine.reconcile({ namespace, name: 'held' });
+    assert.deepEqual(calls.at(-1), { op: 'apply', pending: [], held: ['a', 'b'], remainingMs: 6_000 }, 'restated while held, with what is left');
+    assert.equal(waitMs(action), 6_000);
+
+    await client.patch(experiments, 'held', { type: 'merge', body: { spec: { paused: true } } }, { namespace });
+    await engine.reconcile({ namespace, name: 'held' });
+    chaos = await get('held');
+    assert.equal(chaos.status?.phase, 'Paused');
+    assert.deepEqual(calls.at(-1), { op: 'recover', pending: [], held: ['a', 'b'] });
+    assert.deepEqual(chaos.status?.targets?.map((t) => t.phase), ['Selected', 'Selected'], 'taken away, to be applied again on resume');
+
+    advance(100_000);
+    assert.deepEqual(await engine.reconcile({ namespace, name: 'held' }), { awaitChange: true }, 'a paused experiment waits for a change');
+    await client.patch(experiments, 'held', { type: 'merge', body: { spec: { paused: false } } }, { namespace });
+    action = await engine.reconcile({ namespace, name: 'held' });
+    assert.deepEqual(calls.at(-1), { op: 'apply', pending: ['a', 'b'], held: [], remainingMs: 6_000 }, 'resumed with the rest of the duration, paused time not counted');
+    chaos = await get('held');
+    assert.equal(chaos.status?.experiment?.pausedSeconds, 100);
+
+    advance(6_000);
+    await engine.reconcile({ namespace, name: 'held' });
+    chaos = await get('held');
+    assert.equal(chaos.status?.phase, 'Finished');
+    assert.equal(calls.at(-1)?.op, 'recover');
+    assert.deepEqual(chaos.status?.targets?.map((t) => t.phase), ['Recovered', 'Recovered']);
+    assert.deepEqual(chaos.metadata.finalizers ?? [], [], 'a finished experiment holds nothing');
+  });
+
+  it('a deleted experiment keeps its finalizer until every node has answered that the fault is gone', async () => {
+    const { kind, calls } = recordingKind(['a'], { incompleteRecoveries: 2 });
+    const engine = engineFor(kind);
+    await create('doomed', { duration: '1h' });
+    await engine.reconcile({ namespace, name: 'doomed' });
+    await client.delete(experiments, 'doomed', { namespace });
+    for (let i = 0; i < 2; i++) {
+      assert.equal(waitMs(await engine.reconcile({ namespace, name: 'doomed' })), 1_000, 'retried while recovery is incomplete');
+      assert.ok((await get('doomed')).metadata.finalizers?.includes(RECOVERY_FINALIZER), 'still held');
+    }
+    await engine.reconcile({ namespace, name: 'doomed' });
+    assert.equal(calls.filter((c) => c.op === 'recover').length, 3);
+    await assert.rejects(get('doomed'), (error: unknown) => isNotFound(error), 'gone once recovery completed');
+  });
+
+  it('a duration of 720h is waited out in steps no longer than MAX_REQUEUE_MS, never a timer Node would cut to 1 ms', async () => {
+    const { kind } = recordingKind(['a']);
+    const engine = engineFor(kind);
+    await create('long', { duration: '720h' });
+    const first = await engine.reconcile({ namespace, name: 'long' });
+    const second = await engine.reconcile({ namespace, name: 'long' });
+    for (const action of [first, second]) assert.ok(waitMs(action) > 1_000 && waitMs(action) <= MAX_REQUEUE_MS, `waits ${waitMs(action)} ms`);
+  });
+
+  it('a kind that refuses the spec fails it before anything is picked or applied', async () => {
+    const { kind, calls } = recordingKind(['a'], { refuse: 'no daemon can do this here' });
+    await create('refused', { duration: '10s' });
+    await engineFor(kind).reconcile({ namespace, name: 'refused' });
+    const chaos = await get('refused');
+    assert.equal(chaos.status?.phase, 'Failed');
+    assert.equal(chaos.status?.conditions?.find((c) => c.type === 'Failed')?.reason, 'Unsupported');
+    assert.equal(chaos.status?.selected, undefined);
+    assert.deepEqual(calls, []);
+  });
+});
