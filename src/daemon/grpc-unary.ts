@@ -1,6 +1,6 @@
 /**
- * Typed unary gRPC calls without generated code: a method's path and codecs
- * come from a .proto loaded at run time, its message types are declared by hand.
+ * Unary gRPC calls. `callUnary` serves every client; the rest loads the runtimes' protos (containerd, CRI) at run
+ * time, whose few messages are declared by hand. The daemon's own contract is generated instead (grpc-es.ts).
  */
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
