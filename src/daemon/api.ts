@@ -16,7 +16,6 @@ import type { FaultKind, RawFault, RawInjection, TargetRef } from './spec.ts';
 import type { InjectionStatus, ItemResult } from './status.ts';
 
 export const API_VERSION = 2;
-export const SERVICE = NodeDaemon.typeName;
 export const daemonService = serviceDefinition(NodeDaemon);
 export const methods = {
   sync: clientMethod(NodeDaemon.method.sync),
@@ -56,16 +55,9 @@ function lookup<A, B>(table: ReadonlyArray<readonly [A, B]>, value: A, what: str
   return found[1];
 }
 
-function reverse<A, B>(table: ReadonlyArray<readonly [A, B]>): ReadonlyArray<readonly [B, A]> {
-  return table.map(([a, b]) => [b, a] as const);
-}
-
 export const kindToWire = (kind: FaultKind): WireFaultKind => lookup(KINDS, kind, 'fault kind');
-export const kindFromWire = (kind: WireFaultKind): FaultKind => lookup(reverse(KINDS), kind, 'fault kind');
-export const phaseFromWire = (phase: WirePhase): Phase => lookup(reverse(PHASES), phase, 'phase');
-export const errorCodeFromWire = (code: WireErrorCode): ErrorCode | undefined => (code === WireErrorCode.OK ? undefined : lookup(reverse(ERROR_CODES), code, 'error code'));
 
-export function targetFromWire(target: Target | undefined): TargetRef {
+function targetFromWire(target: Target | undefined): TargetRef {
   if (target === undefined) throw new DaemonError('invalid', 'an injection needs a target');
   return {
     containerId: target.containerId,
@@ -74,7 +66,7 @@ export function targetFromWire(target: Target | undefined): TargetRef {
   };
 }
 
-export function targetToWire(target: TargetRef): MessageInitShape<typeof InjectionSpecSchema>['target'] {
+function targetToWire(target: TargetRef): MessageInitShape<typeof InjectionSpecSchema>['target'] {
   return { containerId: target.containerId, podUid: target.podUid ?? '', containerName: target.containerName ?? '' };
 }
 
@@ -100,7 +92,7 @@ function present(fields: Record<string, unknown>): Record<string, unknown> {
 }
 
 /** A network fault message in the input form of validateNetworkFault. */
-export function networkFaultFromWire(fault: NetworkFault): Record<string, unknown> {
+function networkFaultFromWire(fault: NetworkFault): Record<string, unknown> {
   const scope = scopeFromWire(fault.scope);
   const a = fault.action;
   switch (a.case) {
