@@ -197,53 +197,72 @@ export interface KerrisDeployment {
   images: { controller: ImageArchive; daemon: ImageArchive };
 }
 
-interface DaemonSetManifest {
-  kind: string;
-  spec: { template: { spec: { containers: { name: string; args: string[] }[] } } };
+interface Container {
+  name: string;
+  args?: string[];
+  volumeMounts?: { name: string; mountPath: string }[];
 }
 
-/** The daemon's flags as deploy/ gives them; the test bed appends to them (a strategic patch replaces a list of strings). */
-async function deployedDaemonArgs(): Promise<string[]> {
-  const documents = parseAllDocuments(await readFile(join(REPO_ROOT, 'deploy', 'daemon', 'daemonset.yaml'), 'utf8')).map((d) => d.toJS() as DaemonSetManifest);
-  const args = documents.find((d) => d.kind === 'DaemonSet')?.spec.template.spec.containers.find((c) => c.name === 'daemon')?.args;
-  if (args === undefined) throw new Error('deploy/daemon/daemonset.yaml has no DaemonSet with a container named daemon');
-  return args;
+interface Workload {
+  kind: string;
+  metadata: { name: string };
+  spec: {
+    replicas?: number;
+    template: {
+      metadata: { annotations?: Record<string, string> };
+      spec: { containers: Container[]; volumes?: { name: string; hostPath?: { path: string; type: string } }[] };
+    };
+  };
+}
+
+/** deploy/ as `kubectl apply -k` would send it. */
+async function renderDeploy(plane: ControlPlane): Promise<Workload[]> {
+  const rendered = await kubectl(plane, ['kustomize', join(REPO_ROOT, 'deploy')]);
+  return parseAllDocuments(rendered.stdout).map((d) => d.toJS() as Workload);
+}
+
+function workload(objects: readonly Workload[], kind: string, name: string): Workload {
+  const found = objects.find((o) => o.kind === kind && o.metadata.name === name);
+  if (found === undefined) throw new Error(`deploy/ renders no ${kind} ${name}`);
+  return found;
+}
+
+function container(object: Workload, name: string): Container {
+  const found = object.spec.template.spec.containers.find((c) => c.name === name);
+  if (found === undefined) throw new Error(`${object.kind} ${object.metadata.name} has no container ${name}`);
+  return found;
+}
+
+/** Points the volume `name` at a host path, replacing the one deploy/ gives, or adds it. */
+function setHostPath(object: Workload, name: string, path: string, type: string): void {
+  const volumes = (object.spec.template.spec.volumes ??= []);
+  const volume = { name, hostPath: { path, type } };
+  const index = volumes.findIndex((v) => v.name === name);
+  if (index < 0) volumes.push(volume);
+  else volumes[index] = volume;
+}
+
+/** The image key as a pod annotation, so a changed checkout rolls out new pods. */
+function annotateImage(object: Workload, image: ImageArchive): void {
+  object.spec.template.metadata.annotations = { ...object.spec.template.metadata.annotations, 'kerris.dev/image-key': image.key.slice(0, 16) };
 }
 
 /**
  * What the test-bed node needs beyond deploy/: its private containerd socket, mounted as the file at its own path
  * (its directory also holds every container's rootfs mounts, which a directory mount would copy into the daemon) and
  * passed as --containerd-socket; and the daemon's host paths under the node's own directory, which stopNode removes,
- * so the test bed leaves nothing in the machine's /var/lib or /run.
+ * so the test bed leaves nothing in the machine's /var/lib or /run. Made to the rendered objects before the one
+ * apply, so no pod ever starts with deploy/'s host paths on this machine.
  */
-async function daemonPatch(node: ClusterNode, imageKey: string): Promise<unknown> {
+function adaptDaemon(daemonSet: Workload, node: ClusterNode, image: ImageArchive): void {
+  annotateImage(daemonSet, image);
+  const daemon = container(daemonSet, 'daemon');
+  daemon.args = [...daemon.args ?? [], `--containerd-socket=${node.containerdSocket}`];
+  daemon.volumeMounts = [...daemon.volumeMounts ?? [], { name: 'testbed-containerd', mountPath: node.containerdSocket }];
+  setHostPath(daemonSet, 'testbed-containerd', node.containerdSocket, 'Socket');
   const hostDir = join(node.stateDir, 'kerris-daemon');
-  const hostPath = (name: string, path: string, type: string) => ({ name, hostPath: { path, type } });
-  return {
-    spec: {
-      template: {
-        metadata: { annotations: { 'kerris.dev/image-key': imageKey.slice(0, 16) } },
-        spec: {
-          containers: [{
-            name: 'daemon',
-            args: [...await deployedDaemonArgs(), `--containerd-socket=${node.containerdSocket}`],
-            volumeMounts: [{ name: 'testbed-containerd', mountPath: node.containerdSocket }],
-          }],
-          volumes: [
-            hostPath('testbed-containerd', node.containerdSocket, 'Socket'),
-            hostPath('journal', join(hostDir, 'journal'), 'DirectoryOrCreate'),
-            hostPath('containerd', join(hostDir, 'containerd'), 'DirectoryOrCreate'),
-            hostPath('k3s-containerd', join(hostDir, 'k3s-containerd'), 'DirectoryOrCreate'),
-            hostPath('crio', join(hostDir, 'crio'), 'DirectoryOrCreate'),
-          ],
-        },
-      },
-    },
-  };
+  for (const volume of ['journal', 'containerd', 'k3s-containerd', 'crio']) setHostPath(daemonSet, volume, join(hostDir, volume), 'DirectoryOrCreate');
 }
-
-/** The journal directory of the test-bed node's daemon, on the host. */
-export const daemonJournalDir = (node: ClusterNode): string => join(node.stateDir, 'kerris-daemon', 'journal');
 
 interface PodList {
   items: {
@@ -257,17 +276,22 @@ interface PodList {
   }[];
 }
 
+interface EventList {
+  items: { involvedObject: { name: string }; reason?: string; message?: string }[];
+}
+
 const isReady = (pod: PodList['items'][number]): boolean => pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 
-/** Each daemon pod's state and the namespace's warnings, for a rollout that did not finish. */
+/** Each daemon pod's state and its latest warnings (a missing kerris-daemon-tls Secret shows as FailedMount), for a rollout that did not finish. */
 async function daemonPodReport(plane: ControlPlane): Promise<string> {
   const pods = await kubectlJson<PodList>(plane, ['get', 'pods', '-n', KERRIS_NAMESPACE, '-l', DAEMON_SELECTOR]);
-  const lines = pods.items.map((pod) => {
+  const events = await kubectlJson<EventList>(plane, ['get', 'events', '-n', KERRIS_NAMESPACE, '--field-selector=type=Warning']);
+  return pods.items.map((pod) => {
     const waiting = pod.status?.containerStatuses?.map((c) => c.state?.waiting).find((w) => w !== undefined);
-    return `${pod.metadata.name} on ${pod.spec?.nodeName ?? '?'}: ${pod.status?.phase ?? '?'}${isReady(pod) ? ', Ready' : ''}${waiting ? `, waiting (${waiting.reason ?? ''} ${waiting.message ?? ''})` : ''}`;
-  });
-  const events = await kubectl(plane, ['get', 'events', '-n', KERRIS_NAMESPACE, '--field-selector=type=Warning', '-o', 'custom-columns=OBJECT:.involvedObject.name,REASON:.reason,MESSAGE:.message', '--no-headers']);
-  return `daemon pods:\n${lines.join('\n') || '(none)'}\nwarnings in ${KERRIS_NAMESPACE}:\n${events.stdout.trim().split('\n').slice(-10).join('\n')}`;
+    const warnings = events.items.filter((e) => e.involvedObject.name === pod.metadata.name).slice(-3).map((e) => `\n  ${e.reason}: ${e.message}`);
+    return `${pod.metadata.name} on ${pod.spec?.nodeName ?? '?'}: ${pod.status?.phase ?? '?'}${isReady(pod) ? ', Ready' : ''}`
+      + `${waiting ? `, waiting (${[waiting.reason, waiting.message].filter(Boolean).join(': ')})` : ''}${warnings.join('')}`;
+  }).join('\n') || 'no daemon pods';
 }
 
 /** Waits until every daemon pod runs the current template and is Ready; a missing kerris-daemon-tls Secret shows in the error. */
@@ -279,30 +303,26 @@ async function waitForDaemons(plane: ControlPlane): Promise<string[]> {
 }
 
 /**
- * Builds and imports both images, applies deploy/ (CRDs, RBAC, the controller Deployment, the daemon DaemonSet), and
- * waits for the controller's rollout and for every daemon pod to be Ready. The image keys go into the pod templates,
- * so a changed checkout rolls out new pods.
+ * Builds and imports both images, applies deploy/ (CRDs, RBAC, the controller Deployment, the daemon DaemonSet) with
+ * the test bed's changes (replicas, controller flags, image keys, the node's paths), and waits for the controller's
+ * rollout and for every daemon pod to be Ready.
  */
 export async function deployKerris(plane: ControlPlane, node: ClusterNode, options: KerrisOptions = {}): Promise<KerrisDeployment> {
   const images = { controller: await kerrisImage(), daemon: await daemonImage() };
   await importImage(node.containerdSocket, 'k8s.io', images.controller);
   await importImage(node.containerdSocket, 'k8s.io', images.daemon);
-  await kubectl(plane, ['apply', '--server-side', '--force-conflicts', '-k', join(REPO_ROOT, 'deploy')]);
-  const controllerPatch = {
-    spec: {
-      replicas: options.replicas ?? 2,
-      template: {
-        metadata: { annotations: { 'kerris.dev/image-key': images.controller.key.slice(0, 16) } },
-        spec: { containers: [{ name: 'controller', args: ['/app/src/controller/main.ts', ...(options.args ?? [])] }] },
-      },
-    },
-  };
-  await kubectl(plane, ['patch', 'deployment', 'kerris-controller', '-n', KERRIS_NAMESPACE, '--type=strategic', '-p', JSON.stringify(controllerPatch)]);
-  await kubectl(plane, ['patch', 'daemonset', 'kerris-daemon', '-n', KERRIS_NAMESPACE, '--type=strategic', '-p', JSON.stringify(await daemonPatch(node, images.daemon.key))]);
+  const objects = await renderDeploy(plane);
+  const controller = workload(objects, 'Deployment', 'kerris-controller');
+  controller.spec.replicas = options.replicas ?? 2;
+  annotateImage(controller, images.controller);
+  container(controller, 'controller').args = ['/app/src/controller/main.ts', ...(options.args ?? [])];
+  adaptDaemon(workload(objects, 'DaemonSet', 'kerris-daemon'), node, images.daemon);
+  const list = { apiVersion: 'v1', kind: 'List', items: objects };
+  await kubectl(plane, ['apply', '--server-side', '--force-conflicts', '-f', '-'], { input: JSON.stringify(list) });
   await kubectl(plane, ['rollout', 'status', 'deployment/kerris-controller', '-n', KERRIS_NAMESPACE, '--timeout=180s'], { timeoutMs: 200_000 });
   const daemonPods = await waitForDaemons(plane);
-  const controller = await kubectlJson<{ status?: { readyReplicas?: number } }>(plane, ['get', 'deployment', 'kerris-controller', '-n', KERRIS_NAMESPACE]);
-  return { controllerReplicas: controller.status?.readyReplicas ?? 0, daemonPods, images };
+  const rollout = await kubectlJson<{ status?: { readyReplicas?: number } }>(plane, ['get', 'deployment', 'kerris-controller', '-n', KERRIS_NAMESPACE]);
+  return { controllerReplicas: rollout.status?.readyReplicas ?? 0, daemonPods, images };
 }
 
 /** Removes the controller and the daemon (the namespace, RBAC and CRDs go with the kustomization). */

@@ -138,7 +138,8 @@ describe('deploy/', () => {
       '/run/containerd': 'DirectoryOrCreate',
       '/run/k3s/containerd': 'DirectoryOrCreate',
       '/var/run/crio': 'DirectoryOrCreate',
-    }, 'only the journal and the runtime sockets come from the host');
+      '/sys/fs/cgroup': 'Directory',
+    }, 'only the journal, the runtime sockets and the cgroup tree come from the host');
     const mounts = new Map((daemon?.volumeMounts ?? []).map((m) => [m.mountPath, m]));
     for (const path of Object.keys(hostPaths)) assert.ok(mounts.has(path), `${path} is mounted at its host path, where the daemon looks`);
     const tls = pod.volumes?.find((v) => v.secret !== undefined);
