@@ -8,6 +8,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { freezerOfPid } from '../../src/daemon/cgroup.ts';
+import { Phase } from '../../src/daemon/client.ts';
 import { snapshotKernelState } from '../../src/daemon/net/snapshot.ts';
 import { processState } from '../../src/daemon/proc.ts';
 import { ContainerdRuntime } from '../../src/daemon/runtime/containerd.ts';
@@ -145,7 +146,7 @@ test('container-kill makes kubelet restart the container; the network fault foll
     const injection = (await daemon.client.list()).injections.find((i) => i.id === 'pod-net');
     return injection !== undefined && injection.pid !== netPid ? injection : undefined;
   }, async () => JSON.stringify(await daemon.client.list()));
-  assert.equal(followed.phase, 'active');
+  assert.equal(followed.phase, Phase.ACTIVE);
   const netns = `/proc/${followed.pid}/ns/net`;
   assert.equal((await snapshotKernelState(netns)).tc.match(/qdisc tbf/g)?.length, 1, 'the fault is still there, once');
 
