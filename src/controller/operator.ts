@@ -19,6 +19,7 @@ import { keyOf, type ObjectKey } from '../runtime/store.ts';
 import type { Logger } from '../util/log.ts';
 import { DaemonCertificates } from './certificates/daemon-certificates.ts';
 import { daemonServerName } from './certificates/identities.ts';
+import { ENSURE_INTERVAL_MS } from './certificates/rotation.ts';
 import type { OperatorConfig } from './config.ts';
 import { DaemonFleet } from './daemons/fleet.ts';
 import { fileClientMaterial } from './daemons/file-material.ts';
@@ -29,8 +30,6 @@ import { podChaos } from './podchaos/resource.ts';
 import { clusterView } from './targets/cluster-view.ts';
 
 export const LEASE_NAME = 'kerris-controller';
-/** How often the leader checks the daemon certificates; rotation happens days before expiry. */
-const CERTIFICATE_CHECK_MS = 10 * 60_000;
 
 /** Running experiments that a change of this pod may concern: those with targets in its namespace. */
 function experimentsConcerning(experiments: Informer<PodChaos>): (pod: Pod) => ObjectKey[] {
@@ -39,7 +38,7 @@ function experimentsConcerning(experiments: Informer<PodChaos>): (pod: Pod) => O
     .map((chaos) => keyOf(chaos));
 }
 
-/** The leader keeps the CA and the daemons' serving Secret current. */
+/** The leader keeps the CA and the daemons' serving Secret current; a new CA is signed with only after it has spread (rotation.ts). */
 function certificateKeeper(certificates: DaemonCertificates, logger: Logger): Runnable {
   return {
     name: 'daemon-certificates',
@@ -53,7 +52,7 @@ function certificateKeeper(certificates: DaemonCertificates, logger: Logger): Ru
           if (!await sleep(5_000, signal)) return;
           continue;
         }
-      } while (await sleep(CERTIFICATE_CHECK_MS, signal));
+      } while (await sleep(ENSURE_INTERVAL_MS, signal));
     },
   };
 }
