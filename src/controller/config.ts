@@ -15,11 +15,11 @@ export interface OperatorConfig {
   /** How long node daemons keep this controller's faults without a lease renewal. */
   daemonLeaseTtlMs: number;
   /**
-   * `controller`: the leader issues and rotates the daemon certificates itself (docs/certificates.md);
-   * `external`: another issuer (cert-manager) makes the Secrets, and the client certificate is read from clientTlsDir.
+   * `controller`: the leader issues and rotates the daemon certificates itself; `external`: another issuer
+   * (cert-manager) makes the two Secrets, and the controller only issues its in-memory client certificate from the
+   * CA Secret (docs/certificates.md).
    */
   certificates: 'controller' | 'external';
-  clientTlsDir: string;
 }
 
 export class ConfigError extends Error {
@@ -40,7 +40,6 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Op
       concurrency: { type: 'string', default: '4' },
       'daemon-lease-ttl': { type: 'string', default: '10s' },
       certificates: { type: 'string', default: 'controller' },
-      'client-tls-dir': { type: 'string', default: '/etc/kerris/client-tls' },
       namespace: { type: 'string' },
     },
     strict: true,
@@ -58,7 +57,6 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Op
   if (leaseTtl === null || daemonLeaseTtlMs < 3_000 || daemonLeaseTtlMs > 600_000) throw new ConfigError(`--daemon-lease-ttl ${values['daemon-lease-ttl']} must be whole seconds from 3s to 600s`);
   const certificates = values.certificates;
   if (certificates !== 'controller' && certificates !== 'external') throw new ConfigError(`--certificates ${certificates} must be controller or external`);
-  if (!values['client-tls-dir'].startsWith('/')) throw new ConfigError(`--client-tls-dir ${values['client-tls-dir']} must be an absolute path`);
   return {
     namespace,
     identity: env['POD_NAME'] ?? `kerris-controller-${process.pid}`,
@@ -69,6 +67,5 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Op
     concurrency,
     daemonLeaseTtlMs,
     certificates,
-    clientTlsDir: values['client-tls-dir'],
   };
 }

@@ -18,11 +18,9 @@ import { sleep } from '../runtime/sleep.ts';
 import { keyOf, type ObjectKey } from '../runtime/store.ts';
 import type { Logger } from '../util/log.ts';
 import { DaemonCertificates } from './certificates/daemon-certificates.ts';
-import { daemonServerName } from './certificates/identities.ts';
 import { ENSURE_INTERVAL_MS } from './certificates/rotation.ts';
 import type { OperatorConfig } from './config.ts';
 import { DaemonFleet } from './daemons/fleet.ts';
-import { fileClientMaterial } from './daemons/file-material.ts';
 import { leaseRenewer } from './daemons/lease-renewer.ts';
 import { ExperimentEngine } from './engine/lifecycle.ts';
 import { podChaosKind } from './podchaos/kind.ts';
@@ -65,12 +63,12 @@ export function buildOperator(client: KubeClient, config: OperatorConfig, logger
   const allNodes = new Informer<KubeObject>({ client, resource: nodes, logger, observer: metrics.informerObserver('nodes') });
   const view = clusterView({ namespaces: allNamespaces.store, pods: allPods.store, nodes: allNodes.store });
   const events = new EventRecorder({ client, reportingController: 'chaos.kerris.dev/controller', reportingInstance: config.identity, logger });
-  const certificates = config.certificates === 'controller' ? new DaemonCertificates({ client, namespace: config.namespace, log: logger }) : undefined;
+  const certificates = new DaemonCertificates({ client, namespace: config.namespace, log: logger });
   const fleet = new DaemonFleet({
     pods: allPods.store,
     namespace: config.namespace,
-    material: certificates ? () => certificates.clientMaterial() : fileClientMaterial(config.clientTlsDir),
-    serverName: daemonServerName(config.namespace),
+    material: () => certificates.clientMaterial(),
+    serverName: certificates.daemonServerName,
     leaseTtlMs: config.daemonLeaseTtlMs,
     log: logger.child({ component: 'daemons' }),
   });
@@ -89,7 +87,7 @@ export function buildOperator(client: KubeClient, config: OperatorConfig, logger
   }).watches(allPods, experimentsConcerning(experiments));
   return new Manager({
     informers: [experiments, allPods, allNamespaces, allNodes],
-    controllers: [controller, leaseRenewer(fleet), ...(certificates ? [certificateKeeper(certificates, logger)] : [])],
+    controllers: [controller, leaseRenewer(fleet), ...(config.certificates === 'controller' ? [certificateKeeper(certificates, logger)] : [])],
     metrics,
     logger,
     health: { port: config.healthPort },

@@ -24,5 +24,15 @@ describe('controller configuration', () => {
     assert.throws(() => parseConfig(['--concurrency', '0'], {}), ConfigError);
     assert.throws(() => parseConfig(['--namespace', 'Bad_Name'], {}), ConfigError);
     assert.throws(() => parseConfig(['--protect-nothing'], {}), /Unknown option/);
+    assert.throws(() => parseConfig(['--daemon-lease-ttl', '1s'], {}), /from 3s to 600s/);
+    assert.throws(() => parseConfig(['--daemon-lease-ttl', '10m'], {}), /whole seconds/);
+    assert.throws(() => parseConfig(['--certificates', 'none'], {}), /controller or external/);
+  });
+
+  it('keeps faults under a 10 s daemon lease and issues the daemon certificates itself by default', () => {
+    const config = parseConfig([], {});
+    assert.equal(config.daemonLeaseTtlMs, 10_000);
+    assert.equal(config.certificates, 'controller');
+    assert.equal(parseConfig(['--daemon-lease-ttl', '30s', '--certificates', 'external'], {}).daemonLeaseTtlMs, 30_000);
   });
 });
