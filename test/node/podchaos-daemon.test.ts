@@ -31,12 +31,14 @@ let containerd: ContainerdRuntime;
 const LEASE_TTL_MS = 10_000;
 
 interface PodJson {
-  metadata: { name: string; uid: string };
+  metadata: { name: string; uid: string; deletionTimestamp?: string };
   status: { podIP?: string; containerStatuses?: Array<{ name: string; containerID?: string; restartCount: number; ready: boolean }> };
 }
 
 const podJson = (namespace: string, name: string): Promise<PodJson> => kubectlJson<PodJson>(plane, ['get', 'pod', name, '-n', namespace]);
-const appPodsJson = async (namespace: string): Promise<PodJson[]> => (await kubectlJson<{ items: PodJson[] }>(plane, ['get', 'pods', '-n', namespace, '-l', `app=${SAMPLE_APP}`])).items;
+/** The app's pods that are not on their way out (a rollout leaves terminating ones for a while). */
+const appPodsJson = async (namespace: string): Promise<PodJson[]> => (await kubectlJson<{ items: PodJson[] }>(plane, ['get', 'pods', '-n', namespace, '-l', `app=${SAMPLE_APP}`])).items
+  .filter((p) => p.metadata.deletionTimestamp === undefined);
 
 /** Whether the pod answers HTTP within the timeout: a frozen pod's kernel still accepts the connection, but nothing answers. */
 async function serves(ip: string, timeoutMs = 1_500): Promise<boolean> {
