@@ -4,6 +4,7 @@
 const BENCHMARKS: Readonly<Record<string, () => Promise<{ main: () => Promise<void> }>>> = {
   daemon: () => import('./daemon.ts'),
   'daemon-vm': () => import('./daemon-vm.ts'),
+  'pod-failure': () => import('./pod-failure.ts'),
 };
 
 async function runBenchmark(name: string | undefined): Promise<void> {

@@ -7,6 +7,9 @@ import {
   type CelRule, type Field, type ObjectSchema, type StringSchema,
 } from './schema.ts';
 
+/** The largest seed a JavaScript number holds exactly; the controller reads it as a number. */
+export const maxSeed = Number.MAX_SAFE_INTEGER;
+
 /** RFC 1123 label: namespaces, container names. */
 export const dnsLabelPattern = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 /** RFC 1123 subdomain: pod and node names. */

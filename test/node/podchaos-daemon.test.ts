@@ -154,6 +154,25 @@ describe('pod-failure and container-kill through the node daemon, on the real cl
     assert.ok(await serves(target.status.podIP ?? ''));
   });
 
+  it('a container killed and restarted while failed is frozen again, and thawed with the rest at the end', async () => {
+    const namespace = await fx.newApp();
+    await fx.applyChaos(namespace, 'follow', { action: 'pod-failure', duration: '10m', seed: 19 });
+    const target = await targetOf(namespace, await fx.waitChaos(namespace, 'follow', 'injected', injected));
+    await until('frozen', 10_000, async () => (await isFrozen(target) ? true : undefined));
+    const old = target.status.containerStatuses?.[0];
+    assert.ok(old?.containerID);
+    // SIGKILL ends a task frozen with cgroup v2's cgroup.freeze; the kubelet starts a new container in its place.
+    await containerd.kill(old.containerID.replace(/^containerd:\/\//, ''));
+    const restarted = await until('the kubelet to restart the container', 60_000, async () => {
+      const pod = await podJson(namespace, target.metadata.name);
+      const now = pod.status.containerStatuses?.[0];
+      return now?.containerID && now.containerID !== old.containerID && now.restartCount === old.restartCount + 1 ? pod : undefined;
+    });
+    await until('the daemon to freeze the new container', 15_000, async () => (await isFrozen(restarted).catch(() => false) ? true : undefined));
+    await kubectl(plane, ['delete', 'podchaos', 'follow', '-n', namespace, '--wait=true', '--timeout=30s'], { timeoutMs: 40_000 });
+    assert.equal(await isFrozen(restarted), false);
+  });
+
   it('container-kill: the restartCount of exactly the named container rises by one; the others and other pods stay', async () => {
     const namespace = await fx.newApp();
     // A second container in each pod, so "only the named one" means something.

@@ -27,7 +27,7 @@ export interface PodChaos {
   kind: 'PodChaos';
   metadata: ObjectMeta;
   spec: PodChaosSpec;
-  status?: PodChaosStatus;
+  status?: ChaosStatus;
 }
 
 export interface PodChaosList {
@@ -110,13 +110,13 @@ export type SelectorMode = 'one' | 'all' | 'fixed' | 'fixed-percent' | 'random-m
 export const selectorModeValues: readonly SelectorMode[] = ['one', 'all', 'fixed', 'fixed-percent', 'random-max-percent'];
 
 /** What the controller observed and did. Written only by the controller. */
-export interface PodChaosStatus {
+export interface ChaosStatus {
   /** The metadata.generation this status describes. */
   observedGeneration?: number;
   /** Where the experiment stands: `Pending` (not started), `Running` (faults held), `Paused`, `Recovering` (taking faults away), `Finished` (all done and recovered, or a dry run reported), `Failed` (it could not proceed; see the Failed condition). */
-  phase?: PodChaosPhase;
+  phase?: ChaosPhase;
   /** The experiment's conditions, one per type. */
-  conditions?: PodChaosCondition[];
+  conditions?: ChaosCondition[];
   /** The seed the targets were picked with: spec.seed, or the one the controller chose. */
   seed?: number;
   /** When the controller started the experiment. */
@@ -142,11 +142,11 @@ export interface PodChaosStatus {
 }
 
 /** Where the experiment stands: `Pending` (not started), `Running` (faults held), `Paused`, `Recovering` (taking faults away), `Finished` (all done and recovered, or a dry run reported), `Failed` (it could not proceed; see the Failed condition). */
-export type PodChaosPhase = 'Pending' | 'Running' | 'Paused' | 'Recovering' | 'Finished' | 'Failed';
-export const podChaosPhaseValues: readonly PodChaosPhase[] = ['Pending', 'Running', 'Paused', 'Recovering', 'Finished', 'Failed'];
+export type ChaosPhase = 'Pending' | 'Running' | 'Paused' | 'Recovering' | 'Finished' | 'Failed';
+export const chaosPhaseValues: readonly ChaosPhase[] = ['Pending', 'Running', 'Paused', 'Recovering', 'Finished', 'Failed'];
 
 /** One aspect of the experiment's state, in the standard Kubernetes condition shape (metav1.Condition). */
-export interface PodChaosCondition {
+export interface ChaosCondition {
   /** What the condition is about, in CamelCase. */
   type: string;
   /** Whether the condition holds. */
@@ -161,9 +161,9 @@ export interface PodChaosCondition {
   message: string;
 }
 
-/** Values PodChaosConditionType usually holds; the field itself accepts any string. */
-export type PodChaosConditionType = 'Selected' | 'AllInjected' | 'AllRecovered' | 'Paused' | 'Failed';
-export const podChaosConditionTypeValues: readonly PodChaosConditionType[] = ['Selected', 'AllInjected', 'AllRecovered', 'Paused', 'Failed'];
+/** Values ChaosConditionType usually holds; the field itself accepts any string. */
+export type ChaosConditionType = 'Selected' | 'AllInjected' | 'AllRecovered' | 'Paused' | 'Failed';
+export const chaosConditionTypeValues: readonly ChaosConditionType[] = ['Selected', 'AllInjected', 'AllRecovered', 'Paused', 'Failed'];
 
 /** Whether the condition holds. */
 export type ConditionStatus = 'True' | 'False' | 'Unknown';

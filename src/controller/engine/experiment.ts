@@ -4,11 +4,11 @@
  * duration, records, conditions, Events, dry run); a kind only picks targets,
  * applies the fault to targets and takes it away again.
  */
-import type { ChaosTarget, ExperimentStatus } from '../../api/generated/types.ts';
+import type { ChaosStatus, ChaosTarget } from '../../api/generated/types.ts';
 import type { Resource } from '../../kube/resource.ts';
 import type { KubeObject } from '../../kube/types.ts';
-import type { Condition } from '../../runtime/conditions.ts';
 
+export type { ChaosStatus };
 export type TargetRecord = ChaosTarget;
 export type TargetPhase = ChaosTarget['phase'];
 
@@ -18,24 +18,6 @@ export interface ExperimentSpec {
   paused?: boolean;
   dryRun?: boolean;
   seed?: number;
-}
-
-/** The status every chaos kind shares (each kind's generated status type has these fields). */
-export interface ChaosStatus {
-  observedGeneration?: number;
-  phase?: 'Pending' | 'Running' | 'Paused' | 'Recovering' | 'Finished' | 'Failed';
-  conditions?: Condition[];
-  seed?: number;
-  startTime?: string;
-  injectedAt?: string;
-  recoveredAt?: string;
-  selected?: number;
-  injected?: number;
-  recovered?: number;
-  failed?: number;
-  targets?: TargetRecord[];
-  targetsTruncated?: number;
-  experiment?: ExperimentStatus;
 }
 
 export interface Experiment extends KubeObject {

@@ -85,7 +85,7 @@ export class ExperimentEngine<T extends Experiment> {
    * retried on a fresh read, never written over newer state.
    */
   async #writeStatus(chaos: T, status: ChaosStatus): Promise<T> {
-    // Each kind's generated status type has the fields of ChaosStatus, with its own condition type names.
+    // Every kind's status is the generated ChaosStatus; TypeScript cannot see that through the type parameter.
     const next = { ...chaos, status: { ...status, observedGeneration: chaos.metadata.generation ?? 0 } } as T;
     const updated = await this.#client.replaceStatus(this.#kind.resource, next);
     // A finished or failed experiment holds nothing, so nothing needs to run before it is deleted.
