@@ -280,4 +280,22 @@ describe('pod-failure and container-kill through the node daemon, on the real cl
     await kubectl(plane, ['delete', 'podchaos', 'orphaned', '-n', namespace, '--wait=true', '--timeout=60s'], { timeoutMs: 70_000 });
     assert.equal(await isFrozen(target), false);
   });
+
+  it('with no daemon Ready in the cluster, pod-failure is refused before anything is picked, and touches nothing', async () => {
+    const namespace = await fx.newApp();
+    const away = { spec: { template: { spec: { nodeSelector: { 'kerris.dev/no-such-node': 'true' } } } } };
+    await kubectl(plane, ['patch', 'daemonset', 'kerris-daemon', '-n', KERRIS_NAMESPACE, '--type=strategic', '-p', JSON.stringify(away)]);
+    try {
+      await until('no daemon pod left', 60_000, async () => ((await daemonPods()).length === 0 ? true : undefined));
+      await fx.applyChaos(namespace, 'no-daemon', { action: 'pod-failure', duration: '30s' });
+      const refused = await fx.waitChaos(namespace, 'no-daemon', 'Failed', finished);
+      assert.equal(condition(refused, 'Failed')?.reason, 'Unsupported');
+      assert.match(condition(refused, 'Failed')?.message ?? '', /no daemon pod is Ready/);
+      assert.equal(refused.status?.selected, undefined, 'it never picked a target');
+      for (const pod of await appPodsJson(namespace)) assert.equal(await isFrozen(pod), false);
+    } finally {
+      await kubectl(plane, ['patch', 'daemonset', 'kerris-daemon', '-n', KERRIS_NAMESPACE, '--type=json', '-p', JSON.stringify([{ op: 'remove', path: '/spec/template/spec/nodeSelector' }])]);
+      await kubectl(plane, ['rollout', 'status', 'daemonset/kerris-daemon', '-n', KERRIS_NAMESPACE, '--timeout=120s'], { timeoutMs: 150_000 });
+    }
+  });
 });

@@ -5,7 +5,7 @@
  * the experiment engine and the lease renewer make.
  */
 import { DaemonClient, type InjectionInput } from '../../daemon/client.ts';
-import { ErrorCode, Phase, type SyncResponse } from '../../daemon/proto/gen/daemon_pb.js';
+import { ErrorCode, FaultKind, Phase, type SyncResponse } from '../../daemon/proto/gen/daemon_pb.js';
 import type { TlsMaterial } from '../../daemon/tls.ts';
 import type { Pod } from '../../kube/types.ts';
 import type { Store } from '../../runtime/store.ts';
@@ -66,10 +66,20 @@ const CODES: Readonly<Record<number, string>> = {
   [ErrorCode.UNAVAILABLE]: 'unavailable', [ErrorCode.FAILED]: 'failed',
 };
 
+/** The contract this controller speaks (daemon.proto's package version). */
+export const API_VERSION = 2;
+
+export type DaemonFaultKind = 'container-kill' | 'container-freeze' | 'network';
+const FAULT_KINDS: Readonly<Record<number, DaemonFaultKind>> = {
+  [FaultKind.CONTAINER_KILL]: 'container-kill', [FaultKind.CONTAINER_FREEZE]: 'container-freeze', [FaultKind.NETWORK]: 'network',
+};
+
 interface Connection {
   address: string;
   material: TlsMaterial;
   client: DaemonClient;
+  /** What the daemon said it can do, asked once per connection (a new daemon pod is a new connection). */
+  faultKinds?: Promise<{ apiVersion: number; kinds: DaemonFaultKind[] }>;
 }
 
 function isReady(pod: Pod): boolean {
@@ -107,20 +117,40 @@ export class DaemonFleet {
     return [...this.#daemons().keys()].sort();
   }
 
-  async #connection(node: string): Promise<DaemonClient> {
+  async #connection(node: string): Promise<Connection> {
     const pod = this.#daemons().get(node);
     if (pod === undefined) throw new DaemonUnavailableError(node, 'no Ready kerris daemon pod runs there');
     const ip = pod.status?.podIP ?? '';
     const address = ip.includes(':') ? `[${ip}]:${DAEMON_PORT}` : `${ip}:${DAEMON_PORT}`;
     const material = await this.#options.material();
     const existing = this.#connections.get(node);
-    if (existing && existing.address === address && existing.material === material) return existing.client;
+    if (existing && existing.address === address && existing.material === material) return existing;
     // A new pod address (the daemon restarted) or a renewed client certificate: a new channel; calls in flight on
     // the old one finish first, since grpc-js closes a channel only once its calls are done.
     existing?.client.close();
     const client = new DaemonClient({ address, tls: material, serverName: this.#options.serverName, timeoutMs: this.#options.timeoutMs ?? 15_000 });
-    this.#connections.set(node, { address, material, client });
-    return client;
+    const connection: Connection = { address, material, client };
+    this.#connections.set(node, connection);
+    return connection;
+  }
+
+  /**
+   * Why the node's daemon cannot do this fault (another contract version, or a fault kind it lacks), or undefined.
+   * Asked of every node before any node acts. Throws DaemonUnavailableError when the daemon cannot be asked.
+   */
+  async refusal(node: string, kind: DaemonFaultKind): Promise<string | undefined> {
+    const connection = await this.#connection(node);
+    connection.faultKinds ??= connection.client.capabilities().then(
+      (c) => ({ apiVersion: c.apiVersion, kinds: c.faultKinds.flatMap((k) => FAULT_KINDS[k] ?? []) }),
+      (error: unknown) => {
+        delete connection.faultKinds;
+        throw new DaemonUnavailableError(node, `the daemon did not say what it can do: ${errorText(error)}`, { cause: error });
+      },
+    );
+    const { apiVersion, kinds } = await connection.faultKinds;
+    if (apiVersion !== API_VERSION) return `node ${node}: its daemon speaks contract v${apiVersion}, this controller v${API_VERSION}; upgrade both together`;
+    if (!kinds.includes(kind)) return `node ${node}: its daemon cannot do ${kind} (it can do ${kinds.join(', ') || 'nothing'})`;
+    return undefined;
   }
 
   /**
@@ -128,7 +158,7 @@ export class DaemonFleet {
    * not listed. Throws DaemonUnavailableError when the node's daemon cannot be asked.
    */
   async sync(node: string, experiment: string, injections: readonly InjectionInput[]): Promise<NodeSync> {
-    const client = await this.#connection(node);
+    const { client } = await this.#connection(node);
     let response: SyncResponse;
     try {
       response = await client.sync(experiment, this.leaseTtlMs, injections);
@@ -150,7 +180,7 @@ export class DaemonFleet {
     const failed: string[] = [];
     await mapLimit(nodes, 16, async (node) => {
       try {
-        await (await this.#connection(node)).renewLease(this.leaseTtlMs);
+        await (await this.#connection(node)).client.renewLease(this.leaseTtlMs);
       } catch (error) {
         failed.push(node);
         this.#options.log.warn('lease renewal failed', { node, error: errorText(error) });

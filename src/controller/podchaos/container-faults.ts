@@ -78,7 +78,7 @@ export function containerFault(options: ContainerFaultOptions): (action: 'pod-fa
     if (pod === undefined || pod.metadata.uid !== target.uid) return { ...target, phase: 'Failed', message: 'the pod is gone' };
     const { containers, problem } = chosenContainers(chaos, pod);
     if (problem !== undefined) return { ...target, phase: 'Failed', message: problem };
-    const fault = chaos.spec.action === 'pod-failure' ? { kind: 'container-freeze' as const } : { kind: 'container-kill' as const };
+    const fault = { kind: chaos.spec.action === 'pod-failure' ? 'container-freeze' as const : 'container-kill' as const };
     return {
       target: { ...target, ...(target.node ? {} : pod.spec?.nodeName ? { node: pod.spec.nodeName } : {}) },
       containers,
@@ -124,6 +124,18 @@ export function containerFault(options: ContainerFaultOptions): (action: 'pod-fa
       }
       const node = planned.target.node ?? '';
       byNode.set(node, [...(byNode.get(node) ?? []), planned]);
+    }
+    // Every node that is to act must be able to, before any node acts: nothing is half-applied for want of a fault kind.
+    const kind = chaos.spec.action === 'pod-failure' ? 'container-freeze' : 'container-kill';
+    if (pending.length > 0) {
+      const refusals = (await mapLimit([...byNode.keys()], 16, (node) => fleet.refusal(node, kind).catch((error: unknown) => {
+        if (error instanceof DaemonUnavailableError) return error.message;
+        throw error;
+      }))).filter((r) => r !== undefined);
+      if (refusals.length > 0) {
+        const message = `nothing applied: ${refusals.slice(0, 3).join('; ')}`;
+        return pending.map((t) => results.get(t.uid) ?? { ...t, phase: 'Failed', message });
+      }
     }
     await mapLimit([...byNode], 16, async ([node, planned]) => {
       let desired = planned;
