@@ -8,22 +8,19 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { PodChaos, PodChaosSpec } from '../../src/api/generated/types.ts';
-import { defineResource } from '../../src/kube/resource.ts';
+import type { Resource } from '../../src/kube/resource.ts';
 import type { ChaosKind, Fault, RecoverOutcome, TargetRecord } from '../../src/controller/engine/experiment.ts';
 import { ExperimentEngine, MAX_REQUEUE_MS, RECOVERY_FINALIZER } from '../../src/controller/engine/lifecycle.ts';
 import type { KubeClient } from '../../src/kube/client.ts';
-import type { KubeObject } from '../../src/kube/types.ts';
 import { isNotFound } from '../../src/kube/errors.ts';
 import type { Action } from '../../src/runtime/action.ts';
 import { EventRecorder } from '../../src/runtime/events.ts';
-import { adminClient, createScratchNamespace, deleteNamespaceAndWait, until } from '../testbed/kube-fixtures.ts';
+import { adminClient, createScratchNamespace, deleteNamespaceAndWait, testResource } from '../testbed/kube-fixtures.ts';
 
 const GROUP = 'engine.test.kerris.dev';
 /** PodChaos's shape under a test-only group: the engine needs only a resource with a status subresource. */
-const experiments = defineResource<PodChaos>({ group: GROUP, version: 'v1alpha1', plural: 'experiments', kind: 'Experiment', namespaced: true });
-const crds = defineResource<KubeObject & { spec: object; status?: { conditions?: Array<{ type: string; status: string }> } }>({
-  group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', kind: 'CustomResourceDefinition', namespaced: false,
-});
+let experiments: Resource<PodChaos>;
+let removeExperiments: () => Promise<void>;
 
 interface Call { op: 'apply' | 'recover'; pending: string[]; held: string[]; remainingMs?: number | undefined }
 
@@ -81,16 +78,7 @@ const waitMs = (action: Action): number => ('requeueAfterMs' in action ? action.
 describe('the experiment engine on a real apiserver', () => {
   before(async () => {
     client = await adminClient();
-    await client.create(crds, {
-      metadata: { name: `experiments.${GROUP}` },
-      spec: {
-        group: GROUP,
-        scope: 'Namespaced',
-        names: { plural: 'experiments', singular: 'experiment', kind: 'Experiment', listKind: 'ExperimentList' },
-        versions: [{ name: 'v1alpha1', served: true, storage: true, subresources: { status: {} }, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
-      },
-    }).catch((error: unknown) => { if (!(error instanceof Error && 'reason' in error && error.reason === 'AlreadyExists')) throw error; });
-    await until(async () => (await client.get(crds, `experiments.${GROUP}`)).status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ?? false, 30_000, 'the CRD to be established');
+    ({ resource: experiments, remove: removeExperiments } = await testResource<PodChaos>(client, { group: GROUP, version: 'v1alpha1', kind: 'Experiment', plural: 'experiments' }));
     namespace = await createScratchNamespace(client, 'engine');
   });
 
@@ -100,6 +88,7 @@ describe('the experiment engine on a real apiserver', () => {
       await client.patch(experiments, left.metadata.name ?? '', { type: 'merge', body: { metadata: { finalizers: null } } }, { namespace }).catch(() => undefined);
     }
     if (namespace) await deleteNamespaceAndWait(client, namespace);
+    await removeExperiments?.();
     client?.close();
   });
 

@@ -9,7 +9,7 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeClient } from '../../src/kube/client.ts';
 import { isNotFound } from '../../src/kube/errors.ts';
-import { defineResource } from '../../src/kube/resource.ts';
+import type { Resource } from '../../src/kube/resource.ts';
 import { configMaps, coreEvents, namespaces } from '../../src/kube/resources.ts';
 import type { KubeObject } from '../../src/kube/types.ts';
 import { awaitChange, requeueAfter, retryWithBackoff, type Action } from '../../src/runtime/action.ts';
@@ -23,21 +23,16 @@ import { specOrLifecycleChanged } from '../../src/runtime/predicates.ts';
 import { patchStatus } from '../../src/runtime/status.ts';
 import { keyFor } from '../../src/runtime/store.ts';
 import { controlPlane } from '../testbed/index.ts';
-import { until } from '../testbed/kube-fixtures.ts';
+import { testResource, until } from '../testbed/kube-fixtures.ts';
 
 interface Probe extends KubeObject {
   spec?: { mode?: string };
   status?: { conditions?: Condition[]; applied?: number };
 }
 
-interface CustomResourceDefinition extends KubeObject {
-  spec: object;
-  status?: { conditions?: Array<{ type: string; status: string }> };
-}
-
 const GROUP = 'runtime.test.kerris.dev';
-const crds = defineResource<CustomResourceDefinition>({ group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', kind: 'CustomResourceDefinition', namespaced: false });
-const probes = defineResource<Probe>({ group: GROUP, version: 'v1', plural: 'probes', kind: 'Probe', namespaced: true });
+let probes: Resource<Probe>;
+let removeProbes: () => Promise<void>;
 const FINALIZER = 'runtime.test.kerris.dev/cleanup';
 
 const ns = `kerris-controller-${randomBytes(3).toString('hex')}`;
@@ -48,26 +43,14 @@ const gone = (get: () => Promise<unknown>) => async (): Promise<boolean> => get(
 before(async () => {
   const plane = await controlPlane();
   client = await KubeClient.fromEnvironment({ env: { KUBECONFIG: plane.kubeconfig } });
-  await client.create(crds, {
-    metadata: { name: `probes.${GROUP}` },
-    spec: {
-      group: GROUP,
-      scope: 'Namespaced',
-      names: { plural: 'probes', singular: 'probe', kind: 'Probe', listKind: 'ProbeList' },
-      versions: [{ name: 'v1', served: true, storage: true, subresources: { status: {} }, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
-    },
-  }).catch((error: unknown) => { if (!(error instanceof Error && 'reason' in error && error.reason === 'AlreadyExists')) throw error; });
-  await until(async () => (await client.get(crds, `probes.${GROUP}`)).status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ?? false, 30_000, 'the CRD to be established');
+  ({ resource: probes, remove: removeProbes } = await testResource<Probe>(client, { group: GROUP, version: 'v1', kind: 'Probe', plural: 'probes' }));
   await client.create(namespaces, { metadata: { name: ns } });
-  // Discovery of a new CRD takes a moment even after Established.
-  await until(async () => client.list(probes, { namespace: ns }).then(() => true, () => false), 30_000, 'probes to be served');
 });
 
 after(async () => {
   await client.delete(namespaces, ns);
   await until(gone(() => client.get(namespaces, ns)), 90_000, `namespace ${ns} to go away`);
-  await client.delete(crds, `probes.${GROUP}`);
-  await until(gone(() => client.get(crds, `probes.${GROUP}`)), 60_000, 'the CRD to go away');
+  await removeProbes();
   client.close();
 });
 
