@@ -3,8 +3,10 @@
  * app and the operator, applies examples/podchaos-pod-kill.yaml, and shows
  * what happened: which pods were candidates, which was picked and why, which
  * was killed, which replaced it, how long until the app was fully Ready again,
- * and the experiment's final status. It exits non-zero if anything did not
- * happen as shown.
+ * and the experiment's final status. Then, through the node daemon, it applies
+ * examples/podchaos-pod-failure.yaml and shows the frozen pod not answering
+ * HTTP while the others do, and every pod answering again after the duration,
+ * none restarted. It exits non-zero if anything did not happen as shown.
  *
  * With $KUBECONFIG unset it starts the local test bed (building Kubernetes on
  * the first run) and runs the controller inside it; with $KUBECONFIG set it
@@ -31,6 +33,7 @@ import { sampleAppManifests, SAMPLE_APP } from '../test/testbed/sample-app.ts';
 import { setUpMachine } from '../test/testbed/setup.ts';
 
 const EXAMPLE = join(REPO_ROOT, 'examples', 'podchaos-pod-kill.yaml');
+const FAILURE_EXAMPLE = join(REPO_ROOT, 'examples', 'podchaos-pod-failure.yaml');
 const say = (line = ''): void => { process.stdout.write(`${line}\n`); };
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
@@ -51,6 +54,19 @@ interface Cluster {
   description: string;
   /** The controller when it runs from this checkout rather than in the cluster. */
   localController?: ChildProcess;
+  /** Whether kerris's node daemon runs there (the test bed deploys it; on your cluster, deploy/ with your images does). */
+  daemon: boolean;
+}
+
+/** Whether the pod answers HTTP within 1.5 s: a frozen pod's kernel still accepts the connection, but nothing answers. */
+async function answers(pod: Pod): Promise<boolean> {
+  try {
+    const response = await fetch(`http://${pod.status?.podIP ?? ''}:8080/`, { signal: AbortSignal.timeout(1_500) });
+    await response.text();
+    return response.ok;
+  } catch {
+    return false;
+  }
 }
 
 async function prepareCluster(): Promise<Cluster> {
@@ -64,7 +80,7 @@ async function prepareCluster(): Promise<Cluster> {
       stdio: ['ignore', 'ignore', 'inherit'],
       env: { ...process.env, KERRIS_LOG_LEVEL: 'warn' },
     });
-    return { kubectl, kubeconfig: external, description: 'your cluster, controller running from this checkout', localController };
+    return { kubectl, kubeconfig: external, description: 'your cluster, controller running from this checkout', localController, daemon: false };
   }
   say('cluster: the local test bed (Kubernetes built from upstream, one real node)');
   await setUpMachine();
@@ -73,12 +89,12 @@ async function prepareCluster(): Promise<Cluster> {
   say(`  control plane ${plane.server} and node ${node.name} Ready (${seconds(Date.now() - started)})`);
   const deployStarted = Date.now();
   await deployKerris(plane, node, { replicas: 2 });
-  say(`  kerris controller: 2 replicas in ${KERRIS_NAMESPACE}, image built locally, deployed with deploy/ (${seconds(Date.now() - deployStarted)})`);
-  return { kubectl: plane.kubectl, kubeconfig: plane.kubeconfig, description: 'local test bed' };
+  say(`  kerris controller (2 replicas) and node daemon in ${KERRIS_NAMESPACE}, images built locally, deployed with deploy/ (${seconds(Date.now() - deployStarted)})`);
+  return { kubectl: plane.kubectl, kubeconfig: plane.kubeconfig, description: 'local test bed', daemon: true };
 }
 
 async function main(): Promise<void> {
-  say('kerris demo: kill one replica of a sample app, and prove what happened');
+  say('kerris demo: kill one replica of a sample app, then freeze another, and prove what happened');
   say();
   const cluster = await prepareCluster();
   process.env['KUBECONFIG'] = cluster.kubeconfig;
@@ -155,6 +171,9 @@ async function main(): Promise<void> {
     check(status.phase === 'Finished', `the experiment finished (phase ${status.phase})`);
     check(status.conditions?.some((c) => c.type === 'AllRecovered' && c.status === 'True'), 'AllRecovered is True');
     say();
+    if (cluster.daemon) await podFailure(client, kubectl, namespace);
+    else say('pod-failure: not shown here; it acts through the kerris node daemon, which runs once deploy/ is applied with your images');
+    say();
     say(`demo passed on the ${cluster.description}: everything above happened as shown.`);
     say(`look around: ${cluster.kubectl} --kubeconfig=${cluster.kubeconfig} get pchaos -n ${namespace} -o yaml`);
     if (!cluster.localController) say('stop the test bed: npm run cluster -- down');
@@ -162,6 +181,45 @@ async function main(): Promise<void> {
     client.close();
     cluster.localController?.kill('SIGTERM');
   }
+}
+
+/** Act two: examples/podchaos-pod-failure.yaml in the app's namespace; the frozen pod stops answering, then answers again. */
+async function podFailure(client: KubeClient, kubectl: (args: readonly string[], input?: string) => Promise<unknown>, namespace: string): Promise<void> {
+  const example = parse(await readFile(FAILURE_EXAMPLE, 'utf8')) as PodChaos;
+  const name = example.metadata.name ?? 'pod-failure-example';
+  example.metadata.namespace = namespace;
+  await client.delete(podChaos, name, { namespace }).catch((error: unknown) => { if (!isNotFound(error)) throw error; });
+  for (let i = 0; i < 100 && await client.get(podChaos, name, { namespace }).then(() => true, () => false); i += 1) await sleep(100);
+  const before = live((await client.list(pods, { namespace, labelSelector: `app=${SAMPLE_APP}` })).items);
+  check(before.length === 3 && (await Promise.all(before.map(answers))).every(Boolean), 'all 3 pods answer HTTP before the failure');
+  say(`applying ${FAILURE_EXAMPLE.slice(REPO_ROOT.length + 1)} (Chaos Mesh's example, apiVersion changed) in ${namespace}: ${example.spec.action}, mode ${example.spec.mode}, duration ${example.spec.duration}`);
+  const appliedAt = Date.now();
+  await kubectl(['apply', '-f', '-'], JSON.stringify(example));
+  let chaos: PodChaos | undefined;
+  for (const deadline = Date.now() + 60_000; Date.now() < deadline; await sleep(100)) {
+    chaos = await client.get(podChaos, name, { namespace });
+    if (chaos.status?.conditions?.some((c) => c.type === 'AllInjected' && c.status === 'True') || chaos.status?.phase === 'Failed') break;
+  }
+  const target = chaos?.status?.targets?.[0];
+  check(target?.phase === 'Injected', `a pod was frozen (status: ${JSON.stringify(chaos?.status?.conditions)})`);
+  say(`  frozen: ${target.name} (${(target.containers ?? []).join(', ')}) at ${target.injectedAt}, ${seconds(Date.now() - appliedAt)} after the apply`);
+  for (const pod of before) {
+    const ok = await answers(pod);
+    const frozen = pod.metadata.uid === target.uid;
+    say(`    http://${pod.status?.podIP}:8080/ ${pod.metadata.name}: ${ok ? 'answers' : 'no answer within 1.5 s'}${frozen ? ' (frozen, still Running, same IP)' : ''}`);
+    check(ok !== frozen, frozen ? `${pod.metadata.name} does not answer while frozen` : `${pod.metadata.name} still answers`);
+  }
+  for (const deadline = Date.now() + 90_000; Date.now() < deadline && chaos?.status?.phase !== 'Finished' && chaos?.status?.phase !== 'Failed'; await sleep(200)) {
+    chaos = await client.get(podChaos, name, { namespace });
+  }
+  const record = chaos?.status?.targets?.[0];
+  check(chaos?.status?.phase === 'Finished' && record?.phase === 'Recovered', `the failure ended and was taken away (phase ${chaos?.status?.phase})`);
+  say(`  thawed: ${record.name} at ${record.recoveredAt} (${record.message ?? ''})`);
+  const after = live((await client.list(pods, { namespace, labelSelector: `app=${SAMPLE_APP}` })).items);
+  check(after.length === 3 && (await Promise.all(after.map(answers))).every(Boolean), 'all 3 pods answer HTTP again');
+  const restarts = (pod: Pod) => (pod.status?.containerStatuses ?? []).map((c) => c.restartCount).join(',');
+  check(before.every((b) => after.some((a) => a.metadata.uid === b.metadata.uid && restarts(a) === restarts(b))), 'no pod was replaced or restarted');
+  say('  all 3 pods answer again; none was replaced or restarted');
 }
 
 main().then(() => { process.exitCode = 0; }, (error: unknown) => {
