@@ -149,7 +149,7 @@ async function main(): Promise<void> {
     say(`  candidates (${before.length}): ${before.map((p) => p.metadata.name).join(', ')} — Running pods with app=${SAMPLE_APP} in ${namespace}, which is not a protected namespace`);
     say(`  picked: ${target.name} — mode ${spec.mode} takes 1 of ${before.length}; seed ${status.seed} ranks it first, so the same seed over the same pods picks it again`);
     check(predicted?.name === target.name, `the pick is reproducible: seed ${status.seed} over these candidates gives ${predicted?.name}, the controller picked ${target.name}`);
-    say(`  killed: ${target.name} at ${target.injectedAt} (grace period ${spec.gracePeriod ?? 0} s)`);
+    say(`  killed: ${target.name} at ${target.injectedAt} (${spec.gracePeriod === undefined ? 'the pod\'s own grace period' : `grace period ${spec.gracePeriod} s`})`);
     check(killSeenAt !== undefined, `${target.name} disappeared`);
     const after = live((await client.list(pods, { namespace, labelSelector: `app=${SAMPLE_APP}` })).items);
     check(!after.some((p) => p.metadata.uid === target.uid), `${target.name} (uid ${target.uid}) is gone`);

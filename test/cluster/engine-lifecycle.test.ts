@@ -25,7 +25,7 @@ let removeExperiments: () => Promise<void>;
 interface Call { op: 'apply' | 'recover'; pending: string[]; held: string[]; remainingMs?: number | undefined }
 
 /** A held fault that records every call; recover answers `complete` from a list, then true. */
-function recordingKind(targets: readonly string[], options: { refuse?: string; incompleteRecoveries?: number } = {}) {
+function recordingKind(targets: readonly string[], options: { refuse?: string; incompleteRecoveries?: number; refuseTargets?: readonly string[]; message?: string } = {}) {
   const calls: Call[] = [];
   let incomplete = options.incompleteRecoveries ?? 0;
   const fault: Fault<PodChaos> = {
@@ -33,7 +33,7 @@ function recordingKind(targets: readonly string[], options: { refuse?: string; i
     injectedReason: 'Recorded',
     apply: async (_chaos, pending, held, context) => {
       calls.push({ op: 'apply', pending: pending.map((t) => t.name), held: held.map((t) => t.name), remainingMs: context.remainingMs });
-      return pending.map((t) => ({ ...t, phase: 'Injected', injectedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), message: 'recorded' }));
+      return pending.map((t) => ({ ...t, phase: 'Injected', injectedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), message: options.message ?? 'recorded' }));
     },
     recover: async (_chaos, held): Promise<RecoverOutcome> => {
       calls.push({ op: 'recover', pending: [], held: held.map((t) => t.name) });
@@ -54,6 +54,7 @@ function recordingKind(targets: readonly string[], options: { refuse?: string; i
       refused: false,
     }),
     fault: () => fault,
+    recheck: (_chaos, records) => records.map((t) => (options.refuseTargets?.includes(t.name) ? { ...t, phase: 'Failed', message: 'refused before acting: not allowed' } : t)),
   };
   return { kind, calls };
 }
@@ -167,5 +168,26 @@ describe('the experiment engine on a real apiserver', () => {
     assert.equal(chaos.status?.conditions?.find((c) => c.type === 'Failed')?.reason, 'Unsupported');
     assert.equal(chaos.status?.selected, undefined);
     assert.deepEqual(calls, []);
+  });
+
+  it('asks the kind to recheck the policy before acting: a refused target is recorded Failed and never applied', async () => {
+    const { kind, calls } = recordingKind(['a', 'kube-thing'], { refuseTargets: ['kube-thing'] });
+    await create('recheck', { duration: '10s' });
+    await engineFor(kind).reconcile({ namespace, name: 'recheck' });
+    const chaos = await get('recheck');
+    assert.deepEqual(calls[0], { op: 'apply', pending: ['a'], held: [], remainingMs: 10_000 });
+    const refused = chaos.status?.targets?.find((t) => t.name === 'kube-thing');
+    assert.equal(refused?.phase, 'Failed');
+    assert.match(refused?.message ?? '', /refused before acting/);
+    assert.equal(chaos.status?.failed, 1);
+  });
+
+  it('cuts a kind\'s overlong message to what status holds, so the status write still succeeds', async () => {
+    const { kind } = recordingKind(['a'], { message: `error: ${'x'.repeat(5_000)}` });
+    await create('long-message', { duration: '10s' });
+    await engineFor(kind).reconcile({ namespace, name: 'long-message' });
+    const message = (await get('long-message')).status?.targets?.[0]?.message ?? '';
+    assert.equal(message.length, 1024);
+    assert.ok(message.endsWith('…'));
   });
 });

@@ -49,7 +49,7 @@ export interface PodChaosSpec {
   value?: string;
   /** The containers to kill with `container-kill`; when omitted, the pod's first container (as in Chaos Mesh). Not allowed with other actions. */
   containerNames?: string[];
-  /** Seconds the pod gets to shut down when `pod-kill` deletes it; 0 deletes it at once. Only for `pod-kill`. */
+  /** Seconds the pod gets to shut down when `pod-kill` deletes it. When omitted, the pod's own `terminationGracePeriodSeconds`; 0 deletes it at once (a force delete: a StatefulSet's replacement may start before the old container has stopped). Only for `pod-kill`. */
   gracePeriod?: number;
   /** How long the fault is held, as a Go duration (`30s`, `5m`, `1h30m`). Required for `pod-failure`. For the kill actions it is how long the experiment stays Running after the kill. Counted from injection; time spent paused does not count. */
   duration?: string;

@@ -77,6 +77,11 @@ export interface ChaosKind<T extends Experiment> {
   refuse(chaos: T): Promise<string | undefined>;
   /** Picks the targets: the one step that decides who is hit. Throws SelectionError for a spec that cannot select. */
   select(chaos: T, seed: number): Promise<Selection>;
+  /**
+   * Checks the policy again for targets about to be acted on, whatever status says: those the spec or the policy no
+   * longer allow come back Failed with the reason. Asked before every apply, never before taking a fault away.
+   */
+  recheck(chaos: T, targets: readonly TargetRecord[]): TargetRecord[];
   /** The fault this experiment applies. */
   fault(chaos: T): Fault<T>;
 }

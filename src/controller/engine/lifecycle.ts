@@ -26,6 +26,19 @@ export const RECOVERY_FINALIZER = 'chaos.kerris.dev/recover';
  */
 export const MAX_REQUEUE_MS = 5 * 60_000;
 
+/** The schema's limits on messages (src/api): a longer one would make every status write fail. */
+const TARGET_MESSAGE_MAX = 1024;
+const CONDITION_MESSAGE_MAX = 32768;
+
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+/** Records as a kind returned them, with messages cut to what status can hold. */
+function bounded(records: readonly TargetRecord[]): TargetRecord[] {
+  return records.map((r) => (r.message !== undefined && r.message.length > TARGET_MESSAGE_MAX ? { ...r, message: clip(r.message, TARGET_MESSAGE_MAX) } : r));
+}
+
 export interface EngineOptions {
   /** How often to look again while targets recover or faults are being taken away; watched objects also wake it. */
   recoveryPollMs?: number;
@@ -93,7 +106,7 @@ export class ExperimentEngine<T extends Experiment> {
   }
 
   #condition(chaos: T, status: ChaosStatus, type: string, value: 'True' | 'False', reason: string, message: string): ChaosStatus {
-    const update = { type, status: value, reason, message, ...(chaos.metadata.generation === undefined ? {} : { observedGeneration: chaos.metadata.generation }) };
+    const update = { type, status: value, reason, message: clip(message, CONDITION_MESSAGE_MAX), ...(chaos.metadata.generation === undefined ? {} : { observedGeneration: chaos.metadata.generation }) };
     return { ...status, conditions: setCondition(status.conditions, update, this.#now().getTime()) };
   }
 
@@ -132,7 +145,7 @@ export class ExperimentEngine<T extends Experiment> {
     if (this.#kind.fault(chaos).holds && (injected.length > 0 || findCondition(status.conditions, 'Paused')?.status !== 'True')) {
       if (status.selected !== undefined) {
         const outcome = await this.#kind.fault(chaos).recover(chaos, injected);
-        const byUid = new Map(outcome.targets.map((t) => [t.uid, t]));
+        const byUid = new Map(bounded(outcome.targets).map((t) => [t.uid, t]));
         targets = (status.targets ?? []).map((t) => {
           const after = byUid.get(t.uid);
           return after?.phase === 'Recovered' ? { ...after, phase: 'Selected' as const, message: `paused: fault taken away at ${after.recoveredAt ?? ''}` } : after ?? t;
@@ -222,8 +235,14 @@ export class ExperimentEngine<T extends Experiment> {
    */
   async #inject(chaos: T, pending: readonly TargetRecord[]): Promise<T> {
     const status = chaos.status ?? {};
-    const held = (status.targets ?? []).filter((t) => t.phase === 'Injected');
-    const applied = await this.#kind.fault(chaos).apply(chaos, pending, held, { remainingMs: this.#remainingMs(chaos) });
+    const { allowed: held, refused: refusedHeld } = await this.#recheck(chaos, (status.targets ?? []).filter((t) => t.phase === 'Injected'));
+    const { allowed, refused } = await this.#recheck(chaos, pending, false);
+    const fault = this.#kind.fault(chaos);
+    const applied = [
+      ...(allowed.length > 0 ? bounded(await fault.apply(chaos, allowed, held, { remainingMs: this.#remainingMs(chaos) })) : []),
+      ...refused,
+      ...refusedHeld,
+    ];
     const recordedUids = new Set((status.targets ?? []).map((t) => t.uid));
     const byUid = new Map(applied.filter((t) => recordedUids.has(t.uid)).map((t) => [t.uid, t]));
     const unrecorded = applied.filter((t) => !recordedUids.has(t.uid));
@@ -246,8 +265,24 @@ export class ExperimentEngine<T extends Experiment> {
     const reason = this.#kind.fault(chaos).injectedReason;
     for (const target of applied.filter((t) => t.phase === 'Injected' && recordedUids.has(t.uid))) await this.#event(chaos, 'Normal', reason, `pod ${target.namespace}/${target.name}: ${target.message ?? ''}`);
     if (unrecorded.length > 0) await this.#event(chaos, 'Normal', reason, `${unrecorded.filter((t) => t.phase === 'Injected').length} more pod(s) beyond the record limit`);
-    for (const target of failures.slice(0, 10)) await this.#event(chaos, 'Warning', 'InjectionFailed', `pod ${target.namespace}/${target.name}: ${target.message ?? ''}`);
+    // Refused targets already had their Refused Event.
+    const refusedUids = new Set([...refused, ...refusedHeld].map((t) => t.uid));
+    for (const target of failures.filter((t) => !refusedUids.has(t.uid)).slice(0, 10)) await this.#event(chaos, 'Warning', 'InjectionFailed', `pod ${target.namespace}/${target.name}: ${target.message ?? ''}`);
     return updated;
+  }
+
+  /**
+   * The policy again, before acting on targets, whatever status says: a target the spec or the policy no longer
+   * allows is not acted on and comes back Failed. A held fault on such a target is taken away (`takeAway`): the
+   * experiment is cleared on the nodes, and the apply that follows restates what is still allowed.
+   */
+  async #recheck(chaos: T, targets: readonly TargetRecord[], takeAway = true): Promise<{ allowed: TargetRecord[]; refused: TargetRecord[] }> {
+    const checked = this.#kind.recheck(chaos, targets);
+    const refused = bounded(checked.filter((t, i) => t.phase === 'Failed' && targets[i]?.phase !== 'Failed'));
+    const allowed = targets.filter((_, i) => checked[i]?.phase !== 'Failed');
+    for (const target of refused.slice(0, 10)) await this.#event(chaos, 'Warning', 'Refused', `pod ${target.namespace}/${target.name}: ${target.message ?? ''}`);
+    if (takeAway && refused.length > 0 && this.#kind.fault(chaos).holds) await this.#kind.fault(chaos).recover(chaos, refused);
+    return { allowed, refused };
   }
 
   /**
@@ -265,11 +300,11 @@ export class ExperimentEngine<T extends Experiment> {
     if (fault.holds) {
       if (remainingMs > 0) return this.#hold(chaos, remainingMs, restate);
       const outcome = await fault.recover(chaos, records.filter((t) => t.phase === 'Injected'));
-      const byUid = new Map(outcome.targets.map((t) => [t.uid, t]));
+      const byUid = new Map(bounded(outcome.targets).map((t) => [t.uid, t]));
       assessed = records.map((t) => byUid.get(t.uid) ?? t);
       recovering = outcome;
     } else {
-      assessed = fault.observe(chaos, records);
+      assessed = bounded(fault.observe(chaos, records));
       if (remainingMs === 0 && !assessed.some((t) => t.phase === 'Injected')) recovering = await fault.recover(chaos, []);
     }
     const newlyRecovered = assessed.filter((t, i) => t.phase === 'Recovered' && records[i]?.phase !== 'Recovered');
@@ -306,8 +341,15 @@ export class ExperimentEngine<T extends Experiment> {
    * no controller led, or it restarted after a deadline) gets it back for the rest of the duration.
    */
   async #hold(chaos: T, remainingMs: number, restate: boolean): Promise<Action> {
-    const held = (chaos.status?.targets ?? []).filter((t) => t.phase === 'Injected');
-    if (restate && held.length > 0) await this.#kind.fault(chaos).apply(chaos, [], held, { remainingMs });
+    const injected = (chaos.status?.targets ?? []).filter((t) => t.phase === 'Injected');
+    if (!restate || injected.length === 0) return requeueAfter(Math.min(remainingMs, this.#resyncMs));
+    const { allowed, refused } = await this.#recheck(chaos, injected);
+    if (allowed.length > 0) await this.#kind.fault(chaos).apply(chaos, [], allowed, { remainingMs });
+    if (refused.length > 0) {
+      const byUid = new Map(refused.map((t) => [t.uid, t]));
+      const targets = (chaos.status?.targets ?? []).map((t) => byUid.get(t.uid) ?? t);
+      await this.#writeStatus(chaos, { ...chaos.status, targets, ...countTargets(targets, untrackedCounts(chaos.status)) });
+    }
     return requeueAfter(Math.min(remainingMs, this.#resyncMs));
   }
 

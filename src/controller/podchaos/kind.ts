@@ -9,7 +9,7 @@ import type { ChaosKind, Fault } from '../engine/experiment.ts';
 import type { DaemonFleet } from '../daemons/fleet.ts';
 import type { ClusterView } from '../targets/cluster-view.ts';
 import type { SafetyPolicy } from '../targets/pod-selection.ts';
-import { selectPods } from '../targets/select-pods.ts';
+import { recheckPods, selectPods } from '../targets/select-pods.ts';
 import { containerFault } from './container-faults.ts';
 import { podKill } from './pod-kill.ts';
 import { podChaos } from './resource.ts';
@@ -36,6 +36,7 @@ export function podChaosKind(options: PodChaosKindOptions): ChaosKind<PodChaos> 
       ? `action ${chaos.spec.action} acts through the kerris node daemon, and no daemon pod is Ready in the cluster; nothing was done`
       : undefined),
     select: async (chaos, seed) => selectPods(options.view, chaos.spec, chaos.metadata.namespace ?? '', options.safety, seed),
+    recheck: (chaos, targets) => recheckPods(options.view, chaos.spec, chaos.metadata.namespace ?? '', options.safety, targets),
     fault: (chaos) => faults[chaos.spec.action],
   };
 }

@@ -45,10 +45,12 @@ export function observePod(pod: Pod): ObservedPod {
  * uid precondition makes a repeated kill (after a controller restart) a no-op
  * and keeps a same-named replacement safe.
  */
-export async function killTarget(client: KubeClient, target: TargetRecord, gracePeriodSeconds: number, now: () => Date): Promise<TargetRecord> {
+export async function killTarget(client: KubeClient, target: TargetRecord, gracePeriodSeconds: number | undefined, now: () => Date): Promise<TargetRecord> {
   try {
-    await client.delete(pods, target.name, { namespace: target.namespace, gracePeriodSeconds, preconditions: { uid: target.uid } });
-    return { ...target, phase: 'Injected', injectedAt: formatTime(now().getTime()), message: `deleted with a grace period of ${gracePeriodSeconds} s` };
+    // Without gracePeriodSeconds the apiserver gives the pod its own terminationGracePeriodSeconds, as kubectl does.
+    await client.delete(pods, target.name, { namespace: target.namespace, ...(gracePeriodSeconds === undefined ? {} : { gracePeriodSeconds }), preconditions: { uid: target.uid } });
+    const grace = gracePeriodSeconds === undefined ? 'the pod\'s own grace period' : `a grace period of ${gracePeriodSeconds} s`;
+    return { ...target, phase: 'Injected', injectedAt: formatTime(now().getTime()), message: `deleted with ${grace}` };
   } catch (error) {
     if (isNotFound(error) || (isApiError(error, 409) && error.reason === 'Conflict')) {
       return { ...target, phase: 'Injected', injectedAt: formatTime(now().getTime()), message: 'the pod was already gone when the kill came' };
@@ -85,7 +87,7 @@ export function podKill(client: KubeClient, view: ClusterView, now: () => Date):
   return {
     holds: false,
     injectedReason: 'Killed',
-    apply: (chaos, pending) => mapLimit(pending, KILL_CONCURRENCY, (t) => killTarget(client, t, chaos.spec.gracePeriod ?? 0, now)),
+    apply: (chaos, pending) => mapLimit(pending, KILL_CONCURRENCY, (t) => killTarget(client, t, chaos.spec.gracePeriod, now)),
     recover: async (_chaos, targets) => ({ targets: [...targets], complete: true, message: 'a kill leaves nothing to take away' }),
     observe: (chaos, targets) => {
       const namespaces = [...new Set(targets.filter((t) => t.phase === 'Injected').map((t) => t.namespace))];

@@ -58,3 +58,31 @@ export function selectPods(view: ClusterView, spec: PodTargetSpec, experimentNam
   ];
   return { targets, notes, refused: refused.length > 0 };
 }
+
+/**
+ * The policy again, for targets about to be acted on, whatever status says (status can be written by others than
+ * the controller): each must be in a namespace the selector reaches and the policy admits, and, while its pod
+ * exists, still match the selector. The others come back Failed with the reason, and are not acted on.
+ */
+export function recheckPods(view: ClusterView, spec: PodTargetSpec, experimentNamespace: string, safety: SafetyPolicy, targets: readonly TargetRecord[]): TargetRecord[] {
+  const reached = new Set(selectedNamespaces(spec.selector, experimentNamespace));
+  const existing = [...reached].flatMap((name) => {
+    const ns = view.namespace(name);
+    return ns ? [{ name, annotations: ns.metadata.annotations ?? {} }] : [];
+  });
+  const { admitted, refused } = admitNamespaces(existing, safety);
+  const admittedSet = new Set(admitted);
+  const matching = new Set(filterCandidates(admitted.flatMap((ns) => view.podsIn(ns)).map(toCandidate), spec.selector, admittedSet, spec.selector.nodeSelectors ? view.nodeLabels() : new Map()).map((p) => p.uid));
+  return targets.map((target) => {
+    const refusal = refused.find((r) => r.namespace === target.namespace);
+    let reason: string | undefined;
+    if (!reached.has(target.namespace)) reason = `namespace ${target.namespace} is not one the selector reaches`;
+    else if (refusal) reason = refusal.reason === 'Protected' ? `namespace ${target.namespace} is protected` : `namespace ${target.namespace} has not opted in`;
+    else if (!admittedSet.has(target.namespace)) reason = `namespace ${target.namespace} does not exist`;
+    else {
+      const pod = view.pod(target.namespace, target.name);
+      if (pod?.metadata.uid === target.uid && !matching.has(target.uid)) reason = 'the pod no longer matches the selector';
+    }
+    return reason === undefined ? target : { ...target, phase: 'Failed', message: `refused before acting: ${reason}` };
+  });
+}
