@@ -9,7 +9,7 @@ import { monotonicMs, type Clock } from './clock.ts';
 import { DaemonError, errorCode, errorMessage } from './errors.ts';
 import { faultModules, type FaultModule } from './faults/module.ts';
 import { Guard } from './guard.ts';
-import type { Journal, JournalRecord } from './journal.ts';
+import type { DamagedFile, Journal, JournalRecord } from './journal.ts';
 import { Leases } from './leases.ts';
 import { Lifecycle, type StepExecutor, type Targets } from './lifecycle.ts';
 import { daemonMetrics, type DaemonMetrics } from './metrics.ts';
@@ -101,6 +101,7 @@ export class Injector {
   private readonly restarts: RestartFollower;
   private readonly kinds: readonly FaultKind[];
   private reconciled = false;
+  private damagedFiles: readonly DamagedFile[] = [];
 
   constructor(options: InjectorOptions) {
     this.journal = options.journal;
@@ -126,7 +127,12 @@ export class Injector {
 
   /** Reads the journal, finishes what a crash interrupted, re-verifies what is in force, then starts the clocks. */
   async start(): Promise<void> {
-    const { records, leases, droppedAfterReboot } = await this.journal.open();
+    const { records, leases, droppedAfterReboot, damaged } = await this.journal.open();
+    this.damagedFiles = damaged;
+    for (const file of damaged) {
+      this.metrics.journalDamaged.inc({ kind: file.kind });
+      this.log.error('journal: damaged file set aside, not used', { dir: this.journal.dir, ...file });
+    }
     if (droppedAfterReboot.length > 0) {
       this.log.warn('journal: dropped injections of an earlier boot; their kernel state is gone with it', { injections: droppedAfterReboot });
     }
@@ -136,7 +142,10 @@ export class Injector {
       this.leases.ensure(record.holder);
       await reconcileRecord(record, this.table, this.lifecycle, this.log);
     }
-    await this.journal.writeLeases(this.leases.snapshot());
+    // A journal that cannot be written must not stop the clocks: they are what reverts the faults on time.
+    await this.journal.writeLeases(this.leases.snapshot()).catch((error: unknown) => {
+      this.log.error('journal: could not write the leases at start-up', { dir: this.journal.dir, error: errorMessage(error) });
+    });
     this.reconciled = true;
     this.log.info('journal reconciled', { dir: this.journal.dir, injections: this.table.size, leases: this.leases.snapshot().size });
     this.guard.start();
@@ -148,6 +157,11 @@ export class Injector {
     await Promise.all([this.guard.stop(), this.restarts.stop()]);
     await this.table.settled();
     await this.journal.close();
+  }
+
+  /** The journal files found damaged at start-up (moved to damaged/, not used); Capabilities reports them. */
+  get damaged(): readonly DamagedFile[] {
+    return this.damagedFiles;
   }
 
   /** The journal is reconciled (start() finished). */

@@ -9,10 +9,12 @@ import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bootId } from './clock.ts';
 import { DaemonError, errorMessage } from './errors.ts';
+import { parseRecord } from './journal-record.ts';
 import type { Plan } from './plan.ts';
 import { processStartTime } from './proc.ts';
 import type { ResolvedTarget } from './runtime/resolve.ts';
 import type { InjectionSpec } from './spec.ts';
+import { UnsafePlanError } from './stored-plan.ts';
 
 /**
  * applying: written before the first step runs; after a crash it is reverted.
@@ -55,11 +57,28 @@ export interface LeaseRecord {
   ttlMs: number;
 }
 
-/** What open() found: records of this boot, leases of this boot, and the IDs of records a reboot made void. */
+/**
+ * What was wrong with a file the daemon could not use: empty, torn (not JSON), invalid (not a record of a known
+ * format), unsafe-plan (steps kerris could not have written), unreadable (the read failed), leases (the leases file,
+ * damaged in any way), unwritable (the journal cannot be written: its lock could not be taken).
+ */
+export type DamageKind = 'empty' | 'torn' | 'invalid' | 'unsafe-plan' | 'unreadable' | 'leases' | 'unwritable';
+
+export interface DamagedFile {
+  /** The file's name in the journal directory. */
+  file: string;
+  kind: DamageKind;
+  reason: string;
+  /** Where it was moved, relative to the journal directory; absent when it could not be moved and stays, unused. */
+  movedTo?: string;
+}
+
+/** What open() found: records and leases of this boot, the IDs of records a reboot made void, and what was damaged. */
 export interface JournalContents {
   records: JournalRecord[];
   leases: Map<string, LeaseRecord>;
   droppedAfterReboot: string[];
+  damaged: DamagedFile[];
 }
 
 /**
@@ -71,6 +90,17 @@ const V1_FORMAT = 1;
 const LEASES_FILE = 'leases.json';
 const INJECTION_PREFIX = 'injection-';
 const LOCK_FILE = 'daemon.lock';
+/** Damaged files are moved here, never deleted: they are evidence, and may name state an operator must undo by hand. */
+export const DAMAGED_DIR = 'damaged';
+/** Errors of the storage itself: the journal cannot be written, which must not stop the daemon guarding faults. */
+const STORAGE_ERRORS: ReadonlySet<string> = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EIO']);
+
+export function isStorageError(error: unknown): boolean {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    if (STORAGE_ERRORS.has((e as NodeJS.ErrnoException).code ?? '')) return true;
+  }
+  return false;
+}
 
 async function ownLockText(): Promise<string> {
   return `${process.pid} ${await processStartTime(process.pid)}`;
@@ -113,40 +143,110 @@ export class Journal {
 
   /**
    * Creates the directory, drops temp files of writes a crash interrupted (their rename never happened), and
-   * removes the records of an earlier boot: the kernel state they describe died with it.
+   * removes the records of an earlier boot: the kernel state they describe died with it. A file that cannot be used
+   * never stops the start: it is moved to damaged/ and reported, and the other records are loaded. A journal that
+   * cannot be written (full, read-only) is read anyway, so the faults it holds are still reverted on time.
    */
   async open(): Promise<JournalContents> {
     this.boot ??= await bootId();
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    await this.lock();
+    const damaged: DamagedFile[] = [];
+    try {
+      await this.lock();
+    } catch (error) {
+      if (!isStorageError(error)) throw error;
+      damaged.push({ file: LOCK_FILE, kind: 'unwritable', reason: errorMessage(error) });
+    }
     const names = await readdir(this.dir);
-    for (const name of names) if (name.includes('.tmp-')) await rm(join(this.dir, name), { force: true });
+    for (const name of names) if (name.includes('.tmp-')) await rm(join(this.dir, name), { force: true }).catch(() => undefined);
     const records: JournalRecord[] = [];
     const droppedAfterReboot: string[] = [];
     for (const name of names.filter((n) => n.startsWith(INJECTION_PREFIX) && n.endsWith('.json'))) {
-      const envelope = this.decode<JournalRecord>(name, await readFile(join(this.dir, name), 'utf8'));
-      if (envelope.format === V1_FORMAT) {
-        records.push({ ...envelope.value, experiment: envelope.value.experiment ?? '' });
-      } else if (envelope.bootId !== this.bootId) {
-        droppedAfterReboot.push(envelope.value.spec.id);
-        await rm(join(this.dir, name), { force: true });
+      const read = await this.readFile(name);
+      if ('missing' in read) continue;
+      if ('kind' in read) {
+        damaged.push(await this.setAside(name, read.kind, read.reason));
+        continue;
+      }
+      const { envelope } = read;
+      let record: JournalRecord;
+      try {
+        record = parseRecord(envelope.value, envelope.format === V1_FORMAT);
+      } catch (error) {
+        damaged.push(await this.setAside(name, error instanceof UnsafePlanError ? 'unsafe-plan' : 'invalid', errorMessage(error)));
+        continue;
+      }
+      if (envelope.format === FORMAT && envelope.bootId !== this.bootId) {
+        droppedAfterReboot.push(record.spec.id);
+        await rm(join(this.dir, name), { force: true }).catch(() => undefined);
       } else {
-        records.push(envelope.value);
+        records.push(record);
       }
     }
-    const leasesText = await readFile(join(this.dir, LEASES_FILE), 'utf8').catch(() => undefined);
-    const leases = leasesText === undefined ? undefined : this.decode<Record<string, LeaseRecord>>(LEASES_FILE, leasesText);
-    const current = leases !== undefined && leases.format === FORMAT && leases.bootId === this.bootId;
-    return { records, leases: new Map(Object.entries(current ? leases.value : {})), droppedAfterReboot };
+    return { records, leases: await this.readLeases(damaged), droppedAfterReboot, damaged };
   }
 
-  private decode<T>(name: string, text: string): Envelope<T> {
+  /** The leases of this boot. A damaged leases file counts as none: every holder's lease has then expired. */
+  private async readLeases(damaged: DamagedFile[]): Promise<Map<string, LeaseRecord>> {
+    const read = await this.readFile(LEASES_FILE);
+    if ('missing' in read) return new Map();
+    if ('kind' in read) {
+      damaged.push(await this.setAside(LEASES_FILE, 'leases', `${read.kind}: ${read.reason}`));
+      return new Map();
+    }
+    const { envelope } = read;
+    if (envelope.format !== FORMAT || envelope.bootId !== this.bootId) return new Map();
+    const value = envelope.value;
+    const leases = new Map<string, LeaseRecord>();
+    const reason = typeof value !== 'object' || value === null || Array.isArray(value) ? 'the leases are not an object' : undefined;
+    for (const [holder, lease] of reason === undefined ? Object.entries(value as object) : []) {
+      const { expiresAt, ttlMs } = (typeof lease === 'object' && lease !== null ? lease : {}) as Partial<LeaseRecord>;
+      if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt) || typeof ttlMs !== 'number' || !Number.isFinite(ttlMs)) {
+        damaged.push(await this.setAside(LEASES_FILE, 'leases', `the lease of ${JSON.stringify(holder)} is not {expiresAt, ttlMs}`));
+        return new Map();
+      }
+      leases.set(holder, { expiresAt, ttlMs });
+    }
+    if (reason !== undefined) {
+      damaged.push(await this.setAside(LEASES_FILE, 'leases', reason));
+      return new Map();
+    }
+    return leases;
+  }
+
+  /** A file's envelope, or what is wrong with it. */
+  private async readFile(name: string): Promise<{ envelope: Envelope<unknown> } | { missing: true } | { kind: DamageKind; reason: string }> {
+    let text: string;
     try {
-      const parsed = JSON.parse(text) as Envelope<T>;
-      if (parsed.format !== FORMAT && parsed.format !== V1_FORMAT) throw new Error(`format ${parsed.format}, expected ${FORMAT}`);
-      return parsed;
+      text = await readFile(join(this.dir, name), 'utf8');
     } catch (error) {
-      throw new JournalError(`journal file ${join(this.dir, name)} is unreadable: ${errorMessage(error)}`, { cause: error });
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { missing: true };
+      return { kind: 'unreadable', reason: errorMessage(error) };
+    }
+    if (text.trim() === '') return { kind: 'empty', reason: 'the file is empty' };
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (error) {
+      return { kind: 'torn', reason: `not JSON: ${errorMessage(error)}` };
+    }
+    const envelope = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Partial<Envelope<unknown>>;
+    if (envelope.format !== FORMAT && envelope.format !== V1_FORMAT) return { kind: 'invalid', reason: `format ${JSON.stringify(envelope.format)}, expected ${FORMAT}` };
+    if (envelope.bootId !== undefined && typeof envelope.bootId !== 'string') return { kind: 'invalid', reason: 'bootId is not a string' };
+    return { envelope: { format: envelope.format, ...(envelope.bootId === undefined ? {} : { bootId: envelope.bootId }), value: envelope.value } };
+  }
+
+  /** Moves a damaged file to damaged/<time>-<name>; if even that fails it stays where it is, unused, and is reported. */
+  private async setAside(name: string, kind: DamageKind, reason: string): Promise<DamagedFile> {
+    const aside = join(DAMAGED_DIR, `${new Date().toISOString().replace(/[:.]/g, '-')}-${name}`);
+    try {
+      await mkdir(join(this.dir, DAMAGED_DIR), { recursive: true, mode: 0o700 });
+      await rename(join(this.dir, name), join(this.dir, aside));
+      await syncDir(join(this.dir, DAMAGED_DIR));
+      await syncDir(this.dir);
+      return { file: name, kind, reason, movedTo: aside };
+    } catch (error) {
+      return { file: name, kind, reason: `${reason} (could not be moved aside: ${errorMessage(error)})` };
     }
   }
 
@@ -236,20 +336,20 @@ export class Journal {
         await file.close();
       }
       await rename(temp, final);
-      if (durability === 'durable') await this.syncDir();
+      if (durability === 'durable') await syncDir(this.dir);
     } catch (error) {
       await rm(temp, { force: true });
       throw new JournalError(`could not write journal file ${final}: ${errorMessage(error)}`, { cause: error });
     }
   }
+}
 
-  /** A rename is durable only once the directory holding it is synced. */
-  private async syncDir(): Promise<void> {
-    const dir = await open(this.dir, 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+/** A rename is durable only once the directory holding it is synced. */
+async function syncDir(path: string): Promise<void> {
+  const dir = await open(path, 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
   }
 }

@@ -5,7 +5,7 @@
  */
 import { DaemonError, errorMessage } from './errors.ts';
 import type { FaultModule, FaultModules } from './faults/module.ts';
-import type { Journal, JournalRecord } from './journal.ts';
+import { isStorageError, type Journal, type JournalRecord } from './journal.ts';
 import type { DaemonMetrics } from './metrics.ts';
 import type { Step } from './plan.ts';
 import { netnsInode } from './proc.ts';
@@ -89,12 +89,15 @@ export class Lifecycle {
     };
     if (effect.kind === 'action') {
       record.summary = effect.summary;
-      await this.journal.write(record);
+      await this.writeAhead(record);
       this.table.set(record);
       try {
         await effect.run();
       } catch (error) {
-        await this.forget(spec.id);
+        await this.forget(spec.id).catch((forgetError: unknown) => {
+          this.log.error('could not remove the record of a failed action; it is dropped at the next start', { id: spec.id, error: errorMessage(forgetError) });
+          this.table.delete(spec.id);
+        });
         throw error;
       }
       return this.commit(record, 'done');
@@ -102,7 +105,7 @@ export class Lifecycle {
     record.plan = effect.plan;
     if (module.inNetns) record.netnsInode = await netnsInode(target.pid);
     const plannedAt = performance.now();
-    await this.journal.write(record);
+    await this.writeAhead(record);
     this.table.set(record);
     const journaledAt = performance.now();
     try {
@@ -114,7 +117,15 @@ export class Lifecycle {
       throw new DaemonError('failed', `${effect.plan.summary}: ${errorMessage(error)}`, { cause: error });
     }
     const appliedAt = performance.now();
-    await this.commit(record, 'active');
+    try {
+      await this.commit(record, 'active');
+    } catch (error) {
+      // An active fault must be in the journal: one the daemon cannot record is taken away again.
+      await this.revert(record, 'failed-apply').catch((revertError: unknown) => {
+        this.log.error('revert of an uncommitted fault failed; kept for retry', { id: spec.id, error: errorMessage(revertError) });
+      });
+      throw new DaemonError('unavailable', `${effect.plan.summary}: applied but not committed to the journal, so reverted: ${errorMessage(error)}`, { cause: error });
+    }
     this.log.debug('inject timing', {
       id: spec.id, resolveMs: ms(resolvedAt - started), planMs: ms(plannedAt - resolvedAt), journalMs: ms(journaledAt - plannedAt),
       applyMs: ms(appliedAt - journaledAt), commitMs: ms(performance.now() - appliedAt),
@@ -122,9 +133,27 @@ export class Lifecycle {
     return record;
   }
 
+  /** The write before a kernel change: if the journal cannot take it, nothing is changed and the item fails alone. */
+  private async writeAhead(record: JournalRecord): Promise<void> {
+    try {
+      await this.journal.write(record);
+    } catch (error) {
+      const code = isStorageError(error) ? 'unavailable' : 'failed';
+      throw new DaemonError(code, `nothing applied: the journal cannot record it: ${errorMessage(error)}`, { cause: error });
+    }
+  }
+
   private async commit(record: JournalRecord, phase: 'active' | 'done'): Promise<JournalRecord> {
     record.phase = phase;
-    await this.journal.write(record, 'atomic');
+    if (phase === 'done') {
+      // A one-way action has happened whatever the journal says; a lost 'done' only leaves 'applying', which a
+      // restart forgets (a kill has nothing to revert).
+      await this.journal.write(record, 'atomic').catch((error: unknown) => {
+        this.log.error('could not journal a finished action', { id: record.spec.id, error: errorMessage(error) });
+      });
+    } else {
+      await this.journal.write(record, 'atomic');
+    }
     this.metrics.applied.inc({ kind: record.spec.fault.kind });
     this.log.info('injection applied', { id: record.spec.id, holder: record.holder, experiment: record.experiment, summary: record.plan?.summary ?? record.summary, pid: record.target?.pid });
     return record;
@@ -144,7 +173,11 @@ export class Lifecycle {
       if (record.phase !== 'reverting' || (keep && record.endedBy === undefined)) {
         record.phase = 'reverting';
         if (keep) record.endedBy = 'deadline';
-        await this.journal.write(record);
+        // A journal that cannot be written never holds a fault longer: the revert goes on in memory (and is
+        // retried if it fails); at worst a restart finds the older record and reverts or re-verifies it again.
+        await this.journal.write(record).catch((error: unknown) => {
+          this.log.error('could not journal a revert; reverting anyway', { id, error: errorMessage(error) });
+        });
       }
       journaledAt = performance.now();
       try {
@@ -165,9 +198,24 @@ export class Lifecycle {
       delete record.target;
       delete record.netnsInode;
       delete record.error;
-      await this.journal.write(record, 'atomic');
+      // Lost, this write leaves 'reverting' with endedBy on disk, which a restart finishes into the same 'done'.
+      await this.journal.write(record, 'atomic').catch((error: unknown) => {
+        this.log.error('could not journal the end of an injection', { id, error: errorMessage(error) });
+      });
     } else {
-      await this.forget(id);
+      try {
+        await this.forget(id);
+      } catch (error) {
+        // The kernel is clean; only the record stays on disk. Kept with nothing left to revert, and retried, so the
+        // file is never left claiming a fault that a restart would re-verify and put back.
+        record.summary = summary;
+        delete record.plan;
+        delete record.target;
+        delete record.netnsInode;
+        record.phase = 'reverting';
+        record.error = `reverted, but its journal record could not be removed: ${errorMessage(error)}`;
+        throw new DaemonError('unavailable', `revert of ${id}: ${record.error}`, { cause: error });
+      }
     }
     this.metrics.recovered.inc({ reason });
     this.log.info('injection reverted', { id, holder: record.holder, experiment: record.experiment, reason, summary });

@@ -107,6 +107,7 @@ export interface DaemonMetrics {
   reapplied: Counter;
   notReapplied: Counter;
   leaseExpiries: Counter;
+  journalDamaged: Counter;
   rpcSeconds: Histogram;
 }
 
@@ -123,6 +124,7 @@ export function daemonMetrics(activeInjections: () => ReadonlyArray<{ labels: La
     reapplied: registry.add(new Counter('kerris_daemon_injections_reapplied_total', 'Faults put again on a container that restarted.')),
     notReapplied: registry.add(new Counter('kerris_daemon_injections_not_reapplied_total', 'Restarted containers whose fault could not be put back.')),
     leaseExpiries: registry.add(new Counter('kerris_daemon_lease_expiries_total', 'Leases that expired, each reverting its holder\'s injections.')),
+    journalDamaged: registry.add(new Counter('kerris_daemon_journal_damaged_total', 'Journal files set aside at start-up as unusable, by kind (empty, torn, invalid, unsafe-plan, unreadable, leases, unwritable).')),
     rpcSeconds: registry.add(new Histogram('kerris_daemon_rpc_duration_seconds', 'gRPC call latency, by method and status.',
       [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5])),
   };

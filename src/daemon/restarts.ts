@@ -120,7 +120,16 @@ export class RestartFollower {
     record.plan = plan;
     record.phase = 'applying';
     if (module.inNetns) record.netnsInode = await netnsInode(next.pid);
-    await journal.write(record);
+    try {
+      await journal.write(record);
+    } catch (error) {
+      // Nothing of the new plan is applied yet; without its journal record it is not applied at all.
+      delete record.plan;
+      delete record.target;
+      delete record.netnsInode;
+      await this.markNotReapplied(record, error);
+      return;
+    }
     try {
       await executor.apply(plan.apply);
     } catch (error) {
@@ -143,7 +152,17 @@ export class RestartFollower {
     if (reapplied) record.reapplied += 1;
     delete record.error;
     record.phase = 'active';
-    await this.o.lifecycle.journal.write(record);
+    await this.writeBehind(record);
+  }
+
+  /**
+   * Writes that follow a change already made (or a failure): if the journal cannot take them the record in memory
+   * still says where the fault is, and a restart finds the previous record, which is reverted or re-verified.
+   */
+  private async writeBehind(record: JournalRecord): Promise<void> {
+    await this.o.lifecycle.journal.write(record).catch((error: unknown) => {
+      this.o.log.error('could not journal a restart-following change', { id: record.spec.id, phase: record.phase, error: errorMessage(error) });
+    });
   }
 
   private async markNotReapplied(record: JournalRecord, error: unknown): Promise<void> {
@@ -153,6 +172,6 @@ export class RestartFollower {
     }
     record.phase = 'not-reapplied';
     record.error = `target restarted; fault not re-applied: ${errorMessage(error)}`;
-    await this.o.lifecycle.journal.write(record);
+    await this.writeBehind(record);
   }
 }

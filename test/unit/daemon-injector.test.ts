@@ -15,6 +15,7 @@ import { networkFault } from '../../src/daemon/faults/network.ts';
 import { Injector } from '../../src/daemon/injector.ts';
 import { Journal } from '../../src/daemon/journal.ts';
 import type { StepExecutor, Targets } from '../../src/daemon/lifecycle.ts';
+import { ifbUndo, rootUndo } from '../../src/daemon/net/undo.ts';
 import type { Plan, Step } from '../../src/daemon/plan.ts';
 import { processStartTime } from '../../src/daemon/proc.ts';
 import type { ResolvedTarget } from '../../src/daemon/runtime/resolve.ts';
@@ -40,7 +41,7 @@ class RecordingExecutor implements StepExecutor {
   failReverts = false;
   async apply(steps: readonly Step[]): Promise<void> {
     for (const step of steps) {
-      const text = step.kind === 'exec' ? step.argv.join(' ') : `${step.path}=${step.value}`;
+      const text = step.kind === 'exec' ? step.input ?? step.argv.join(' ') : `${step.path}=${step.value}`;
       if (text === this.failOn) throw new Error(`${text} failed`);
       this.ran.push(`apply ${text}`);
     }
@@ -76,11 +77,15 @@ function networkEngine(plan: (faults: readonly unknown[]) => Plan) {
   });
 }
 
+/** A plan as the network planner writes it (the journal keeps only such plans), on this process's netns. */
+const NETNS = `/proc/${process.pid}/ns/net`;
 const PLAN: Plan = {
   summary: 'two steps',
-  apply: [{ kind: 'exec', argv: ['step', 'one'] }, { kind: 'exec', argv: ['step', 'two'] }],
-  revert: [{ kind: 'exec', argv: ['undo', 'two'] }, { kind: 'exec', argv: ['undo', 'one'] }],
+  apply: [{ kind: 'exec', argv: ['ip', '-batch', '-'], netns: NETNS, input: 'step one' }, { kind: 'exec', argv: ['tc', '-batch', '-'], netns: NETNS, input: 'step two' }],
+  revert: [rootUndo(NETNS, 'eth0'), ifbUndo(NETNS, 'kerris-ifb0')],
 };
+const UNDO_TWO = 'tc qdisc del dev eth0 root handle 4b52:';
+const UNDO_ONE = 'ip link del dev kerris-ifb0';
 
 /** Waits (on real time) until the injector's ticks have produced the expected state; a loaded machine may take a while. */
 async function ticksUntil(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
@@ -121,7 +126,7 @@ test('the same injection twice applies once; another spec under the same ID is a
     assert.deepEqual(codes(elsewhere.results), [['a', 'conflict']], 'an ID belongs to one experiment');
     assert.deepEqual((await i.sync('ctl', 'exp', 10_000, [])).removed, ['a']);
     assert.deepEqual((await i.sync('ctl', 'exp', 10_000, [])).removed, []);
-    assert.deepEqual(executor.ran.slice(2), ['revert undo two', 'revert undo one']);
+    assert.deepEqual(executor.ran.slice(2), [`revert ${UNDO_TWO}`, `revert ${UNDO_ONE}`]);
     assert.deepEqual(await readdir(dir).then((names) => names.filter((n) => n.startsWith('injection-'))), []);
   } finally {
     await i.stop();
@@ -155,7 +160,7 @@ test('a failed apply is reverted, reported, and leaves no record', async () => {
     const { results: [result] } = await i.sync('ctl', 'exp', 10_000, [net('b')]);
     assert.equal(result?.error?.code, 'failed');
     assert.match(result?.error?.message ?? '', /step two failed/);
-    assert.deepEqual(executor.ran, ['apply step one', 'revert undo two', 'revert undo one']);
+    assert.deepEqual(executor.ran, ['apply step one', `revert ${UNDO_TWO}`, `revert ${UNDO_ONE}`]);
     assert.deepEqual(i.list().injections, []);
     assert.equal(i.metrics.failed.get({ kind: 'network', operation: 'inject' }), 1);
   } finally {
@@ -285,7 +290,7 @@ test('start-up reverts what a crash left mid-change and keeps what was committed
   const after = new RecordingExecutor();
   const second = await injector(after);
   try {
-    assert.deepEqual(after.ran, ['revert undo two', 'revert undo one'], 'only the interrupted one is reverted');
+    assert.deepEqual(after.ran, [`revert ${UNDO_TWO}`, `revert ${UNDO_ONE}`], 'only the interrupted one is reverted');
     const [kept] = second.list().injections;
     assert.deepEqual([kept?.id, kept?.phase, kept?.leaseRemainingMs, kept?.deadlineRemainingMs], ['kept', 'active', 50_000, 20_000]);
   } finally {

@@ -14,10 +14,11 @@ import type { NodeCapabilities } from '../preflight.ts';
 import { FaultConflictError, ForeignStateError, UnsupportedFaultError } from './errors.ts';
 import { cidrText } from './fault.ts';
 import type { NetworkAction, NetworkFault, Scope } from './fault.ts';
-import { NFT_TABLE, nftScript } from './nft.ts';
+import { nftScript } from './nft.ts';
 import type { NetfilterRule, NetfilterSide } from './nft.ts';
 import type { TcState } from './snapshot.ts';
 import { MAX_SCOPES_PER_DEVICE, ROOT_HANDLE, ingressRedirectLines, treeLines } from './tc.ts';
+import { ifbUndo, ingressUndo, nftUndo, rootUndo } from './undo.ts';
 import type { NetemParams, ScopeClass } from './tc.ts';
 import { parseCidr, parseDeviceName, parseNetnsPath } from './values.ts';
 
@@ -238,16 +239,6 @@ function buildTrees(targetDevices: readonly string[], tcClasses: Placement['tcCl
   return trees;
 }
 
-/**
- * How tc says a qdisc of ours is gone: "Invalid handle" when the device holds
- * another (the kernel's default, or someone else's, which stays untouched),
- * "Cannot find specified qdisc" when an ingress hook was used and removed
- * before, or the whole device is gone.
- */
-function qdiscAbsent(device: string): string[] {
-  return ['Invalid handle', 'Cannot find specified qdisc on specified device', `Cannot find device "${device}"`];
-}
-
 /** Apply creates IFBs, then the nftables table, then the tc trees; revert undoes them in reverse, each step tolerating absence. */
 function buildSteps(netns: string, trees: TcTrees, nftRules: readonly NetfilterRule[]): Pick<Plan, 'apply' | 'revert'> {
   const apply: ExecStep[] = [];
@@ -256,18 +247,10 @@ function buildSteps(netns: string, trees: TcTrees, nftRules: readonly NetfilterR
   if (nftRules.length > 0) apply.push(exec(netns, ['nft', '-f', '-'], { input: nftScript(nftRules) }));
   if (trees.tcLines.length > 0) apply.push(exec(netns, ['tc', '-batch', '-'], { input: `${trees.tcLines.join('\n')}\n` }));
 
-  for (const device of trees.ingressIfbs.keys()) {
-    revert.push(exec(netns, ['tc', 'qdisc', 'del', 'dev', device, 'ingress'], { absentIf: qdiscAbsent(device) }));
-  }
-  for (const device of trees.egressDevices) {
-    revert.push(exec(netns, ['tc', 'qdisc', 'del', 'dev', device, 'root', 'handle', ROOT_HANDLE], { absentIf: qdiscAbsent(device) }));
-  }
-  if (nftRules.length > 0) {
-    revert.push(exec(netns, ['nft', 'delete', 'table', 'inet', NFT_TABLE], { absentIf: ['Could not process rule: No such file or directory'] }));
-  }
-  for (const ifb of trees.ingressIfbs.values()) {
-    revert.push(exec(netns, ['ip', 'link', 'del', 'dev', ifb], { absentIf: [`Cannot find device "${ifb}"`] }));
-  }
+  for (const device of trees.ingressIfbs.keys()) revert.push(ingressUndo(netns, device));
+  for (const device of trees.egressDevices) revert.push(rootUndo(netns, device));
+  if (nftRules.length > 0) revert.push(nftUndo(netns));
+  for (const ifb of trees.ingressIfbs.values()) revert.push(ifbUndo(netns, ifb));
   return { apply, revert };
 }
 

@@ -1,0 +1,128 @@
+/**
+ * A journal record read back from disk is input like any other: a torn write, a hand edit or a file from another
+ * version can hold anything. `parseRecord` turns the decoded JSON into a JournalRecord or says why it is not one,
+ * and keeps only plans kerris could have written (stored-plan.ts).
+ */
+import type { JournalRecord, Phase } from './journal.ts';
+import type { Step } from './plan.ts';
+import { checkId, checkTarget, type FaultSpec } from './spec.ts';
+import { trustedPlan } from './stored-plan.ts';
+
+export class RecordSchemaError extends Error {
+  override name = 'RecordSchemaError';
+}
+
+const PHASES: ReadonlySet<string> = new Set<Phase>(['applying', 'active', 'done', 'reverting', 'not-reapplied']);
+
+type Fields = Record<string, unknown>;
+
+function fail(path: string, what: string): never {
+  throw new RecordSchemaError(`${path} ${what}`);
+}
+
+function object(path: string, value: unknown): Fields {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(path, 'is not an object');
+  return value as Fields;
+}
+
+function string(path: string, value: unknown): string {
+  if (typeof value !== 'string') fail(path, 'is not a string');
+  return value;
+}
+
+function integer(path: string, value: unknown, min = 0): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) fail(path, `is not an integer >= ${min}`);
+  return value;
+}
+
+function finite(path: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) fail(path, 'is not a finite number');
+  return value;
+}
+
+function optional<T>(fields: Fields, key: string, parse: (path: string, value: unknown) => T): T | undefined {
+  return fields[key] === undefined ? undefined : parse(key, fields[key]);
+}
+
+function strings(path: string, value: unknown): string[] {
+  if (!Array.isArray(value)) fail(path, 'is not a list');
+  return value.map((v, i) => string(`${path}[${i}]`, v));
+}
+
+function step(path: string, value: unknown): Step {
+  const s = object(path, value);
+  if (s['kind'] === 'write') return { kind: 'write', path: string(`${path}.path`, s['path']), value: string(`${path}.value`, s['value']) };
+  if (s['kind'] !== 'exec') fail(`${path}.kind`, 'is neither exec nor write');
+  return {
+    kind: 'exec', argv: strings(`${path}.argv`, s['argv']),
+    ...(s['netns'] === undefined ? {} : { netns: string(`${path}.netns`, s['netns']) }),
+    ...(s['input'] === undefined ? {} : { input: string(`${path}.input`, s['input']) }),
+    ...(s['absentIf'] === undefined ? {} : { absentIf: strings(`${path}.absentIf`, s['absentIf']) }),
+  };
+}
+
+function steps(path: string, value: unknown): Step[] {
+  if (!Array.isArray(value)) fail(path, 'is not a list');
+  return value.map((v, i) => step(`${path}[${i}]`, v));
+}
+
+function fault(value: unknown): FaultSpec {
+  const f = object('spec.fault', value);
+  if (f['kind'] === 'container-kill' || f['kind'] === 'container-freeze') return { kind: f['kind'] };
+  if (f['kind'] !== 'network') fail('spec.fault.kind', 'is not a fault kind this daemon knows');
+  if (!Array.isArray(f['faults'])) fail('spec.fault.faults', 'is not a list');
+  return { kind: 'network', faults: f['faults'] };
+}
+
+function checked<T>(path: string, check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    throw new RecordSchemaError(`${path}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+}
+
+/** `value` as a record; `v1` records (kerris-daemon v1) may lack the experiment. */
+export function parseRecord(value: unknown, v1 = false): JournalRecord {
+  const r = object('record', value);
+  const s = object('spec', r['spec']);
+  const id = string('spec.id', s['id']);
+  checked('spec.id', () => checkId('injection ID', id));
+  const t = object('spec.target', s['target']);
+  const target = checked('spec.target', () => checkTarget({
+    containerId: string('spec.target.containerId', t['containerId']),
+    ...(t['podUid'] === undefined ? {} : { podUid: string('spec.target.podUid', t['podUid']) }),
+    ...(t['containerName'] === undefined ? {} : { containerName: string('spec.target.containerName', t['containerName']) }),
+  }));
+  const spec = { id, target, fault: fault(s['fault']) };
+  const phase = string('phase', r['phase']);
+  if (!PHASES.has(phase)) fail('phase', `${JSON.stringify(phase)} is not a phase`);
+  const holder = string('holder', r['holder']);
+  checked('holder', () => checkId('holder', holder));
+  const resolved = optional(r, 'target', (path, v) => {
+    const t = object(path, v);
+    return { containerId: string(`${path}.containerId`, t['containerId']), pid: integer(`${path}.pid`, t['pid'], 1), startTime: integer(`${path}.startTime`, t['startTime']), runtime: string(`${path}.runtime`, t['runtime']) };
+  });
+  const stored = optional(r, 'plan', (path, v) => {
+    const p = object(path, v);
+    return { summary: string(`${path}.summary`, p['summary']), apply: steps(`${path}.apply`, p['apply']), revert: steps(`${path}.revert`, p['revert']) };
+  });
+  const endedBy = optional(r, 'endedBy', string);
+  if (endedBy !== undefined && endedBy !== 'deadline') fail('endedBy', 'is not "deadline"');
+  const record: JournalRecord = {
+    spec, specHash: string('specHash', r['specHash']), experiment: v1 && r['experiment'] === undefined ? '' : string('experiment', r['experiment']),
+    holder, phase: phase as Phase, reapplied: integer('reapplied', r['reapplied'] ?? 0),
+  };
+  const deadlineAt = optional(r, 'deadlineAt', finite);
+  if (deadlineAt !== undefined) record.deadlineAt = deadlineAt;
+  if (endedBy !== undefined) record.endedBy = 'deadline';
+  const summary = optional(r, 'summary', string);
+  if (summary !== undefined) record.summary = summary;
+  if (resolved !== undefined) record.target = resolved;
+  const netnsInode = optional(r, 'netnsInode', (path, v) => integer(path, v, 1));
+  if (netnsInode !== undefined) record.netnsInode = netnsInode;
+  if (stored !== undefined) record.plan = trustedPlan(spec.fault.kind, resolved?.pid, stored);
+  const error = optional(r, 'error', string);
+  if (error !== undefined) record.error = error;
+  return record;
+}

@@ -1,0 +1,93 @@
+/**
+ * What a journal record's plan may hold, checked when the journal is read. Reconciliation runs stored steps as
+ * root in other pods' namespaces, so a stored plan is trusted only as far as kerris could have written it: a freeze
+ * plan is rebuilt from the freezer file it names, a network plan's revert is rebuilt step by step from the undo
+ * builders (net/undo.ts), and anything else (another argv[0], another path, another namespace) refuses the record.
+ */
+import { posix } from 'node:path';
+import { freezePlan } from './faults/container-freeze.ts';
+import type { Freezer } from './cgroup.ts';
+import { IFB_NAME, ifbUndo, ingressUndo, nftUndo, rootUndo } from './net/undo.ts';
+import { parseDeviceName } from './net/values.ts';
+import type { ExecStep, Plan, Step } from './plan.ts';
+import { canonicalJson, type FaultKind } from './spec.ts';
+
+/** A stored plan kerris could not have written. */
+export class UnsafePlanError extends Error {
+  override name = 'UnsafePlanError';
+}
+
+/** Where the daemon's cgroup freezer files live (the host's tree, mounted by the DaemonSet at the same path). */
+export const CGROUP_ROOT = '/sys/fs/cgroup';
+
+/** The network-namespace path kerris plans through for a target process. */
+export function targetNetns(pid: number): string {
+  return `/proc/${pid}/ns/net`;
+}
+
+/** The freezer a stored freeze plan names, or why it cannot be one of kerris's. */
+function storedFreezer(step: Step | undefined): Freezer {
+  if (step?.kind !== 'write') throw new UnsafePlanError('a freeze plan applies exactly one write to a freezer file');
+  const { path } = step;
+  if (posix.normalize(path) !== path || !path.startsWith(`${CGROUP_ROOT}/`) || /[\0\n]/.test(path)) {
+    throw new UnsafePlanError(`freezer path ${JSON.stringify(path)} is not below ${CGROUP_ROOT}`);
+  }
+  const dir = posix.dirname(path);
+  if (posix.basename(path) === 'cgroup.freeze' && step.value === '1') return { version: 2, dir, file: path, frozen: '1', thawed: '0' };
+  if (posix.basename(path) === 'freezer.state' && step.value === 'FROZEN') return { version: 1, dir, file: path, frozen: 'FROZEN', thawed: 'THAWED' };
+  throw new UnsafePlanError(`write of ${JSON.stringify(step.value)} to ${JSON.stringify(path)} is not a freeze`);
+}
+
+/** The one undo step `step` must equal, rebuilt from its device or IFB name. */
+function rebuiltUndo(netns: string, step: Step): ExecStep {
+  const rebuilt = undoLike(netns, step);
+  if (step.kind !== 'exec' || canonicalJson(rebuilt.argv) !== canonicalJson(step.argv)) throw new UnsafePlanError(`revert step ${JSON.stringify(step)} is not an undo kerris writes`);
+  return rebuilt;
+}
+
+function undoLike(netns: string, step: Step): ExecStep {
+  if (step.kind !== 'exec') throw new UnsafePlanError(`a network revert has no writes (got one to ${JSON.stringify(step.path)})`);
+  const [tool, ...args] = step.argv;
+  const device = (value: string | undefined): string => {
+    try {
+      return parseDeviceName('device', value);
+    } catch (error) {
+      throw new UnsafePlanError(`revert step ${JSON.stringify(step.argv)} names no valid device`, { cause: error });
+    }
+  };
+  if (tool === 'tc' && args[4] === 'ingress') return ingressUndo(netns, device(args[3]));
+  if (tool === 'tc' && args[4] === 'root') return rootUndo(netns, device(args[3]));
+  if (tool === 'nft') return nftUndo(netns);
+  if (tool === 'ip' && IFB_NAME.test(args[3] ?? '')) return ifbUndo(netns, device(args[3]));
+  throw new UnsafePlanError(`revert step ${JSON.stringify(step.argv)} is none kerris writes (tc qdisc del, nft delete table, ip link del of its IFB)`);
+}
+
+/** The apply steps a network plan may hold: the three batch commands the planner emits, in the target's netns. */
+const NETWORK_APPLY = new Set([['ip', '-batch', '-'], ['nft', '-f', '-'], ['tc', '-batch', '-']].map((argv) => canonicalJson(argv)));
+
+function checkNetworkApply(netns: string, step: Step): Step {
+  if (step.kind !== 'exec' || step.netns !== netns || !NETWORK_APPLY.has(canonicalJson(step.argv)) || step.absentIf !== undefined) {
+    throw new UnsafePlanError(`apply step ${JSON.stringify(step)} is not one of the planner's batch commands in ${netns}`);
+  }
+  return step;
+}
+
+/**
+ * The plan to keep for a record of `kind` whose fault was put on process `pid`: rebuilt where the code can, else
+ * checked step by step. Throws UnsafePlanError for anything kerris could not have written.
+ */
+export function trustedPlan(kind: FaultKind, pid: number | undefined, plan: Plan): Plan {
+  if (kind === 'container-kill') throw new UnsafePlanError('a container-kill has nothing to revert, so no plan');
+  if (kind === 'container-freeze') {
+    if (plan.apply.length !== 1) throw new UnsafePlanError(`a freeze plan has one apply step, not ${plan.apply.length}`);
+    const rebuilt = freezePlan('', storedFreezer(plan.apply[0]));
+    // The summary is only shown; it keeps what was stored.
+    return { summary: plan.summary, apply: rebuilt.apply, revert: rebuilt.revert };
+  }
+  if (pid === undefined) throw new UnsafePlanError('a network plan without the target process it was planned for');
+  const netns = targetNetns(pid);
+  for (const step of plan.revert) {
+    if (step.kind === 'exec' && step.netns !== netns) throw new UnsafePlanError(`revert step runs in ${JSON.stringify(step.netns)}, not the target's ${netns}`);
+  }
+  return { summary: plan.summary, apply: plan.apply.map((step) => checkNetworkApply(netns, step)), revert: plan.revert.map((step) => rebuiltUndo(netns, step)) };
+}
