@@ -75,7 +75,17 @@ export const podChaos: KindDefinition = {
     { name: 'Dry-Run', type: 'boolean', jsonPath: '.spec.dryRun', description: 'spec.dryRun', priority: 1 },
     { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'time since creation' },
   ],
+  // Every action makes pods unavailable, which a person can do by hand by deleting them; listing is what a dry run shows.
+  requesterAccess: [
+    { verb: 'delete', group: '', resource: 'pods' },
+    { verb: 'list', group: '', resource: 'pods' },
+  ],
   semantics: [
+    {
+      title: 'Who may create one',
+      body: `
+kerris does only what the person asking could do by hand. Creating a PodChaos is allowed only if its creator may \`delete\` and \`list\` pods in every namespace its selector reaches (the namespaces of \`pods\`, else \`namespaces\`, else the PodChaos's own). The apiserver checks it at admission with its own authorizer, through the ValidatingAdmissionPolicy \`kerris-requester-access\` in \`deploy/admission/\` (installed with \`deploy/\`); a refusal names the namespaces reached, e.g. \`you may not delete pods in every namespace this PodChaos reaches (payments)\`. The same verbs stand for every action: freezing a pod (\`pod-failure\`) or killing its containers makes it as unavailable as deleting it would. A GitOps tool that applies chaos objects needs these rights itself. Then, before every action on a target, the controller checks again that the target lies in a namespace the selector reaches and the safety policy admits, and still matches the selector, whatever \`status\` says.`,
+    },
     {
       title: 'Picking targets',
       body: `

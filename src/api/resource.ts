@@ -32,6 +32,19 @@ export interface KindDefinition {
   /** Markdown sections (title, body) on how the kind behaves, after the field tables. */
   readonly semantics: readonly { readonly title: string; readonly body: string }[];
   readonly differencesFromChaosMesh: readonly Difference[];
+  /**
+   * What the person creating an object must be allowed to do by hand, in every namespace its selector reaches:
+   * the apiserver checks it at admission (admission.ts), so kerris never does what its requester could not.
+   */
+  readonly requesterAccess: readonly AccessCheck[];
+}
+
+/** One authorization check, as `kubectl auth can-i <verb> <resource>[/<subresource>] -n <namespace>` asks it. */
+export interface AccessCheck {
+  readonly verb: string;
+  readonly group: string;
+  readonly resource: string;
+  readonly subresource?: string;
 }
 
 export interface ApiGroupVersion {

@@ -203,6 +203,34 @@ describe('PodChaos on the real cluster, controller in-cluster', { timeout: 900_0
     }
   });
 
+  it('a target written into status by someone else is checked against the policy again: a kube-system pod is never touched', async () => {
+    const namespace = await fx.newApp();
+    const guard = `kerris-e2e-tamper-${process.pid}`;
+    await kubectl(plane, ['run', guard, '-n', 'kube-system', `--image=${node.images.workload}`, '--image-pull-policy=Never', `--labels=app=${SAMPLE_APP}`]);
+    await fx.scaleController(0);
+    try {
+      const victim = await kubectlJson<{ metadata: { uid: string } }>(plane, ['get', 'pod', guard, '-n', 'kube-system']);
+      await fx.applyChaos(namespace, 'tampered', { seed: 1 });
+      // What whoever may write podchaos/status could leave: a kube-system pod recorded as picked.
+      const status = {
+        phase: 'Running', seed: 1, startTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), selected: 1, injected: 0, recovered: 0, failed: 0, targetsTruncated: 0,
+        experiment: { desiredPhase: 'Run' },
+        targets: [{ namespace: 'kube-system', name: guard, uid: victim.metadata.uid, phase: 'Selected' }],
+      };
+      await kubectl(plane, ['patch', 'podchaos', 'tampered', '-n', namespace, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status })]);
+      await fx.scaleController(2);
+      const chaos = await fx.waitChaos(namespace, 'tampered', 'the tampered target refused', (c) => c.status?.targets?.[0]?.phase === 'Failed');
+      assert.match(chaos.status?.targets?.[0]?.message ?? '', /refused before acting: namespace kube-system is not one the selector reaches/);
+      const after = await kubectlJson<{ metadata: { uid: string; deletionTimestamp?: string } }>(plane, ['get', 'pod', guard, '-n', 'kube-system']);
+      assert.equal(after.metadata.uid, victim.metadata.uid);
+      assert.equal(after.metadata.deletionTimestamp, undefined, 'the kube-system pod was not deleted');
+      assert.ok((await fx.chaosEvents(namespace, 'tampered')).some((e) => e.reason === 'Refused'));
+    } finally {
+      await fx.scaleController(2);
+      await kubectl(plane, ['delete', 'pod', guard, '-n', 'kube-system', '--grace-period=0', '--ignore-not-found']);
+    }
+  });
+
   it('in opt-in mode, only namespaces annotated chaos.kerris.dev/inject=enabled are targeted', async () => {
     await deployKerris(plane, node, { replicas: 2, args: ['--require-opt-in'] });
     try {
