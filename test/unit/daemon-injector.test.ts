@@ -4,7 +4,7 @@
  * paging, and start-up reconciliation of a journal a crash (or a reboot) left behind.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -340,4 +340,45 @@ test('/healthz follows the lease loop: healthy while it ticks, not once it stopp
   assert.equal(i.ready, true);
   await i.stop();
   assert.equal(i.healthy, false);
+});
+
+test('damaged journal files next to good records: the start goes on, the good one ends at its deadline, the bad ones are counted and reported', async () => {
+  const first = await injector(new RecordingExecutor());
+  await first.sync('ctl', 'exp', 60_000, [net('good', 5_000)]);
+  await first.stop();
+  await writeFile(join(dir, 'injection-empty.json'), '');
+  await writeFile(join(dir, 'injection-torn.json'), '{"format":2,"bootId":"boot-1","value":{"spec":');
+  await writeFile(join(dir, 'leases.json'), 'garbage');
+  const after = new RecordingExecutor();
+  const second = await injector(after);
+  try {
+    assert.deepEqual(second.damaged.map((d) => d.kind).sort(), ['empty', 'leases', 'torn']);
+    assert.equal(second.metrics.journalDamaged.get({ kind: 'torn' }), 1);
+    assert.match(second.metrics.registry.render(), /kerris_daemon_journal_damaged_total\{kind="leases"\} 1/);
+    // The leases file is gone, so the holder counts as expired at once: nothing outlives its lease.
+    await ticksUntil(() => ids(second).length === 0, 'the good record reverted as its lease is unknown');
+    assert.deepEqual(after.ran, [`revert ${UNDO_TWO}`, `revert ${UNDO_ONE}`]);
+    assert.deepEqual((await readdir(join(dir, 'damaged'))).length, 3);
+  } finally {
+    await second.stop();
+  }
+});
+
+test('good records next to damaged ones keep their lease and end at their deadline', async () => {
+  const first = await injector(new RecordingExecutor());
+  await first.sync('ctl', 'exp', 60_000, [net('good', 5_000)]);
+  await first.stop();
+  await writeFile(join(dir, 'injection-schema.json'), JSON.stringify({ format: 2, bootId: BOOT, value: { spec: { id: 'x' }, phase: 'active' } }));
+  const after = new RecordingExecutor();
+  const second = await injector(after);
+  try {
+    assert.deepEqual(second.damaged.map((d) => d.kind), ['invalid']);
+    assert.deepEqual([ids(second), after.ran], [['good'], []], 'kept while its lease and deadline run');
+    clock += 5_000;
+    await ticksUntil(() => second.list().injections[0]?.phase === 'done', 'the deadline ended it');
+    assert.deepEqual(after.ran, [`revert ${UNDO_TWO}`, `revert ${UNDO_ONE}`]);
+  } finally {
+    await second.sync('ctl', 'exp', 60_000, []);
+    await second.stop();
+  }
 });

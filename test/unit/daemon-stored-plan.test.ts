@@ -1,0 +1,116 @@
+/**
+ * Stored plans are trusted only as far as kerris could have written them: genuine plans load unchanged (their
+ * revert rebuilt from the undo builders), and hostile records (any argv[0], any path, any namespace) are refused.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { freezePlan } from '../../src/daemon/faults/container-freeze.ts';
+import { parseRecord, RecordSchemaError } from '../../src/daemon/journal-record.ts';
+import { planNetworkFaults } from '../../src/daemon/net/plan.ts';
+import { validateNetworkFault } from '../../src/daemon/net/validate.ts';
+import type { Plan, Step } from '../../src/daemon/plan.ts';
+import type { NodeCapabilities } from '../../src/daemon/preflight.ts';
+import { targetNetns, trustedPlan, UnsafePlanError } from '../../src/daemon/stored-plan.ts';
+
+const PID = 4242;
+const NETNS = targetNetns(PID);
+const caps: NodeCapabilities = {
+  node: 'n', netem: true, tbf: true, htb: true, u32: true, ingressRedirect: true, ifb: true, nftables: true, ipset: true, iptablesBackend: 'nft', cgroup: 'v2', failures: {},
+};
+const tcState = { links: [{ name: 'eth0', type: 'ether', up: true }, { name: 'net1', type: 'ether', up: true }], qdiscs: [] };
+
+/** Every kind of state the planner makes: egress and ingress tc trees on two devices, nftables, IFBs. */
+function genuineNetworkPlan(): Plan {
+  return planNetworkFaults({ netns: NETNS, devices: ['eth0', 'net1'] }, [
+    { action: 'delay', delay: { latency: '10ms' }, scope: { direction: 'both' } },
+    { action: 'partition', scope: { cidrs: ['10.0.0.0/8'] } },
+  ].map(validateNetworkFault), caps, tcState);
+}
+
+const FREEZER = { version: 2 as const, dir: '/sys/fs/cgroup/kubepods/pod1/c1', file: '/sys/fs/cgroup/kubepods/pod1/c1/cgroup.freeze', frozen: '1', thawed: '0' };
+
+test('genuine plans load as planned: network reverts rebuilt equal, freeze plans rebuilt from their freezer file', () => {
+  const network = genuineNetworkPlan();
+  assert.ok(network.revert.length >= 6, 'ingress, root, nft and IFB undos');
+  assert.deepEqual(trustedPlan('network', PID, network), network);
+  const freeze = freezePlan('c1', FREEZER);
+  assert.deepEqual(trustedPlan('container-freeze', PID, freeze), freeze);
+  const v1 = freezePlan('c1', { version: 1, dir: '/sys/fs/cgroup/freezer/k/c1', file: '/sys/fs/cgroup/freezer/k/c1/freezer.state', frozen: 'FROZEN', thawed: 'THAWED' });
+  assert.deepEqual(trustedPlan('container-freeze', undefined, v1), v1);
+});
+
+test('a freeze record\'s revert is rebuilt from its apply, whatever revert was stored', () => {
+  const stored = { ...freezePlan('c1', FREEZER), revert: [{ kind: 'write' as const, path: '/etc/passwd', value: 'x' }] };
+  assert.deepEqual(trustedPlan('container-freeze', PID, stored).revert, [{ kind: 'write', path: FREEZER.file, value: '0' }]);
+});
+
+const hostileText = fc.oneof(fc.string(), fc.constantFrom('tc', 'nft', 'ip', 'nsenter', 'rm', 'sh', '/bin/sh', 'eth0', 'ingress', 'root', 'del', 'kerris-ifb0', '../', '/etc/shadow'));
+const hostileStep: fc.Arbitrary<Step> = fc.oneof(
+  fc.record({
+    kind: fc.constant('exec' as const),
+    argv: fc.array(hostileText, { maxLength: 9 }),
+    netns: fc.option(fc.constantFrom(NETNS, '/proc/1/ns/net', '/run/netns/x', '/proc/4242/ns/../ns/net'), { nil: undefined }),
+    input: fc.option(fc.string(), { nil: undefined }),
+  }, { requiredKeys: ['kind', 'argv'] }),
+  fc.record({
+    kind: fc.constant('write' as const),
+    path: fc.oneof(fc.string(), fc.constantFrom(FREEZER.file, '/sys/fs/cgroup/cgroup.freeze', '/sys/fs/cgroup/../../etc/x/cgroup.freeze', '/proc/sysrq-trigger')),
+    value: fc.constantFrom('1', '0', 'FROZEN', 'c'),
+  }),
+);
+
+/** The only steps a kept plan may replay: the planner's own shapes, in the target's netns, or a freezer write. */
+function isKerrisStep(step: Step): boolean {
+  if (step.kind === 'write') return /^\/sys\/fs\/cgroup\/([A-Za-z0-9_.:@-]+\/)*(cgroup\.freeze|freezer\.state)$/.test(step.path) && !step.path.includes('/../');
+  if (step.netns !== NETNS) return false;
+  const [tool, ...args] = step.argv;
+  const text = args.join(' ');
+  if (tool === 'tc') return /^(-batch -|qdisc del dev [A-Za-z0-9_.-]+ (ingress|root handle 4b52:))$/.test(text);
+  if (tool === 'nft') return text === '-f -' || text === 'delete table inet kerris';
+  if (tool === 'ip') return /^(-batch -|link del dev kerris-ifb[0-9]{1,2})$/.test(text);
+  return false;
+}
+
+test('hostile plans are refused or reduced to kerris\'s own steps, never run as stored', () => {
+  fc.assert(fc.property(fc.constantFrom('network' as const, 'container-freeze' as const), fc.array(hostileStep, { maxLength: 4 }), fc.array(hostileStep, { maxLength: 4 }),
+    (kind, apply, revert) => {
+      let kept: Plan;
+      try {
+        kept = trustedPlan(kind, PID, { summary: 's', apply, revert });
+      } catch (error) {
+        assert.ok(error instanceof UnsafePlanError, String(error));
+        return;
+      }
+      for (const step of [...kept.apply, ...kept.revert]) assert.ok(isKerrisStep(step), JSON.stringify(step));
+      for (const step of kept.revert) assert.ok(step.kind === 'write' || step.input === undefined, 'a revert carries no stored input');
+    }), { numRuns: 2_000 });
+});
+
+test('one changed field of a genuine network plan refuses it', () => {
+  const genuine = genuineNetworkPlan();
+  const mutations: Array<(step: Step & { kind: 'exec' }) => Step> = [
+    (s) => ({ ...s, argv: ['sh', ...s.argv.slice(1)] }),
+    (s) => ({ ...s, netns: '/proc/1/ns/net' }),
+    (s) => ({ ...s, argv: [...s.argv.slice(0, 4), 'eth0;reboot', ...s.argv.slice(5)] }),
+    (s) => ({ ...s, argv: [...s.argv, 'extra'] }),
+  ];
+  fc.assert(fc.property(fc.nat(genuine.revert.length - 1), fc.nat(mutations.length - 1), (index, m) => {
+    const step = genuine.revert[index];
+    const mutate = mutations[m];
+    assert.ok(step?.kind === 'exec' && mutate !== undefined);
+    const revert = genuine.revert.map((s, i) => (i === index ? mutate(step) : s));
+    assert.throws(() => trustedPlan('network', PID, { ...genuine, revert }), UnsafePlanError);
+  }));
+});
+
+test('records that are not records are refused with the field that is wrong', () => {
+  fc.assert(fc.property(fc.anything(), (value) => {
+    assert.throws(() => parseRecord(value), (error: unknown) => error instanceof RecordSchemaError || error instanceof UnsafePlanError);
+  }));
+  const good = { spec: { id: 'a', target: { containerId: 'c' }, fault: { kind: 'container-freeze' } }, specHash: 'h', experiment: 'e', holder: 'ctl', phase: 'active', reapplied: 0 };
+  assert.equal(parseRecord(good).spec.id, 'a');
+  assert.throws(() => parseRecord({ ...good, spec: { ...good.spec, id: '../../x' } }), /spec.id/);
+  assert.throws(() => parseRecord({ ...good, target: { containerId: 'c', pid: -1, startTime: 1, runtime: 'r' } }), /target.pid/);
+  assert.throws(() => parseRecord({ ...good, spec: { ...good.spec, fault: { kind: 'host-reboot' } } }), /spec.fault.kind/);
+});
