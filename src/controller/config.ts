@@ -12,6 +12,8 @@ export interface OperatorConfig {
   leaderElection: boolean;
   healthPort: number;
   concurrency: number;
+  /** The most targets one experiment may hit. */
+  maxTargets: number;
   /** How long node daemons keep this controller's faults without a lease renewal. */
   daemonLeaseTtlMs: number;
   /**
@@ -39,6 +41,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Op
       'health-port': { type: 'string', default: '8080' },
       concurrency: { type: 'string', default: '4' },
       'daemon-lease-ttl': { type: 'string', default: '10s' },
+      'max-targets': { type: 'string', default: '1000' },
       certificates: { type: 'string', default: 'controller' },
       namespace: { type: 'string' },
     },
@@ -55,6 +58,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Op
   const leaseTtl = /^(\d{1,4})s$/.exec(values['daemon-lease-ttl']);
   const daemonLeaseTtlMs = Number(leaseTtl?.[1]) * 1000;
   if (leaseTtl === null || daemonLeaseTtlMs < 3_000 || daemonLeaseTtlMs > 600_000) throw new ConfigError(`--daemon-lease-ttl ${values['daemon-lease-ttl']} must be whole seconds from 3s to 600s`);
+  const maxTargets = Number(values['max-targets']);
+  if (!Number.isInteger(maxTargets) || maxTargets < 1 || maxTargets > 100_000) throw new ConfigError(`--max-targets ${values['max-targets']} is not a whole number from 1 to 100000`);
   const certificates = values.certificates;
   if (certificates !== 'controller' && certificates !== 'external') throw new ConfigError(`--certificates ${certificates} must be controller or external`);
   return {
@@ -66,6 +71,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Op
     healthPort,
     concurrency,
     daemonLeaseTtlMs,
+    maxTargets,
     certificates,
   };
 }

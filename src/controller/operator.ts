@@ -26,6 +26,7 @@ import { ExperimentEngine } from './engine/lifecycle.ts';
 import { podChaosKind } from './podchaos/kind.ts';
 import { podChaos } from './podchaos/resource.ts';
 import { clusterView } from './targets/cluster-view.ts';
+import { slimPod } from './targets/pod-cache.ts';
 
 export const LEASE_NAME = 'kerris-controller';
 
@@ -58,7 +59,7 @@ function certificateKeeper(certificates: DaemonCertificates, logger: Logger): Ru
 export function buildOperator(client: KubeClient, config: OperatorConfig, logger: Logger): Manager {
   const metrics = new RuntimeMetrics();
   const experiments = new Informer<PodChaos>({ client, resource: podChaos, logger, observer: metrics.informerObserver('podchaos') });
-  const allPods = new Informer<Pod>({ client, resource: pods, logger, observer: metrics.informerObserver('pods') });
+  const allPods = new Informer<Pod>({ client, resource: pods, logger, observer: metrics.informerObserver('pods'), transform: slimPod });
   const allNamespaces = new Informer<Namespace>({ client, resource: namespaces, logger, observer: metrics.informerObserver('namespaces') });
   const allNodes = new Informer<KubeObject>({ client, resource: nodes, logger, observer: metrics.informerObserver('nodes') });
   const view = clusterView({ namespaces: allNamespaces.store, pods: allPods.store, nodes: allNodes.store });
@@ -74,7 +75,7 @@ export function buildOperator(client: KubeClient, config: OperatorConfig, logger
   });
   const engine = new ExperimentEngine(client, events, podChaosKind({
     client, view, fleet, safety: { protectedNamespaces: config.protectedNamespaces, requireOptIn: config.requireOptIn },
-  }));
+  }), { maxTargets: config.maxTargets });
   const controller = new Controller<PodChaos>({
     name: 'podchaos',
     informer: experiments,

@@ -47,6 +47,11 @@ export interface InformerOptions<T extends KubeObject> {
   idleTimeoutMs?: number;
   logger?: Logger;
   observer?: InformerObserver;
+  /**
+   * Applied to every object before it is stored or handed to handlers: strips what readers never use, so a
+   * cluster-wide cache (every pod) stays small. It must keep metadata.name, namespace and resourceVersion.
+   */
+  transform?: (object: T) => T;
 }
 
 interface WatchOutcome {
@@ -170,7 +175,8 @@ export class Informer<T extends KubeObject> {
       ...(labelSelector !== undefined ? { labelSelector } : {}),
       ...(fieldSelector !== undefined ? { fieldSelector } : {}),
     });
-    const diff = this.store.replace(snapshot.items);
+    const transform = this.#options.transform;
+    const diff = this.store.replace(transform ? snapshot.items.map(transform) : snapshot.items);
     this.#resourceVersion = snapshot.resourceVersion;
     this.#options.observer?.listed?.(snapshot.items.length);
     this.#log.debug('listed', { objects: snapshot.items.length, resourceVersion: snapshot.resourceVersion });
@@ -227,7 +233,7 @@ export class Informer<T extends KubeObject> {
         return;
       case 'ADDED':
       case 'MODIFIED': {
-        const object = event.object;
+        const object = this.#options.transform ? this.#options.transform(event.object) : event.object;
         const old = this.store.upsert(object);
         this.#resourceVersion = object.metadata.resourceVersion;
         if (old === undefined) this.#dispatch('added', (h) => h.added?.(object));
@@ -235,7 +241,7 @@ export class Informer<T extends KubeObject> {
         return;
       }
       case 'DELETED': {
-        const object = event.object;
+        const object = this.#options.transform ? this.#options.transform(event.object) : event.object;
         this.store.delete(keyOf(object));
         this.#resourceVersion = object.metadata.resourceVersion;
         this.#dispatch('deleted', (h) => h.deleted?.(object));

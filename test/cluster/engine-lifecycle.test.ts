@@ -73,7 +73,7 @@ async function create(name: string, spec: Partial<PodChaosSpec>): Promise<void> 
 }
 
 const get = (name: string): Promise<PodChaos> => client.get(experiments, name, { namespace });
-const engineFor = (kind: ChaosKind<PodChaos>) => new ExperimentEngine(client, new EventRecorder({ client, reportingController: 'chaos.kerris.dev/test' }), kind, { now, recoveryPollMs: 1_000 });
+const engineFor = (kind: ChaosKind<PodChaos>, maxTargets?: number) => new ExperimentEngine(client, new EventRecorder({ client, reportingController: 'chaos.kerris.dev/test' }), kind, { now, recoveryPollMs: 1_000, ...(maxTargets ? { maxTargets } : {}) });
 const waitMs = (action: Action): number => ('requeueAfterMs' in action ? action.requeueAfterMs : Number.POSITIVE_INFINITY);
 
 describe('the experiment engine on a real apiserver', () => {
@@ -189,5 +189,16 @@ describe('the experiment engine on a real apiserver', () => {
     const message = (await get('long-message')).status?.targets?.[0]?.message ?? '';
     assert.equal(message.length, 1024);
     assert.ok(message.endsWith('…'));
+  });
+
+  it('an experiment that picks more targets than the cap fails before anything is applied', async () => {
+    const { kind, calls } = recordingKind(['a', 'b', 'c']);
+    await create('too-many', { duration: '10s' });
+    await engineFor(kind, 2).reconcile({ namespace, name: 'too-many' });
+    const chaos = await get('too-many');
+    assert.equal(chaos.status?.phase, 'Failed');
+    assert.equal(chaos.status?.conditions?.find((c) => c.type === 'Failed')?.reason, 'TooManyTargets');
+    assert.match(chaos.status?.conditions?.find((c) => c.type === 'Failed')?.message ?? '', /picked 3 pods, more than the 2/);
+    assert.deepEqual(calls, []);
   });
 });

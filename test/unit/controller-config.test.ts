@@ -27,12 +27,14 @@ describe('controller configuration', () => {
     assert.throws(() => parseConfig(['--daemon-lease-ttl', '1s'], {}), /from 3s to 600s/);
     assert.throws(() => parseConfig(['--daemon-lease-ttl', '10m'], {}), /whole seconds/);
     assert.throws(() => parseConfig(['--certificates', 'none'], {}), /controller or external/);
+    assert.throws(() => parseConfig(['--max-targets', '0'], {}), /from 1 to 100000/);
   });
 
   it('keeps faults under a 10 s daemon lease and issues the daemon certificates itself by default', () => {
     const config = parseConfig([], {});
     assert.equal(config.daemonLeaseTtlMs, 10_000);
     assert.equal(config.certificates, 'controller');
+    assert.equal(config.maxTargets, 1000);
     assert.equal(parseConfig(['--daemon-lease-ttl', '30s', '--certificates', 'external'], {}).daemonLeaseTtlMs, 30_000);
   });
 });

@@ -39,11 +39,15 @@ function bounded(records: readonly TargetRecord[]): TargetRecord[] {
   return records.map((r) => (r.message !== undefined && r.message.length > TARGET_MESSAGE_MAX ? { ...r, message: clip(r.message, TARGET_MESSAGE_MAX) } : r));
 }
 
+export const DEFAULT_MAX_TARGETS = 1_000;
+
 export interface EngineOptions {
   /** How often to look again while targets recover or faults are being taken away; watched objects also wake it. */
   recoveryPollMs?: number;
   /** How often a held fault is stated to the nodes again while it runs. */
   resyncMs?: number;
+  /** The most targets one experiment may hit; one that picks more fails before anything is touched. */
+  maxTargets?: number;
   now?: () => Date;
 }
 
@@ -53,6 +57,7 @@ export class ExperimentEngine<T extends Experiment> {
   readonly #kind: ChaosKind<T>;
   readonly #pollMs: number;
   readonly #resyncMs: number;
+  readonly #maxTargets: number;
   readonly #now: () => Date;
 
   constructor(client: KubeClient, events: EventRecorder, kind: ChaosKind<T>, options: EngineOptions = {}) {
@@ -61,6 +66,7 @@ export class ExperimentEngine<T extends Experiment> {
     this.#kind = kind;
     this.#pollMs = options.recoveryPollMs ?? 2_000;
     this.#resyncMs = options.resyncMs ?? 15_000;
+    this.#maxTargets = options.maxTargets ?? DEFAULT_MAX_TARGETS;
     this.#now = options.now ?? (() => new Date());
   }
 
@@ -206,6 +212,13 @@ export class ExperimentEngine<T extends Experiment> {
       status = this.#condition(chaos, { ...status, phase: 'Failed', selected: 0, experiment: { desiredPhase: 'Stop' } }, 'Failed', 'True', reason, message);
       await this.#writeStatus(chaos, status);
       await this.#event(chaos, 'Warning', reason, message);
+      return awaitChange();
+    }
+    if (chosen.length > this.#maxTargets) {
+      const message = `the selector picked ${chosen.length} pods, more than the ${this.#maxTargets} one experiment may hit (the controller's --max-targets); nothing was touched: narrow the selector or the mode`;
+      status = this.#condition(chaos, { ...status, phase: 'Failed', selected: 0, experiment: { desiredPhase: 'Stop' } }, 'Failed', 'True', 'TooManyTargets', message);
+      await this.#writeStatus(chaos, status);
+      await this.#event(chaos, 'Warning', 'TooManyTargets', message);
       return awaitChange();
     }
     const records = chosen.slice(0, MAX_TARGET_RECORDS);
