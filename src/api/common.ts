@@ -44,6 +44,9 @@ export function time(description: string): StringSchema {
   return string(description, { format: 'date-time', maxLength: 64 });
 }
 
+/** The longest a single experiment may hold a fault. */
+export const MAX_DURATION = '720h';
+
 /**
  * A positive Go-style duration such as `30s`, `5m` or `1h30m`. CEL rules rather than an OpenAPI
  * pattern check it, so a bad value gets a message that says what is wrong instead of a regex.
@@ -68,6 +71,10 @@ export function duration(description: string): StringSchema {
         // Only well-formed text reaches duration(), which would fail on anything else.
         rule: `!self.matches(${pattern}) || duration(self) > duration('0s')`,
         message: message('must be longer than zero, e.g. 30s, 5m or 1h30m'),
+      },
+      {
+        rule: `!self.matches(${pattern}) || duration(self) <= duration('${MAX_DURATION}')`,
+        message: messageExpression(`'must be at most ${MAX_DURATION} (30 days), got "' + self + '"; a longer or repeating experiment is a schedule'`, `must be at most ${MAX_DURATION} (30 days), got "<duration>"; a longer or repeating experiment is a schedule`),
       },
     ],
   });

@@ -21,7 +21,12 @@ export interface WorkQueueOptions {
   backoff?: BackoffPolicy;
   random?: () => number;
   observer?: WorkQueueObserver;
+  /** Milliseconds on a monotonic clock; performance.now by default, so a wall-clock step moves no delay. */
+  now?: () => number;
 }
+
+/** Node fires a timer set longer than this (about 24.8 days) after 1 ms; longer waits are re-armed in steps. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 interface Delayed {
   due: number;
@@ -39,6 +44,7 @@ export class WorkQueue<K = string> {
   readonly #backoff: BackoffPolicy;
   readonly #random: () => number;
   readonly #observer: WorkQueueObserver;
+  readonly #now: () => number;
   #shuttingDown = false;
 
   constructor(options: WorkQueueOptions = {}) {
@@ -46,6 +52,7 @@ export class WorkQueue<K = string> {
     validateBackoff(this.#backoff);
     this.#random = options.random ?? Math.random;
     this.#observer = options.observer ?? {};
+    this.#now = options.now ?? (() => performance.now());
   }
 
   /** Keys waiting to be handed out (not those in process or delayed). */
@@ -80,14 +87,22 @@ export class WorkQueue<K = string> {
       this.add(key);
       return;
     }
-    const due = Date.now() + ms;
+    const due = this.#now() + ms;
     const pending = this.#delayed.get(key);
     if (pending && pending.due <= due) return;
     if (pending) clearTimeout(pending.timer);
+    this.#arm(key, due);
+  }
+
+  #arm(key: K, due: number): void {
     const timer = setTimeout(() => {
+      if (this.#now() < due) {
+        this.#arm(key, due);
+        return;
+      }
       this.#delayed.delete(key);
       this.add(key);
-    }, ms);
+    }, Math.min(MAX_TIMER_MS, Math.max(1, due - this.#now())));
     this.#delayed.set(key, { due, timer });
   }
 

@@ -109,14 +109,17 @@ describe('PodChaos validation by the apiserver', { timeout: 180_000 }, () => {
     }
   });
 
-  it('rejects a negative, zero or malformed duration', async () => {
+  it('rejects a negative, zero, malformed or longer than 30 days duration', async () => {
     const failure = { ...killOne, action: 'pod-failure' };
     await rejected('dur-neg', { ...failure, duration: '-5s' }, 'spec.duration', 'cannot be negative, got "-5s"');
     await rejected('dur-zero', { ...failure, duration: '0s' }, 'spec.duration', 'must be longer than zero');
     await rejected('dur-bare', { ...failure, duration: '30' }, 'spec.duration', 'must be a Go duration such as 30s, 5m or 1h30m');
     await rejected('dur-huge', { ...failure, duration: '999999h999999h999999h' }, 'spec.duration', 'must be a Go duration such as 30s, 5m or 1h30m');
-    const { code, output } = await create('dur-ok', { ...failure, duration: '1h30m' });
-    assert.equal(code, 0, output);
+    await rejected('dur-long', { ...failure, duration: '721h' }, 'spec.duration', 'must be at most 720h (30 days), got "721h"');
+    for (const [name, duration] of [['dur-ok', '1h30m'], ['dur-max', '720h']] as const) {
+      const { code, output } = await create(name, { ...failure, duration });
+      assert.equal(code, 0, output);
+    }
   });
 
   it('rejects mode fixed without a value, or with one that is not a positive count', async () => {

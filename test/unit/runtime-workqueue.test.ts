@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as tick } from 'node:timers/promises';
-import { WorkQueue } from '../../src/runtime/workqueue.ts';
+import { MAX_TIMER_MS, WorkQueue } from '../../src/runtime/workqueue.ts';
 
 const noJitter = { initialMs: 100, maxMs: 1_000, factor: 2, jitter: 0 };
 
@@ -38,7 +38,7 @@ describe('WorkQueue', () => {
 
   it('backs failures off per key, exponentially and capped, until forget()', (t) => {
     t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
-    const queue = new WorkQueue<string>({ backoff: noJitter });
+    const queue = new WorkQueue<string>({ backoff: noJitter, now: () => Date.now() });
     const delays: number[] = [];
     for (let i = 0; i < 6; i++) {
       queue.addRateLimited('a');
@@ -62,7 +62,7 @@ describe('WorkQueue', () => {
 
   it('addAfter queues later and keeps the earliest of pending delays', (t) => {
     t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
-    const queue = new WorkQueue<string>();
+    const queue = new WorkQueue<string>({ now: () => Date.now() });
     queue.addAfter('a', 500);
     queue.addAfter('a', 200);
     queue.addAfter('a', 900);
@@ -72,6 +72,25 @@ describe('WorkQueue', () => {
     assert.equal(queue.length, 1);
     t.mock.timers.tick(1_000);
     assert.equal(queue.length, 1, 'the superseded timers do not add it again');
+    assert.equal(queue.delayed, 0);
+  });
+
+  it('waits out a delay longer than one Node timer (30 days) in re-armed steps, and adds the key once, on time', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+    let added = 0;
+    const queue = new WorkQueue<string>({ now: () => Date.now(), observer: { added: () => { added += 1; } } });
+    const thirtyDays = 30 * 86_400_000;
+    queue.addAfter('long', thirtyDays);
+    // A plain setTimeout of 30 days would fire after 1 ms.
+    t.mock.timers.tick(1);
+    assert.equal(queue.length, 0);
+    t.mock.timers.tick(MAX_TIMER_MS);
+    assert.equal(queue.length, 0, 'still waiting after the longest single timer');
+    t.mock.timers.tick(thirtyDays - MAX_TIMER_MS - 2);
+    assert.equal(queue.length, 0, 'not a millisecond early');
+    t.mock.timers.tick(1);
+    assert.equal(queue.length, 1);
+    assert.equal(added, 1, 'added exactly once');
     assert.equal(queue.delayed, 0);
   });
 
