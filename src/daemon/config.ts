@@ -20,6 +20,8 @@ export interface DaemonConfig {
   clientNames: string[];
   /** How often the TLS files are read again, to follow a rotation. */
   tlsRefreshMs: number;
+  /** Namespaces whose containers are never faulted: the flag's list plus the daemon's own (POD_NAMESPACE). */
+  protectedNamespaces: string[];
 }
 
 const OPTIONS = {
@@ -36,6 +38,7 @@ const OPTIONS = {
   'revert-on-shutdown': { type: 'string', env: 'KERRIS_DAEMON_REVERT_ON_SHUTDOWN', fallback: 'false' },
   'client-names': { type: 'string', env: 'KERRIS_DAEMON_CLIENT_NAMES', fallback: 'kerris-controller' },
   'tls-refresh-ms': { type: 'string', env: 'KERRIS_DAEMON_TLS_REFRESH_MS', fallback: '10000' },
+  'protected-namespaces': { type: 'string', env: 'KERRIS_DAEMON_PROTECTED_NAMESPACES', fallback: 'kube-system' },
 } as const;
 
 type Name = keyof typeof OPTIONS;
@@ -79,6 +82,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Da
   if (!Number.isInteger(tlsRefreshMs) || tlsRefreshMs < 100 || tlsRefreshMs > 3_600_000) {
     throw new DaemonError('invalid', `--tls-refresh-ms must be an integer between 100 and 3600000, got ${JSON.stringify(get('tls-refresh-ms'))}`);
   }
+  // The daemon's own namespace is always protected, whatever the flag says: faulting it would fault kerris itself.
+  const ownNamespace = env['POD_NAMESPACE'] ?? '';
+  const protectedNamespaces = [...new Set([...get('protected-namespaces').split(','), ownNamespace].map((n) => n.trim()).filter((n) => n !== ''))];
   return {
     listen,
     metrics: metricsListen === 'off' ? undefined : hostPort('metrics-listen', metricsListen),
@@ -91,5 +97,6 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Da
     revertOnShutdown: revert === 'true',
     clientNames,
     tlsRefreshMs,
+    protectedNamespaces,
   };
 }

@@ -11,7 +11,7 @@ import { faultModules, type FaultModule } from './faults/module.ts';
 import { Guard } from './guard.ts';
 import type { DamagedFile, Journal, JournalRecord } from './journal.ts';
 import { Leases } from './leases.ts';
-import { Lifecycle, type StepExecutor, type Targets } from './lifecycle.ts';
+import { Lifecycle, type StepExecutor, type TargetCheck, type Targets } from './lifecycle.ts';
 import { daemonMetrics, type DaemonMetrics } from './metrics.ts';
 import { reconcileRecord } from './reconcile.ts';
 import { RestartFollower } from './restarts.ts';
@@ -23,6 +23,8 @@ import type { Logger } from '../util/log.ts';
 export interface InjectorOptions {
   journal: Journal;
   targets: Targets;
+  /** What must never be faulted (target-policy.ts). */
+  policy: TargetCheck;
   executor: StepExecutor;
   /** The fault kinds this daemon offers, one module each. */
   faults: readonly FaultModule[];
@@ -112,7 +114,7 @@ export class Injector {
     const faults = faultModules(options.faults);
     this.kinds = [...faults.keys()];
     this.lifecycle = new Lifecycle({
-      journal: this.journal, table: this.table, executor: options.executor, targets: options.targets, faults, metrics: this.metrics, log: this.log,
+      journal: this.journal, table: this.table, policy: options.policy, executor: options.executor, targets: options.targets, faults, metrics: this.metrics, log: this.log,
     });
     this.guard = new Guard({
       table: this.table, leases: this.leases, lifecycle: this.lifecycle, journal: this.journal, clock: this.clock, metrics: this.metrics, log: this.log,

@@ -32,8 +32,14 @@ export interface Targets {
 /** Why an injection is reverted; `deadline` keeps it listed as done, so a repeated Sync never applies it again. */
 export type RevertReason = 'request' | 'lease-expired' | 'deadline' | 'failed-apply' | 'reconcile' | 'retry' | 'shutdown';
 
+/** What must never be faulted (target-policy.ts): throws DaemonError('invalid') for such a target. */
+export interface TargetCheck {
+  check(kind: FaultKind, target: ResolvedTarget): Promise<void>;
+}
+
 export interface LifecycleOptions {
   journal: Journal;
+  policy: TargetCheck;
   table: InjectionTable;
   executor: StepExecutor;
   targets: Targets;
@@ -55,6 +61,7 @@ export class Lifecycle {
   readonly executor: StepExecutor;
   readonly targets: Targets;
   private readonly table: InjectionTable;
+  private readonly policy: TargetCheck;
   private readonly faults: FaultModules;
   private readonly metrics: DaemonMetrics;
   private readonly log: Logger;
@@ -62,6 +69,7 @@ export class Lifecycle {
   constructor(options: LifecycleOptions) {
     this.journal = options.journal;
     this.table = options.table;
+    this.policy = options.policy;
     this.executor = options.executor;
     this.targets = options.targets;
     this.faults = options.faults;
@@ -80,8 +88,11 @@ export class Lifecycle {
     const { spec } = injection;
     const started = performance.now();
     const target = await this.targets.resolve(spec.target.containerId);
-    const resolvedAt = performance.now();
     const module = this.module(spec.fault.kind);
+    // Before anything is journaled or changed. A restarted container is followed without a new check: its
+    // successor is in the same pod, which was checked when the fault was first put on it.
+    await this.policy.check(spec.fault.kind, target);
+    const resolvedAt = performance.now();
     const effect = await module.prepare(spec.fault, target);
     const record: JournalRecord = {
       spec, specHash: injection.specHash, experiment: injection.experiment, holder: injection.holder, phase: 'applying', target, reapplied: 0,

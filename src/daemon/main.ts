@@ -23,6 +23,7 @@ import { createNetworkEngine } from './net/engine.ts';
 import { detectCapabilities } from './preflight.ts';
 import { detectRuntimes, TargetResolver } from './runtime/resolve.ts';
 import { startServer, type RunningServer } from './server.ts';
+import { TargetPolicy } from './target-policy.ts';
 import { readTlsFiles, type TlsMaterial } from './tls.ts';
 import { createLogger } from '../util/log.ts';
 
@@ -69,6 +70,7 @@ async function main(): Promise<void> {
   const injector = new Injector({
     journal: new Journal(config.journalDir),
     targets: resolver,
+    policy: new TargetPolicy({ protectedNamespaces: config.protectedNamespaces, pod: (containerId) => resolver.pod(containerId) }),
     executor: { apply: (steps) => applySteps(steps, { log: executorLog }), revert: (steps) => revertSteps(steps, { log: executorLog }) },
     faults: [containerKill(resolver, log), containerFreeze, networkFault(createNetworkEngine({ capabilities }))],
     log,
@@ -90,7 +92,7 @@ async function main(): Promise<void> {
     capabilities: async () => ({ runtimes: resolver.runtimes.map((r) => `${r.name} ${r.socket}`), network: await capabilities() }),
   });
   const serving = server;
-  log.info('daemon ready', { node: config.nodeName, port: serving.port, metricsPort: metrics?.port, runtimes: resolver.runtimes.map((r) => `${r.name} ${r.socket}`) });
+  log.info('daemon ready', { node: config.nodeName, protectedNamespaces: config.protectedNamespaces, port: serving.port, metricsPort: metrics?.port, runtimes: resolver.runtimes.map((r) => `${r.name} ${r.socket}`) });
 
   const revertOnShutdown = config.revertOnShutdown;
   let stopping = false;

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DaemonError } from '../../src/daemon/errors.ts';
 import { TargetResolver } from '../../src/daemon/runtime/resolve.ts';
-import type { ContainerRuntime } from '../../src/daemon/runtime/types.ts';
+import type { ContainerRuntime, PodMeta } from '../../src/daemon/runtime/types.ts';
 
 /** A runtime that knows some containers (all running as this test process), or fails as unreachable. */
-function runtime(name: string, known: readonly string[], unreachable = false): ContainerRuntime {
+function runtime(name: string, known: readonly string[], unreachable = false, pods: Readonly<Record<string, PodMeta>> = {}): ContainerRuntime {
   const fail = (id: string): never => {
     throw unreachable ? new DaemonError('unavailable', `${name} is down`) : new DaemonError('not-found', `${name} has no ${id}`);
   };
@@ -13,6 +13,7 @@ function runtime(name: string, known: readonly string[], unreachable = false): C
     name, socket: `/run/${name}.sock`,
     taskPid: async (id) => (known.includes(id) ? process.pid : fail(id)),
     kill: async (id) => { if (!known.includes(id)) fail(id); },
+    pod: async (id) => (unreachable ? fail(id) : pods[id]),
     findInPod: async () => [...known],
     close: () => undefined,
   };
@@ -39,4 +40,14 @@ test('with no runtime yet, each call looks again, and uses the runtime once it a
   appeared = [runtime('containerd', ['a'])];
   assert.equal((await resolver.resolve('a')).pid, process.pid);
   assert.equal(resolver.runtimes.length, 1);
+});
+
+test('a container\'s pod is merged from every runtime: containerd\'s labels, CRI\'s sandbox annotations; no runtime answering fails', async () => {
+  const resolver = new TargetResolver([
+    runtime('containerd', ['a'], false, { a: { namespace: 'kube-system' } }),
+    runtime('cri', ['a'], false, { a: { staticPod: true } }),
+  ]);
+  assert.deepEqual(await resolver.pod('a'), { namespace: 'kube-system', staticPod: true });
+  assert.equal(await resolver.pod('ctr-only'), undefined, 'not a kubelet container');
+  await assert.rejects(new TargetResolver([runtime('containerd', [], true)]).pod('a'), { code: 'unavailable' });
 });

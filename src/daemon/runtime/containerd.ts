@@ -2,7 +2,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { DaemonError, errorMessage } from '../errors.ts';
 import { callUnary, isGrpcStatus, loadProto, unaryMethod } from '../grpc-unary.ts';
-import { CONTAINER_NAME_LABEL, POD_UID_LABEL, type ContainerRuntime } from './types.ts';
+import { CONTAINER_NAME_LABEL, POD_NAMESPACE_LABEL, POD_UID_LABEL, type ContainerRuntime, type PodMeta } from './types.ts';
 
 interface GetTaskRequest { containerId: string; execId: string }
 interface GetTaskResponse { process: { containerId: string; pid: number; status: number } | null }
@@ -10,6 +10,8 @@ interface KillTaskRequest { containerId: string; execId: string; signal: number;
 interface ListContainersRequest { filters: string[] }
 interface ListedContainer { id: string; labels: Record<string, string>; createdAt: { seconds: number; nanos: number } | null }
 interface ListContainersResponse { containers: ListedContainer[] }
+interface GetContainerRequest { id: string }
+interface GetContainerResponse { container: ListedContainer | null }
 
 const TASK_RUNNING = 2;
 const SIGKILL = 9;
@@ -20,6 +22,7 @@ const tasks = loadProto('containerd-tasks.proto');
 const containers = loadProto('containerd-containers.proto');
 const getTask = unaryMethod<GetTaskRequest, GetTaskResponse>(tasks, 'containerd.services.tasks.v1.Tasks', 'Get');
 const killTask = unaryMethod<KillTaskRequest, object>(tasks, 'containerd.services.tasks.v1.Tasks', 'Kill');
+const getContainer = unaryMethod<GetContainerRequest, GetContainerResponse>(containers, 'containerd.services.containers.v1.Containers', 'Get');
 const listContainers = unaryMethod<ListContainersRequest, ListContainersResponse>(containers, 'containerd.services.containers.v1.Containers', 'List');
 
 export interface ContainerdOptions {
@@ -73,6 +76,18 @@ export class ContainerdRuntime implements ContainerRuntime {
       const code = isGrpcStatus(error, grpc.status.NOT_FOUND) ? 'not-found' : 'unavailable';
       throw new DaemonError(code, `containerd ${this.socket}: Tasks/Kill ${containerId}: ${errorMessage(error)}`, { cause: error });
     }
+  }
+
+  async pod(containerId: string): Promise<PodMeta | undefined> {
+    let found: GetContainerResponse;
+    try {
+      found = await callUnary(this.client, getContainer, { id: containerId }, this.metadata(), this.timeoutMs);
+    } catch (error) {
+      if (isGrpcStatus(error, grpc.status.NOT_FOUND)) return undefined;
+      throw new DaemonError('unavailable', `containerd ${this.socket}: Containers/Get ${containerId}: ${errorMessage(error)}`, { cause: error });
+    }
+    const namespace = found.container?.labels[POD_NAMESPACE_LABEL];
+    return namespace === undefined ? undefined : { namespace };
   }
 
   async findInPod(podUid: string, containerName: string): Promise<string[]> {

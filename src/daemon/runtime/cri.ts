@@ -2,12 +2,14 @@
 import * as grpc from '@grpc/grpc-js';
 import { DaemonError, errorMessage } from '../errors.ts';
 import { callUnary, isGrpcStatus, loadProto, unaryMethod, type UnaryMethod } from '../grpc-unary.ts';
-import { CONTAINER_NAME_LABEL, POD_UID_LABEL, type ContainerRuntime } from './types.ts';
+import { CONFIG_SOURCE_ANNOTATION, CONTAINER_NAME_LABEL, POD_NAMESPACE_LABEL, POD_UID_LABEL, type ContainerRuntime, type PodMeta } from './types.ts';
 
 interface ContainerStatusRequest { containerId: string; verbose: boolean }
 interface ContainerStatusResponse { status: { id: string; state: number } | null; info: Record<string, string> }
 interface ListContainersRequest { filter: { id: string; podSandboxId: string; labelSelector: Record<string, string> } }
-interface ListedContainer { id: string; state: number; createdAt: number }
+interface ListedContainer { id: string; podSandboxId: string; state: number; createdAt: number; labels: Record<string, string> }
+interface PodSandboxStatusRequest { podSandboxId: string; verbose: boolean }
+interface PodSandboxStatusResponse { status: { id: string; labels: Record<string, string>; annotations: Record<string, string> } | null }
 interface ListContainersResponse { containers: ListedContainer[] }
 interface StopContainerRequest { containerId: string; timeout: number }
 
@@ -16,6 +18,7 @@ const SERVICE = 'runtime.v1.RuntimeService';
 const cri = loadProto('cri.proto');
 const containerStatus = unaryMethod<ContainerStatusRequest, ContainerStatusResponse>(cri, SERVICE, 'ContainerStatus');
 const listContainers = unaryMethod<ListContainersRequest, ListContainersResponse>(cri, SERVICE, 'ListContainers');
+const podSandboxStatus = unaryMethod<PodSandboxStatusRequest, PodSandboxStatusResponse>(cri, SERVICE, 'PodSandboxStatus');
 const stopContainer = unaryMethod<StopContainerRequest, object>(cri, SERVICE, 'StopContainer');
 
 /** The pid in a verbose ContainerStatus' `info` JSON (containerd and CRI-O both put it at top level). */
@@ -72,6 +75,20 @@ export class CriRuntime implements ContainerRuntime {
     } catch (error) {
       const code = isGrpcStatus(error, grpc.status.NOT_FOUND) ? 'not-found' : 'unavailable';
       throw new DaemonError(code, `CRI ${this.socket}: StopContainer ${containerId}: ${errorMessage(error)}`, { cause: error });
+    }
+  }
+
+  async pod(containerId: string): Promise<PodMeta | undefined> {
+    try {
+      const listed = await this.call(listContainers, { filter: { id: containerId, podSandboxId: '', labelSelector: {} } });
+      const container = listed.containers.find((c) => c.id === containerId);
+      if (container === undefined) return undefined;
+      const sandbox = (await this.call(podSandboxStatus, { podSandboxId: container.podSandboxId, verbose: false })).status;
+      const namespace = container.labels[POD_NAMESPACE_LABEL] ?? sandbox?.labels[POD_NAMESPACE_LABEL];
+      return { ...(namespace === undefined ? {} : { namespace }), staticPod: sandbox?.annotations[CONFIG_SOURCE_ANNOTATION] === 'file' };
+    } catch (error) {
+      if (isGrpcStatus(error, grpc.status.NOT_FOUND)) return undefined;
+      throw new DaemonError('unavailable', `CRI ${this.socket}: pod of container ${containerId}: ${errorMessage(error)}`, { cause: error });
     }
   }
 

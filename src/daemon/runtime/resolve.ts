@@ -7,7 +7,7 @@ import { DaemonError, errorMessage } from '../errors.ts';
 import { processStartTime } from '../proc.ts';
 import { ContainerdRuntime } from './containerd.ts';
 import { CriRuntime } from './cri.ts';
-import type { ContainerRuntime } from './types.ts';
+import type { ContainerRuntime, PodMeta } from './types.ts';
 
 export const CONTAINERD_SOCKETS = ['/run/containerd/containerd.sock', '/run/k3s/containerd/containerd.sock'] as const;
 export const CRI_SOCKETS = ['/var/run/crio/crio.sock'] as const;
@@ -94,6 +94,29 @@ export class TargetResolver {
   async kill(containerId: string): Promise<string> {
     const { runtime } = await this.firstAnswer(`kill container ${containerId}`, (r) => r.kill(containerId));
     return `${runtime.name} ${runtime.socket}`;
+  }
+
+  /**
+   * What the runtimes know of the container's pod, merged: containerd's own API has its labels, CRI also the
+   * sandbox's annotations. It protects pods, so when no runtime could answer at all it fails rather than guess.
+   */
+  async pod(containerId: string): Promise<PodMeta | undefined> {
+    let merged: PodMeta | undefined;
+    const failures: string[] = [];
+    for (const runtime of this.runtimes) {
+      let meta: PodMeta | undefined;
+      try {
+        meta = await runtime.pod(containerId);
+      } catch (error) {
+        failures.push(errorMessage(error));
+        continue;
+      }
+      if (meta === undefined) continue;
+      const namespace = merged?.namespace ?? meta.namespace;
+      merged = { ...(namespace === undefined ? {} : { namespace }), staticPod: (merged?.staticPod ?? false) || (meta.staticPod ?? false) };
+    }
+    if (failures.length === this.runtimes.length) throw new DaemonError('unavailable', `pod of container ${containerId}: ${failures.join('; ') || 'no container runtime'}`);
+    return merged;
   }
 
   /** The running container that replaced a restarted one, found by its pod and container name. */

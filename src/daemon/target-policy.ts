@@ -1,0 +1,101 @@
+/**
+ * What the daemon never faults, whatever the caller asks: the host's network (a hostNetwork pod shares it), itself
+ * (its own process tree, cgroup or network), static pods (the node's own control plane, which no controller can
+ * replace) and protected namespaces (kube-system and the daemon's own by default). Checked after the target is
+ * resolved and before anything is journaled or changed; a refusal is an INVALID item.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { parseProcCgroup, type CgroupLine } from './cgroup.ts';
+import { DaemonError } from './errors.ts';
+import type { ResolvedTarget } from './runtime/resolve.ts';
+import type { PodMeta } from './runtime/types.ts';
+import type { FaultKind } from './spec.ts';
+
+/** What the decision needs to know about a target, gathered from /proc and the runtime. */
+export interface TargetFacts {
+  pid: number;
+  /** Network-namespace inodes: the target's, the host's (pid 1's) and the daemon's own. */
+  netns: number | undefined;
+  hostNetns: number | undefined;
+  ownNetns: number | undefined;
+  /** The daemon's pid and its ancestors: freezing or killing one of them stops the daemon. */
+  ownAncestry: readonly number[];
+  /** /proc/<pid>/cgroup of the target and of the daemon, in the daemon's cgroup namespace. */
+  cgroups: readonly CgroupLine[];
+  ownCgroups: readonly CgroupLine[];
+  pod: PodMeta | undefined;
+}
+
+/** Whether `outer` is `inner` or one of its ancestors: acting on outer's cgroup acts on inner too. */
+function containsCgroup(outer: string, inner: string): boolean {
+  return outer === inner || outer === '/' || inner.startsWith(`${outer}/`);
+}
+
+function holdsOwnCgroup(facts: TargetFacts): boolean {
+  return facts.ownCgroups.some((own) => facts.cgroups.some((t) => t.hierarchy === own.hierarchy && containsCgroup(t.path, own.path)));
+}
+
+/** Why `kind` must not be put on the target, or undefined when it may. Pure: the facts are gathered apart. */
+export function refusal(kind: FaultKind, facts: TargetFacts, protectedNamespaces: ReadonlySet<string>): string | undefined {
+  if (facts.ownAncestry.includes(facts.pid)) return `process ${facts.pid} is the daemon or one of its parents`;
+  if (kind === 'network') {
+    if (facts.netns === undefined) return `process ${facts.pid} has no network namespace to check`;
+    if (facts.netns === facts.hostNetns) return 'the target is in the host\'s network namespace (a hostNetwork pod): a network fault there hits the whole node';
+    if (facts.netns === facts.ownNetns) return 'the target shares the daemon\'s network namespace: the fault would cut the daemon off';
+  } else if (holdsOwnCgroup(facts)) {
+    return `the target's cgroup holds the daemon itself: a ${kind} would ${kind === 'container-freeze' ? 'freeze' : 'kill'} the daemon`;
+  }
+  if (facts.pod?.staticPod === true) return 'the target is a static pod (kubernetes.io/config.source=file): the node\'s own components are never faulted';
+  const namespace = facts.pod?.namespace;
+  if (namespace !== undefined && protectedNamespaces.has(namespace)) return `the target's namespace ${namespace} is protected (--protected-namespaces)`;
+  return undefined;
+}
+
+async function inode(path: string): Promise<number | undefined> {
+  return (await stat(path).catch(() => undefined))?.ino;
+}
+
+async function cgroupsOf(pid: number | 'self'): Promise<CgroupLine[]> {
+  return parseProcCgroup(await readFile(`/proc/${pid}/cgroup`, 'utf8').catch(() => ''));
+}
+
+/** The daemon's pid and its parents up to init (field 4 of /proc/<pid>/stat is the parent). */
+async function ownAncestry(): Promise<number[]> {
+  const chain: number[] = [];
+  for (let pid = process.pid; pid > 0 && chain.length < 256; ) {
+    chain.push(pid);
+    const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    pid = Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[1] ?? 0);
+  }
+  return chain;
+}
+
+export interface TargetPolicyOptions {
+  protectedNamespaces: readonly string[];
+  /** The runtime's view of the container's pod (TargetResolver.pod). */
+  pod(containerId: string): Promise<PodMeta | undefined>;
+}
+
+export class TargetPolicy {
+  readonly protectedNamespaces: ReadonlySet<string>;
+  private readonly pod: TargetPolicyOptions['pod'];
+
+  constructor(options: TargetPolicyOptions) {
+    this.protectedNamespaces = new Set(options.protectedNamespaces);
+    this.pod = options.pod;
+  }
+
+  async facts(target: ResolvedTarget): Promise<TargetFacts> {
+    const [netns, hostNetns, ownNetns, ancestry, cgroups, ownCgroups, pod] = await Promise.all([
+      inode(`/proc/${target.pid}/ns/net`), inode('/proc/1/ns/net'), inode('/proc/self/ns/net'), ownAncestry(),
+      cgroupsOf(target.pid), cgroupsOf('self'), this.pod(target.containerId),
+    ]);
+    return { pid: target.pid, netns, hostNetns, ownNetns, ownAncestry: ancestry, cgroups, ownCgroups, pod };
+  }
+
+  /** Throws DaemonError('invalid') when `kind` must not be put on `target`. */
+  async check(kind: FaultKind, target: ResolvedTarget): Promise<void> {
+    const reason = refusal(kind, await this.facts(target), this.protectedNamespaces);
+    if (reason !== undefined) throw new DaemonError('invalid', `refused ${kind} of container ${target.containerId}: ${reason}`);
+  }
+}
