@@ -121,6 +121,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           netem: network.netem, tbf: network.tbf, htb: network.htb, u32: network.u32, ingressRedirect: network.ingressRedirect, ifb: network.ifb,
           nftables: network.nftables, ipset: network.ipset, iptablesBackend: network.iptablesBackend, cgroup: network.cgroup, failures: { ...network.failures },
         },
+        journalDamage: injector.damaged.map((d) => ({ file: d.file, kind: d.kind, reason: d.reason, movedTo: d.movedTo ?? '' })),
       };
     }),
   });

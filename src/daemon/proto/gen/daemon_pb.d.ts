@@ -877,6 +877,14 @@ export declare type CapabilitiesResponse = Message<"kerris.daemon.v2.Capabilitie
    * @generated from field: kerris.daemon.v2.NetworkCapabilities network = 5;
    */
   network?: NetworkCapabilities | undefined;
+
+  /**
+   * Journal files the daemon found unusable at its start and moved aside (never used, never deleted). Their
+   * injections are not held: whatever kernel state they named must be checked by hand.
+   *
+   * @generated from field: repeated kerris.daemon.v2.JournalDamage journal_damage = 6;
+   */
+  journalDamage: JournalDamage[];
 };
 
 /**
@@ -884,6 +892,43 @@ export declare type CapabilitiesResponse = Message<"kerris.daemon.v2.Capabilitie
  * Use `create(CapabilitiesResponseSchema)` to create a new message.
  */
 export declare const CapabilitiesResponseSchema: GenMessage<CapabilitiesResponse>;
+
+/**
+ * @generated from message kerris.daemon.v2.JournalDamage
+ */
+export declare type JournalDamage = Message<"kerris.daemon.v2.JournalDamage"> & {
+  /**
+   * The file's name in the journal directory (injection-<hash>.json, leases.json, daemon.lock).
+   *
+   * @generated from field: string file = 1;
+   */
+  file: string;
+
+  /**
+   * empty, torn, invalid, unsafe-plan, unreadable, leases or unwritable.
+   *
+   * @generated from field: string kind = 2;
+   */
+  kind: string;
+
+  /**
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+
+  /**
+   * Where it was moved, relative to the journal directory; empty when it could not be moved.
+   *
+   * @generated from field: string moved_to = 4;
+   */
+  movedTo: string;
+};
+
+/**
+ * Describes the message kerris.daemon.v2.JournalDamage.
+ * Use `create(JournalDamageSchema)` to create a new message.
+ */
+export declare const JournalDamageSchema: GenMessage<JournalDamage>;
 
 /**
  * @generated from enum kerris.daemon.v2.FaultKind
