@@ -2,7 +2,8 @@
  * The kerris node daemon: `node src/daemon/main.ts [--flag value ...]` (see config.ts for flags and env).
  *
  * It refuses to start (exit code 2) when it could not guard the faults it would apply: no allowed client names,
- * TLS files unreadable, or a journal it cannot write.
+ * TLS files unreadable, or a journal locked by another live daemon. A full or read-only journal, or damaged files in it,
+ * do not stop it: the faults it holds must still be reverted on time (README, "Damaged journal files").
  *
  * On SIGTERM/SIGINT it stops serving and exits WITHOUT reverting faults, unless --revert-on-shutdown=true.
  * A daemon restart (upgrade, eviction, OOM kill) must not end or flap the experiments running on its node:
