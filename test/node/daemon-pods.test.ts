@@ -1,14 +1,16 @@
 /**
  * The daemon against kubelet's pods on the test-bed node: CRI and containerd
- * resolve the same pid, a freeze lands in kubelet's cgroup, and a network fault
- * follows a container that kubelet restarts after a container-kill.
+ * resolve the same pid, a freeze lands in kubelet's cgroup, a network fault
+ * follows a container that kubelet restarts after a container-kill, and the
+ * target policy refuses a hostNetwork pod's network fault and a kube-system
+ * pod's freeze with nothing changed.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { freezerOfPid } from '../../src/daemon/cgroup.ts';
-import { Phase } from '../../src/daemon/client.ts';
+import { ErrorCode, Phase } from '../../src/daemon/client.ts';
 import { snapshotKernelState } from '../../src/daemon/net/snapshot.ts';
 import { processState } from '../../src/daemon/proc.ts';
 import { ContainerdRuntime } from '../../src/daemon/runtime/containerd.ts';
@@ -26,6 +28,9 @@ const NAMESPACE = `kerris-daemon-${process.pid}`;
 const POD = 'target';
 const CONTAINER = 'workload';
 const EXP = 'exp-node';
+const HOST_POD = 'host-network';
+/** A pod of this test in a protected namespace; its name carries the test's pid so parallel runs never collide. */
+const SYSTEM_POD = `kerris-daemon-test-${process.pid}`;
 
 interface PodStatus {
   metadata: { uid: string };
@@ -37,32 +42,39 @@ let node: ClusterNode;
 let dir: string;
 let daemon: RunningDaemon;
 
-async function pod(): Promise<PodStatus> {
-  return kubectlJson<PodStatus>(plane, ['get', 'pod', '-n', NAMESPACE, POD]);
+async function pod(namespace = NAMESPACE, name = POD): Promise<PodStatus> {
+  return kubectlJson<PodStatus>(plane, ['get', 'pod', '-n', namespace, name]);
 }
 
 /** The running container's ID (without the "containerd://" scheme) and restart count, once it runs. */
-async function runningContainer(): Promise<{ id: string; restarts: number } | undefined> {
-  const status = (await pod()).status.containerStatuses?.find((c) => c.name === CONTAINER);
+async function runningContainer(namespace = NAMESPACE, name = POD): Promise<{ id: string; restarts: number } | undefined> {
+  const status = (await pod(namespace, name)).status.containerStatuses?.find((c) => c.name === CONTAINER);
   if (status?.state.running === undefined || status.containerID === undefined) return undefined;
   return { id: status.containerID.replace(/^containerd:\/\//, ''), restarts: status.restartCount };
 }
 
 const describePod = async (): Promise<string> => (await kubectl(plane, ['describe', 'pod', '-n', NAMESPACE, POD], { allowFailure: true })).stdout;
 
+function podManifest(namespace: string, name: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace },
+    spec: {
+      nodeSelector: { 'kubernetes.io/hostname': node.name }, restartPolicy: 'Always', terminationGracePeriodSeconds: 1,
+      containers: [{ name: CONTAINER, image: node.images.workload, imagePullPolicy: 'Never' }], ...extra,
+    },
+  };
+}
+
 before(async () => {
   ({ plane, node } = await clusterNode());
   await createNamespace(plane, NAMESPACE);
   await kubectl(plane, ['apply', '-f', '-'], {
-    input: JSON.stringify({
-      apiVersion: 'v1', kind: 'Pod', metadata: { name: POD, namespace: NAMESPACE },
-      spec: {
-        nodeSelector: { 'kubernetes.io/hostname': node.name }, restartPolicy: 'Always', terminationGracePeriodSeconds: 1,
-        containers: [{ name: CONTAINER, image: node.images.workload, imagePullPolicy: 'Never' }],
-      },
-    }),
+    input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [
+      podManifest(NAMESPACE, POD), podManifest(NAMESPACE, HOST_POD, { hostNetwork: true }), podManifest('kube-system', SYSTEM_POD),
+    ] }),
   });
-  await eventually('the pod to run', 90_000, runningContainer, describePod);
+  await eventually('the pods to run', 90_000, async () => (await runningContainer() !== undefined && await runningContainer(NAMESPACE, HOST_POD) !== undefined
+    && await runningContainer('kube-system', SYSTEM_POD) !== undefined ? true : undefined), describePod);
   dir = await mkdtemp('/run/kd-node-');
   const certs = await makeCertificates(join(dir, 'pki'));
   daemon = await spawnDaemon({ containerdSocket: node.containerdSocket, journalDir: join(dir, 'journal'), certs, clientTls: await readTlsFiles(certs.client) });
@@ -70,6 +82,7 @@ before(async () => {
 
 after(async () => {
   await daemon?.stop();
+  if (plane) await kubectl(plane, ['delete', 'pod', '-n', 'kube-system', SYSTEM_POD, '--ignore-not-found', '--wait=true'], { allowFailure: true });
   if (plane) await deleteNamespace(plane, NAMESPACE);
   if (dir) await rm(dir, { recursive: true, force: true });
 });
@@ -171,4 +184,29 @@ test('CRI StopContainer with timeout 0, the kill of CRI-only runtimes, kills the
     return c !== undefined && c.id !== before.id ? c : undefined;
   }, describePod);
   assert.equal(after.restarts, before.restarts + 1);
+});
+
+test('the target policy refuses a hostNetwork pod\'s network fault and a kube-system pod\'s freeze; nothing changes', async () => {
+  const host = await runningContainer(NAMESPACE, HOST_POD);
+  const system = await runningContainer('kube-system', SYSTEM_POD);
+  assert.ok(host && system);
+  const resolver = new TargetResolver([new ContainerdRuntime({ socket: node.containerdSocket })]);
+  const systemPid = (await resolver.resolve(system.id).finally(() => resolver.close())).pid;
+  const freezer = await freezerOfPid(systemPid);
+  const hostNetBefore = await snapshotKernelState('/proc/1/ns/net');
+  const freezeBefore = (await readFile(freezer.file, 'utf8')).trim();
+
+  const fault = { action: { case: 'bandwidth' as const, value: { rate: '2mbit', limit: 20_000, buffer: 10_000 } } };
+  const refused = await daemon.client.sync(`${EXP}-policy`, 30_000, [
+    { id: 'host-net', target: { containerId: host.id }, fault: { kind: 'network', faults: [fault] } },
+    { id: 'system-freeze', target: { containerId: system.id }, fault: { kind: 'container-freeze' } },
+  ]);
+  assert.deepEqual(refused.results.map((r) => [r.id, r.ok, r.errorCode]), [['host-net', false, ErrorCode.INVALID], ['system-freeze', false, ErrorCode.INVALID]]);
+  assert.match(refused.results[0]?.message ?? '', /host's network namespace/);
+  assert.match(refused.results[1]?.message ?? '', /namespace kube-system is protected/);
+  assert.deepEqual((await daemon.client.list({ experiment: `${EXP}-policy` })).injections, []);
+  assert.deepEqual(await snapshotKernelState('/proc/1/ns/net'), hostNetBefore, 'host netns after == before');
+  assert.equal((await readFile(freezer.file, 'utf8')).trim(), freezeBefore, 'the kube-system pod was never frozen');
+  assert.equal(freezeBefore, freezer.thawed);
+  assert.deepEqual(await journalFiles(join(dir, 'journal')), []);
 });
