@@ -69,7 +69,12 @@ export async function runStep(step: Step, options: ExecuteOptions = {}): Promise
     await writeFile(checkWritePath(step.path), step.value);
     return 'done';
   }
-  const result = await run(execArgv(step), { input: step.input, timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS, allowFailure: true });
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  if (step.onlyIf !== undefined) {
+    const probe = await run(execArgv({ kind: 'exec', argv: step.onlyIf.argv, ...(step.netns === undefined ? {} : { netns: step.netns }) }), { timeoutMs, allowFailure: true });
+    if (probe.code !== 0 || !probe.stdout.includes(step.onlyIf.stdoutIncludes)) return 'absent';
+  }
+  const result = await run(execArgv(step), { input: step.input, timeoutMs, allowFailure: true });
   if (result.code === 0) return 'done';
   if (result.signal === null && (step.absentIf ?? []).some((fragment) => result.stderr.includes(fragment))) return 'absent';
   throw new CommandError(result, `exited with ${result.code}`);

@@ -18,6 +18,11 @@ export interface ExecStep {
    * mean "already absent", so the undo stays idempotent without hiding real errors.
    */
   absentIf?: readonly string[];
+  /**
+   * Runs the step only if `argv` (in the same netns) prints `stdoutIncludes`; otherwise the state is not the one
+   * kerris made (another component's, added after kerris's went away) and the step counts as absent, untouched.
+   */
+  onlyIf?: { argv: readonly string[]; stdoutIncludes: string };
 }
 
 /** Writes value to a kernel file, e.g. a cgroup freezer's state. */

@@ -40,6 +40,14 @@ test('genuine plans load as planned: network reverts rebuilt equal, freeze plans
   assert.deepEqual(trustedPlan('container-freeze', undefined, v1), v1);
 });
 
+test('a stored ingress undo is rebuilt with its ownership guard, even when the record was written without one', () => {
+  const genuine = genuineNetworkPlan();
+  const bare = genuine.revert.map((step) => (step.kind === 'exec' ? { kind: step.kind, argv: step.argv, netns: step.netns } : step));
+  const ingress = trustedPlan('network', PID, { ...genuine, revert: bare }).revert.filter((s) => s.kind === 'exec' && s.argv.at(-1) === 'ingress');
+  assert.equal(ingress.length, 2);
+  for (const step of ingress) assert.ok(step.kind === 'exec' && step.onlyIf?.stdoutIncludes === 'Redirect to device kerris-ifb');
+});
+
 test('a freeze record\'s revert is rebuilt from its apply, whatever revert was stored', () => {
   const stored = { ...freezePlan('c1', FREEZER), revert: [{ kind: 'write' as const, path: '/etc/passwd', value: 'x' }] };
   assert.deepEqual(trustedPlan('container-freeze', PID, stored).revert, [{ kind: 'write', path: FREEZER.file, value: '0' }]);

@@ -20,8 +20,15 @@ function qdiscAbsent(device: string): string[] {
   return ['Invalid handle', 'Cannot find specified qdisc on specified device', `Cannot find device "${device}"`];
 }
 
+/**
+ * An ingress qdisc proves nothing about who added it, so it is deleted only while its filter still redirects to one
+ * of kerris's IFBs: a replayed revert never removes one another component added after kerris's went away.
+ */
 export function ingressUndo(netns: string, device: string): ExecStep {
-  return { kind: 'exec', argv: ['tc', 'qdisc', 'del', 'dev', device, 'ingress'], netns, absentIf: qdiscAbsent(device) };
+  return {
+    kind: 'exec', argv: ['tc', 'qdisc', 'del', 'dev', device, 'ingress'], netns, absentIf: qdiscAbsent(device),
+    onlyIf: { argv: ['tc', 'filter', 'show', 'dev', device, 'ingress'], stdoutIncludes: 'Redirect to device kerris-ifb' },
+  };
 }
 
 export function rootUndo(netns: string, device: string): ExecStep {
