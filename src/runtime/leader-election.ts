@@ -1,26 +1,40 @@
 /**
  * Leader election over a coordination.k8s.io/v1 Lease, as client-go does it:
- * - a candidate takes the Lease when it is free (no holder) or when its record
- *   has not changed for leaseDuration, measured on the candidate's own clock
- *   from when it last saw the record change, so clock skew does not matter;
+ * - a candidate takes the Lease when it is free (no holder) or when it has seen
+ *   the same record for leaseDuration of its own monotonic time. It never
+ *   compares the Lease's renewTime with its own wall clock, so neither skew
+ *   between machines nor a wall-clock step hastens or delays a takeover;
  * - writes are PUTs carrying the resourceVersion read, so of two candidates
  *   racing for the Lease one gets 409 Conflict and stays a follower;
- * - the leader renews every retryPeriod; if it cannot renew for renewDeadline
- *   it stops leading (before the others may take over at leaseDuration);
- * - on shutdown it waits for the leading work to stop, then releases the Lease
- *   so a follower takes over at its next try instead of after leaseDuration.
+ * - the leader renews every retryPeriod. renewDeadline after the start of its
+ *   last successful renewal, on the monotonic clock, it stops leading at once,
+ *   even with a renewal still in flight. The others, who saw that renewal no
+ *   earlier than it started, wait leaseDuration > renewDeadline from then;
+ * - on shutdown it aborts the leading work and keeps renewing until that work
+ *   has finished, so nobody else leads while it drains; then it releases the
+ *   Lease so a follower takes over at its next try instead of after leaseDuration.
+ * The Lease's MicroTimes are wall-clock stamps for people and other clients only.
  */
-import type { KubeClient } from '../kube/client.ts';
+import type { CallOptions, WriteOptions } from '../kube/client.ts';
 import { isAlreadyExists, isConflict, isNotFound } from '../kube/errors.ts';
+import type { Resource } from '../kube/resource.ts';
 import { leases } from '../kube/resources.ts';
-import { nowMicroTime } from '../kube/time.ts';
+import { formatMicroTime } from '../kube/time.ts';
 import type { Lease, LeaseSpec } from '../kube/types.ts';
 import { createLogger, type Logger } from '../util/log.ts';
+import { systemClock, type Clock } from './clock.ts';
 import type { RuntimeMetrics } from './runtime-metrics.ts';
 import { sleep } from './sleep.ts';
 
+/** The calls the elector makes, on Leases only: a KubeClient has them, and so can a unit test's stand-in. */
+export interface LeaseClient {
+  get(resource: Resource<Lease>, name: string, options: CallOptions): Promise<Lease>;
+  create(resource: Resource<Lease>, object: Lease, options: WriteOptions): Promise<Lease>;
+  replace(resource: Resource<Lease>, object: Lease, options: WriteOptions): Promise<Lease>;
+}
+
 export interface LeaderElectionOptions {
-  client: KubeClient;
+  client: LeaseClient;
   namespace: string;
   /** The Lease's name. */
   name: string;
@@ -35,6 +49,8 @@ export interface LeaderElectionOptions {
   onStartedLeading(signal: AbortSignal): Promise<void> | void;
   onStoppedLeading?(): void;
   onNewLeader?(identity: string | undefined): void;
+  /** Deadlines and lease expiry use its monotonicMs, the Lease's timestamps its wallMs (default: the system's). */
+  clock?: Clock;
   metrics?: RuntimeMetrics;
   logger?: Logger;
 }
@@ -50,9 +66,11 @@ export class LeaderElector {
   readonly #leaseDurationMs: number;
   readonly #renewDeadlineMs: number;
   readonly #retryPeriodMs: number;
+  readonly #clock: Clock;
   readonly #log: Logger;
   #state: ElectionState = 'unknown';
-  #observed: { record: string; atMs: number; spec: LeaseSpec } | undefined;
+  /** The Lease's record as last read, and when (monotonic) this candidate first saw it so. */
+  #observed: { record: string; atMs: number } | undefined;
   #leader: string | undefined;
 
   constructor(options: LeaderElectionOptions) {
@@ -61,6 +79,7 @@ export class LeaderElector {
     this.#leaseDurationMs = options.leaseDurationMs ?? 15_000;
     this.#renewDeadlineMs = options.renewDeadlineMs ?? 10_000;
     this.#retryPeriodMs = options.retryPeriodMs ?? 2_000;
+    this.#clock = options.clock ?? systemClock;
     if (!(this.#leaseDurationMs > this.#renewDeadlineMs && this.#renewDeadlineMs > this.#retryPeriodMs && this.#retryPeriodMs > 0)) {
       throw new RangeError('leader election needs leaseDuration > renewDeadline > retryPeriod > 0');
     }
@@ -84,37 +103,63 @@ export class LeaderElector {
   }
 
   /**
-   * Campaigns until this candidate leads, leads until the signal aborts or a
-   * renewal fails past renewDeadline, then returns. Run it again to campaign anew.
+   * Campaigns until this candidate leads, leads until the signal aborts or the
+   * Lease is lost, then returns. Run it again to campaign anew.
    */
   async run(signal: AbortSignal): Promise<ElectionEnd> {
-    const leaseName = `${this.#options.namespace}/${this.#options.name}`;
     while (!signal.aborted) {
-      if (await this.#tryAcquireOrRenew(signal)) break;
+      const attemptMs = this.#clock.monotonicMs();
+      if (await this.#tryAcquireOrRenew(signal)) return this.#lead(signal, attemptMs);
       await sleep(this.#retryPeriodMs * (1 + 1.2 * Math.random()), signal);
     }
-    if (signal.aborted) return 'stopped';
+    return 'stopped';
+  }
+
+  /**
+   * Leads from a renewal that started at renewedAtMs (monotonic). The renew
+   * deadline is a timer rather than a check after each attempt, so a renewal
+   * hanging on a dead connection cannot keep this replica leading past it.
+   */
+  async #lead(signal: AbortSignal, renewedAtMs: number): Promise<ElectionEnd> {
+    const leaseName = `${this.#options.namespace}/${this.#options.name}`;
     this.#setState('leading');
     this.#log.info('started leading');
-    const leading = new AbortController();
-    const work = Promise.resolve()
-      .then(() => this.#options.onStartedLeading(leading.signal))
-      .catch((error: unknown) => this.#log.error('leader work failed', { error }));
     let end: ElectionEnd = 'stopped';
-    let lastRenewMs = Date.now();
-    while (!signal.aborted) {
-      if (!(await sleep(this.#retryPeriodMs, signal))) break;
-      if (await this.#tryAcquireOrRenew(signal)) {
-        lastRenewMs = Date.now();
-        continue;
-      }
-      if (Date.now() - lastRenewMs >= this.#renewDeadlineMs || (this.#leader !== undefined && this.#leader !== this.identity)) {
-        this.#log.warn('lost the lease', { holder: this.#leader, sinceRenewMs: Date.now() - lastRenewMs });
-        end = 'lost';
-        break;
+    const lost = new AbortController();
+    const lose = (why: string, fields: Record<string, unknown>): void => {
+      if (lost.signal.aborted) return;
+      end = 'lost';
+      // Not leading from this moment: readiness and the metric say so while the work winds down.
+      this.#setState('following');
+      this.#log.warn(`lost the lease: ${why}`, fields);
+      lost.abort(new Error(`lost ${leaseName}`));
+    };
+    const work = Promise.resolve()
+      .then(() => this.#options.onStartedLeading(AbortSignal.any([signal, lost.signal])))
+      .catch((error: unknown) => this.#log.error('leader work failed', { error }));
+    // Renewing goes on after the signal aborts, until the aborted work has finished.
+    const drained = new AbortController();
+    void work.then(() => {
+      if (signal.aborted) drained.abort();
+      else signal.addEventListener('abort', () => drained.abort(), { once: true });
+    });
+    const renewing = AbortSignal.any([lost.signal, drained.signal]);
+    const armDeadline = (): NodeJS.Timeout => setTimeout(
+      () => lose('no renewal succeeded within renewDeadline', { sinceRenewMs: Math.round(this.#clock.monotonicMs() - renewedAtMs) }),
+      renewedAtMs + this.#renewDeadlineMs - this.#clock.monotonicMs(),
+    );
+    let deadline = armDeadline();
+    while (await sleep(this.#retryPeriodMs, renewing)) {
+      const attemptMs = this.#clock.monotonicMs();
+      if (await this.#tryAcquireOrRenew(renewing)) {
+        renewedAtMs = attemptMs;
+        clearTimeout(deadline);
+        deadline = armDeadline();
+      } else if (this.#leader !== undefined && this.#leader !== this.identity) {
+        lose('another candidate holds it', { holder: this.#leader });
       }
     }
-    leading.abort(new Error(`no longer leading ${leaseName}`));
+    clearTimeout(deadline);
     await work;
     this.#setState('following');
     this.#options.onStoppedLeading?.();
@@ -137,7 +182,7 @@ export class LeaderElector {
         lease = await client.get(leases, name, { namespace, signal: request });
       } catch (error) {
         if (!isNotFound(error)) throw error;
-        const now = nowMicroTime();
+        const now = formatMicroTime(this.#clock.wallMs());
         await client.create(leases, {
           metadata: { name, namespace },
           spec: { holderIdentity: this.identity, leaseDurationSeconds: this.#leaseDurationMs / 1000, acquireTime: now, renewTime: now, leaseTransitions: 0 },
@@ -146,15 +191,15 @@ export class LeaderElector {
         return true;
       }
       const spec = lease.spec ?? {};
-      this.#observe(spec);
+      const unchangedSinceMs = this.#observe(spec);
       const holder = spec.holderIdentity || undefined;
-      const observed = this.#observed;
       const durationMs = (spec.leaseDurationSeconds ?? this.#leaseDurationMs / 1000) * 1000;
-      if (holder !== undefined && holder !== this.identity && observed && Date.now() - observed.atMs < durationMs) {
+      // Judged by how long this candidate has seen the same record, never by renewTime against this wall clock.
+      if (holder !== undefined && holder !== this.identity && this.#clock.monotonicMs() - unchangedSinceMs < durationMs) {
         if (this.#state === 'unknown') this.#setState('following');
         return false;
       }
-      const now = nowMicroTime();
+      const now = formatMicroTime(this.#clock.wallMs());
       const mine = holder === this.identity;
       const updated = await client.replace(leases, {
         ...lease,
@@ -177,16 +222,17 @@ export class LeaderElector {
     }
   }
 
-  /** Remembers the record and when it last changed, as seen on this clock. */
-  #observe(spec: LeaseSpec): void {
+  /** Remembers the record; returns since when (monotonic) this candidate has seen it unchanged. */
+  #observe(spec: LeaseSpec): number {
     const record = JSON.stringify([spec.holderIdentity ?? '', spec.renewTime ?? '', spec.acquireTime ?? '', spec.leaseTransitions ?? 0]);
-    if (this.#observed?.record !== record) this.#observed = { record, atMs: Date.now(), spec };
+    if (this.#observed?.record !== record) this.#observed = { record, atMs: this.#clock.monotonicMs() };
     const holder = spec.holderIdentity || undefined;
     if (holder !== this.#leader) {
       this.#leader = holder;
       this.#log.info('leader changed', { leader: holder ?? '(none)' });
       this.#options.onNewLeader?.(holder);
     }
+    return this.#observed.atMs;
   }
 
   async #release(): Promise<void> {
@@ -194,7 +240,7 @@ export class LeaderElector {
     try {
       const lease = await client.get(leases, name, { namespace, signal: AbortSignal.timeout(this.#renewDeadlineMs) });
       if (lease.spec?.holderIdentity !== this.identity) return;
-      const now = nowMicroTime();
+      const now = formatMicroTime(this.#clock.wallMs());
       await client.replace(leases, {
         ...lease,
         spec: { ...lease.spec, holderIdentity: null, leaseDurationSeconds: 1, acquireTime: now, renewTime: now },

@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeClient } from '../../src/kube/client.ts';
 import { leases } from '../../src/kube/resources.ts';
 import { parseTime } from '../../src/kube/time.ts';
+import type { Clock } from '../../src/runtime/clock.ts';
 import { LeaderElector, type ElectionEnd } from '../../src/runtime/leader-election.ts';
 import { adminClient, createScratchNamespace, deleteNamespaceAndWait, until } from '../testbed/kube-fixtures.ts';
 
@@ -24,9 +25,9 @@ after(async () => {
 });
 
 /** A candidate whose leader work only records that it runs, until its signal aborts. */
-function candidate(identity: string, releaseOnStop: boolean, working: Set<string>) {
+function candidate(identity: string, releaseOnStop: boolean, working: Set<string>, clock?: Clock) {
   const elector = new LeaderElector({
-    client, namespace: ns, name: LEASE, identity, releaseOnStop,
+    client, namespace: ns, name: LEASE, identity, releaseOnStop, ...(clock ? { clock } : {}),
     leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 300,
     onStartedLeading: async (signal) => {
       working.add(identity);
@@ -97,6 +98,36 @@ describe('LeaderElector', () => {
     t.diagnostic(`takeover of an abandoned 3 s lease: ${takeover} ms`);
     assert.equal(overlaps, 0, 'two candidates never did leader work at once');
     await a.stop();
+    await client.delete(leases, LEASE, { namespace: ns });
+  });
+
+  it('with its wall clock an hour ahead, a candidate still waits out leaseDuration of an unchanged Lease before taking over', async (t) => {
+    const working = new Set<string>();
+    const HOUR_MS = 3_600_000;
+    const a = candidate('candidate-a', false, working);
+    // To b, a renewTime written a moment ago looks an hour old.
+    const b = candidate('candidate-b', true, working, { monotonicMs: () => performance.now(), wallMs: () => Date.now() + HOUR_MS });
+    t.after(async () => { await a.stop(); await b.stop(); });
+
+    a.start();
+    await until(() => a.elector.isLeader, 10_000, 'a to lead');
+    b.start();
+    await until(() => b.elector.state !== 'unknown', 10_000, 'b to read the lease');
+    assert.equal(b.elector.state, 'following', 'b found the lease held');
+    const firstRenewal = parseTime((await client.get(leases, LEASE, { namespace: ns })).spec?.renewTime ?? '');
+    await until(async () => parseTime((await client.get(leases, LEASE, { namespace: ns })).spec?.renewTime ?? '') - firstRenewal > 4_000, 10_000, 'a to renew for longer than the 3 s lease', 200);
+    assert.equal(b.elector.isLeader, false, 'b left the live lease alone');
+
+    const crashedAt = Date.now();
+    assert.equal(await a.stop(), 'stopped');
+    await until(() => b.elector.isLeader, 10_000, 'b to take over the abandoned lease');
+    const takeover = Date.now() - crashedAt;
+    assert.ok(takeover >= 2_500 && takeover < 6_000, `b waited out the 3 s lease: took over after ${takeover} ms`);
+    t.diagnostic(`takeover by a candidate an hour ahead: ${takeover} ms`);
+    const taken = await client.get(leases, LEASE, { namespace: ns });
+    const stampedAhead = parseTime(taken.spec?.renewTime ?? '') - Date.now();
+    assert.ok(Math.abs(stampedAhead - HOUR_MS) < 5_000, `the Lease carries b's own wall-clock time: ${stampedAhead} ms ahead`);
+    await b.stop();
     await client.delete(leases, LEASE, { namespace: ns });
   });
 
