@@ -68,6 +68,27 @@ describe('PodChaos on the real cluster, controller in-cluster', { timeout: 900_0
     assert.equal(new Set(allDone.status?.targets?.map((t) => t.replacedBy)).size, 3, 'three distinct replacements');
   });
 
+  it('pod-kill without gracePeriod deletes gracefully, with the pod\'s own grace period; gracePeriod: 0 must be asked for', async () => {
+    const namespace = await fx.newApp();
+    // Pods that take their time to stop: a grace period of 60 s, and a command that ignores SIGTERM.
+    await kubectl(plane, ['patch', 'deployment', SAMPLE_APP, '-n', namespace, '--type=strategic', '-p', JSON.stringify({
+      spec: { template: { spec: { terminationGracePeriodSeconds: 60, containers: [{ name: SAMPLE_APP, command: ['/bin/sh', '-c', 'trap "" TERM; httpd -f -p 8080 -h /'] }] } } },
+    })]);
+    await kubectl(plane, ['rollout', 'status', `deployment/${SAMPLE_APP}`, '-n', namespace, '--timeout=180s'], { timeoutMs: 200_000 });
+    await fx.waitAppReady(namespace);
+    await fx.applyChaos(namespace, 'graceful', { seed: 8 });
+    const chaos = await fx.waitChaos(namespace, 'graceful', 'killed', (c) => c.status?.targets?.[0]?.phase === 'Injected' || c.status?.targets?.[0]?.phase === 'Recovered');
+    const target = chaos.status?.targets?.[0];
+    const killed = (await fx.chaosEvents(namespace, 'graceful')).find((e) => e.reason === 'Killed');
+    assert.match(killed?.message ?? '', /deleted with the pod's own grace period/, JSON.stringify(chaos.status));
+    const pod = await kubectlJson<{ metadata: { deletionTimestamp?: string; deletionGracePeriodSeconds?: number } }>(plane, ['get', 'pod', target?.name ?? '', '-n', namespace]);
+    assert.ok(pod.metadata.deletionTimestamp, 'the pod is terminating, not gone at once');
+    assert.equal(pod.metadata.deletionGracePeriodSeconds, 60, 'with its own grace period, not a force delete');
+    // These pods would each take a minute to go: end them at once so the namespace can be deleted.
+    await kubectl(plane, ['scale', `deployment/${SAMPLE_APP}`, '-n', namespace, '--replicas=0']);
+    await kubectl(plane, ['delete', 'pods', '--all', '-n', namespace, '--grace-period=0', '--force'], { allowFailure: true });
+  });
+
   it('the same seed picks the same targets; a dry run shows them and touches nothing', async () => {
     const namespace = await fx.newApp();
     const before = await appPods(plane, namespace);
