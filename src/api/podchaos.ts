@@ -121,7 +121,7 @@ Conditions (type: meaning when True):
 - \`AllInjected\`: every target is injected.
 - \`AllRecovered\`: every target has recovered.
 - \`Paused\`: \`spec.paused\` is in effect.
-- \`Failed\`: the experiment cannot proceed; \`reason\` says why (for example \`NoTargets\`, \`Unsupported\`, \`InjectionFailed\`).`,
+- \`Failed\`: the experiment cannot proceed; \`reason\` says why (\`NoTargets\`, \`NamespaceRefused\`, \`InvalidSelector\`, \`TooManyTargets\`, or \`Unsupported\` when no node daemon can do the action); a target that could not be injected is \`Failed\` in its record, with the reason, and \`AllInjected\` says \`InjectionFailed\`.`,
     },
   ],
   differencesFromChaosMesh: [
