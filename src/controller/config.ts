@@ -1,5 +1,6 @@
 /** The controller's settings, from flags and the environment the Deployment gives it. */
 import { parseArgs } from 'node:util';
+import { DEFAULT_MAX_TARGETS } from './engine/lifecycle.ts';
 
 export interface OperatorConfig {
   /** The namespace kerris runs in: protected, and where its Lease lives. */
@@ -41,7 +42,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Op
       'health-port': { type: 'string', default: '8080' },
       concurrency: { type: 'string', default: '4' },
       'daemon-lease-ttl': { type: 'string', default: '10s' },
-      'max-targets': { type: 'string', default: '1000' },
+      'max-targets': { type: 'string', default: String(DEFAULT_MAX_TARGETS) },
       certificates: { type: 'string', default: 'controller' },
       namespace: { type: 'string' },
     },

@@ -20,7 +20,7 @@ import type { Logger } from '../util/log.ts';
 import { DaemonCertificates } from './certificates/daemon-certificates.ts';
 import { ENSURE_INTERVAL_MS } from './certificates/rotation.ts';
 import type { OperatorConfig } from './config.ts';
-import { DaemonFleet } from './daemons/fleet.ts';
+import { DAEMON_SELECTOR, DaemonFleet } from './daemons/fleet.ts';
 import { leaseRenewer } from './daemons/lease-renewer.ts';
 import { ExperimentEngine } from './engine/lifecycle.ts';
 import { podChaosKind } from './podchaos/kind.ts';
@@ -29,6 +29,8 @@ import { clusterView } from './targets/cluster-view.ts';
 import { slimPod } from './targets/pod-cache.ts';
 
 export const LEASE_NAME = 'kerris-controller';
+/** After a failed attempt (the apiserver briefly away), the leader tries the certificates again this soon. */
+const CERTIFICATE_RETRY_MS = 5_000;
 
 /** Running experiments that a change of this pod may concern: those with targets in its namespace. */
 function experimentsConcerning(experiments: Informer<PodChaos>): (pod: Pod) => ObjectKey[] {
@@ -42,16 +44,17 @@ function certificateKeeper(certificates: DaemonCertificates, logger: Logger): Ru
   return {
     name: 'daemon-certificates',
     async run(signal) {
-      do {
+      for (;;) {
+        let waitMs = ENSURE_INTERVAL_MS;
         try {
           const result = await certificates.ensure();
           if (result.issued.length > 0) logger.info('daemon certificates issued', { issued: result.issued, reason: result.reason });
         } catch (error) {
           logger.error('daemon certificates could not be ensured; retrying', { error });
-          if (!await sleep(5_000, signal)) return;
-          continue;
+          waitMs = CERTIFICATE_RETRY_MS;
         }
-      } while (await sleep(ENSURE_INTERVAL_MS, signal));
+        if (!await sleep(waitMs, signal)) return;
+      }
     },
   };
 }
@@ -62,12 +65,15 @@ export function buildOperator(client: KubeClient, config: OperatorConfig, logger
   const allPods = new Informer<Pod>({ client, resource: pods, logger, observer: metrics.informerObserver('pods'), transform: slimPod });
   const allNamespaces = new Informer<Namespace>({ client, resource: namespaces, logger, observer: metrics.informerObserver('namespaces') });
   const allNodes = new Informer<KubeObject>({ client, resource: nodes, logger, observer: metrics.informerObserver('nodes') });
+  // The fleet reads only the daemon pods: a small store of its own instead of a scan of every pod per call.
+  const daemonPods = new Informer<Pod>({
+    client, resource: pods, namespace: config.namespace, labelSelector: DAEMON_SELECTOR, logger, observer: metrics.informerObserver('daemon-pods'), transform: slimPod,
+  });
   const view = clusterView({ namespaces: allNamespaces.store, pods: allPods.store, nodes: allNodes.store });
   const events = new EventRecorder({ client, reportingController: 'chaos.kerris.dev/controller', reportingInstance: config.identity, logger });
   const certificates = new DaemonCertificates({ client, namespace: config.namespace, log: logger });
   const fleet = new DaemonFleet({
-    pods: allPods.store,
-    namespace: config.namespace,
+    daemonPods: daemonPods.store,
     material: () => certificates.clientMaterial(),
     serverName: certificates.daemonServerName,
     leaseTtlMs: config.daemonLeaseTtlMs,
@@ -87,7 +93,7 @@ export function buildOperator(client: KubeClient, config: OperatorConfig, logger
     reconcile: (_object, ctx) => engine.reconcile({ namespace: ctx.namespace ?? '', name: ctx.name }),
   }).watches(allPods, experimentsConcerning(experiments));
   return new Manager({
-    informers: [experiments, allPods, allNamespaces, allNodes],
+    informers: [experiments, allPods, daemonPods, allNamespaces, allNodes],
     controllers: [controller, leaseRenewer(fleet), ...(config.certificates === 'controller' ? [certificateKeeper(certificates, logger)] : [])],
     metrics,
     logger,

@@ -11,15 +11,15 @@ import type { Pod } from '../../kube/types.ts';
 import type { Store } from '../../runtime/store.ts';
 import { mapLimit } from '../../util/concurrency.ts';
 import type { Logger } from '../../util/log.ts';
+import { errorMessage } from '../../daemon/errors.ts';
 
-/** The labels every daemon pod carries (deploy/daemon). */
-export const DAEMON_LABELS = { 'app.kubernetes.io/name': 'kerris', 'app.kubernetes.io/component': 'daemon' } as const;
+/** The label selector of the daemon pods (deploy/daemon), for the informer that feeds the fleet. */
+export const DAEMON_SELECTOR = 'app.kubernetes.io/name=kerris,app.kubernetes.io/component=daemon';
 export const DAEMON_PORT = 9443;
 
 export interface FleetOptions {
-  /** The pod informer's store; daemon pods are those in `namespace` with DAEMON_LABELS. */
-  pods: Store<Pod>;
-  namespace: string;
+  /** The store of an informer of the daemon pods only (kerris's namespace, DAEMON_SELECTOR). */
+  daemonPods: Store<Pod>;
   /** This replica's client certificate, CA bundle and key; renewed by its issuer before expiry. */
   material: () => Promise<TlsMaterial>;
   /** The name daemons' serving certificates carry. */
@@ -87,10 +87,6 @@ function isReady(pod: Pod): boolean {
     && (pod.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
 }
 
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 export class DaemonFleet {
   readonly leaseTtlMs: number;
   readonly #options: FleetOptions;
@@ -104,11 +100,7 @@ export class DaemonFleet {
   /** Ready daemon pods by node name. */
   #daemons(): Map<string, Pod> {
     const found = new Map<string, Pod>();
-    for (const pod of this.#options.pods.list()) {
-      if (pod.metadata.namespace !== this.#options.namespace || !pod.spec?.nodeName || !isReady(pod)) continue;
-      const labels = pod.metadata.labels ?? {};
-      if (Object.entries(DAEMON_LABELS).every(([k, v]) => labels[k] === v)) found.set(pod.spec.nodeName, pod);
-    }
+    for (const pod of this.#options.daemonPods.list()) if (pod.spec?.nodeName && isReady(pod)) found.set(pod.spec.nodeName, pod);
     return found;
   }
 
@@ -144,7 +136,7 @@ export class DaemonFleet {
       (c) => ({ apiVersion: c.apiVersion, kinds: c.faultKinds.flatMap((k) => FAULT_KINDS[k] ?? []) }),
       (error: unknown) => {
         delete connection.faultKinds;
-        throw new DaemonUnavailableError(node, `the daemon did not say what it can do: ${errorText(error)}`, { cause: error });
+        throw new DaemonUnavailableError(node, `the daemon did not say what it can do: ${errorMessage(error)}`, { cause: error });
       },
     );
     const { apiVersion, kinds } = await connection.faultKinds;
@@ -163,7 +155,7 @@ export class DaemonFleet {
     try {
       response = await client.sync(experiment, this.leaseTtlMs, injections);
     } catch (error) {
-      throw new DaemonUnavailableError(node, `the daemon did not answer: ${errorText(error)}`, { cause: error });
+      throw new DaemonUnavailableError(node, `the daemon did not answer: ${errorMessage(error)}`, { cause: error });
     }
     const outcome = (r: SyncResponse['results'][number]): ItemOutcome => ({
       id: r.id, ok: r.ok, code: CODES[r.errorCode] ?? 'failed', message: r.message, phase: r.injection ? PHASES[r.injection.phase] ?? 'none' : 'none',
@@ -183,7 +175,7 @@ export class DaemonFleet {
         await (await this.#connection(node)).client.renewLease(this.leaseTtlMs);
       } catch (error) {
         failed.push(node);
-        this.#options.log.warn('lease renewal failed', { node, error: errorText(error) });
+        this.#options.log.warn('lease renewal failed', { node, error: errorMessage(error) });
       }
     });
     return failed;

@@ -147,24 +147,23 @@ export class ExperimentEngine<T extends Experiment> {
     const status = chaos.status ?? {};
     const injected = (status.targets ?? []).filter((t) => t.phase === 'Injected');
     let targets = status.targets;
+    const fault = this.#kind.fault(chaos);
+    // Already paused, with nothing held left to take away.
+    if (findCondition(status.conditions, 'Paused')?.status === 'True' && !(fault.holds && injected.length > 0)) return awaitChange();
     let message = status.selected === undefined ? 'paused before it started; nothing is injected until spec.paused is false' : 'paused; a kill already done cannot be undone, and the duration clock is stopped';
-    if (this.#kind.fault(chaos).holds && (injected.length > 0 || findCondition(status.conditions, 'Paused')?.status !== 'True')) {
-      if (status.selected !== undefined) {
-        const outcome = await this.#kind.fault(chaos).recover(chaos, injected);
-        const byUid = new Map(bounded(outcome.targets).map((t) => [t.uid, t]));
-        targets = (status.targets ?? []).map((t) => {
-          const after = byUid.get(t.uid);
-          return after?.phase === 'Recovered' ? { ...after, phase: 'Selected' as const, message: `paused: fault taken away at ${after.recoveredAt ?? ''}` } : after ?? t;
-        });
-        if (!outcome.complete) {
-          const pending = this.#condition(chaos, { ...status, targets, phase: 'Recovering' }, 'Paused', 'False', 'Pausing', `taking the fault away before pausing: ${outcome.message}`);
-          if (JSON.stringify(pending) !== JSON.stringify(status)) await this.#writeStatus(chaos, pending);
-          return requeueAfter(this.#pollMs);
-        }
-        message = 'paused; the fault is taken away and the duration clock is stopped';
+    if (fault.holds && status.selected !== undefined) {
+      const outcome = await fault.recover(chaos, injected);
+      const byUid = new Map(bounded(outcome.targets).map((t) => [t.uid, t]));
+      targets = (status.targets ?? []).map((t) => {
+        const after = byUid.get(t.uid);
+        return after?.phase === 'Recovered' ? { ...after, phase: 'Selected' as const, message: `paused: fault taken away at ${after.recoveredAt ?? ''}` } : after ?? t;
+      });
+      if (!outcome.complete) {
+        const pending = this.#condition(chaos, { ...status, targets, phase: 'Recovering' }, 'Paused', 'False', 'Pausing', `taking the fault away before pausing: ${outcome.message}`);
+        if (JSON.stringify(pending) !== JSON.stringify(status)) await this.#writeStatus(chaos, pending);
+        return requeueAfter(this.#pollMs);
       }
-    } else if (findCondition(status.conditions, 'Paused')?.status === 'True') {
-      return awaitChange();
+      message = 'paused; the fault is taken away and the duration clock is stopped';
     }
     const next = this.#condition(chaos, {
       ...status,
@@ -248,13 +247,14 @@ export class ExperimentEngine<T extends Experiment> {
    */
   async #inject(chaos: T, pending: readonly TargetRecord[]): Promise<T> {
     const status = chaos.status ?? {};
-    const { allowed: held, refused: refusedHeld } = await this.#recheck(chaos, (status.targets ?? []).filter((t) => t.phase === 'Injected'));
-    const { allowed, refused } = await this.#recheck(chaos, pending, false);
+    const injected = (status.targets ?? []).filter((t) => t.phase === 'Injected');
+    const { allowed, refused } = await this.#recheck(chaos, [...injected, ...pending]);
+    const held = allowed.filter((t) => t.phase === 'Injected');
+    const allowedPending = allowed.filter((t) => t.phase !== 'Injected');
     const fault = this.#kind.fault(chaos);
     const applied = [
-      ...(allowed.length > 0 ? bounded(await fault.apply(chaos, allowed, held, { remainingMs: this.#remainingMs(chaos) })) : []),
+      ...(allowedPending.length > 0 ? bounded(await fault.apply(chaos, allowedPending, held, { remainingMs: this.#remainingMs(chaos) })) : []),
       ...refused,
-      ...refusedHeld,
     ];
     const recordedUids = new Set((status.targets ?? []).map((t) => t.uid));
     const byUid = new Map(applied.filter((t) => recordedUids.has(t.uid)).map((t) => [t.uid, t]));
@@ -279,22 +279,24 @@ export class ExperimentEngine<T extends Experiment> {
     for (const target of applied.filter((t) => t.phase === 'Injected' && recordedUids.has(t.uid))) await this.#event(chaos, 'Normal', reason, `pod ${target.namespace}/${target.name}: ${target.message ?? ''}`);
     if (unrecorded.length > 0) await this.#event(chaos, 'Normal', reason, `${unrecorded.filter((t) => t.phase === 'Injected').length} more pod(s) beyond the record limit`);
     // Refused targets already had their Refused Event.
-    const refusedUids = new Set([...refused, ...refusedHeld].map((t) => t.uid));
+    const refusedUids = new Set(refused.map((t) => t.uid));
     for (const target of failures.filter((t) => !refusedUids.has(t.uid)).slice(0, 10)) await this.#event(chaos, 'Warning', 'InjectionFailed', `pod ${target.namespace}/${target.name}: ${target.message ?? ''}`);
     return updated;
   }
 
   /**
    * The policy again, before acting on targets, whatever status says: a target the spec or the policy no longer
-   * allows is not acted on and comes back Failed. A held fault on such a target is taken away (`takeAway`): the
-   * experiment is cleared on the nodes, and the apply that follows restates what is still allowed.
+   * allows is not acted on and comes back Failed. A held fault on such a target is taken away: the experiment is
+   * cleared on the nodes, and the apply that follows restates what is still allowed.
    */
-  async #recheck(chaos: T, targets: readonly TargetRecord[], takeAway = true): Promise<{ allowed: TargetRecord[]; refused: TargetRecord[] }> {
+  async #recheck(chaos: T, targets: readonly TargetRecord[]): Promise<{ allowed: TargetRecord[]; refused: TargetRecord[] }> {
     const checked = this.#kind.recheck(chaos, targets);
     const refused = bounded(checked.filter((t, i) => t.phase === 'Failed' && targets[i]?.phase !== 'Failed'));
     const allowed = targets.filter((_, i) => checked[i]?.phase !== 'Failed');
     for (const target of refused.slice(0, 10)) await this.#event(chaos, 'Warning', 'Refused', `pod ${target.namespace}/${target.name}: ${target.message ?? ''}`);
-    if (takeAway && refused.length > 0 && this.#kind.fault(chaos).holds) await this.#kind.fault(chaos).recover(chaos, refused);
+    const wasHeld = new Set(targets.filter((t) => t.phase === 'Injected').map((t) => t.uid));
+    const fault = this.#kind.fault(chaos);
+    if (fault.holds && refused.some((t) => wasHeld.has(t.uid))) await fault.recover(chaos, refused.filter((t) => wasHeld.has(t.uid)));
     return { allowed, refused };
   }
 

@@ -28,18 +28,24 @@ export function toCandidate(pod: Pod): CandidatePod {
   };
 }
 
-/** Targets in phase Selected, ordered by the pick. Throws SelectorError for a selector or mode that cannot pick. */
-export function selectPods(view: ClusterView, spec: PodTargetSpec, experimentNamespace: string, safety: SafetyPolicy, seed: number): Selection {
-  const wanted = selectedNamespaces(spec.selector, experimentNamespace);
-  const existing = wanted.flatMap((name) => {
+/** The namespaces a selector reaches, as the policy splits them, and the pods of the admitted ones it matches. */
+function candidatesOf(view: ClusterView, spec: PodTargetSpec, experimentNamespace: string, safety: SafetyPolicy) {
+  const reached = selectedNamespaces(spec.selector, experimentNamespace);
+  const existing = reached.flatMap((name) => {
     const ns = view.namespace(name);
     return ns ? [{ name, annotations: ns.metadata.annotations ?? {} }] : [];
   });
   const { admitted, refused } = admitNamespaces(existing, safety);
-  const missing = wanted.filter((name) => !existing.some((n) => n.name === name));
+  const missing = reached.filter((name) => !existing.some((n) => n.name === name));
   const listed = admitted.flatMap((ns) => view.podsIn(ns));
   const nodeLabels = spec.selector.nodeSelectors ? view.nodeLabels() : new Map<string, Record<string, string>>();
   const candidates = filterCandidates(listed.map(toCandidate), spec.selector, new Set(admitted), nodeLabels);
+  return { reached, admitted, refused, missing, listed, candidates };
+}
+
+/** Targets in phase Selected, ordered by the pick. Throws SelectorError for a selector or mode that cannot pick. */
+export function selectPods(view: ClusterView, spec: PodTargetSpec, experimentNamespace: string, safety: SafetyPolicy, seed: number): Selection {
+  const { refused, missing, listed, candidates } = candidatesOf(view, spec, experimentNamespace, safety);
   const chosen = pickTargets(candidates, targetCount(spec.mode, spec.value, candidates.length, seed), seed);
   const owners = new Map(listed.map((p) => [p.metadata.uid ?? '', p.metadata.ownerReferences?.find((o) => o.controller)]));
   const targets: TargetRecord[] = chosen.map((pod) => {
@@ -65,20 +71,14 @@ export function selectPods(view: ClusterView, spec: PodTargetSpec, experimentNam
  * exists, still match the selector. The others come back Failed with the reason, and are not acted on.
  */
 export function recheckPods(view: ClusterView, spec: PodTargetSpec, experimentNamespace: string, safety: SafetyPolicy, targets: readonly TargetRecord[]): TargetRecord[] {
-  const reached = new Set(selectedNamespaces(spec.selector, experimentNamespace));
-  const existing = [...reached].flatMap((name) => {
-    const ns = view.namespace(name);
-    return ns ? [{ name, annotations: ns.metadata.annotations ?? {} }] : [];
-  });
-  const { admitted, refused } = admitNamespaces(existing, safety);
-  const admittedSet = new Set(admitted);
-  const matching = new Set(filterCandidates(admitted.flatMap((ns) => view.podsIn(ns)).map(toCandidate), spec.selector, admittedSet, spec.selector.nodeSelectors ? view.nodeLabels() : new Map()).map((p) => p.uid));
+  const { reached, admitted, refused, candidates } = candidatesOf(view, spec, experimentNamespace, safety);
+  const matching = new Set(candidates.map((p) => p.uid));
   return targets.map((target) => {
     const refusal = refused.find((r) => r.namespace === target.namespace);
     let reason: string | undefined;
-    if (!reached.has(target.namespace)) reason = `namespace ${target.namespace} is not one the selector reaches`;
+    if (!reached.includes(target.namespace)) reason = `namespace ${target.namespace} is not one the selector reaches`;
     else if (refusal) reason = refusal.reason === 'Protected' ? `namespace ${target.namespace} is protected` : `namespace ${target.namespace} has not opted in`;
-    else if (!admittedSet.has(target.namespace)) reason = `namespace ${target.namespace} does not exist`;
+    else if (!admitted.includes(target.namespace)) reason = `namespace ${target.namespace} does not exist`;
     else {
       const pod = view.pod(target.namespace, target.name);
       if (pod?.metadata.uid === target.uid && !matching.has(target.uid)) reason = 'the pod no longer matches the selector';
