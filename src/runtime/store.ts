@@ -27,6 +27,22 @@ export interface StoreDiff<T> {
 
 export class Store<T extends KubeObject> {
   readonly #objects = new Map<ObjectKey, T>();
+  /** The same objects by namespace, so a reader of one namespace does not scan a cluster-wide cache. */
+  readonly #byNamespace = new Map<string, Map<ObjectKey, T>>();
+
+  #index(key: ObjectKey, object: T): void {
+    const namespace = object.metadata.namespace ?? '';
+    let objects = this.#byNamespace.get(namespace);
+    if (objects === undefined) this.#byNamespace.set(namespace, objects = new Map());
+    objects.set(key, object);
+  }
+
+  #unindex(key: ObjectKey, object: T): void {
+    const namespace = object.metadata.namespace ?? '';
+    const objects = this.#byNamespace.get(namespace);
+    objects?.delete(key);
+    if (objects?.size === 0) this.#byNamespace.delete(namespace);
+  }
 
   get size(): number {
     return this.#objects.size;
@@ -40,6 +56,11 @@ export class Store<T extends KubeObject> {
     return [...this.#objects.values()];
   }
 
+  /** The objects of one namespace. */
+  inNamespace(namespace: string): T[] {
+    return [...(this.#byNamespace.get(namespace)?.values() ?? [])];
+  }
+
   keys(): ObjectKey[] {
     return [...this.#objects.keys()];
   }
@@ -48,13 +69,16 @@ export class Store<T extends KubeObject> {
   upsert(object: T): T | undefined {
     const key = keyOf(object);
     const old = this.#objects.get(key);
+    if (old !== undefined) this.#unindex(key, old);
     this.#objects.set(key, object);
+    this.#index(key, object);
     return old;
   }
 
   /** Forgets the object; returns what was stored. */
   delete(key: ObjectKey): T | undefined {
     const old = this.#objects.get(key);
+    if (old !== undefined) this.#unindex(key, old);
     this.#objects.delete(key);
     return old;
   }
@@ -74,7 +98,11 @@ export class Store<T extends KubeObject> {
     }
     for (const [key, old] of this.#objects) if (!fresh.has(key)) diff.deleted.push(old);
     this.#objects.clear();
-    for (const [key, object] of fresh) this.#objects.set(key, object);
+    this.#byNamespace.clear();
+    for (const [key, object] of fresh) {
+      this.#objects.set(key, object);
+      this.#index(key, object);
+    }
     return diff;
   }
 }

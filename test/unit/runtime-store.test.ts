@@ -35,4 +35,20 @@ describe('Store', () => {
     assert.equal(store.delete('ns/a'), undefined);
     assert.equal(store.size, 0);
   });
+
+  it('lists one namespace\'s objects, kept current through upserts, deletes and a relist', () => {
+    const store = new Store<ConfigMap>();
+    store.upsert(cm('a', '1', 'one'));
+    store.upsert(cm('b', '1', 'two'));
+    store.upsert(cm('a', '2', 'one'));
+    const names = (ns: string) => store.inNamespace(ns).map((o) => `${o.metadata.name}@${o.metadata.resourceVersion}`).sort();
+    assert.deepEqual(names('one'), ['a@2']);
+    assert.deepEqual(names('two'), ['b@1']);
+    store.delete('two/b');
+    assert.deepEqual(names('two'), []);
+    store.replace([cm('c', '3', 'two'), cm('a', '2', 'one')]);
+    assert.deepEqual(names('one'), ['a@2']);
+    assert.deepEqual(names('two'), ['c@3']);
+    assert.deepEqual(names('none'), []);
+  });
 });

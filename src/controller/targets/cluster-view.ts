@@ -17,7 +17,7 @@ export interface ClusterView {
 export function clusterView(stores: { namespaces: Store<Namespace>; pods: Store<Pod>; nodes: Store<KubeObject> }): ClusterView {
   return {
     namespace: (name) => stores.namespaces.get(name),
-    podsIn: (namespace) => stores.pods.list().filter((p) => p.metadata.namespace === namespace),
+    podsIn: (namespace) => stores.pods.inNamespace(namespace),
     pod: (namespace, name) => stores.pods.get(`${namespace}/${name}`),
     nodeLabels: () => new Map(stores.nodes.list().map((n) => [n.metadata.name ?? '', n.metadata.labels ?? {}])),
   };
