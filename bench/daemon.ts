@@ -14,6 +14,7 @@ import { buildDaemon } from '../src/daemon/build.ts';
 import { DaemonClient, Phase, type NetworkFaultInput } from '../src/daemon/client.ts';
 import { snapshotKernelState, type KernelSnapshot } from '../src/daemon/net/snapshot.ts';
 import { DaemonFixture, journalFiles, REPO } from '../test/host/daemon-fixture.ts';
+import { percentile } from './measure.ts';
 
 /**
  * The daemon's node flags in its image: a small young generation keeps a mostly idle daemon's memory low, and an
@@ -54,11 +55,6 @@ export interface DaemonBenchResult {
   recoverMs: readonly number[];
   /** The daemon's peak RSS (VmHWM). */
   rssPeakMb: number;
-}
-
-function percentile(values: readonly number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
 }
 
 async function rssMb(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {

@@ -14,19 +14,15 @@
  * "faults: controller-killed N trials, residue 0, worst revert X ms after the controller went (lease TTL 10 s); …".
  */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { PodChaos } from '../src/api/generated/types.ts';
-import { caEntryOf } from '../src/controller/certificates/secrets.ts';
-import { issueLeaf, privateKeyPem } from '../src/controller/certificates/x509.ts';
-import { freezerOfPid, type Freezer } from '../src/daemon/cgroup.ts';
-import { DaemonClient } from '../src/daemon/client.ts';
 import { ContainerdRuntime } from '../src/daemon/runtime/containerd.ts';
 import { run } from '../src/util/exec.ts';
 import { chaosFixtures } from '../test/node/chaos-fixtures.ts';
-import { clusterNode, type ControlPlane } from '../test/testbed/index.ts';
-import { deployKerris, KERRIS_NAMESPACE } from '../test/testbed/kerris.ts';
+import { clusterNode } from '../test/testbed/index.ts';
+import { daemonClientAs, deployKerris, KERRIS_NAMESPACE } from '../test/testbed/kerris.ts';
 import { kubectl, kubectlJson } from '../test/testbed/kubectl.ts';
+import { containerFreezer, freezerFile, isFrozen } from '../test/testbed/node/freezer.ts';
+import { waitFor } from './measure.ts';
 
 const LEASE_TTL_MS = 10_000;
 const DEADLINE_DURATION_MS = 12_000;
@@ -42,33 +38,6 @@ function trials(): number {
 
 const runtimeId = (id: string | undefined): string => (id ?? '').replace(/^containerd:\/\//, '');
 
-async function waitFor(what: string, done: () => Promise<boolean>, timeoutMs: number): Promise<number> {
-  const started = performance.now();
-  while (!(await done())) {
-    if (performance.now() - started > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(10);
-  }
-  return performance.now();
-}
-
-/** A client of the node's daemon with the controller's identity, from the CA the controller issued. */
-async function daemonClient(plane: ControlPlane): Promise<{ client: DaemonClient; podName: string }> {
-  const secret = async (name: string) => (await kubectlJson<{ data: Record<string, string> }>(plane, ['get', 'secret', name, '-n', KERRIS_NAMESPACE])).data;
-  const ca = await secret('kerris-daemon-ca');
-  const decode = (data: Record<string, string>, key: string): string => Buffer.from(data[key] ?? '', 'base64').toString('utf8');
-  const issuer = caEntryOf(decode(ca, 'ca.crt'), decode(ca, 'ca.key'));
-  const leaf = issueLeaf(issuer.signer, { commonName: 'kerris-controller', dnsNames: [], usage: 'clientAuth', now: new Date(), lifetimeMs: 3_600_000 });
-  const bundle = Buffer.from(decode(await secret('kerris-daemon-tls'), 'ca.crt'));
-  const pods = await kubectlJson<{ items: Array<{ metadata: { name: string; deletionTimestamp?: string }; status: { podIP?: string } }> }>(plane, ['get', 'pods', '-n', KERRIS_NAMESPACE, '-l', 'app.kubernetes.io/component=daemon']);
-  const pod = pods.items.find((p) => !p.metadata.deletionTimestamp && p.status.podIP);
-  assert.ok(pod?.status.podIP, 'a daemon pod with an address');
-  const client = new DaemonClient({
-    address: `${pod.status.podIP}:9443`, tls: { ca: bundle, cert: Buffer.from(leaf.pem), key: Buffer.from(privateKeyPem(leaf.privateKey)) },
-    serverName: `kerris-daemon.${KERRIS_NAMESPACE}.svc`, timeoutMs: 10_000,
-  });
-  return { client, podName: pod.metadata.name };
-}
-
 interface Outcome { trials: number; residue: number; worstMs: number }
 
 export async function main(): Promise<void> {
@@ -80,14 +49,10 @@ export async function main(): Promise<void> {
   try {
     const namespace = await fx.newApp(3);
     const pods = (await kubectlJson<{ items: PodJson[] }>(plane, ['get', 'pods', '-n', namespace, '-l', 'app=web'])).items;
-    const freezers = new Map<string, Freezer>();
-    for (const p of pods) freezers.set(p.metadata.name, await freezerOfPid(await containerd.taskPid(runtimeId(p.status.containerStatuses?.[0]?.containerID))));
-    const state = async (): Promise<string> => (await Promise.all([...freezers].map(async ([name, f]) => `${name}=${(await readFile(f.file, 'utf8')).trim()}`))).join(' ');
+    const freezers = await Promise.all(pods.map((p) => containerFreezer(containerd, p.status.containerStatuses?.[0]?.containerID)));
+    const state = async (): Promise<string> => (await Promise.all(freezers.map(freezerFile))).join(' ');
     const before = await state();
-    const frozen = async (): Promise<boolean> => {
-      for (const f of freezers.values()) if ((await readFile(f.file, 'utf8')).trim() === f.frozen) return true;
-      return false;
-    };
+    const frozen = async (): Promise<boolean> => (await Promise.all(freezers.map(isFrozen))).some(Boolean);
     let trialNo = 0;
 
     /** Applies a pod-failure, waits until frozen, runs the scenario, deletes it, and checks what is left. */
@@ -99,7 +64,7 @@ export async function main(): Promise<void> {
       await waitFor('frozen', frozen, 10_000);
       const ms = await scenario(chaos);
       await kubectl(plane, ['delete', 'podchaos', name, '-n', namespace, '--wait=true', '--timeout=90s'], { timeoutMs: 100_000 });
-      const { client } = await daemonClient(plane);
+      const { client } = await daemonClientAs(plane, 'kerris-controller');
       try {
         const left = await client.list({ experiment: chaos.metadata.uid ?? '' });
         return { ms, residue: (await state()) !== before || left.injections.length > 0 };
@@ -130,7 +95,7 @@ export async function main(): Promise<void> {
     });
 
     const daemonKilled = await scenario('daemon-killed', `${DEADLINE_DURATION_MS / 1000}s`, async (chaos) => {
-      const { client, podName } = await daemonClient(plane);
+      const { client, podName } = await daemonClientAs(plane, 'kerris-controller');
       client.close();
       await kubectl(plane, ['delete', 'pod', podName, '-n', KERRIS_NAMESPACE, '--grace-period=0', '--force'], { allowFailure: true });
       await waitFor('thawed at the deadline', async () => !(await frozen()), DEADLINE_DURATION_MS + 30_000);
@@ -141,7 +106,7 @@ export async function main(): Promise<void> {
     });
 
     const cut = await scenario('cut', '10m', async (chaos) => {
-      const { client, podName } = await daemonClient(plane);
+      const { client, podName } = await daemonClientAs(plane, 'kerris-controller');
       const daemon = await kubectlJson<{ status: { containerStatuses?: Array<{ containerID?: string }> } }>(plane, ['get', 'pod', podName, '-n', KERRIS_NAMESPACE]);
       const pid = await containerd.taskPid(runtimeId(daemon.status.containerStatuses?.[0]?.containerID));
       const nft = (script: string) => run(['nsenter', '-t', String(pid), '-n', 'nft', '-f', '-'], { input: script });

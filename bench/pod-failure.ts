@@ -9,26 +9,20 @@
  * Last line: "pod-failure: apply→frozen p50 X ms max Y ms, delete→thawed p50 X ms max Y ms (N runs);
  * controller gone→thawed X ms, Y ms (lease TTL 10 s)".
  */
-import { readFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { freezerOfPid } from '../src/daemon/cgroup.ts';
 import { ContainerdRuntime } from '../src/daemon/runtime/containerd.ts';
 import { chaosFixtures } from '../test/node/chaos-fixtures.ts';
 import { clusterNode } from '../test/testbed/index.ts';
 import { deployKerris, KERRIS_NAMESPACE } from '../test/testbed/kerris.ts';
 import { kubectl, kubectlJson } from '../test/testbed/kubectl.ts';
+import { containerFreezer, isFrozen } from '../test/testbed/node/freezer.ts';
+import { percentile, waitFor } from './measure.ts';
 
 const ROUNDS = 10;
 const EXPIRY_ROUNDS = 2;
 const LEASE_TTL_MS = 10_000;
 
 interface PodJson { metadata: { name: string }; status: { containerStatuses?: Array<{ containerID?: string }> } }
-
-function percentile(values: readonly number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
-}
 
 export async function main(): Promise<void> {
   const { plane, node } = await clusterNode();
@@ -38,21 +32,10 @@ export async function main(): Promise<void> {
   try {
     const namespace = await fx.newApp(3);
     const pods = (await kubectlJson<{ items: PodJson[] }>(plane, ['get', 'pods', '-n', namespace, '-l', 'app=web'])).items;
-    const freezers = new Map(await Promise.all(pods.map(async (p) => {
-      const pid = await containerd.taskPid((p.status.containerStatuses?.[0]?.containerID ?? '').replace(/^containerd:\/\//, ''));
-      return [p.metadata.name, await freezerOfPid(pid)] as const;
-    })));
+    const freezers = new Map(await Promise.all(pods.map(async (p) => [p.metadata.name, await containerFreezer(containerd, p.status.containerStatuses?.[0]?.containerID)] as const)));
     const frozenPod = async (): Promise<string | undefined> => {
-      for (const [name, f] of freezers) if ((await readFile(f.file, 'utf8')).trim() === f.frozen) return name;
+      for (const [name, f] of freezers) if (await isFrozen(f)) return name;
       return undefined;
-    };
-    const waitFor = async (what: string, done: () => Promise<boolean>, timeoutMs = 60_000): Promise<number> => {
-      const started = performance.now();
-      while (!(await done())) {
-        if (performance.now() - started > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
-        await sleep(10);
-      }
-      return performance.now();
     };
 
     const toFrozen: number[] = [];
@@ -61,10 +44,10 @@ export async function main(): Promise<void> {
       const name = `pf-${round}`;
       const applied = performance.now();
       await fx.applyChaos(namespace, name, { action: 'pod-failure', duration: '10m', seed: round });
-      toFrozen.push(await waitFor('frozen', async () => (await frozenPod()) !== undefined) - applied);
+      toFrozen.push(await waitFor('frozen', async () => (await frozenPod()) !== undefined, 60_000) - applied);
       const deleted = performance.now();
       const deletion = kubectl(plane, ['delete', 'podchaos', name, '-n', namespace, '--wait=false']);
-      toThawed.push(await waitFor('thawed', async () => (await frozenPod()) === undefined) - deleted);
+      toThawed.push(await waitFor('thawed', async () => (await frozenPod()) === undefined, 60_000) - deleted);
       await deletion;
       await kubectl(plane, ['wait', '--for=delete', `podchaos/${name}`, '-n', namespace, '--timeout=60s'], { timeoutMs: 70_000 });
     }
@@ -73,7 +56,7 @@ export async function main(): Promise<void> {
     for (let round = 0; round < EXPIRY_ROUNDS; round++) {
       const name = `orphan-${round}`;
       await fx.applyChaos(namespace, name, { action: 'pod-failure', duration: '10m', seed: 100 + round });
-      await waitFor('frozen', async () => (await frozenPod()) !== undefined);
+      await waitFor('frozen', async () => (await frozenPod()) !== undefined, 60_000);
       await kubectl(plane, ['scale', 'deployment/kerris-controller', '-n', KERRIS_NAMESPACE, '--replicas=0']);
       await kubectl(plane, ['delete', 'pods', '-n', KERRIS_NAMESPACE, '-l', 'app.kubernetes.io/component=controller', '--grace-period=0', '--force'], { allowFailure: true });
       const gone = performance.now();

@@ -29,7 +29,7 @@ import { clusterNode } from '../test/testbed/index.ts';
 import { deployKerris, KERRIS_NAMESPACE } from '../test/testbed/kerris.ts';
 import { ensureKubernetesBinaries } from '../test/testbed/k8s-build.ts';
 import { REPO_ROOT } from '../test/testbed/paths.ts';
-import { sampleAppManifests, SAMPLE_APP } from '../test/testbed/sample-app.ts';
+import { answersHttp, sampleAppManifests, SAMPLE_APP } from '../test/testbed/sample-app.ts';
 import { setUpMachine } from '../test/testbed/setup.ts';
 
 const EXAMPLE = join(REPO_ROOT, 'examples', 'podchaos-pod-kill.yaml');
@@ -58,16 +58,8 @@ interface Cluster {
   daemon: boolean;
 }
 
-/** Whether the pod answers HTTP within 1.5 s: a frozen pod's kernel still accepts the connection, but nothing answers. */
-async function answers(pod: Pod): Promise<boolean> {
-  try {
-    const response = await fetch(`http://${pod.status?.podIP ?? ''}:8080/`, { signal: AbortSignal.timeout(1_500) });
-    await response.text();
-    return response.ok;
-  } catch {
-    return false;
-  }
-}
+/** Whether the pod answers HTTP within 1.5 s (a frozen one does not). */
+const answers = (pod: Pod): Promise<boolean> => answersHttp(pod.status?.podIP ?? '');
 
 async function prepareCluster(): Promise<Cluster> {
   const external = process.env['KUBECONFIG'];

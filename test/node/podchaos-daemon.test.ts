@@ -10,16 +10,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { parse } from 'yaml';
 import type { PodChaos } from '../../src/api/generated/types.ts';
-import { caEntryOf } from '../../src/controller/certificates/secrets.ts';
-import { issueLeaf, privateKeyPem } from '../../src/controller/certificates/x509.ts';
-import { freezerOfPid } from '../../src/daemon/cgroup.ts';
-import { DaemonClient } from '../../src/daemon/client.ts';
 import { ContainerdRuntime } from '../../src/daemon/runtime/containerd.ts';
 import { clusterNode, type ClusterNode, type ControlPlane } from '../testbed/index.ts';
-import { deployKerris, KERRIS_NAMESPACE, removeKerris } from '../testbed/kerris.ts';
+import { daemonClientAs, deployKerris, KERRIS_NAMESPACE, removeKerris } from '../testbed/kerris.ts';
 import { kubectl, kubectlJson } from '../testbed/kubectl.ts';
+import { containerFreezer, freezerFile, isFrozen as frozenNow } from '../testbed/node/freezer.ts';
 import { REPO_ROOT } from '../testbed/paths.ts';
-import { SAMPLE_APP } from '../testbed/sample-app.ts';
+import { answersHttp, SAMPLE_APP } from '../testbed/sample-app.ts';
 import { chaosFixtures, condition, finished } from './chaos-fixtures.ts';
 
 let plane: ControlPlane;
@@ -40,33 +37,15 @@ const podJson = (namespace: string, name: string): Promise<PodJson> => kubectlJs
 const appPodsJson = async (namespace: string): Promise<PodJson[]> => (await kubectlJson<{ items: PodJson[] }>(plane, ['get', 'pods', '-n', namespace, '-l', `app=${SAMPLE_APP}`])).items
   .filter((p) => p.metadata.deletionTimestamp === undefined);
 
-/** Whether the pod answers HTTP within the timeout: a frozen pod's kernel still accepts the connection, but nothing answers. */
-async function serves(ip: string, timeoutMs = 1_500): Promise<boolean> {
-  try {
-    const response = await fetch(`http://${ip}:8080/`, { signal: AbortSignal.timeout(timeoutMs) });
-    await response.text();
-    return response.ok;
-  } catch {
-    return false;
-  }
-}
-
 /** Each container's freezer control file and its content, as the kernel has it now. */
 async function freezerState(pod: PodJson): Promise<Record<string, string>> {
   const state: Record<string, string> = {};
-  for (const c of pod.status.containerStatuses ?? []) {
-    const pid = await containerd.taskPid((c.containerID ?? '').replace(/^containerd:\/\//, ''));
-    const freezer = await freezerOfPid(pid);
-    state[c.name] = `${freezer.file}=${(await readFile(freezer.file, 'utf8')).trim()}`;
-  }
+  for (const c of pod.status.containerStatuses ?? []) state[c.name] = await freezerFile(await containerFreezer(containerd, c.containerID));
   return state;
 }
 
-async function isFrozen(pod: PodJson): Promise<boolean> {
-  const pid = await containerd.taskPid((pod.status.containerStatuses?.[0]?.containerID ?? '').replace(/^containerd:\/\//, ''));
-  const freezer = await freezerOfPid(pid);
-  return (await readFile(freezer.file, 'utf8')).trim() === freezer.frozen;
-}
+/** Whether the pod's first container is frozen in the kernel. */
+const isFrozen = async (pod: PodJson): Promise<boolean> => frozenNow(await containerFreezer(containerd, pod.status.containerStatuses?.[0]?.containerID));
 
 async function until<T>(what: string, timeoutMs: number, pick: () => Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -114,8 +93,8 @@ describe('pod-failure and container-kill through the node daemon, on the real cl
     const target = await targetOf(namespace, running);
     await until('the target frozen in the kernel', 10_000, async () => (await isFrozen(target) ? true : undefined));
     t.diagnostic(`apply to frozen (kernel): ${Date.now() - appliedAt} ms`);
-    assert.equal(await serves(target.status.podIP ?? ''), false, 'the frozen pod does not answer');
-    for (const other of pods.filter((p) => p.metadata.uid !== target.metadata.uid)) assert.equal(await serves(other.status.podIP ?? ''), true, `${other.metadata.name} serves`);
+    assert.equal(await answersHttp(target.status.podIP ?? ''), false, 'the frozen pod does not answer');
+    for (const other of pods.filter((p) => p.metadata.uid !== target.metadata.uid)) assert.equal(await answersHttp(other.status.podIP ?? ''), true, `${other.metadata.name} serves`);
     assert.equal(running.status?.targets?.[0]?.phase, 'Injected');
     assert.deepEqual(running.status?.targets?.[0]?.containers, [SAMPLE_APP]);
 
@@ -125,7 +104,7 @@ describe('pod-failure and container-kill through the node daemon, on the real cl
     assert.equal(record?.phase, 'Recovered');
     assert.ok(record?.injectedAt && record.recoveredAt, 'status says when it was frozen and thawed');
     assert.ok(Date.parse(record.recoveredAt) - Date.parse(record.injectedAt) >= 11_000, `held for the duration: ${record.injectedAt} → ${record.recoveredAt}`);
-    await until('the pod to serve again', 10_000, async () => (await serves(target.status.podIP ?? '') ? true : undefined));
+    await until('the pod to serve again', 10_000, async () => (await answersHttp(target.status.podIP ?? '') ? true : undefined));
     const afterPod = await podJson(namespace, target.metadata.name);
     assert.deepEqual(afterPod.status.containerStatuses?.map((c) => c.restartCount), target.status.containerStatuses?.map((c) => c.restartCount), 'not restarted');
     for (const p of await appPodsJson(namespace)) assert.deepEqual(await freezerState(p), before.get(p.metadata.uid), `${p.metadata.name}: freezer state as before`);
@@ -142,7 +121,7 @@ describe('pod-failure and container-kill through the node daemon, on the real cl
     await kubectl(plane, ['patch', 'podchaos', 'toggle', '-n', namespace, '--type=merge', '-p', '{"spec":{"paused":true}}']);
     const paused = await fx.waitChaos(namespace, 'toggle', 'Paused', (c) => c.status?.phase === 'Paused');
     assert.equal(await isFrozen(target), false, 'pausing took the fault away before reporting Paused');
-    assert.ok(await serves(target.status.podIP ?? ''), 'the paused pod serves');
+    assert.ok(await answersHttp(target.status.podIP ?? ''), 'the paused pod serves');
     assert.equal(paused.status?.targets?.[0]?.phase, 'Selected');
 
     await kubectl(plane, ['patch', 'podchaos', 'toggle', '-n', namespace, '--type=merge', '-p', '{"spec":{"paused":false}}']);
@@ -151,7 +130,7 @@ describe('pod-failure and container-kill through the node daemon, on the real cl
 
     await kubectl(plane, ['delete', 'podchaos', 'toggle', '-n', namespace, '--wait=true', '--timeout=30s'], { timeoutMs: 40_000 });
     assert.equal(await isFrozen(target), false, 'the object went only after its fault was taken away');
-    assert.ok(await serves(target.status.podIP ?? ''));
+    assert.ok(await answersHttp(target.status.podIP ?? ''));
   });
 
   it('a container killed and restarted while failed is frozen again, and thawed with the rest at the end', async () => {
@@ -214,16 +193,8 @@ describe('pod-failure and container-kill through the node daemon, on the real cl
   });
 
   it('a client certificate the kerris CA signed for another identity is refused by the daemon in the cluster', async () => {
-    const ca = await kubectlJson<{ data: Record<string, string> }>(plane, ['get', 'secret', 'kerris-daemon-ca', '-n', KERRIS_NAMESPACE]);
-    const decode = (key: string): string => Buffer.from(ca.data[key] ?? '', 'base64').toString('utf8');
-    const issuer = caEntryOf(decode('ca.crt'), decode('ca.key'));
-    const tls = await kubectlJson<{ data: Record<string, string> }>(plane, ['get', 'secret', 'kerris-daemon-tls', '-n', KERRIS_NAMESPACE]);
-    const bundle = Buffer.from(tls.data['ca.crt'] ?? '', 'base64');
-    const [daemon] = await daemonPods();
-    assert.ok(daemon?.status.podIP, 'a daemon pod with an address');
     const call = async (commonName: string): Promise<unknown> => {
-      const leaf = issueLeaf(issuer.signer, { commonName, dnsNames: [], usage: 'clientAuth', now: new Date(), lifetimeMs: 3_600_000 });
-      const client = new DaemonClient({ address: `${daemon.status.podIP}:9443`, tls: { ca: bundle, cert: Buffer.from(leaf.pem), key: Buffer.from(privateKeyPem(leaf.privateKey)) }, serverName: `kerris-daemon.${KERRIS_NAMESPACE}.svc`, timeoutMs: 10_000 });
+      const { client } = await daemonClientAs(plane, commonName);
       try {
         return await client.capabilities();
       } catch (error) {
@@ -273,7 +244,7 @@ describe('pod-failure and container-kill through the node daemon, on the real cl
       const thawMs = Date.now() - goneAt;
       t.diagnostic(`controller gone to thaw by lease expiry: ${thawMs} ms (lease TTL ${LEASE_TTL_MS} ms)`);
       assert.ok(thawMs <= LEASE_TTL_MS + 2_000, `thawed ${thawMs} ms after the controller went`);
-      assert.ok(await serves(target.status.podIP ?? ''));
+      assert.ok(await answersHttp(target.status.podIP ?? ''));
     } finally {
       await fx.scaleController(2);
     }

@@ -7,7 +7,10 @@ import { createHash } from 'node:crypto';
 import { copyFile, cp, mkdir, mkdtemp, readFile, readdir, realpath, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { caEntryOf } from '../../src/controller/certificates/secrets.ts';
+import { issueLeaf, privateKeyPem } from '../../src/controller/certificates/x509.ts';
 import { buildDaemon } from '../../src/daemon/build.ts';
+import { DaemonClient } from '../../src/daemon/client.ts';
 import { run } from '../../src/util/exec.ts';
 import { pathExists } from '../../src/util/fs.ts';
 import type { ControlPlane } from './control-plane.ts';
@@ -328,4 +331,25 @@ export async function deployKerris(plane: ControlPlane, node: ClusterNode, optio
 /** Removes the controller and the daemon (the namespace, RBAC and CRDs go with the kustomization). */
 export async function removeKerris(plane: ControlPlane): Promise<void> {
   await kubectl(plane, ['delete', '--ignore-not-found', '--wait=true', '-k', join(REPO_ROOT, 'deploy')], { timeoutMs: 180_000 });
+}
+
+/**
+ * A client of the daemon on the test-bed node as `commonName`, with a client certificate issued from the CA the
+ * controller made in the cluster: the controller's own identity, or another one the daemon must refuse.
+ */
+export async function daemonClientAs(plane: ControlPlane, commonName: string): Promise<{ client: DaemonClient; podName: string }> {
+  const secret = async (name: string): Promise<Record<string, string>> => (await kubectlJson<{ data: Record<string, string> }>(plane, ['get', 'secret', name, '-n', KERRIS_NAMESPACE])).data;
+  const decode = (data: Record<string, string>, key: string): string => Buffer.from(data[key] ?? '', 'base64').toString('utf8');
+  const ca = await secret('kerris-daemon-ca');
+  const issuer = caEntryOf(decode(ca, 'ca.crt'), decode(ca, 'ca.key'));
+  const leaf = issueLeaf(issuer.signer, { commonName, dnsNames: [], usage: 'clientAuth', now: new Date(), lifetimeMs: 3_600_000 });
+  const bundle = Buffer.from(decode(await secret('kerris-daemon-tls'), 'ca.crt'));
+  const pods = await kubectlJson<{ items: Array<{ metadata: { name: string; deletionTimestamp?: string }; status: { podIP?: string } }> }>(plane, ['get', 'pods', '-n', KERRIS_NAMESPACE, '-l', 'app.kubernetes.io/component=daemon']);
+  const pod = pods.items.find((p) => !p.metadata.deletionTimestamp && p.status.podIP);
+  if (!pod?.status.podIP) throw new Error(`no daemon pod with an address in ${KERRIS_NAMESPACE}`);
+  const client = new DaemonClient({
+    address: `${pod.status.podIP}:9443`, tls: { ca: bundle, cert: Buffer.from(leaf.pem), key: Buffer.from(privateKeyPem(leaf.privateKey)) },
+    serverName: `kerris-daemon.${KERRIS_NAMESPACE}.svc`, timeoutMs: 10_000,
+  });
+  return { client, podName: pod.metadata.name };
 }

@@ -64,3 +64,14 @@ export async function appPods(plane: ControlPlane, namespace: string): Promise<P
     ready: pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
   })).sort((a, b) => a.name.localeCompare(b.name));
 }
+
+/** Whether the app answers HTTP at ip within the timeout: a frozen pod's kernel still accepts the connection, but nothing answers. */
+export async function answersHttp(ip: string, timeoutMs = 1_500): Promise<boolean> {
+  try {
+    const response = await fetch(`http://${ip}:8080/`, { signal: AbortSignal.timeout(timeoutMs) });
+    await response.text();
+    return response.ok;
+  } catch {
+    return false;
+  }
+}
