@@ -76,21 +76,35 @@ export interface TargetPolicyOptions {
   pod(containerId: string): Promise<PodMeta | undefined>;
 }
 
+/** Pod facts of containers seen lately: a container never changes pod, so its answer holds for its whole life. */
+const POD_CACHE_SIZE = 4_096;
+
 export class TargetPolicy {
   readonly protectedNamespaces: ReadonlySet<string>;
   private readonly pod: TargetPolicyOptions['pod'];
+  /** The daemon's own facts do not change while it runs: gathered once, not on every injection. */
+  private own: Promise<Pick<TargetFacts, 'hostNetns' | 'ownNetns' | 'ownAncestry' | 'ownCgroups'>> | undefined;
+  private readonly pods = new Map<string, PodMeta | undefined>();
 
   constructor(options: TargetPolicyOptions) {
     this.protectedNamespaces = new Set(options.protectedNamespaces);
     this.pod = options.pod;
   }
 
+  private async podOf(containerId: string): Promise<PodMeta | undefined> {
+    if (this.pods.has(containerId)) return this.pods.get(containerId);
+    const meta = await this.pod(containerId);
+    // Oldest first in insertion order: the first key is the one seen longest ago.
+    if (this.pods.size >= POD_CACHE_SIZE) this.pods.delete(this.pods.keys().next().value ?? '');
+    this.pods.set(containerId, meta);
+    return meta;
+  }
+
   async facts(target: ResolvedTarget): Promise<TargetFacts> {
-    const [netns, hostNetns, ownNetns, ancestry, cgroups, ownCgroups, pod] = await Promise.all([
-      inode(`/proc/${target.pid}/ns/net`), inode('/proc/1/ns/net'), inode('/proc/self/ns/net'), ownAncestry(),
-      cgroupsOf(target.pid), cgroupsOf('self'), this.pod(target.containerId),
-    ]);
-    return { pid: target.pid, netns, hostNetns, ownNetns, ownAncestry: ancestry, cgroups, ownCgroups, pod };
+    this.own ??= Promise.all([inode('/proc/1/ns/net'), inode('/proc/self/ns/net'), ownAncestry(), cgroupsOf('self')])
+      .then(([hostNetns, ownNetns, ownAncestryPids, ownCgroups]) => ({ hostNetns, ownNetns, ownAncestry: ownAncestryPids, ownCgroups }));
+    const [netns, own, cgroups, pod] = await Promise.all([inode(`/proc/${target.pid}/ns/net`), this.own, cgroupsOf(target.pid), this.podOf(target.containerId)]);
+    return { pid: target.pid, netns, cgroups, pod, ...own };
   }
 
   /** Throws DaemonError('invalid') when `kind` must not be put on `target`. */
