@@ -11,7 +11,7 @@ import { clientCredentials, type TlsMaterial } from './tls.ts';
 export type { InjectionInput, NetworkFaultInput } from './api.ts';
 export {
   Direction, ErrorCode, FaultKind, Phase, Protocol,
-  type CapabilitiesResponse, type InjectionStatus, type ItemResult, type Lease, type ListResponse, type NetworkCapabilities,
+  type CapabilitiesResponse, type Evidence, type InjectionStatus, type ItemResult, type Lease, type ListResponse, type NetworkCapabilities,
   type RenewLeaseResponse, type SyncResponse,
 } from './proto/gen/daemon_pb.js';
 
@@ -34,6 +34,8 @@ export interface ListFilter {
   pageSize?: number;
   /** The previous page's nextPageToken. */
   pageToken?: string;
+  /** Also the kernel's counters of each active network injection (InjectionStatus.evidence, at most about 2 s old). */
+  evidence?: boolean;
 }
 
 export class DaemonClient {
@@ -57,6 +59,7 @@ export class DaemonClient {
   list(filter: ListFilter = {}): Promise<ListResponse> {
     return callUnary(this.client, methods.list, {
       experiment: filter.experiment ?? '', holder: filter.holder ?? '', pageSize: filter.pageSize ?? 0, pageToken: filter.pageToken ?? '',
+      evidence: filter.evidence ?? false,
     }, new grpc.Metadata(), this.timeoutMs);
   }
 

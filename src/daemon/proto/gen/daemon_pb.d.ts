@@ -546,6 +546,21 @@ export declare type InjectionStatus = Message<"kerris.daemon.v2.InjectionStatus"
    * @generated from field: uint32 lease_remaining_ms = 14;
    */
   leaseRemainingMs: number;
+
+  /**
+   * The kernel's counters of what kerris put in the target's network namespace, when the List asked for them; only
+   * network injections in phase active have any. Read at most every 2 s per injection.
+   *
+   * @generated from field: repeated kerris.daemon.v2.Evidence evidence = 15;
+   */
+  evidence: Evidence[];
+
+  /**
+   * How old those counters are, on the daemon's monotonic clock. 0 with no evidence: not read (yet).
+   *
+   * @generated from field: uint32 evidence_age_ms = 16;
+   */
+  evidenceAgeMs: number;
 };
 
 /**
@@ -553,6 +568,76 @@ export declare type InjectionStatus = Message<"kerris.daemon.v2.InjectionStatus"
  * Use `create(InjectionStatusSchema)` to create a new message.
  */
 export declare const InjectionStatusSchema: GenMessage<InjectionStatus>;
+
+/**
+ * One of kerris's counters in a target's network namespace: a qdisc of kerris's tc tree, or the rules of its
+ * `inet kerris` table, with the fault whose packets it counts.
+ *
+ * @generated from message kerris.daemon.v2.Evidence
+ */
+export declare type Evidence = Message<"kerris.daemon.v2.Evidence"> & {
+  /**
+   * The target's interface the fault is on (for ingress tc faults too, though their counters are on its IFB). An
+   * nftables rule that matches several interfaces names them all, comma-separated.
+   *
+   * @generated from field: string device = 1;
+   */
+  device: string;
+
+  /**
+   * egress or ingress.
+   *
+   * @generated from field: string direction = 2;
+   */
+  direction: string;
+
+  /**
+   * netem, tbf or nft.
+   *
+   * @generated from field: string kind = 3;
+   */
+  kind: string;
+
+  /**
+   * The action: delay, loss, duplicate, corrupt, reorder, bandwidth or partition. A netem that carries several
+   * actions reports its counters under each of them.
+   *
+   * @generated from field: string fault = 4;
+   */
+  fault: string;
+
+  /**
+   * Packets that went through (netem, tbf), or matched and were dropped (nft).
+   *
+   * @generated from field: uint64 packets = 5;
+   */
+  packets: bigint;
+
+  /**
+   * @generated from field: uint64 bytes = 6;
+   */
+  bytes: bigint;
+
+  /**
+   * Packets dropped: lost (netem), over the queue limit (tbf), or cut (nft: equals packets).
+   *
+   * @generated from field: uint64 dropped = 7;
+   */
+  dropped: bigint;
+
+  /**
+   * Times the qdisc held packets back for their rate (tbf); 0 for nft.
+   *
+   * @generated from field: uint64 overlimits = 8;
+   */
+  overlimits: bigint;
+};
+
+/**
+ * Describes the message kerris.daemon.v2.Evidence.
+ * Use `create(EvidenceSchema)` to create a new message.
+ */
+export declare const EvidenceSchema: GenMessage<Evidence>;
 
 /**
  * @generated from message kerris.daemon.v2.ItemResult
@@ -656,6 +741,13 @@ export declare type ListRequest = Message<"kerris.daemon.v2.ListRequest"> & {
    * @generated from field: string page_token = 4;
    */
   pageToken: string;
+
+  /**
+   * Also read the kernel's counters of each active network injection (InjectionStatus.evidence).
+   *
+   * @generated from field: bool evidence = 5;
+   */
+  evidence: boolean;
 };
 
 /**
