@@ -2,13 +2,13 @@
  * The ValidatingAdmissionPolicy that makes kerris do only what its requester
  * could do by hand: creating a chaos object is allowed only if its creator
  * passes each of the kind's `requesterAccess` checks in every namespace the
- * selector reaches. The apiserver evaluates it with its own authorizer (no
+ * check's selector reaches (the targets', or NetworkChaos's peers'). The apiserver evaluates it with its own authorizer (no
  * webhook to run or secure), so the controller's wide rights never stand in
  * for the requester's.
  */
 import { stringify } from 'yaml';
 import { generatedHeader } from './crd.ts';
-import { resourceMetadata, type AccessCheck, type ApiGroupVersion, type KindDefinition } from './resource.ts';
+import { resourceMetadata, type AccessCheck, type ApiGroupVersion, type KindDefinition, type SelectorPath } from './resource.ts';
 
 export const REQUESTER_ACCESS_POLICY = 'kerris-requester-access';
 
@@ -16,11 +16,23 @@ export const REQUESTER_ACCESS_POLICY = 'kerris-requester-access';
  * The namespaces a pod selector reaches, as CEL: `pods`' keys when it names pods, else `namespaces`, else the
  * object's own. The controller's selectedNamespaces() applies the same rule, and only there may it pick targets.
  */
-const REACHED_NAMESPACES = [
-  'has(object.spec.selector.pods) && size(object.spec.selector.pods) > 0 ? object.spec.selector.pods.map(ns, ns)',
-  ': has(object.spec.selector.namespaces) && size(object.spec.selector.namespaces) > 0 ? object.spec.selector.namespaces',
-  ': [request.namespace]',
-].join(' ');
+function reachedNamespaces(selector: string): string {
+  return [
+    `has(${selector}.pods) && size(${selector}.pods) > 0 ? ${selector}.pods.map(ns, ns)`,
+    `: has(${selector}.namespaces) && size(${selector}.namespaces) > 0 ? ${selector}.namespaces`,
+    ': [request.namespace]',
+  ].join(' ');
+}
+
+/** One policy variable per selector a check covers; `target` is optional, and reaches no namespace when absent. */
+const selectorVariables: Readonly<Record<SelectorPath, { readonly name: string; readonly expression: string; readonly reaches: string }>> = {
+  'spec.selector': { name: 'namespaces', expression: reachedNamespaces('object.spec.selector'), reaches: 'reaches' },
+  'spec.target.selector': {
+    name: 'targetNamespaces',
+    expression: `!has(object.spec.target) ? [] : ${reachedNamespaces('object.spec.target.selector')}`,
+    reaches: 'reaches through its target',
+  },
+};
 
 function authorizerCall(check: AccessCheck): string {
   const subresource = check.subresource === undefined ? '' : `.subresource('${check.subresource}')`;
@@ -32,12 +44,22 @@ function describe(check: AccessCheck): string {
 }
 
 function validations(kind: KindDefinition): object[] {
-  return kind.requesterAccess.map((check) => ({
-    expression: `request.kind.kind != '${kind.kind}' || variables.namespaces.all(ns, ${authorizerCall(check)})`,
-    // A message expression has no authorizer (not even through a variable), so it names every namespace reached.
-    messageExpression: `'you may not ${describe(check)} in every namespace this ${kind.kind} reaches (' + variables.namespaces.join(', ') + '); kerris does only what its requester could do by hand'`,
-    reason: 'Forbidden',
-  }));
+  return kind.requesterAccess.map((check) => {
+    const variable = selectorVariables[check.namespacesOf ?? 'spec.selector'];
+    return {
+      expression: `request.kind.kind != '${kind.kind}' || variables.${variable.name}.all(ns, ${authorizerCall(check)})`,
+      // A message expression has no authorizer (not even through a variable), so it names every namespace reached.
+      messageExpression: `'you may not ${describe(check)} in every namespace this ${kind.kind} ${variable.reaches} (' + variables.${variable.name}.join(', ') + '); kerris does only what its requester could do by hand'`,
+      reason: 'Forbidden',
+    };
+  });
+}
+
+/** The variables the checks use, `namespaces` first, so a kind that needs no other selector adds none. */
+function variables(api: ApiGroupVersion): object[] {
+  const used = new Set<SelectorPath>(['spec.selector']);
+  for (const kind of api.kinds) for (const check of kind.requesterAccess) used.add(check.namespacesOf ?? 'spec.selector');
+  return [...used].map((path) => ({ name: selectorVariables[path].name, expression: selectorVariables[path].expression }));
 }
 
 export function requesterAccessPolicy(api: ApiGroupVersion): string {
@@ -51,7 +73,7 @@ export function requesterAccessPolicy(api: ApiGroupVersion): string {
       matchConstraints: {
         resourceRules: [{ apiGroups: [api.group], apiVersions: [api.version], operations: ['CREATE'], resources: api.kinds.map((k) => resourceMetadata(api, k).plural) }],
       },
-      variables: [{ name: 'namespaces', expression: REACHED_NAMESPACES }],
+      variables: variables(api),
       validations: api.kinds.flatMap(validations),
     },
   };

@@ -1,4 +1,8 @@
-/** The status every chaos kind shares: one lifecycle (src/controller/engine), so one shape of status, conditions and target records. */
+/**
+ * The status every chaos kind shares: one lifecycle (src/controller/engine), so one shape of status, conditions and
+ * target records. A kind's own proof lives in optional fields that only it writes (NetworkChaos: `evidence`,
+ * `verification`, `network`), so every kind keeps the one status type.
+ */
 import { conditions, dnsLabel, dnsSubdomain, maxSeed, time } from './common.ts';
 import { array, enumeration, integer, map, object, optional, required, string, type ObjectSchema } from './schema.ts';
 
@@ -9,6 +13,32 @@ const targetPhase = enumeration(
   'Where one target stands: `Selected` (picked, nothing injected yet, or a dry run), `Injected`, `Recovered`, `Failed`.',
   ['Selected', 'Injected', 'Recovered', 'Failed'],
 );
+
+const counterOf = (what: string) => integer(what, { format: 'int64', minimum: 0 });
+
+/** What the kernel counted for one of a target's network faults: the proof that packets went through it. */
+const faultCounter = object('FaultCounter', 'The kernel\'s counters of one qdisc or nftables rule kerris installed for a target, read from inside its network namespace.', {
+  device: required(string('The interface the counters were read on; for ingress tc faults, the IFB device kerris redirects incoming traffic to (e.g. `kerris-ifb0`).', { maxLength: 15 })),
+  direction: required(enumeration('CounterDirection', 'Which traffic the counted fault acts on: `egress` leaves the target, `ingress` arrives at it.', ['egress', 'ingress'])),
+  kind: required(string('What counted: `netem`, `tbf` or `htb` (tc qdiscs) or `nft` (an nftables rule).', { maxLength: 16 })),
+  fault: required(string('The fault the counter belongs to: the action, e.g. `delay` or `partition`.', { maxLength: 16 })),
+  packets: required(counterOf('Packets the fault has handled since it was installed.')),
+  bytes: optional(counterOf('Bytes the fault has handled since it was installed.')),
+  dropped: optional(counterOf('Packets the qdisc dropped (loss, partition, or a full queue).')),
+  overlimits: optional(counterOf('Times a shaper held packets back for exceeding its rate (tbf, htb).')),
+});
+
+const networkEvidence = object('NetworkEvidence', 'NetworkChaos only: what the kernel counted for the target\'s faults, as the node daemon last read it.', {
+  observedAt: required(time('When the daemon read the counters.')),
+  counters: required(array('One entry per qdisc or rule kerris installed for the target.', faultCounter, { maxItems: 32 })),
+});
+
+const networkVerification = object('NetworkVerification', 'NetworkChaos only, with `spec.verify`: the effect measured from inside the target, against what was configured.', {
+  verdict: required(enumeration('VerificationVerdict', '`Verified`: the measured effect matches the configured one; `NotVerified`: it does not; `Unmeasured`: it could not be measured (no peer answered, or the action has no measurable effect).', ['Verified', 'NotVerified', 'Unmeasured'])),
+  configured: optional(string('What was configured, e.g. `delay 100ms to 10.0.0.7`.', { maxLength: 256 })),
+  measured: optional(string('What was measured, e.g. `RTT 1.2ms before, 101.5ms during`.', { maxLength: 256 })),
+  message: optional(string('How it was measured, or why it could not be, for people.', { maxLength: 1024 })),
+});
 
 const chaosTarget = object('ChaosTarget', 'One target pod and what happened to it.', {
   namespace: required(dnsLabel('The pod\'s namespace.')),
@@ -27,6 +57,17 @@ const chaosTarget = object('ChaosTarget', 'One target pod and what happened to i
   recoveredAt: optional(time('When this pod was whole again: restored, restarted, or replaced and Ready.')),
   replacedBy: optional(string('After pod-kill, the name of the pod its controller created in its place.', { maxLength: 253 })),
   message: optional(string('What went wrong, or any other note, for people.', { maxLength: 1024 })),
+  evidence: optional(networkEvidence),
+  verification: optional(networkVerification),
+});
+
+const networkStatus = object('NetworkStatus', 'NetworkChaos only: what the fault is scoped to, and what to expect from it.', {
+  expectedRtt: optional(string('What a round trip between a target and a peer should show while the fault is held, e.g. `+100ms per round trip`.', { maxLength: 256 })),
+  resolved: optional(array('The host names in `spec.externalTargets` and the addresses they resolved to.', object('ResolvedHost', 'One host name of `spec.externalTargets` and its addresses.', {
+    host: required(string('The host name, without a port.', { maxLength: 253 })),
+    addresses: required(array('The IPv4 and IPv6 addresses it resolved to.', string('An IP address.', { maxLength: 64 }), { maxItems: 32 })),
+  }), { maxItems: 64 })),
+  peers: optional(integer('How many peer addresses (of `target` pods and `externalTargets`) the fault is scoped to; absent when it applies to every peer.', { format: 'int32', minimum: 0 })),
 });
 
 const chaosPhase = enumeration(
@@ -55,4 +96,5 @@ export const chaosStatus: ObjectSchema = object('ChaosStatus', 'What the control
     pausedAt: optional(time('When the current pause began; absent while not paused.')),
     pausedSeconds: optional(integer('Seconds spent paused after injection so far; they do not count toward `duration`.', { format: 'int64', minimum: 0 })),
   })),
+  network: optional(networkStatus),
 });

@@ -33,11 +33,17 @@ export interface KindDefinition {
   readonly semantics: readonly { readonly title: string; readonly body: string }[];
   readonly differencesFromChaosMesh: readonly Difference[];
   /**
-   * What the person creating an object must be allowed to do by hand, in every namespace its selector reaches:
+   * What the person creating an object must be allowed to do by hand, in every namespace its selectors reach:
    * the apiserver checks it at admission (admission.ts), so kerris never does what its requester could not.
    */
   readonly requesterAccess: readonly AccessCheck[];
 }
+
+/**
+ * The pod selectors of a spec whose namespaces an access check covers: `spec.selector` picks the pods a fault
+ * lands on; `spec.target.selector` picks NetworkChaos's peers, which are only looked at.
+ */
+export type SelectorPath = 'spec.selector' | 'spec.target.selector';
 
 /** One authorization check, as `kubectl auth can-i <verb> <resource>[/<subresource>] -n <namespace>` asks it. */
 export interface AccessCheck {
@@ -45,6 +51,8 @@ export interface AccessCheck {
   readonly group: string;
   readonly resource: string;
   readonly subresource?: string;
+  /** Whose namespaces the check covers; `spec.selector` when omitted. */
+  readonly namespacesOf?: SelectorPath;
 }
 
 export interface ApiGroupVersion {

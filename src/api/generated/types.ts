@@ -37,6 +37,37 @@ export interface PodChaosList {
   items: PodChaos[];
 }
 
+/** How to address NetworkChaos objects over REST. */
+export const networkChaosResource = {
+  group: 'chaos.kerris.dev',
+  version: 'v1alpha1',
+  apiVersion: 'chaos.kerris.dev/v1alpha1',
+  kind: 'NetworkChaos',
+  listKind: 'NetworkChaosList',
+  plural: 'networkchaos',
+  singular: 'networkchaos',
+  shortNames: ['nchaos'],
+  categories: ['chaos', 'kerris'],
+  namespaced: true,
+  crdName: 'networkchaos.chaos.kerris.dev',
+} as const;
+
+/** NetworkChaos delays, drops, duplicates, corrupts, rate-limits or cuts off the traffic of pods picked by a selector and a mode, to and from every peer or only some: pods picked by `target`, and `externalTargets`. */
+export interface NetworkChaos {
+  apiVersion: 'chaos.kerris.dev/v1alpha1';
+  kind: 'NetworkChaos';
+  metadata: ObjectMeta;
+  spec: NetworkChaosSpec;
+  status?: ChaosStatus;
+}
+
+export interface NetworkChaosList {
+  apiVersion: 'chaos.kerris.dev/v1alpha1';
+  kind: 'NetworkChaosList';
+  metadata: ListMeta;
+  items: NetworkChaos[];
+}
+
 /** What a PodChaos does and to which pods. Fixed at creation except `paused`. */
 export interface PodChaosSpec {
   /** What happens to each target: `pod-kill` deletes the pod, `pod-failure` freezes its containers for `duration` and then thaws them, `container-kill` kills the containers named in `containerNames` (the first container when omitted). */
@@ -139,6 +170,8 @@ export interface ChaosStatus {
   targetsTruncated?: number;
   /** Where the controller is steering the experiment, as in Chaos Mesh. */
   experiment?: ExperimentStatus;
+  /** NetworkChaos only: what the fault is scoped to, and what to expect from it. */
+  network?: NetworkStatus;
 }
 
 /** Where the experiment stands: `Pending` (not started), `Running` (faults held), `Paused`, `Recovering` (taking faults away), `Finished` (all done and recovered, or a dry run reported), `Failed` (it could not proceed; see the Failed condition). */
@@ -195,6 +228,10 @@ export interface ChaosTarget {
   replacedBy?: string;
   /** What went wrong, or any other note, for people. */
   message?: string;
+  /** NetworkChaos only: what the kernel counted for the target's faults, as the node daemon last read it. */
+  evidence?: NetworkEvidence;
+  /** NetworkChaos only, with `spec.verify`: the effect measured from inside the target, against what was configured. */
+  verification?: NetworkVerification;
 }
 
 /** The workload controller that owned the pod when it was picked, whose new pod counts as its replacement. */
@@ -211,6 +248,54 @@ export interface TargetOwner {
 export type TargetPhase = 'Selected' | 'Injected' | 'Recovered' | 'Failed';
 export const targetPhaseValues: readonly TargetPhase[] = ['Selected', 'Injected', 'Recovered', 'Failed'];
 
+/** NetworkChaos only: what the kernel counted for the target's faults, as the node daemon last read it. */
+export interface NetworkEvidence {
+  /** When the daemon read the counters. */
+  observedAt: string;
+  /** One entry per qdisc or rule kerris installed for the target. */
+  counters: FaultCounter[];
+}
+
+/** The kernel's counters of one qdisc or nftables rule kerris installed for a target, read from inside its network namespace. */
+export interface FaultCounter {
+  /** The interface the counters were read on; for ingress tc faults, the IFB device kerris redirects incoming traffic to (e.g. `kerris-ifb0`). */
+  device: string;
+  /** Which traffic the counted fault acts on: `egress` leaves the target, `ingress` arrives at it. */
+  direction: CounterDirection;
+  /** What counted: `netem`, `tbf` or `htb` (tc qdiscs) or `nft` (an nftables rule). */
+  kind: string;
+  /** The fault the counter belongs to: the action, e.g. `delay` or `partition`. */
+  fault: string;
+  /** Packets the fault has handled since it was installed. */
+  packets: number;
+  /** Bytes the fault has handled since it was installed. */
+  bytes?: number;
+  /** Packets the qdisc dropped (loss, partition, or a full queue). */
+  dropped?: number;
+  /** Times a shaper held packets back for exceeding its rate (tbf, htb). */
+  overlimits?: number;
+}
+
+/** Which traffic the counted fault acts on: `egress` leaves the target, `ingress` arrives at it. */
+export type CounterDirection = 'egress' | 'ingress';
+export const counterDirectionValues: readonly CounterDirection[] = ['egress', 'ingress'];
+
+/** NetworkChaos only, with `spec.verify`: the effect measured from inside the target, against what was configured. */
+export interface NetworkVerification {
+  /** `Verified`: the measured effect matches the configured one; `NotVerified`: it does not; `Unmeasured`: it could not be measured (no peer answered, or the action has no measurable effect). */
+  verdict: VerificationVerdict;
+  /** What was configured, e.g. `delay 100ms to 10.0.0.7`. */
+  configured?: string;
+  /** What was measured, e.g. `RTT 1.2ms before, 101.5ms during`. */
+  measured?: string;
+  /** How it was measured, or why it could not be, for people. */
+  message?: string;
+}
+
+/** `Verified`: the measured effect matches the configured one; `NotVerified`: it does not; `Unmeasured`: it could not be measured (no peer answered, or the action has no measurable effect). */
+export type VerificationVerdict = 'Verified' | 'NotVerified' | 'Unmeasured';
+export const verificationVerdictValues: readonly VerificationVerdict[] = ['Verified', 'NotVerified', 'Unmeasured'];
+
 /** Where the controller is steering the experiment, as in Chaos Mesh. */
 export interface ExperimentStatus {
   /** `Run` while faults should be held, `Stop` once paused, finished or deleted. */
@@ -224,3 +309,155 @@ export interface ExperimentStatus {
 /** `Run` while faults should be held, `Stop` once paused, finished or deleted. */
 export type DesiredPhase = 'Run' | 'Stop';
 export const desiredPhaseValues: readonly DesiredPhase[] = ['Run', 'Stop'];
+
+/** NetworkChaos only: what the fault is scoped to, and what to expect from it. */
+export interface NetworkStatus {
+  /** What a round trip between a target and a peer should show while the fault is held, e.g. `+100ms per round trip`. */
+  expectedRtt?: string;
+  /** The host names in `spec.externalTargets` and the addresses they resolved to. */
+  resolved?: ResolvedHost[];
+  /** How many peer addresses (of `target` pods and `externalTargets`) the fault is scoped to; absent when it applies to every peer. */
+  peers?: number;
+}
+
+/** One host name of `spec.externalTargets` and its addresses. */
+export interface ResolvedHost {
+  /** The host name, without a port. */
+  host: string;
+  /** The IPv4 and IPv6 addresses it resolved to. */
+  addresses: string[];
+}
+
+/** What a NetworkChaos does, to which pods' traffic, and with which peers. Fixed at creation except `paused`. */
+export interface NetworkChaosSpec {
+  /** What happens to the targets' traffic: `delay`, `loss`, `duplicate` and `corrupt` apply the one netem fault of that name (its field of the same name is required); `netem` combines any of `delay`, `loss`, `duplicate`, `corrupt` and `rate`; `bandwidth` limits throughput with a token bucket (`bandwidth`); `partition` drops every packet to or from the peers. */
+  action: NetworkChaosAction;
+  /** Which pods are candidates. Every field given must match (they are ANDed), except `pods`, which names pods directly and ignores the other fields. An empty selector matches every pod in the experiment's namespace. */
+  selector: PodSelectorSpec;
+  /** How many of the candidate pods become targets: `one` picks one, `all` takes all, `fixed` picks `value` pods, `fixed-percent` picks `value` percent (rounded up), `random-max-percent` picks a random share from 1 to `value` percent (rounded up). Picks are random; `seed` makes them repeatable. */
+  mode: SelectorMode;
+  /** How many to pick: a pod count for `fixed`, a percentage from 1 to 100 for `fixed-percent` and `random-max-percent`. A string, as in Chaos Mesh. Not used with `one` and `all`. */
+  value?: string;
+  /** Which of the targets' packets are hit: `to` the packets they send (to the peers, when given), `from` the packets they receive (from the peers), `both` both. Omitted means `to`, as in Chaos Mesh. */
+  direction?: NetworkDirection;
+  /** The peers: pods picked by their own selector and mode, as the targets are. Only their addresses are used; kerris changes nothing in them. */
+  target?: NetworkTarget;
+  /** Peers outside the cluster (or any address), at most 64. With `target` the fault hits traffic with either kind of peer; with neither, traffic with every peer. Host names are resolved by the controller (A and AAAA) and their addresses are recorded in `status.network.resolved`; a Service is best named in full (`db.shop.svc.cluster.local`). */
+  externalTargets?: string[];
+  /** The target's interface to act on, e.g. `eth0`: 1 to 15 of A-Z a-z 0-9 _ . -, not starting with -. Omitted: every interface of the pod but loopback. */
+  device?: string;
+  /** kerris only: the peers' ports, at most 16: only traffic with these ports on the peer's side is hit (destination port of what the targets send, source port of what they receive). Needs `protocol` `tcp` or `udp`. */
+  ports?: number[];
+  /** Which packets are hit: `tcp`, `udp`, `icmp` (ICMP and ICMPv6) or `all`. Omitted means `all`, except that peers given as `host:port` in `externalTargets` are matched by TCP port. */
+  protocol?: NetworkProtocol;
+  /** Latency added to each packet hit. */
+  delay?: DelaySpec;
+  /** Packets dropped at random. */
+  loss?: LossSpec;
+  /** Packets sent twice at random. */
+  duplicate?: DuplicateSpec;
+  /** Packets with a random bit flipped. */
+  corrupt?: CorruptSpec;
+  /** A throughput limit that combines with the other netem faults of action `netem`. */
+  rate?: RateSpec;
+  /** A token bucket filter (tc-tbf): traffic above `rate` waits in a queue of `limit` bytes and is dropped when the queue is full. */
+  bandwidth?: BandwidthSpec;
+  /** How long the fault is held, as a Go duration (`30s`, `5m`, `1h30m`). Counted from injection; time spent paused does not count. Omitted: held until the object is deleted, as in Chaos Mesh. */
+  duration?: string;
+  /** kerris only: after injecting, measure the effect from inside each target (e.g. the round trip to a peer before and during the fault) and report it in `status.targets[].verification`. Off by default, since measuring sends traffic of its own. */
+  verify?: boolean;
+  /** Seed for the random pick of targets and peers, 0 to 9007199254740991. The same seed over the same candidate pods picks the same ones. When omitted the controller chooses one and reports it in status.seed. */
+  seed?: number;
+  /** Pauses the experiment: every fault is taken away, and nothing new is injected until it is set back to false. The only spec field that may change after creation. */
+  paused?: boolean;
+  /** Selects and reports the targets in status without injecting anything. */
+  dryRun?: boolean;
+}
+
+/** What happens to the targets' traffic: `delay`, `loss`, `duplicate` and `corrupt` apply the one netem fault of that name (its field of the same name is required); `netem` combines any of `delay`, `loss`, `duplicate`, `corrupt` and `rate`; `bandwidth` limits throughput with a token bucket (`bandwidth`); `partition` drops every packet to or from the peers. */
+export type NetworkChaosAction = 'netem' | 'delay' | 'loss' | 'duplicate' | 'corrupt' | 'partition' | 'bandwidth';
+export const networkChaosActionValues: readonly NetworkChaosAction[] = ['netem', 'delay', 'loss', 'duplicate', 'corrupt', 'partition', 'bandwidth'];
+
+/** Which of the targets' packets are hit: `to` the packets they send (to the peers, when given), `from` the packets they receive (from the peers), `both` both. Omitted means `to`, as in Chaos Mesh. */
+export type NetworkDirection = 'to' | 'from' | 'both';
+export const networkDirectionValues: readonly NetworkDirection[] = ['to', 'from', 'both'];
+
+/** The peers: pods picked by their own selector and mode, as the targets are. Only their addresses are used; kerris changes nothing in them. */
+export interface NetworkTarget {
+  /** Which pods are candidates. Every field given must match (they are ANDed), except `pods`, which names pods directly and ignores the other fields. An empty selector matches every pod in the experiment's namespace. */
+  selector: PodSelectorSpec;
+  /** How many of the candidate pods become targets: `one` picks one, `all` takes all, `fixed` picks `value` pods, `fixed-percent` picks `value` percent (rounded up), `random-max-percent` picks a random share from 1 to `value` percent (rounded up). Picks are random; `seed` makes them repeatable. */
+  mode: SelectorMode;
+  /** How many to pick: a pod count for `fixed`, a percentage from 1 to 100 for `fixed-percent` and `random-max-percent`. A string, as in Chaos Mesh. Not used with `one` and `all`. */
+  value?: string;
+}
+
+/** Which packets are hit: `tcp`, `udp`, `icmp` (ICMP and ICMPv6) or `all`. Omitted means `all`, except that peers given as `host:port` in `externalTargets` are matched by TCP port. */
+export type NetworkProtocol = 'tcp' | 'udp' | 'icmp' | 'all';
+export const networkProtocolValues: readonly NetworkProtocol[] = ['tcp', 'udp', 'icmp', 'all'];
+
+/** Latency added to each packet hit. */
+export interface DelaySpec {
+  /** The delay each packet gets, e.g. `100ms`; at most 60s. */
+  latency: string;
+  /** Random variation around `latency`, e.g. `10ms`; at most 60s. Omitted means none. */
+  jitter?: string;
+  /** How much each packet's delay depends on the previous packet's, as a percentage. Omitted means 0 (independent). */
+  correlation?: string;
+  /** Sends some packets at once while the rest wait `latency`, so they arrive out of order. */
+  reorder?: ReorderSpec;
+}
+
+/** Sends some packets at once while the rest wait `latency`, so they arrive out of order. */
+export interface ReorderSpec {
+  /** The share of packets sent at once, as a percentage. */
+  reorder: string;
+  /** How much each packet's chance of being reordered depends on the previous packet's, as a percentage. Omitted means 0 (independent). */
+  correlation?: string;
+  /** Reorder only every `gap`-th packet eligible. 0 or omitted means 1 (every packet may be reordered), as tc reads it. */
+  gap?: number;
+}
+
+/** Packets dropped at random. */
+export interface LossSpec {
+  /** The share of packets dropped, as a percentage. */
+  loss: string;
+  /** How much each packet's chance of being dropped depends on the previous packet's, as a percentage. Omitted means 0 (independent). */
+  correlation?: string;
+}
+
+/** Packets sent twice at random. */
+export interface DuplicateSpec {
+  /** The share of packets duplicated, as a percentage. */
+  duplicate: string;
+  /** How much each packet's chance of being duplicated depends on the previous packet's, as a percentage. Omitted means 0 (independent). */
+  correlation?: string;
+}
+
+/** Packets with a random bit flipped. */
+export interface CorruptSpec {
+  /** The share of packets corrupted, as a percentage. */
+  corrupt: string;
+  /** How much each packet's chance of being corrupted depends on the previous packet's, as a percentage. Omitted means 0 (independent). */
+  correlation?: string;
+}
+
+/** A throughput limit that combines with the other netem faults of action `netem`. */
+export interface RateSpec {
+  /** The limit, e.g. `10mbps`; `bps` units are bytes per second, `bit` units bits per second. */
+  rate: string;
+}
+
+/** A token bucket filter (tc-tbf): traffic above `rate` waits in a queue of `limit` bytes and is dropped when the queue is full. */
+export interface BandwidthSpec {
+  /** The sustained rate, e.g. `1mbps`; `bps` units are bytes per second, `bit` units bits per second. */
+  rate: string;
+  /** Bytes that may wait in the queue for tokens. Suggested: at least 2 × rate × the round-trip time, or TCP loses throughput to drops. */
+  limit: number;
+  /** The bucket size in bytes: how much may be sent at once at full speed. At least 1514 (one Ethernet frame). */
+  buffer: number;
+  /** The highest rate at which the bucket may empty, in bits per second (a bare number, as tc reads it); must exceed `rate`. Needs `minburst`. Omitted or 0: no peak rate. */
+  peakrate?: number;
+  /** The peak-rate bucket in bytes, at least 1514; usually the interface MTU. Only with `peakrate`. */
+  minburst?: number;
+}
