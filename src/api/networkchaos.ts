@@ -17,7 +17,7 @@ import { podSelectorFields, podSelectorRules } from './selector.ts';
 /** A netem time: the daemon's units (us, ms, s), in whole microseconds, so fractions are bounded per unit. */
 export const latencyPattern = '^(0|[1-9][0-9]{0,8})(us|(\\.[0-9]{1,3})?ms|(\\.[0-9]{1,6})?s)$';
 /** The longest latency or jitter netem is given. */
-export const MAX_LATENCY = '60s';
+const MAX_LATENCY = '60s';
 /** A percentage from 0 to 100 with at most four decimals, optionally with a % sign. */
 export const percentPattern = '^(100(\\.0{1,4})?|[1-9]?[0-9](\\.[0-9]{1,4})?)%?$';
 /** A tc rate: a whole number and a lower-case unit, bit-based or byte-based (bps is bytes per second). */
@@ -27,16 +27,19 @@ export const MAX_RATE_BITS = 100_000_000_000;
 /** A Linux interface name as the daemon takes it: 1 to 15 characters, no '/', ':' or spaces, not starting with '-'. */
 export const devicePattern = '^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,14}$';
 /** tbf drops every packet larger than its bucket, so buffer and minburst hold at least one Ethernet frame. */
-export const ETHERNET_FRAME_BYTES = 1514;
+const ETHERNET_FRAME_BYTES = 1514;
 
-/** `host:port`, `a.b.c.d:port` or `a.b.c.d/n:port`: exactly one colon, then the port. */
+/**
+ * `host:port`, `a.b.c.d:port` or `a.b.c.d/n:port`: exactly one colon, then the port. With bracketedPortPattern, how an
+ * externalTargets entry splits into address and port, for the schema and for whoever resolves the entries.
+ */
 export const hostPortPattern = '^[^:\\[\\]]+:[0-9]{1,5}$';
 /** `[v6]:port` or `[v6/n]:port`. */
 export const bracketedPortPattern = '^\\[[^\\[\\]]+\\]:[0-9]{1,5}$';
 /** An RFC 1123 host name, optionally fully qualified with a trailing dot. */
-export const hostNamePattern = '^([A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?\\.)*[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?\\.?$';
-export const MAX_EXTERNAL_TARGETS = 64;
-export const MAX_PORTS = 16;
+const hostNamePattern = '^([A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?\\.)*[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?\\.?$';
+const MAX_EXTERNAL_TARGETS = 64;
+const MAX_PORTS = 16;
 
 /** Bits per second per unit of ratePattern, longest suffix first: as tc reads them, `bps` units are bytes. */
 export const RATE_UNIT_BITS: readonly (readonly [unit: string, bits: number])[] = [
