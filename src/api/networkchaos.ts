@@ -31,11 +31,12 @@ const ETHERNET_FRAME_BYTES = 1514;
 
 /**
  * `host:port`, `a.b.c.d:port` or `a.b.c.d/n:port`: exactly one colon, then the port. With bracketedPortPattern, how an
- * externalTargets entry splits into address and port, for the schema and for whoever resolves the entries.
+ * externalTargets entry splits into address and port, in CEL (the controller splits it again in
+ * src/controller/networkchaos/external-targets.ts).
  */
-export const hostPortPattern = '^[^:\\[\\]]+:[0-9]{1,5}$';
+const hostPortPattern = '^[^:\\[\\]]+:[0-9]{1,5}$';
 /** `[v6]:port` or `[v6/n]:port`. */
-export const bracketedPortPattern = '^\\[[^\\[\\]]+\\]:[0-9]{1,5}$';
+const bracketedPortPattern = '^\\[[^\\[\\]]+\\]:[0-9]{1,5}$';
 /** An RFC 1123 host name, optionally fully qualified with a trailing dot. */
 const hostNamePattern = '^([A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?\\.)*[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?\\.?$';
 const MAX_EXTERNAL_TARGETS = 64;

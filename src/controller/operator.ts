@@ -4,7 +4,7 @@
  * the daemon certificates, the Event recorder, leader election and the
  * health/metrics server.
  */
-import type { PodChaos } from '../api/generated/types.ts';
+import type { NetworkChaos, PodChaos } from '../api/generated/types.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { namespaces, nodes, pods } from '../kube/resources.ts';
 import type { KubeObject, Namespace, Pod } from '../kube/types.ts';
@@ -22,21 +22,35 @@ import { ENSURE_INTERVAL_MS } from './certificates/rotation.ts';
 import type { OperatorConfig } from './config.ts';
 import { DAEMON_SELECTOR, DaemonFleet } from './daemons/fleet.ts';
 import { leaseRenewer } from './daemons/lease-renewer.ts';
+import type { ChaosKind, Experiment } from './engine/experiment.ts';
 import { ExperimentEngine } from './engine/lifecycle.ts';
+import { networkChaosKind } from './networkchaos/kind.ts';
+import { networkChaos } from './networkchaos/resource.ts';
 import { podChaosKind } from './podchaos/kind.ts';
 import { podChaos } from './podchaos/resource.ts';
 import { clusterView } from './targets/cluster-view.ts';
+import { selectedNamespaces } from './targets/pod-selection.ts';
 import { slimPod } from './targets/pod-cache.ts';
 
 export const LEASE_NAME = 'kerris-controller';
 /** After a failed attempt (the apiserver briefly away), the leader tries the certificates again this soon. */
 const CERTIFICATE_RETRY_MS = 5_000;
 
-/** Running experiments that a change of this pod may concern: those with targets in its namespace. */
-function experimentsConcerning(experiments: Informer<PodChaos>): (pod: Pod) => ObjectKey[] {
+/**
+ * Running experiments that a change of this pod may concern: those with targets in its namespace, and, for a
+ * level-triggered kind, those whose selectors reach it (a new pod to inject, a peer whose address changed).
+ */
+function experimentsConcerning<T extends Experiment>(experiments: Informer<T>, reaches?: (chaos: T) => string[]): (pod: Pod) => ObjectKey[] {
   return (pod) => experiments.store.list()
-    .filter((chaos) => (chaos.status?.phase === 'Running' || chaos.status?.phase === 'Recovering') && chaos.status.targets?.some((t) => t.namespace === pod.metadata.namespace))
+    .filter((chaos) => (chaos.status?.phase === 'Running' || chaos.status?.phase === 'Recovering')
+      && (chaos.status.targets?.some((t) => t.namespace === pod.metadata.namespace) || (reaches?.(chaos).includes(pod.metadata.namespace ?? '') ?? false)))
     .map((chaos) => keyOf(chaos));
+}
+
+/** The namespaces a NetworkChaos's selector and its target's selector reach. */
+function networkChaosReach(chaos: NetworkChaos): string[] {
+  const namespace = chaos.metadata.namespace ?? '';
+  return [...selectedNamespaces(chaos.spec.selector, namespace), ...(chaos.spec.target ? selectedNamespaces(chaos.spec.target.selector, namespace) : [])];
 }
 
 /** The leader keeps the CA and the daemons' serving Secret current; a new CA is signed with only after it has spread (rotation.ts). */
@@ -61,7 +75,6 @@ function certificateKeeper(certificates: DaemonCertificates, logger: Logger): Ru
 
 export function buildOperator(client: KubeClient, config: OperatorConfig, logger: Logger): Manager {
   const metrics = new RuntimeMetrics();
-  const experiments = new Informer<PodChaos>({ client, resource: podChaos, logger, observer: metrics.informerObserver('podchaos') });
   const allPods = new Informer<Pod>({ client, resource: pods, logger, observer: metrics.informerObserver('pods'), transform: slimPod });
   const allNamespaces = new Informer<Namespace>({ client, resource: namespaces, logger, observer: metrics.informerObserver('namespaces') });
   const allNodes = new Informer<KubeObject>({ client, resource: nodes, logger, observer: metrics.informerObserver('nodes') });
@@ -79,22 +92,30 @@ export function buildOperator(client: KubeClient, config: OperatorConfig, logger
     leaseTtlMs: config.daemonLeaseTtlMs,
     log: logger.child({ component: 'daemons' }),
   });
-  const engine = new ExperimentEngine(client, events, podChaosKind({
-    client, view, fleet, safety: { protectedNamespaces: config.protectedNamespaces, requireOptIn: config.requireOptIn },
-  }), { maxTargets: config.maxTargets });
-  const controller = new Controller<PodChaos>({
-    name: 'podchaos',
-    informer: experiments,
-    concurrency: config.concurrency,
-    metrics,
-    logger,
-    // Status writes by this controller come back as updates; only spec and lifecycle changes need a reconcile.
-    shouldEnqueueUpdate: specOrLifecycleChanged,
-    reconcile: (_object, ctx) => engine.reconcile({ namespace: ctx.namespace ?? '', name: ctx.name }),
-  }).watches(allPods, experimentsConcerning(experiments));
+  const safety = { protectedNamespaces: config.protectedNamespaces, requireOptIn: config.requireOptIn };
+  /** One controller per chaos kind, each on the shared engine, woken by changes of the pods its experiments concern. */
+  function chaosController<T extends Experiment>(name: string, informer: Informer<T>, kind: ChaosKind<T>, reaches?: (chaos: T) => string[]): Controller<T> {
+    const engine = new ExperimentEngine(client, events, kind, { maxTargets: config.maxTargets });
+    return new Controller<T>({
+      name,
+      informer,
+      concurrency: config.concurrency,
+      metrics,
+      logger,
+      // Status writes by this controller come back as updates; only spec and lifecycle changes need a reconcile.
+      shouldEnqueueUpdate: specOrLifecycleChanged,
+      reconcile: (_object, ctx) => engine.reconcile({ namespace: ctx.namespace ?? '', name: ctx.name }),
+    }).watches(allPods, experimentsConcerning(informer, reaches));
+  }
+  const podExperiments = new Informer<PodChaos>({ client, resource: podChaos, logger, observer: metrics.informerObserver('podchaos') });
+  const networkExperiments = new Informer<NetworkChaos>({ client, resource: networkChaos, logger, observer: metrics.informerObserver('networkchaos') });
+  const controllers = [
+    chaosController('podchaos', podExperiments, podChaosKind({ client, view, fleet, safety })),
+    chaosController('networkchaos', networkExperiments, networkChaosKind({ view, fleet, safety }), networkChaosReach),
+  ];
   return new Manager({
-    informers: [experiments, allPods, daemonPods, allNamespaces, allNodes],
-    controllers: [controller, leaseRenewer(fleet), ...(config.certificates === 'controller' ? [certificateKeeper(certificates, logger)] : [])],
+    informers: [podExperiments, networkExperiments, allPods, daemonPods, allNamespaces, allNodes],
+    controllers: [...controllers, leaseRenewer(fleet), ...(config.certificates === 'controller' ? [certificateKeeper(certificates, logger)] : [])],
     metrics,
     logger,
     health: { port: config.healthPort },

@@ -96,6 +96,7 @@ export interface ContainerStatus {
 export interface Pod extends KubeObject {
   spec?: {
     nodeName?: string;
+    hostNetwork?: boolean;
     containers: Container[];
     restartPolicy?: 'Always' | 'OnFailure' | 'Never';
     terminationGracePeriodSeconds?: number;
@@ -103,6 +104,8 @@ export interface Pod extends KubeObject {
   status?: {
     phase?: 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown';
     podIP?: string;
+    /** Every address of the pod, IPv4 and IPv6 on a dual-stack cluster; podIP is the first. */
+    podIPs?: { ip: string }[];
     hostIP?: string;
     conditions?: PodCondition[];
     containerStatuses?: ContainerStatus[];

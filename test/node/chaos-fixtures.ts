@@ -1,8 +1,8 @@
-/** Shared by the PodChaos end-to-end tests: applying and waiting for experiments, the app, Events, the controller. */
+/** Shared by the chaos end-to-end tests: applying and waiting for experiments, the app, Events, the controller. */
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
-import type { PodChaos, PodChaosSpec } from '../../src/api/generated/types.ts';
+import type { ChaosStatus, NetworkChaos, PodChaos } from '../../src/api/generated/types.ts';
 import type { ControlPlane } from '../testbed/index.ts';
 import { KERRIS_NAMESPACE } from '../testbed/kerris.ts';
 import { kubectl, kubectlJson } from '../testbed/kubectl.ts';
@@ -10,10 +10,20 @@ import { appPods, deploySampleApp, SAMPLE_APP, type PodSummary } from '../testbe
 
 export interface EventJson { reason: string; message: string; type: string; reportingInstance?: string; involvedObject: { name: string } }
 
-export const finished = (c: PodChaos): boolean => c.status?.phase === 'Finished' || c.status?.phase === 'Failed';
-export const condition = (c: PodChaos, type: string) => c.status?.conditions?.find((x) => x.type === type);
+interface WithStatus { status?: ChaosStatus }
+export const finished = (c: WithStatus): boolean => c.status?.phase === 'Finished' || c.status?.phase === 'Failed';
+export const condition = (c: WithStatus, type: string) => c.status?.conditions?.find((x) => x.type === type);
 
-export function chaosFixtures(plane: ControlPlane, prefix: string) {
+interface Kinds { PodChaos: PodChaos; NetworkChaos: NetworkChaos }
+/** What a test leaves out of a spec: PodChaos kills one of the app's pods, NetworkChaos hits all of them. */
+const DEFAULTS: { [K in keyof Kinds]: Partial<Kinds[K]['spec']> } = {
+  PodChaos: { action: 'pod-kill', mode: 'one', selector: { labelSelectors: { app: SAMPLE_APP } } },
+  NetworkChaos: { mode: 'all', selector: { labelSelectors: { app: SAMPLE_APP } } },
+};
+const PLURALS: { [K in keyof Kinds]: string } = { PodChaos: 'podchaos', NetworkChaos: 'networkchaos' };
+
+export function chaosFixtures<K extends keyof Kinds = 'PodChaos'>(plane: ControlPlane, prefix: string, kind: K = 'PodChaos' as K) {
+  type Chaos = Kinds[K];
   let counter = 0;
   const namespaces: string[] = [];
 
@@ -25,21 +35,16 @@ export function chaosFixtures(plane: ControlPlane, prefix: string) {
     return namespace;
   }
 
-  async function applyChaos(namespace: string, name: string, spec: Partial<PodChaosSpec>): Promise<void> {
-    const manifest = {
-      apiVersion: 'chaos.kerris.dev/v1alpha1',
-      kind: 'PodChaos',
-      metadata: { name, namespace },
-      spec: { action: 'pod-kill', mode: 'one', selector: { labelSelectors: { app: SAMPLE_APP } }, ...spec },
-    };
+  async function applyChaos(namespace: string, name: string, spec: Partial<Chaos['spec']>): Promise<void> {
+    const manifest = { apiVersion: 'chaos.kerris.dev/v1alpha1', kind, metadata: { name, namespace }, spec: { ...DEFAULTS[kind], ...spec } };
     await kubectl(plane, ['apply', '-f', '-'], { input: stringify(manifest) });
   }
 
-  const getChaos = (namespace: string, name: string): Promise<PodChaos> => kubectlJson<PodChaos>(plane, ['get', 'podchaos', name, '-n', namespace]);
+  const getChaos = (namespace: string, name: string): Promise<Chaos> => kubectlJson<Chaos>(plane, ['get', PLURALS[kind], name, '-n', namespace]);
 
-  async function waitChaos(namespace: string, name: string, what: string, done: (c: PodChaos) => boolean, timeoutMs = 60_000): Promise<PodChaos> {
+  async function waitChaos(namespace: string, name: string, what: string, done: (c: Chaos) => boolean, timeoutMs = 60_000): Promise<Chaos> {
     const deadline = Date.now() + timeoutMs;
-    let last: PodChaos | undefined;
+    let last: Chaos | undefined;
     while (Date.now() < deadline) {
       last = await getChaos(namespace, name);
       if (done(last)) return last;
@@ -59,7 +64,7 @@ export function chaosFixtures(plane: ControlPlane, prefix: string) {
   }
 
   async function chaosEvents(namespace: string, name: string): Promise<EventJson[]> {
-    const list = await kubectlJson<{ items: EventJson[] }>(plane, ['get', 'events', '-n', namespace, '--field-selector', `involvedObject.kind=PodChaos,involvedObject.name=${name}`]);
+    const list = await kubectlJson<{ items: EventJson[] }>(plane, ['get', 'events', '-n', namespace, '--field-selector', `involvedObject.kind=${kind},involvedObject.name=${name}`]);
     return list.items;
   }
 
@@ -82,3 +87,5 @@ export function chaosFixtures(plane: ControlPlane, prefix: string) {
 
   return { newApp, applyChaos, getChaos, waitChaos, waitAppReady, chaosEvents, scaleController, cleanUp };
 }
+
+export type ChaosFixtures<K extends keyof Kinds = 'PodChaos'> = ReturnType<typeof chaosFixtures<K>>;

@@ -17,11 +17,11 @@ import { kubectl, kubectlJson } from '../testbed/kubectl.ts';
 import { containerFreezer, freezerFile, isFrozen as frozenNow } from '../testbed/node/freezer.ts';
 import { REPO_ROOT } from '../testbed/paths.ts';
 import { answersHttp, SAMPLE_APP } from '../testbed/sample-app.ts';
-import { chaosFixtures, condition, finished } from './chaos-fixtures.ts';
+import { chaosFixtures, condition, finished, type ChaosFixtures } from './chaos-fixtures.ts';
 
 let plane: ControlPlane;
 let node: ClusterNode;
-let fx: ReturnType<typeof chaosFixtures>;
+let fx: ChaosFixtures;
 let containerd: ContainerdRuntime;
 
 /** The controller's lease on each daemon (deploy/controller: --daemon-lease-ttl). */

@@ -10,11 +10,11 @@ import { clusterNode, type ClusterNode, type ControlPlane } from '../testbed/ind
 import { deployKerris, KERRIS_NAMESPACE, removeKerris } from '../testbed/kerris.ts';
 import { kubectl, kubectlJson } from '../testbed/kubectl.ts';
 import { appPods, SAMPLE_APP } from '../testbed/sample-app.ts';
-import { chaosFixtures, condition, finished } from './chaos-fixtures.ts';
+import { chaosFixtures, condition, finished, type ChaosFixtures } from './chaos-fixtures.ts';
 
 let plane: ControlPlane;
 let node: ClusterNode;
-let fx: ReturnType<typeof chaosFixtures>;
+let fx: ChaosFixtures;
 
 describe('PodChaos on the real cluster, controller in-cluster', { timeout: 900_000 }, () => {
   before(async () => {

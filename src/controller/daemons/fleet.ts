@@ -5,7 +5,7 @@
  * the experiment engine and the lease renewer make.
  */
 import { DaemonClient, type InjectionInput } from '../../daemon/client.ts';
-import { ErrorCode, FaultKind, Phase, type SyncResponse } from '../../daemon/proto/gen/daemon_pb.js';
+import { ErrorCode, FaultKind, Phase, type Evidence, type ListResponse, type SyncResponse } from '../../daemon/proto/gen/daemon_pb.js';
 import type { TlsMaterial } from '../../daemon/tls.ts';
 import type { Pod } from '../../kube/types.ts';
 import type { Store } from '../../runtime/store.ts';
@@ -161,6 +161,27 @@ export class DaemonFleet {
       id: r.id, ok: r.ok, code: CODES[r.errorCode] ?? 'failed', message: r.message, phase: r.injection ? PHASES[r.injection.phase] ?? 'none' : 'none',
     });
     return { items: response.results.map(outcome), revertFailed: response.revertFailed.map(outcome) };
+  }
+
+  /**
+   * The kernel's counters of each of the experiment's active network injections on the node, by injection ID, as
+   * the daemon last read them (at most about 2 s before). Throws DaemonUnavailableError when it cannot be asked.
+   */
+  async evidence(node: string, experiment: string): Promise<Map<string, { counters: Evidence[]; ageMs: number }>> {
+    const { client } = await this.#connection(node);
+    const found = new Map<string, { counters: Evidence[]; ageMs: number }>();
+    let pageToken = '';
+    do {
+      let page: ListResponse;
+      try {
+        page = await client.list({ experiment, evidence: true, pageToken });
+      } catch (error) {
+        throw new DaemonUnavailableError(node, `the daemon did not answer: ${errorMessage(error)}`, { cause: error });
+      }
+      for (const injection of page.injections) if (injection.evidence.length > 0) found.set(injection.id, { counters: injection.evidence, ageMs: injection.evidenceAgeMs });
+      pageToken = page.nextPageToken;
+    } while (pageToken !== '');
+    return found;
   }
 
   /**

@@ -39,10 +39,15 @@ export class SelectionError extends Error {
   override name = 'SelectionError';
 }
 
-/** What a kind needs to know while applying: how long the fault may still be held. */
+/** Status fields a kind reports of itself, beside the target records the engine keeps (NetworkChaos's peers). */
+export type KindStatus = Pick<ChaosStatus, 'network'>;
+
+/** What a kind needs to know while applying, and where it reports what it found out. */
 export interface ApplyContext {
   /** Milliseconds of the duration still to run; undefined when the experiment has no duration. */
   remainingMs: number | undefined;
+  /** Records kind-specific status; the engine writes the last report with the records of this pass. */
+  report(status: KindStatus): void;
 }
 
 /** The result of taking faults away: updated records and whether every place that may hold them has answered. */
@@ -69,6 +74,11 @@ export interface Fault<T extends Experiment> {
   recover(chaos: T, targets: readonly TargetRecord[]): Promise<RecoverOutcome>;
   /** For injected targets of one-time actions: whether each has recovered (replaced, restarted), from the cache. */
   observe(chaos: T, targets: readonly TargetRecord[]): TargetRecord[];
+  /**
+   * Held faults that can prove themselves: the held targets' records, in the same order, with what their nodes read
+   * from the kernel now (counters of what the fault did). Asked at every restate; the engine writes what changed.
+   */
+  evidence?(chaos: T, held: readonly TargetRecord[]): Promise<TargetRecord[]>;
 }
 
 export interface ChaosKind<T extends Experiment> {
@@ -82,6 +92,13 @@ export interface ChaosKind<T extends Experiment> {
    * longer allow come back Failed with the reason. Asked before every apply, never before taking a fault away.
    */
   recheck(chaos: T, targets: readonly TargetRecord[]): TargetRecord[];
+  /**
+   * Level-triggered kinds only (absent: targets are picked once). While a held fault runs, the target records as
+   * they should be now, in the same order with new ones appended: a target whose pod is gone comes back Recovered,
+   * a pod the spec picks now (a new pod under `mode: all`, a replacement that keeps a count) comes back Selected.
+   * Asked before every restate, with the experiment's seed.
+   */
+  follow?(chaos: T, targets: readonly TargetRecord[], seed: number): TargetRecord[];
   /** The fault this experiment applies. */
   fault(chaos: T): Fault<T>;
 }

@@ -15,7 +15,7 @@ import type { EventRecorder } from '../../runtime/events.ts';
 import { addFinalizer, removeFinalizer } from '../../runtime/finalizer.ts';
 import { countTargets, MAX_TARGET_RECORDS, untrackedCounts } from './counts.ts';
 import { parseDuration } from './duration.ts';
-import { SelectionError, type ChaosKind, type ChaosStatus, type Experiment, type RecoverOutcome, type TargetRecord } from './experiment.ts';
+import { SelectionError, type ApplyContext, type ChaosKind, type ChaosStatus, type Experiment, type KindStatus, type RecoverOutcome, type TargetRecord } from './experiment.ts';
 
 /** Held on every experiment until its faults are taken away. */
 export const RECOVERY_FINALIZER = 'chaos.kerris.dev/recover';
@@ -132,6 +132,11 @@ export class ExperimentEngine<T extends Experiment> {
     const pausedMs = (status.experiment?.pausedSeconds ?? 0) * 1000;
     const currentPause = status.experiment?.pausedAt ? this.#now().getTime() - Date.parse(status.experiment.pausedAt) : 0;
     return Math.max(0, this.#now().getTime() - Date.parse(status.injectedAt) - pausedMs - currentPause);
+  }
+
+  /** An apply's context; `reports` gets the kind's last report. */
+  #applyContext(chaos: T, reports: { last?: KindStatus }): ApplyContext {
+    return { remainingMs: this.#remainingMs(chaos), report: (status) => { reports.last = status; } };
   }
 
   #remainingMs(chaos: T): number | undefined {
@@ -252,8 +257,9 @@ export class ExperimentEngine<T extends Experiment> {
     const held = allowed.filter((t) => t.phase === 'Injected');
     const allowedPending = allowed.filter((t) => t.phase !== 'Injected');
     const fault = this.#kind.fault(chaos);
+    const reports: { last?: KindStatus } = {};
     const applied = [
-      ...(allowedPending.length > 0 ? bounded(await fault.apply(chaos, allowedPending, held, { remainingMs: this.#remainingMs(chaos) })) : []),
+      ...(allowedPending.length > 0 ? bounded(await fault.apply(chaos, allowedPending, held, this.#applyContext(chaos, reports))) : []),
       ...refused,
     ];
     const recordedUids = new Set((status.targets ?? []).map((t) => t.uid));
@@ -268,7 +274,7 @@ export class ExperimentEngine<T extends Experiment> {
     const counts = countTargets(records, untracked);
     const failures = applied.filter((t) => t.phase === 'Failed');
     const injectedAt = status.injectedAt ?? (applied.some((t) => t.phase === 'Injected') ? formatTime(this.#now().getTime()) : undefined);
-    let next: ChaosStatus = { ...status, ...counts, targets: records, ...(injectedAt ? { injectedAt } : {}), phase: 'Running' };
+    let next: ChaosStatus = { ...status, ...reports.last, ...counts, targets: records, ...(injectedAt ? { injectedAt } : {}), phase: 'Running' };
     next = failures.length === 0 && lostToRestart === 0
       ? this.#condition(chaos, next, 'AllInjected', 'True', this.#kind.fault(chaos).injectedReason, `injected ${counts.injected} target(s)`)
       : this.#condition(chaos, next, 'AllInjected', 'False', 'InjectionFailed',
@@ -308,12 +314,14 @@ export class ExperimentEngine<T extends Experiment> {
   async #progress(chaos: T, restate: boolean): Promise<Action> {
     const status = chaos.status ?? {};
     const fault = this.#kind.fault(chaos);
-    const remainingMs = this.#remainingMs(chaos) ?? 0;
+    const remaining = this.#remainingMs(chaos);
+    const remainingMs = remaining ?? 0;
     const records = status.targets ?? [];
     let assessed: TargetRecord[];
     let recovering: RecoverOutcome | undefined;
     if (fault.holds) {
-      if (remainingMs > 0) return this.#hold(chaos, remainingMs, restate);
+      // Without a duration a held fault stays until the experiment is paused or deleted.
+      if (remaining === undefined || remaining > 0) return this.#hold(chaos, remaining, restate);
       const outcome = await fault.recover(chaos, records.filter((t) => t.phase === 'Injected'));
       const byUid = new Map(bounded(outcome.targets).map((t) => [t.uid, t]));
       assessed = records.map((t) => byUid.get(t.uid) ?? t);
@@ -353,19 +361,53 @@ export class ExperimentEngine<T extends Experiment> {
 
   /**
    * While a held fault runs, states it again every resync: a node whose daemon reverted it (its lease lapsed while
-   * no controller led, or it restarted after a deadline) gets it back for the rest of the duration.
+   * no controller led, or it restarted after a deadline) gets it back for the rest of the duration. A level-triggered
+   * kind first follows its targets: pods gone are recorded, and pods it picks now are injected with the rest.
    */
-  async #hold(chaos: T, remainingMs: number, restate: boolean): Promise<Action> {
-    const injected = (chaos.status?.targets ?? []).filter((t) => t.phase === 'Injected');
-    if (!restate || injected.length === 0) return requeueAfter(Math.min(remainingMs, this.#resyncMs));
-    const { allowed, refused } = await this.#recheck(chaos, injected);
-    if (allowed.length > 0) await this.#kind.fault(chaos).apply(chaos, [], allowed, { remainingMs });
-    if (refused.length > 0) {
-      const byUid = new Map(refused.map((t) => [t.uid, t]));
-      const targets = (chaos.status?.targets ?? []).map((t) => byUid.get(t.uid) ?? t);
-      await this.#writeStatus(chaos, { ...chaos.status, targets, ...countTargets(targets, untrackedCounts(chaos.status)) });
+  async #hold(chaos: T, remainingMs: number | undefined, restate: boolean): Promise<Action> {
+    const wait = requeueAfter(Math.min(remainingMs ?? this.#resyncMs, this.#resyncMs));
+    if (!restate) return wait;
+    const followed = await this.#follow(chaos);
+    const pending = (followed.status?.targets ?? []).filter((t) => t.phase === 'Selected');
+    if (pending.length > 0) return this.#progress(await this.#inject(followed, pending), false);
+    const injected = (followed.status?.targets ?? []).filter((t) => t.phase === 'Injected');
+    if (injected.length === 0) return wait;
+    const { allowed, refused } = await this.#recheck(followed, injected);
+    const reports: { last?: KindStatus } = {};
+    const fault = this.#kind.fault(followed);
+    if (allowed.length > 0) await fault.apply(followed, [], allowed, this.#applyContext(followed, reports));
+    const proven = allowed.length > 0 && fault.evidence ? bounded(await fault.evidence(followed, allowed)) : [];
+    const reportChanged = reports.last !== undefined && JSON.stringify(reports.last.network) !== JSON.stringify(followed.status?.network);
+    const byUid = new Map([...proven, ...refused].map((t) => [t.uid, t]));
+    const targets = (followed.status?.targets ?? []).map((t) => byUid.get(t.uid) ?? t);
+    if (reportChanged || JSON.stringify(targets) !== JSON.stringify(followed.status?.targets ?? [])) {
+      await this.#writeStatus(followed, { ...followed.status, ...reports.last, targets, ...countTargets(targets, untrackedCounts(followed.status)) });
     }
-    return requeueAfter(Math.min(remainingMs, this.#resyncMs));
+    return wait;
+  }
+
+  /**
+   * Level-triggered kinds: records the targets whose pods are gone and appends the pods the spec picks now (phase
+   * Selected), with an Event for each change. Status keeps at most MAX_TARGET_RECORDS records, so an experiment
+   * whose records are full follows no new pods (a Warning says so), and one with untracked targets is not followed.
+   */
+  async #follow(chaos: T): Promise<T> {
+    const status = chaos.status ?? {};
+    const records = status.targets ?? [];
+    if (this.#kind.follow === undefined || (status.targetsTruncated ?? 0) > 0) return chaos;
+    const followed = bounded(this.#kind.follow(chaos, records, status.seed ?? 0));
+    const gone = followed.slice(0, records.length).filter((t, i) => t.phase === 'Recovered' && records[i]?.phase !== 'Recovered');
+    const candidates = followed.slice(records.length);
+    const added = candidates.slice(0, Math.max(0, MAX_TARGET_RECORDS - records.length));
+    if (gone.length === 0 && added.length === 0) return chaos;
+    const targets = [...followed.slice(0, records.length), ...added];
+    const updated = await this.#writeStatus(chaos, { ...status, targets, ...countTargets(targets, untrackedCounts(status)) });
+    for (const target of gone.slice(0, 20)) await this.#event(chaos, 'Normal', 'TargetGone', `pod ${target.namespace}/${target.name}: ${target.message ?? ''}`);
+    for (const target of added.slice(0, 20)) await this.#event(chaos, 'Normal', 'TargetAdded', `pod ${target.namespace}/${target.name} is picked now: ${target.message ?? 'injecting'}`);
+    if (candidates.length > added.length) {
+      await this.#event(chaos, 'Warning', 'TargetsFull', `${candidates.length - added.length} more pod(s) match, but the experiment already keeps ${MAX_TARGET_RECORDS} target records; they are not injected`);
+    }
+    return updated;
   }
 
   /** Deletion: take every fault away, then let the object go. */

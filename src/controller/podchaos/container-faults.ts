@@ -11,6 +11,7 @@ import { formatTime } from '../../kube/time.ts';
 import type { Pod } from '../../kube/types.ts';
 import { mapLimit } from '../../util/concurrency.ts';
 import type { Fault, RecoverOutcome, TargetRecord } from '../engine/experiment.ts';
+import { clearExperiment } from '../daemons/clear.ts';
 import { DaemonUnavailableError, type DaemonFleet, type ItemOutcome } from '../daemons/fleet.ts';
 import type { ClusterView } from '../targets/cluster-view.ts';
 
@@ -161,35 +162,9 @@ export function containerFault(options: ContainerFaultOptions): (action: 'pod-fa
   }
 
   /** Clears the experiment on every node with a daemon, and on every node a target ran on. */
-  async function recover(chaos: PodChaos, targets: readonly TargetRecord[]): Promise<RecoverOutcome> {
-    const known = view.nodeLabels();
-    const nodes = new Set(fleet.nodes());
-    const targetNodes = new Set(targets.flatMap((t) => (t.node !== undefined && known.has(t.node) ? [t.node] : [])));
-    for (const node of targetNodes) nodes.add(node);
-    const problems: string[] = [];
-    const clearedNodes = new Set<string>();
-    await mapLimit([...nodes].sort(), 16, async (node) => {
-      try {
-        const sync = await fleet.sync(node, experimentOf(chaos), []);
-        if (sync.revertFailed.length > 0) problems.push(`node ${node}: ${sync.revertFailed.length} revert(s) failed, the daemon retries: ${sync.revertFailed[0]?.message ?? ''}`);
-        else clearedNodes.add(node);
-      } catch (error) {
-        if (!(error instanceof DaemonUnavailableError)) throw error;
-        // Only a node that may hold this experiment's faults keeps recovery open; it reverts by itself when its lease lapses.
-        if (targetNodes.has(node)) problems.push(error.message);
-        else clearedNodes.add(node);
-      }
-    });
-    const at = formatTime(now().getTime());
+  function recover(chaos: PodChaos, targets: readonly TargetRecord[]): Promise<RecoverOutcome> {
     const verb = chaos.spec.action === 'pod-failure' ? 'thawed' : 'cleared';
-    const records = targets.map((t) => (t.node === undefined || clearedNodes.has(t.node) || !known.has(t.node)
-      ? { ...t, phase: 'Recovered' as const, recoveredAt: at, message: t.node !== undefined && !known.has(t.node) ? `node ${t.node} is gone, and its faults with it` : `${verb} ${(t.containers ?? []).join(', ')}` }
-      : { ...t, message: `waiting for node ${t.node}'s daemon to take the fault away` }));
-    return {
-      targets: records,
-      complete: problems.length === 0,
-      message: problems.length === 0 ? `taken away on ${clearedNodes.size} node(s)` : problems.slice(0, 3).join('; '),
-    };
+    return clearExperiment(options, experimentOf(chaos), targets, (t) => `${verb} ${(t.containers ?? []).join(', ')}`);
   }
 
   /** container-kill: recovered once every killed container restarted (its restartCount rose) and is ready. */

@@ -30,6 +30,7 @@ export function slimPod(pod: Pod): Pod {
     ...(pod.spec ? {
       spec: {
         ...(pod.spec.nodeName !== undefined ? { nodeName: pod.spec.nodeName } : {}),
+        ...(pod.spec.hostNetwork !== undefined ? { hostNetwork: pod.spec.hostNetwork } : {}),
         containers: pod.spec.containers.map((c) => ({ name: c.name, image: c.image })),
       },
     } : {}),
@@ -37,6 +38,7 @@ export function slimPod(pod: Pod): Pod {
       status: {
         ...(pod.status.phase !== undefined ? { phase: pod.status.phase } : {}),
         ...(pod.status.podIP !== undefined ? { podIP: pod.status.podIP } : {}),
+        ...(pod.status.podIPs !== undefined ? { podIPs: pod.status.podIPs.map((a) => ({ ip: a.ip })) } : {}),
         ...(pod.status.conditions !== undefined ? { conditions: pod.status.conditions.map((c) => ({ type: c.type, status: c.status, ...(c.lastTransitionTime ? { lastTransitionTime: c.lastTransitionTime } : {}) })) } : {}),
         ...(pod.status.containerStatuses !== undefined ? {
           containerStatuses: pod.status.containerStatuses.map((c) => ({ name: c.name, ready: c.ready, restartCount: c.restartCount, ...(c.containerID ? { containerID: c.containerID } : {}) })),

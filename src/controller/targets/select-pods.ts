@@ -43,12 +43,10 @@ function candidatesOf(view: ClusterView, spec: PodTargetSpec, experimentNamespac
   return { reached, admitted, refused, missing, listed, candidates };
 }
 
-/** Targets in phase Selected, ordered by the pick. Throws SelectorError for a selector or mode that cannot pick. */
-export function selectPods(view: ClusterView, spec: PodTargetSpec, experimentNamespace: string, safety: SafetyPolicy, seed: number): Selection {
-  const { refused, missing, listed, candidates } = candidatesOf(view, spec, experimentNamespace, safety);
-  const chosen = pickTargets(candidates, targetCount(spec.mode, spec.value, candidates.length, seed), seed);
+/** Records in phase Selected for picked pods, with the workload controller that owns each. */
+function recordsOf(chosen: readonly CandidatePod[], listed: readonly Pod[]): TargetRecord[] {
   const owners = new Map(listed.map((p) => [p.metadata.uid ?? '', p.metadata.ownerReferences?.find((o) => o.controller)]));
-  const targets: TargetRecord[] = chosen.map((pod) => {
+  return chosen.map((pod) => {
     const owner = owners.get(pod.uid);
     return {
       namespace: pod.namespace, name: pod.name, uid: pod.uid, phase: 'Selected',
@@ -56,6 +54,13 @@ export function selectPods(view: ClusterView, spec: PodTargetSpec, experimentNam
       ...(owner ? { owner: { kind: owner.kind, name: owner.name, uid: owner.uid } } : {}),
     };
   });
+}
+
+/** Targets in phase Selected, ordered by the pick. Throws SelectorError for a selector or mode that cannot pick. */
+export function selectPods(view: ClusterView, spec: PodTargetSpec, experimentNamespace: string, safety: SafetyPolicy, seed: number): Selection {
+  const { refused, missing, listed, candidates } = candidatesOf(view, spec, experimentNamespace, safety);
+  const chosen = pickTargets(candidates, targetCount(spec.mode, spec.value, candidates.length, seed), seed);
+  const targets = recordsOf(chosen, listed);
   const notes = [
     ...refused.map((r) => r.reason === 'Protected'
       ? `namespace ${r.namespace} is protected and never targeted unless the operator allows it`
@@ -85,4 +90,26 @@ export function recheckPods(view: ClusterView, spec: PodTargetSpec, experimentNa
     }
     return reason === undefined ? target : { ...target, phase: 'Failed', message: `refused before acting: ${reason}` };
   });
+}
+
+/**
+ * Level-triggered targets, for kinds that hold a fault on live pods (NetworkChaos): the records as they should be
+ * now. A target whose pod is gone (deleted, or replaced under the same name) comes back Recovered, since its fault
+ * went with its network namespace. Pods picked now are appended as Selected: with `mode: all` every matching pod
+ * not recorded yet; with the other modes as many as keep the mode's count over today's candidates, drawn with the
+ * experiment's seed. A pod once recorded is never picked again.
+ */
+export function followPods(view: ClusterView, spec: PodTargetSpec, experimentNamespace: string, safety: SafetyPolicy, seed: number, targets: readonly TargetRecord[], at: string): TargetRecord[] {
+  const current = targets.map((target): TargetRecord => {
+    if (target.phase !== 'Injected' && target.phase !== 'Selected') return target;
+    const pod = view.pod(target.namespace, target.name);
+    if (pod !== undefined && pod.metadata.uid === target.uid && pod.metadata.deletionTimestamp === undefined) return target;
+    return { ...target, phase: 'Recovered', recoveredAt: at, message: pod !== undefined && pod.metadata.uid === target.uid ? 'the pod is being deleted; its fault goes with it' : 'the pod is gone, and its fault with it' };
+  });
+  const recorded = new Set(targets.map((t) => t.uid));
+  const active = current.filter((t) => t.phase === 'Injected' || t.phase === 'Selected').length;
+  const { listed, candidates } = candidatesOf(view, spec, experimentNamespace, safety);
+  const fresh = candidates.filter((c) => !recorded.has(c.uid));
+  const wanted = spec.mode === 'all' ? fresh.length : Math.max(0, targetCount(spec.mode, spec.value, candidates.length, seed) - active);
+  return [...current, ...recordsOf(pickTargets(fresh, wanted, seed), listed).map((t) => ({ ...t, message: 'picked while the experiment runs' }))];
 }

@@ -53,51 +53,24 @@ export interface Lab {
   close(): Promise<void>;
 }
 
-export async function createLab(peerCount: number): Promise<Lab> {
-  const prefix = `kl${randomBytes(3).toString('hex')}`;
-  const target: Netns = { name: `${prefix}-t`, path: `/run/netns/${prefix}-t` };
-  const peers: Peer[] = [];
-  const created: Netns[] = [];
+/** Running traffic tools inside named namespaces (the lab's, or a pod's attached with `ip netns attach`). */
+export type TrafficTools = Pick<Lab, 'exec' | 'traffic' | 'serve'> & {
+  /** Kills every process the tools started. */
+  stopAll(): Promise<void>;
+};
+
+export function trafficTools(): TrafficTools {
   const children = new Set<ChildProcess>();
 
   const exec: Lab['exec'] = (ns, argv, options = {}) => run(['ip', 'netns', 'exec', ns.name, ...argv], { timeoutMs: 60_000, ...options });
 
-  const close = async (): Promise<void> => {
+  const stopAll = async (): Promise<void> => {
     await Promise.all([...children].map((child) => new Promise<void>((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) { resolve(); return; }
       child.once('exit', () => resolve());
       child.kill('SIGKILL');
     })));
-    for (const ns of created) await run(['ip', 'netns', 'del', ns.name], { allowFailure: true });
   };
-
-  try {
-    await run(['ip', 'netns', 'add', target.name]);
-    created.push(target);
-    await exec(target, ['ip', 'link', 'set', 'lo', 'up']);
-    for (let i = 0; i < peerCount; i++) {
-      const ns: Netns = { name: `${prefix}-p${i}`, path: `/run/netns/${prefix}-p${i}` };
-      await run(['ip', 'netns', 'add', ns.name]);
-      created.push(ns);
-      const device = `eth${i}`;
-      const peer: Peer = {
-        netns: ns, device,
-        ipv4: `10.77.${i + 1}.2`, ipv6: `fd77:${i + 1}::2`,
-        targetIpv4: `10.77.${i + 1}.1`, targetIpv6: `fd77:${i + 1}::1`,
-      };
-      await run(['ip', 'link', 'add', 'name', device, 'netns', target.name, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns.name]);
-      await exec(target, ['ip', '-batch', '-'], {
-        input: `addr add ${peer.targetIpv4}/24 dev ${device}\naddr add ${peer.targetIpv6}/64 dev ${device} nodad\nlink set ${device} up\n`,
-      });
-      await exec(ns, ['ip', '-batch', '-'], {
-        input: `link set lo up\naddr add ${peer.ipv4}/24 dev eth0\naddr add ${peer.ipv6}/64 dev eth0 nodad\nlink set eth0 up\n`,
-      });
-      peers.push(peer);
-    }
-  } catch (error) {
-    await close();
-    throw error;
-  }
 
   const traffic = async <T>(ns: Netns, args: readonly string[], timeoutMs = 60_000): Promise<T> => {
     const result = await exec(ns, [process.execPath, TRAFFIC_SCRIPT, ...args], { timeoutMs });
@@ -131,6 +104,49 @@ export async function createLab(peerCount: number): Promise<Lab> {
     });
     void exited.then((code) => reject(new Error(`server ${args.join(' ')} in ${ns.name} exited with ${code}: ${stderr}`)));
   });
+
+  return { exec, traffic, serve, stopAll };
+}
+
+export async function createLab(peerCount: number): Promise<Lab> {
+  const prefix = `kl${randomBytes(3).toString('hex')}`;
+  const target: Netns = { name: `${prefix}-t`, path: `/run/netns/${prefix}-t` };
+  const peers: Peer[] = [];
+  const created: Netns[] = [];
+  const { exec, traffic, serve, stopAll } = trafficTools();
+
+  const close = async (): Promise<void> => {
+    await stopAll();
+    for (const ns of created) await run(['ip', 'netns', 'del', ns.name], { allowFailure: true });
+  };
+
+  try {
+    await run(['ip', 'netns', 'add', target.name]);
+    created.push(target);
+    await exec(target, ['ip', 'link', 'set', 'lo', 'up']);
+    for (let i = 0; i < peerCount; i++) {
+      const ns: Netns = { name: `${prefix}-p${i}`, path: `/run/netns/${prefix}-p${i}` };
+      await run(['ip', 'netns', 'add', ns.name]);
+      created.push(ns);
+      const device = `eth${i}`;
+      const peer: Peer = {
+        netns: ns, device,
+        ipv4: `10.77.${i + 1}.2`, ipv6: `fd77:${i + 1}::2`,
+        targetIpv4: `10.77.${i + 1}.1`, targetIpv6: `fd77:${i + 1}::1`,
+      };
+      await run(['ip', 'link', 'add', 'name', device, 'netns', target.name, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns.name]);
+      await exec(target, ['ip', '-batch', '-'], {
+        input: `addr add ${peer.targetIpv4}/24 dev ${device}\naddr add ${peer.targetIpv6}/64 dev ${device} nodad\nlink set ${device} up\n`,
+      });
+      await exec(ns, ['ip', '-batch', '-'], {
+        input: `link set lo up\naddr add ${peer.ipv4}/24 dev eth0\naddr add ${peer.ipv6}/64 dev eth0 nodad\nlink set eth0 up\n`,
+      });
+      peers.push(peer);
+    }
+  } catch (error) {
+    await close();
+    throw error;
+  }
 
   return { target, peers, exec, traffic, serve, close };
 }

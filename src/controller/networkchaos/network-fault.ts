@@ -1,0 +1,179 @@
+/**
+ * NetworkChaos's fault, held by the node daemons: each target pod gets one network injection with every fault of
+ * the spec, scoped to the peers as they are now. For each node the controller states the whole set of the
+ * experiment's injections there (one Sync), so a repeat is a no-op, a target that is gone loses its injection,
+ * and a change of peers is a new injection that replaces the old one (its ID carries the faults' hash).
+ */
+import { createHash } from 'node:crypto';
+import type { NetworkChaos } from '../../api/generated/types.ts';
+import type { InjectionInput } from '../../daemon/client.ts';
+import { formatTime } from '../../kube/time.ts';
+import { mapLimit } from '../../util/concurrency.ts';
+import type { ApplyContext, Fault, TargetRecord } from '../engine/experiment.ts';
+import { clearExperiment } from '../daemons/clear.ts';
+import { DaemonUnavailableError, type DaemonFleet, type ItemOutcome } from '../daemons/fleet.ts';
+import type { ClusterView } from '../targets/cluster-view.ts';
+import type { Resolver } from './external-targets.ts';
+import { peersOf, type PeerReport } from './peers.ts';
+import { expectedRtt, NetworkPlanError, networkFaults } from './plan.ts';
+
+export interface NetworkFaultOptions {
+  fleet: DaemonFleet;
+  view: ClusterView;
+  resolve: Resolver;
+  now: () => Date;
+}
+
+/** The daemon's own deadline, a little past the duration: the backstop when the controller cannot take the fault away. */
+const DEADLINE_MARGIN_MS = 3_000;
+const MAX_DEADLINE_MS = 2 ** 32 - 1;
+/** Status keeps at most this many counters per target (src/api/chaos-status.ts). */
+const MAX_COUNTERS = 32;
+
+const INJECTED_REASONS: Record<NetworkChaos['spec']['action'], string> = {
+  netem: 'Degraded', delay: 'Delayed', loss: 'Dropping', duplicate: 'Duplicating', corrupt: 'Corrupting', partition: 'Partitioned', bandwidth: 'Limited',
+};
+
+const experimentOf = (chaos: NetworkChaos): string => chaos.metadata.uid ?? '';
+
+function runtimeId(containerID: string | undefined): string {
+  return containerID?.replace(/^[a-z0-9.+-]+:\/\//, '') ?? '';
+}
+
+/** What the records say of the fault, for people. */
+function describe(chaos: NetworkChaos, report: PeerReport): string {
+  const { spec } = chaos;
+  const peers = report.peers.cidrs === undefined ? 'all peers' : `${report.count} peer address(es)`;
+  return `${spec.action} ${spec.direction ?? 'to'} ${peers}${spec.device ? ` on ${spec.device}` : ''}`;
+}
+
+interface Planned {
+  target: TargetRecord;
+  injection: InjectionInput;
+}
+
+export function networkFault(options: NetworkFaultOptions): (action: NetworkChaos['spec']['action']) => Fault<NetworkChaos> {
+  const { fleet, view, now } = options;
+
+  /** The target's injection, or why it cannot have one. */
+  function plan(chaos: NetworkChaos, target: TargetRecord, faults: InjectionInput['fault'], hash: string, deadlineInMs: number): Planned | string {
+    const pod = view.pod(target.namespace, target.name);
+    if (pod === undefined || pod.metadata.uid !== target.uid) return 'the pod is gone';
+    if (pod.spec?.hostNetwork) return 'the pod uses its node\'s network namespace; kerris never faults a node\'s network through a pod';
+    // Every container of a pod shares its network namespace: any running one leads the daemon there.
+    const container = pod.status?.containerStatuses?.find((c) => runtimeId(c.containerID) !== '');
+    if (container === undefined) return 'no container of the pod has started yet';
+    return {
+      target: { ...target, ...(target.node ? {} : pod.spec?.nodeName ? { node: pod.spec.nodeName } : {}) },
+      injection: {
+        id: `${experimentOf(chaos)}/${target.uid}/net-${hash}`,
+        target: { containerId: runtimeId(container.containerID), podUid: target.uid, containerName: container.name },
+        fault: faults,
+        ...(deadlineInMs > 0 ? { deadlineInMs } : {}),
+      },
+    };
+  }
+
+  async function apply(chaos: NetworkChaos, pending: readonly TargetRecord[], held: readonly TargetRecord[], context: ApplyContext): Promise<TargetRecord[]> {
+    const failAll = (message: string): TargetRecord[] => pending.map((t) => ({ ...t, phase: 'Failed', message }));
+    const report = await peersOf(chaos, view, chaos.status?.seed ?? 0, options.resolve);
+    const rtt = expectedRtt(chaos.spec);
+    context.report({ network: { peers: report.count, resolved: report.resolved, ...(rtt ? { expectedRtt: rtt } : {}) } });
+    // Peers that cannot be worked out now change nothing: held faults stay as they were, new targets wait.
+    if (report.problem !== undefined) return failAll(`nothing applied: ${report.problem}`);
+    let faults;
+    try {
+      faults = networkFaults(chaos.spec, report.peers);
+    } catch (error) {
+      if (error instanceof NetworkPlanError) return failAll(`nothing applied: ${error.message}`);
+      throw error;
+    }
+    if (faults.length === 0) return failAll('nothing applied: target matches no pod with an address now, and no externalTargets are given');
+    const fault = { kind: 'network' as const, faults };
+    const hash = createHash('sha256').update(JSON.stringify(faults)).digest('hex').slice(0, 12);
+    const deadlineInMs = context.remainingMs === undefined ? 0 : Math.min(MAX_DEADLINE_MS, context.remainingMs + DEADLINE_MARGIN_MS);
+    const heldUids = new Set(held.map((t) => t.uid));
+    const results = new Map<string, TargetRecord>();
+    const byNode = new Map<string, Planned[]>();
+    // Nodes where a target of this experiment ever ran: a target gone from one still gets its injection taken away.
+    for (const record of chaos.status?.targets ?? []) if (record.node !== undefined) byNode.set(record.node, []);
+    for (const target of [...held, ...pending]) {
+      const planned = plan(chaos, target, fault, hash, deadlineInMs);
+      if (typeof planned === 'string') {
+        if (!heldUids.has(target.uid)) results.set(target.uid, { ...target, phase: 'Failed', message: planned });
+        continue;
+      }
+      const node = planned.target.node ?? '';
+      byNode.set(node, [...(byNode.get(node) ?? []), planned]);
+    }
+    const summary = describe(chaos, report);
+    const known = view.nodeLabels();
+    await mapLimit([...byNode].filter(([node]) => known.has(node)), 16, async ([node, planned]) => {
+      let items: Map<string, ItemOutcome>;
+      try {
+        const sync = await fleet.sync(node, experimentOf(chaos), planned.map((p) => p.injection));
+        items = new Map(sync.items.map((i) => [i.id, i]));
+      } catch (error) {
+        if (!(error instanceof DaemonUnavailableError)) throw error;
+        for (const p of planned) if (!heldUids.has(p.target.uid)) results.set(p.target.uid, { ...p.target, phase: 'Failed', message: error.message });
+        return;
+      }
+      for (const p of planned) {
+        if (heldUids.has(p.target.uid)) continue;
+        const outcome = items.get(p.injection.id);
+        results.set(p.target.uid, outcome?.ok
+          ? { ...p.target, phase: 'Injected', injectedAt: formatTime(now().getTime()), message: summary }
+          : { ...p.target, phase: 'Failed', message: outcome ? `${outcome.code}: ${outcome.message}` : 'no answer' });
+      }
+    });
+    return pending.map((t) => results.get(t.uid) ?? { ...t, phase: 'Failed', message: 'not applied: the pod has no node' });
+  }
+
+  /** Each held target's record with the counters its node's daemon read from the kernel. */
+  async function evidence(chaos: NetworkChaos, held: readonly TargetRecord[]): Promise<TargetRecord[]> {
+    const byNode = new Map<string, TargetRecord[]>();
+    for (const target of held) if (target.node !== undefined) byNode.set(target.node, [...(byNode.get(target.node) ?? []), target]);
+    const counted = new Map<string, NonNullable<TargetRecord['evidence']>>();
+    const readAt = now().getTime();
+    await mapLimit([...byNode.keys()], 16, async (node) => {
+      let found;
+      try {
+        found = await fleet.evidence(node, experimentOf(chaos));
+      } catch (error) {
+        // No evidence this time; the fault itself is restated and followed as usual.
+        if (error instanceof DaemonUnavailableError) return;
+        throw error;
+      }
+      for (const [id, { counters, ageMs }] of found) {
+        const uid = id.split('/')[1] ?? '';
+        counted.set(uid, {
+          observedAt: formatTime(readAt - ageMs),
+          counters: counters.slice(0, MAX_COUNTERS).map((c) => ({
+            // An nftables rule on several interfaces names them all; status keeps the first and says there are more.
+            device: c.device.includes(',') ? `${c.device.split(',')[0] ?? ''}+`.slice(0, 15) : c.device.slice(0, 15),
+            direction: c.direction === 'ingress' ? 'ingress' : 'egress',
+            kind: c.kind.slice(0, 16),
+            fault: c.fault.slice(0, 16),
+            packets: Number(c.packets),
+            bytes: Number(c.bytes),
+            dropped: Number(c.dropped),
+            overlimits: Number(c.overlimits),
+          })),
+        });
+      }
+    });
+    return held.map((t) => {
+      const found = counted.get(t.uid);
+      return found === undefined ? t : { ...t, evidence: found };
+    });
+  }
+
+  return (action) => ({
+    holds: true,
+    injectedReason: INJECTED_REASONS[action],
+    apply,
+    recover: (chaos, targets) => clearExperiment(options, experimentOf(chaos), targets, () => 'the fault is taken away'),
+    observe: (_chaos, targets) => [...targets],
+    evidence,
+  });
+}
