@@ -9,9 +9,10 @@ import { clientMethod, serviceDefinition } from './grpc-es.ts';
 import type { Phase } from './journal.ts';
 import {
   Direction, ErrorCode as WireErrorCode, FaultKind as WireFaultKind, NodeDaemon, Phase as WirePhase, Protocol,
-  type Fault, type InjectionSpec, type InjectionSpecSchema, type InjectionStatusSchema, type ItemResultSchema,
+  type EvidenceSchema, type Fault, type InjectionSpec, type InjectionSpecSchema, type InjectionStatusSchema, type ItemResultSchema,
   type NetworkFault, type NetworkFaultSchema, type NetworkScope, type Target,
 } from './proto/gen/daemon_pb.js';
+import type { Evidence } from './net/evidence.ts';
 import type { FaultKind, RawFault, RawInjection, TargetRef } from './spec.ts';
 import type { InjectionStatus, ItemResult } from './status.ts';
 
@@ -140,11 +141,19 @@ export function injectionToWire(input: InjectionInput): MessageInitShape<typeof 
   };
 }
 
+function evidenceToWire(e: Evidence): MessageInitShape<typeof EvidenceSchema> {
+  return {
+    device: e.device, direction: e.direction, kind: e.kind, fault: e.fault,
+    packets: BigInt(e.packets), bytes: BigInt(e.bytes), dropped: BigInt(e.dropped), overlimits: BigInt(e.overlimits),
+  };
+}
+
 export function statusToWire(s: InjectionStatus): MessageInitShape<typeof InjectionStatusSchema> {
   return {
     id: s.id, experiment: s.experiment, specHash: s.specHash, holder: s.holder, target: targetToWire(s.target), kind: kindToWire(s.kind),
     phase: lookup(PHASES, s.phase, 'phase'), summary: s.summary, pid: s.pid, reapplied: s.reapplied, error: s.error,
     hasDeadline: s.deadlineRemainingMs !== undefined, deadlineRemainingMs: s.deadlineRemainingMs ?? 0, leaseRemainingMs: s.leaseRemainingMs,
+    evidence: (s.evidence ?? []).map(evidenceToWire), evidenceAgeMs: s.evidenceAgeMs ?? 0,
   };
 }
 

@@ -7,6 +7,7 @@
 import { mapLimit } from '../util/concurrency.ts';
 import { monotonicMs, type Clock } from './clock.ts';
 import { DaemonError, errorCode, errorMessage } from './errors.ts';
+import { EvidenceCache } from './evidence-cache.ts';
 import { faultModules, type FaultModule } from './faults/module.ts';
 import { Guard } from './guard.ts';
 import type { DamagedFile, Journal, JournalRecord } from './journal.ts';
@@ -78,6 +79,8 @@ export interface ListPage {
 
 export const DEFAULT_PAGE_SIZE = 500;
 export const MAX_PAGE_SIZE = 5_000;
+/** Evidence reads (a tc and an nft command each) run at once within one List. */
+const EVIDENCE_CONCURRENCY = 8;
 
 /** A page token names the last ID of the previous page: pages stay stable while injections come and go. */
 function pageToken(lastId: string): string {
@@ -102,6 +105,7 @@ export class Injector {
   private readonly guard: Guard;
   private readonly restarts: RestartFollower;
   private readonly kinds: readonly FaultKind[];
+  private readonly evidence: EvidenceCache;
   private reconciled = false;
   private damagedFiles: readonly DamagedFile[] = [];
 
@@ -121,6 +125,7 @@ export class Injector {
       tickMs: options.tickMs ?? 250, concurrency: this.concurrency,
     });
     this.restarts = new RestartFollower({ table: this.table, lifecycle: this.lifecycle, metrics: this.metrics, log: this.log, everyMs: options.targetCheckMs ?? 1_000 });
+    this.evidence = new EvidenceCache(this.clock, this.log);
   }
 
   get faultKinds(): readonly FaultKind[] {
@@ -283,6 +288,24 @@ export class Injector {
   }
 
   list(filter: ListFilter = {}): ListPage {
+    const { records, leases, nextPageToken } = this.page(filter);
+    return { injections: records.map((r) => this.status(r)), leases, nextPageToken };
+  }
+
+  /** Like list, with the kernel's counters of each active injection whose kind has them, read at most every 2 s. */
+  async listWithEvidence(filter: ListFilter = {}): Promise<ListPage> {
+    const { records, leases, nextPageToken } = this.page(filter);
+    // Each read spawns a command or two; a bounded number at once keeps a large page from flooding the node.
+    const injections = await mapLimit(records, EVIDENCE_CONCURRENCY, async (record): Promise<InjectionStatus> => {
+      // A journaled injection of a kind this build does not offer has no module, and no counters to read.
+      const module = this.kinds.includes(record.spec.fault.kind) ? this.lifecycle.module(record.spec.fault.kind) : undefined;
+      const { evidence, ageMs } = await this.evidence.of(record, module);
+      return { ...this.status(record), evidence, evidenceAgeMs: ageMs };
+    });
+    return { injections, leases, nextPageToken };
+  }
+
+  private page(filter: ListFilter): { records: JournalRecord[]; leases: LeaseStatus[]; nextPageToken: string } {
     const pageSize = filter.pageSize === undefined || filter.pageSize === 0 ? DEFAULT_PAGE_SIZE : filter.pageSize;
     if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_PAGE_SIZE) throw new DaemonError('invalid', `page size ${pageSize} must be between 1 and ${MAX_PAGE_SIZE}`);
     const after = filter.pageToken === undefined || filter.pageToken === '' ? undefined : afterToken(filter.pageToken);
@@ -296,11 +319,7 @@ export class Injector {
     const leases = after !== undefined ? [] : [...this.leases.snapshot()]
       .filter(([h]) => filter.holder === undefined || h === filter.holder)
       .map(([holder, lease]) => ({ holder, ttlMs: lease.ttlMs, remainingMs: Math.max(0, Math.ceil(lease.expiresAt - now)) }));
-    return {
-      injections: page.map((r) => this.status(r)),
-      leases,
-      nextPageToken: matching.length > pageSize && last !== undefined ? pageToken(last.spec.id) : '',
-    };
+    return { records: page, leases, nextPageToken: matching.length > pageSize && last !== undefined ? pageToken(last.spec.id) : '' };
   }
 
   /** Reverts every injection (uninstalling the daemon); returns those whose revert failed. */

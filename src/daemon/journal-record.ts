@@ -4,6 +4,9 @@
  * and keeps only plans kerris could have written (stored-plan.ts).
  */
 import type { JournalRecord, Phase } from './journal.ts';
+import type { PlanCounters, QdiscCounter } from './net/evidence.ts';
+import { NETWORK_ACTIONS, type NetworkAction } from './net/fault.ts';
+import { parseDeviceName } from './net/values.ts';
 import type { Step } from './plan.ts';
 import { checkId, checkTarget, type FaultSpec } from './spec.ts';
 import { trustedPlan } from './stored-plan.ts';
@@ -66,6 +69,38 @@ function steps(path: string, value: unknown): Step[] {
   return value.map((v, i) => step(`${path}[${i}]`, v));
 }
 
+function oneOf<T extends string>(path: string, value: unknown, allowed: readonly T[]): T {
+  const found = allowed.find((a) => a === value);
+  if (found === undefined) fail(path, `is not one of ${allowed.join(', ')}`);
+  return found;
+}
+
+/** The handle a qdisc of `kind` has in kerris's tree (tc.ts): 4b6N: for netem, 4b7N: for tbf. */
+const COUNTER_HANDLE = { netem: /^4b6[0-9a-f]:$/, tbf: /^4b7[0-9a-f]:$/ } as const;
+
+function qdiscCounter(path: string, value: unknown): QdiscCounter {
+  const q = object(path, value);
+  const kind = oneOf(`${path}.kind`, q['kind'], ['netem', 'tbf'] as const);
+  const handle = string(`${path}.handle`, q['handle']);
+  if (!COUNTER_HANDLE[kind].test(handle)) fail(`${path}.handle`, `is not the handle of one of kerris's ${kind} qdiscs`);
+  if (!Array.isArray(q['faults'])) fail(`${path}.faults`, 'is not a list');
+  const faults = q['faults'].map((f, i): NetworkAction => oneOf(`${path}.faults[${i}]`, f, NETWORK_ACTIONS));
+  return {
+    device: checked(`${path}.device`, () => parseDeviceName('device', q['device'])),
+    direction: oneOf(`${path}.direction`, q['direction'], ['egress', 'ingress'] as const),
+    on: checked(`${path}.on`, () => parseDeviceName('on', q['on'])),
+    handle, kind, faults,
+  };
+}
+
+/** Only ever compared with what tc and nft print, never put in a command; checked all the same. */
+function counters(path: string, value: unknown): PlanCounters {
+  const c = object(path, value);
+  if (typeof c['nft'] !== 'boolean') fail(`${path}.nft`, 'is not a boolean');
+  if (!Array.isArray(c['qdiscs'])) fail(`${path}.qdiscs`, 'is not a list');
+  return { qdiscs: c['qdiscs'].map((q, i) => qdiscCounter(`${path}.qdiscs[${i}]`, q)), nft: c['nft'] };
+}
+
 function fault(value: unknown): FaultSpec {
   const f = object('spec.fault', value);
   if (f['kind'] === 'container-kill' || f['kind'] === 'container-freeze') return { kind: f['kind'] };
@@ -105,7 +140,10 @@ export function parseRecord(value: unknown, v1 = false): JournalRecord {
   });
   const stored = optional(r, 'plan', (path, v) => {
     const p = object(path, v);
-    return { summary: string(`${path}.summary`, p['summary']), apply: steps(`${path}.apply`, p['apply']), revert: steps(`${path}.revert`, p['revert']) };
+    return {
+      summary: string(`${path}.summary`, p['summary']), apply: steps(`${path}.apply`, p['apply']), revert: steps(`${path}.revert`, p['revert']),
+      ...(p['counters'] === undefined ? {} : { counters: counters(`${path}.counters`, p['counters']) }),
+    };
   });
   const endedBy = optional(r, 'endedBy', string);
   if (endedBy !== undefined && endedBy !== 'deadline') fail('endedBy', 'is not "deadline"');

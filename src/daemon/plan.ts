@@ -3,6 +3,7 @@
  * tested and diffed before anything is touched, and it is written to the
  * journal before its first step runs, so that its undo survives a crash.
  */
+import type { PlanCounters } from './net/evidence.ts';
 
 /** Runs argv, inside the network namespace at `netns` when given (via nsenter). */
 export interface ExecStep {
@@ -40,4 +41,6 @@ export interface Plan {
   apply: readonly Step[];
   /** Exact undo of `apply`, safe to run after any prefix of it has run. */
   revert: readonly Step[];
+  /** Where the kernel counts what a network plan does, and for which fault (net/evidence.ts reads them). */
+  counters?: PlanCounters;
 }

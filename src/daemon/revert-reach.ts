@@ -50,5 +50,5 @@ export async function reachableRevert(record: JournalRecord, log: Logger): Promi
 export function retargetNetns(plan: Plan | undefined, from: string, to: string): Plan | undefined {
   if (plan === undefined) return undefined;
   const move = (step: Step): Step => (step.kind === 'exec' && step.netns === from ? { ...step, netns: to } : step);
-  return { summary: plan.summary, apply: plan.apply.map(move), revert: plan.revert.map(move) };
+  return { ...plan, apply: plan.apply.map(move), revert: plan.revert.map(move) };
 }

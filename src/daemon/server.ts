@@ -104,12 +104,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       return { results: result.results.map(resultToWire), removed: result.removed, revertFailed: result.revertFailed.map(resultToWire) };
     }),
     list: handle('List', async (request: ListRequest): Promise<MessageInitShape<typeof ListResponseSchema>> => {
-      const page = injector.list({
+      const filter = {
         ...(request.experiment === '' ? {} : { experiment: request.experiment }),
         ...(request.holder === '' ? {} : { holder: request.holder }),
         pageSize: request.pageSize,
         pageToken: request.pageToken,
-      });
+      };
+      const page = request.evidence ? await injector.listWithEvidence(filter) : injector.list(filter);
       return { injections: page.injections.map(statusToWire), leases: page.leases, nextPageToken: page.nextPageToken };
     }),
     renewLease: handle('RenewLease', async (request: RenewLeaseRequest, caller): Promise<MessageInitShape<typeof RenewLeaseResponseSchema>> => injector.renew(caller, request.ttlMs)),

@@ -1,6 +1,7 @@
 /** What the daemon reports about an injection: its record as seen now, with times as durations. */
 import type { ErrorCode } from './errors.ts';
 import type { JournalRecord, Phase } from './journal.ts';
+import type { Evidence } from './net/evidence.ts';
 import type { FaultKind, TargetRef } from './spec.ts';
 
 export interface InjectionStatus {
@@ -19,6 +20,10 @@ export interface InjectionStatus {
   deadlineRemainingMs: number | undefined;
   /** Until the holder's lease lapses; 0 once it has. */
   leaseRemainingMs: number;
+  /** The kernel's counters of the fault, when the List asked for them (evidence-cache.ts). */
+  evidence?: readonly Evidence[];
+  /** How old `evidence` is; 0 while none was read. */
+  evidenceAgeMs?: number;
 }
 
 export interface ItemResult {

@@ -89,5 +89,9 @@ export function trustedPlan(kind: FaultKind, pid: number | undefined, plan: Plan
   for (const step of plan.revert) {
     if (step.kind === 'exec' && step.netns !== netns) throw new UnsafePlanError(`revert step runs in ${JSON.stringify(step.netns)}, not the target's ${netns}`);
   }
-  return { summary: plan.summary, apply: plan.apply.map((step) => checkNetworkApply(netns, step)), revert: plan.revert.map((step) => rebuiltUndo(netns, step)) };
+  return {
+    summary: plan.summary, apply: plan.apply.map((step) => checkNetworkApply(netns, step)), revert: plan.revert.map((step) => rebuiltUndo(netns, step)),
+    // Only ever compared with what tc and nft print (journal-record.ts checked their shape), so kept as stored.
+    ...(plan.counters === undefined ? {} : { counters: plan.counters }),
+  };
 }

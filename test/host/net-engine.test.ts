@@ -53,7 +53,7 @@ test('validate gives the canonical form, and plan applies it to every up Etherne
     assert.match(during.tc, /qdisc htb 4b52: dev eth0 root/);
     assert.match(during.tc, /qdisc htb 4b52: dev eth1 root/);
     assert.doesNotMatch(during.tc, /qdisc htb 4b52: dev lo /);
-    assert.match(during.nftables, /oifname \{ "eth0", "eth1" \} ip daddr @peers0v4 drop/);
+    assert.match(during.nftables, /oifname \{ "eth0", "eth1" \} ip daddr @peers0v4 counter drop comment "partition"/);
   } finally {
     await revertPlan(plan);
   }

@@ -9,12 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, test } from 'node:test';
+import { statusToWire } from '../../src/daemon/api.ts';
 import { DaemonError } from '../../src/daemon/errors.ts';
 import { containerKill } from '../../src/daemon/faults/container-kill.ts';
 import { networkFault } from '../../src/daemon/faults/network.ts';
 import { Injector } from '../../src/daemon/injector.ts';
 import { Journal } from '../../src/daemon/journal.ts';
 import type { StepExecutor, Targets } from '../../src/daemon/lifecycle.ts';
+import type { Evidence, PlanCounters } from '../../src/daemon/net/evidence.ts';
 import { ifbUndo, rootUndo } from '../../src/daemon/net/undo.ts';
 import type { Plan, Step } from '../../src/daemon/plan.ts';
 import { processStartTime } from '../../src/daemon/proc.ts';
@@ -27,9 +29,15 @@ const BOOT = 'boot-1';
 let dir: string;
 let clock: number;
 
+/** What the fake network engine was asked to read, and whether its reads fail. */
+let evidenceReads: Array<{ pid: number; counters: PlanCounters | undefined; inode: number | undefined }>;
+let evidenceFails: boolean;
+
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'kerris-injector-'));
   clock = 1_000_000;
+  evidenceReads = [];
+  evidenceFails = false;
 });
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -74,6 +82,13 @@ function networkEngine(plan: (faults: readonly unknown[]) => Plan) {
       return input as Record<string, unknown>;
     },
     plan: async (_target: { pid: number }, faults: readonly unknown[]) => plan(faults),
+    /** One tbf counter whose packets count the reads, so a test sees which reading it got. */
+    evidence: async (target: { pid: number }, stored: Plan, inode: number | undefined): Promise<Evidence[]> => {
+      evidenceReads.push({ pid: target.pid, counters: stored.counters, inode });
+      if (evidenceFails) throw new Error('nsenter: reading the counters failed');
+      const packets = evidenceReads.length;
+      return [{ device: 'eth0', direction: 'egress', kind: 'tbf', fault: 'bandwidth', packets, bytes: packets * 1500, dropped: 0, overlimits: 2 ** 40 }];
+    },
   });
 }
 
@@ -83,6 +98,7 @@ const PLAN: Plan = {
   summary: 'two steps',
   apply: [{ kind: 'exec', argv: ['ip', '-batch', '-'], netns: NETNS, input: 'step one' }, { kind: 'exec', argv: ['tc', '-batch', '-'], netns: NETNS, input: 'step two' }],
   revert: [rootUndo(NETNS, 'eth0'), ifbUndo(NETNS, 'kerris-ifb0')],
+  counters: { qdiscs: [{ device: 'eth0', direction: 'egress', on: 'eth0', handle: '4b70:', kind: 'tbf', faults: ['bandwidth'] }], nft: true },
 };
 const UNDO_TWO = 'tc qdisc del dev eth0 root handle 4b52:';
 const UNDO_ONE = 'ip link del dev kerris-ifb0';
@@ -377,6 +393,50 @@ test('good records next to damaged ones keep their lease and end at their deadli
     clock += 5_000;
     await ticksUntil(() => second.list().injections[0]?.phase === 'done', 'the deadline ended it');
     assert.deepEqual(after.ran, [`revert ${UNDO_TWO}`, `revert ${UNDO_ONE}`]);
+  } finally {
+    await second.sync('ctl', 'exp', 60_000, []);
+    await second.stop();
+  }
+});
+
+test('List with evidence reads an active network injection\'s counters at most every 2 s, shares a read in flight, and keeps the last reading when a read fails', async () => {
+  const i = await injector(new RecordingExecutor());
+  try {
+    await i.sync('ctl', 'exp', 60_000, [net('a'), { id: 'k', target: { containerId: 'c2' }, fault: { kind: 'container-kill' } }]);
+    const packets = (page: Awaited<ReturnType<Injector['listWithEvidence']>>) => page.injections.map((s) => [s.id, s.evidence?.map((e) => e.packets), s.evidenceAgeMs]);
+    assert.deepEqual(packets(await i.listWithEvidence()), [['a', [1], 0], ['k', [], 0]], 'a kill is done and has no counters');
+    clock += 1_500;
+    assert.deepEqual(packets(await i.listWithEvidence()), [['a', [1], 1_500], ['k', [], 0]], 'not read again within 2 s');
+    assert.equal(i.list().injections[0]?.evidence, undefined, 'a plain List reads nothing');
+    clock += 500;
+    const [one, two] = await Promise.all([i.listWithEvidence(), i.listWithEvidence()]);
+    assert.deepEqual([packets(one)[0], packets(two)[0], evidenceReads.length], [['a', [2], 0], ['a', [2], 0], 2], 'one read for two calls');
+    evidenceFails = true;
+    clock += 2_000;
+    assert.deepEqual(packets(await i.listWithEvidence())[0], ['a', [2], 2_000], 'a failed read keeps the last reading, older');
+    assert.equal(evidenceReads.length, 3);
+    assert.deepEqual(evidenceReads.map((r) => [r.pid, r.counters]), Array.from({ length: 3 }, () => [process.pid, PLAN.counters]));
+    assert.ok(evidenceReads.every((r) => r.inode !== undefined), 'the netns inode the fault was put in is checked');
+    const [status] = (await i.listWithEvidence()).injections;
+    assert.ok(status !== undefined);
+    assert.deepEqual(statusToWire(status).evidence, [{ device: 'eth0', direction: 'egress', kind: 'tbf', fault: 'bandwidth', packets: 2n, bytes: 3000n, dropped: 0n, overlimits: 2n ** 40n }]);
+  } finally {
+    await i.sync('ctl', 'exp', 60_000, []);
+    await i.stop();
+  }
+});
+
+test('a plan\'s counters survive a daemon restart in the journal, and only active injections are read', async () => {
+  const first = await injector(new RecordingExecutor());
+  await first.sync('ctl', 'exp', 60_000, [net('a'), net('ending', 1_000)]);
+  await first.stop();
+  clock += 1_000;
+  const second = await injector(new RecordingExecutor());
+  try {
+    await ticksUntil(() => second.list().injections.find((s) => s.id === 'ending')?.phase === 'done', 'the deadline ended one');
+    const page = await second.listWithEvidence();
+    assert.deepEqual(page.injections.map((s) => [s.id, s.phase, s.evidence?.length]), [['a', 'active', 1], ['ending', 'done', 0]]);
+    assert.deepEqual(evidenceReads.map((r) => r.counters), [PLAN.counters]);
   } finally {
     await second.sync('ctl', 'exp', 60_000, []);
     await second.stop();

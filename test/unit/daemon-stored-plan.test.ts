@@ -122,3 +122,30 @@ test('records that are not records are refused with the field that is wrong', ()
   assert.throws(() => parseRecord({ ...good, target: { containerId: 'c', pid: -1, startTime: 1, runtime: 'r' } }), /target.pid/);
   assert.throws(() => parseRecord({ ...good, spec: { ...good.spec, fault: { kind: 'host-reboot' } } }), /spec.fault.kind/);
 });
+
+test('a network plan\'s counters load as written; one wrong field refuses the record, naming it', () => {
+  const plan = genuineNetworkPlan();
+  const qdiscs = plan.counters?.qdiscs ?? [];
+  assert.deepEqual(qdiscs.map((q) => [q.device, q.direction, q.on, q.handle, q.kind, q.faults]), [
+    ['eth0', 'egress', 'eth0', '4b60:', 'netem', ['delay']], ['eth0', 'ingress', 'kerris-ifb0', '4b60:', 'netem', ['delay']],
+    ['net1', 'egress', 'net1', '4b60:', 'netem', ['delay']], ['net1', 'ingress', 'kerris-ifb1', '4b60:', 'netem', ['delay']],
+  ]);
+  const record = (counters: unknown): unknown => JSON.parse(JSON.stringify({
+    spec: { id: 'a', target: { containerId: 'c' }, fault: { kind: 'network', faults: [] } }, specHash: 'h', experiment: 'e', holder: 'ctl', phase: 'active', reapplied: 0,
+    target: { containerId: 'c', pid: PID, startTime: 1, runtime: 'r' }, plan: { ...plan, counters },
+  }));
+  assert.deepEqual(parseRecord(record(plan.counters)).plan?.counters, plan.counters);
+  const first = qdiscs[0];
+  assert.ok(first !== undefined);
+  const wrong: ReadonlyArray<readonly [unknown, RegExp]> = [
+    [{ ...first, handle: '8001:' }, /plan\.counters\.qdiscs\[0\]\.handle is not the handle of one of kerris's netem qdiscs/],
+    [{ ...first, kind: 'tbf' }, /qdiscs\[0\]\.handle is not the handle of one of kerris's tbf qdiscs/],
+    [{ ...first, kind: 'htb' }, /qdiscs\[0\]\.kind is not one of netem, tbf/],
+    [{ ...first, device: 'eth0 root' }, /qdiscs\[0\]\.device/],
+    [{ ...first, on: '../x' }, /qdiscs\[0\]\.on/],
+    [{ ...first, direction: 'both' }, /qdiscs\[0\]\.direction/],
+    [{ ...first, faults: ['delay', 'reboot'] }, /qdiscs\[0\]\.faults\[1\] is not one of delay/],
+  ];
+  for (const [q, message] of wrong) assert.throws(() => parseRecord(record({ qdiscs: [q], nft: false })), (error: unknown) => error instanceof RecordSchemaError && message.test(error.message));
+  assert.throws(() => parseRecord(record({ qdiscs: [], nft: 'yes' })), /plan\.counters\.nft is not a boolean/);
+});

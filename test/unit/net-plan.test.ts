@@ -49,8 +49,8 @@ describe('planNetworkFaults', () => {
       '  set peers0v4 { type ipv4_addr; flags interval; auto-merge; elements = { 10.96.0.0/12 } }',
       '  chain egress {',
       '    type filter hook output priority -10; policy accept;',
-      '    oifname { "eth0" } ip daddr @peers0v4 numgen random mod 1000000 < 100000 drop',
-      '    oifname { "eth0" } ip daddr @peers0v4 meta l4proto tcp th dport { 80, 443 } drop',
+      '    oifname { "eth0" } ip daddr @peers0v4 numgen random mod 1000000 < 100000 counter drop comment "loss"',
+      '    oifname { "eth0" } ip daddr @peers0v4 meta l4proto tcp th dport { 80, 443 } counter drop comment "partition"',
       '  }',
       '}',
       '',
@@ -68,6 +68,7 @@ describe('planNetworkFaults', () => {
       { kind: 'exec', netns, argv: ['nft', 'delete', 'table', 'inet', 'kerris'], absentIf: ['Could not process rule: No such file or directory'] },
     ]);
     assert.ok(plan.apply.every((s) => exec(s).netns === netns));
+    assert.deepEqual(plan.counters, { qdiscs: [{ device: 'eth0', direction: 'egress', on: 'eth0', handle: '4b70:', kind: 'tbf', faults: ['bandwidth'] }], nft: true });
   });
 
   test('netem faults on one scope merge into one netem, with bandwidth as its tbf child', () => {
@@ -132,12 +133,12 @@ describe('planNetworkFaults', () => {
   test('netfilter loss of 100% is a plain drop (numgen cannot compare with its modulus)', () => {
     const plan = planNetworkFaults(target, faults({ action: 'loss', loss: { loss: 100 } }, { action: 'loss', loss: { loss: 0.0001 }, scope: { direction: 'ingress' } }), noNetem, state());
     const rules = (exec(plan.apply[0]).input ?? '').split('\n').filter((l) => l.includes('ifname'));
-    assert.deepEqual(rules, ['    oifname { "eth0" } drop', '    iifname { "eth0" } numgen random mod 1000000 < 1 drop']);
+    assert.deepEqual(rules, ['    oifname { "eth0" } counter drop comment "loss"', '    iifname { "eth0" } numgen random mod 1000000 < 1 counter drop comment "loss"']);
   });
 
   test('partition in both directions drops on output and input', () => {
     const plan = planNetworkFaults(target, faults({ action: 'partition', scope: { direction: 'both' } }), noNetem, state());
-    assert.match(exec(plan.apply[0]).input ?? '', /chain egress \{\n.*\n {4}oifname \{ "eth0" \} drop\n {2}\}\n {2}chain ingress \{\n.*\n {4}iifname \{ "eth0" \} drop\n/);
+    assert.match(exec(plan.apply[0]).input ?? '', /chain egress \{\n.*\n {4}oifname \{ "eth0" \} counter drop comment "partition"\n {2}\}\n {2}chain ingress \{\n.*\n {4}iifname \{ "eth0" \} counter drop comment "partition"\n/);
   });
 
   test('a node that cannot do a fault rejects the whole set with every reason, naming the node', () => {
@@ -186,7 +187,7 @@ describe('planNetworkFaults', () => {
 
   test('no faults plan nothing', () => {
     const plan = planNetworkFaults(target, [], stock, state());
-    assert.deepEqual([plan.apply, plan.revert], [[], []]);
+    assert.deepEqual([plan.apply, plan.revert, plan.counters], [[], [], undefined]);
   });
 
   test('hand-built faults and targets that skip validation are refused before any step exists', () => {

@@ -3,6 +3,7 @@
  * deadlines, restarts) is the same for every kind; a kind only says how its request is validated and what it does
  * to a resolved target. A new fault is one new module here, registered in main.ts.
  */
+import type { Evidence } from '../net/evidence.ts';
 import type { Plan } from '../plan.ts';
 import type { ResolvedTarget } from '../runtime/resolve.ts';
 import type { FaultKind, FaultSpec, RawFault } from '../spec.ts';
@@ -23,6 +24,11 @@ export interface FaultModule {
   normalize(raw: RawFault): FaultSpec;
   /** What applying the (normalized) fault to target does, worked out before anything is touched. */
   prepare(fault: FaultSpec, target: ResolvedTarget): Promise<Effect>;
+  /**
+   * The kernel's counters of `plan`, in force on `target` in the netns with inode `netnsInode`; only kinds whose
+   * plans the kernel counts (network) have it.
+   */
+  evidence?(plan: Plan, target: ResolvedTarget, netnsInode: number | undefined): Promise<readonly Evidence[]>;
 }
 
 export type FaultModules = ReadonlyMap<FaultKind, FaultModule>;

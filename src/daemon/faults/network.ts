@@ -37,5 +37,6 @@ export function networkFault(engine: NetworkEngine): FaultModule {
         throw planError(error);
       }
     },
+    evidence: (plan, target, netnsInode) => engine.evidence(target, plan, netnsInode),
   };
 }

@@ -5,6 +5,8 @@
  */
 import type { Plan } from '../plan.ts';
 import type { NodeCapabilities } from '../preflight.ts';
+import { netnsInode } from '../proc.ts';
+import { EvidenceReadError, readEvidence, type Evidence } from './evidence.ts';
 import { formatNetworkFault } from './format.ts';
 import { planNetworkFaults } from './plan.ts';
 import { readTcState } from './snapshot.ts';
@@ -29,17 +31,31 @@ export interface NetworkEngine {
   validate(input: unknown): Record<string, unknown>;
   /** Plans all `faults` (canonical or raw; validated again here) on the namespace of `target.pid`. */
   plan(target: { pid: number }, faults: readonly unknown[]): Promise<Plan>;
+  /** The counters of `plan`, in force in the namespace of `target.pid`, which must still be the one with `inode`. */
+  evidence(target: { pid: number }, plan: Plan, inode: number | undefined): Promise<Evidence[]>;
+}
+
+function checkPid(pid: number): void {
+  if (!Number.isSafeInteger(pid) || pid < 1) throw new RangeError(`invalid target pid ${pid}`);
 }
 
 export function createNetworkEngine(options: NetworkEngineOptions): NetworkEngine {
   return {
     validate: (input) => formatNetworkFault(validateNetworkFault(input)),
     async plan(target, faults) {
-      if (!Number.isSafeInteger(target.pid) || target.pid < 1) throw new RangeError(`invalid target pid ${target.pid}`);
+      checkPid(target.pid);
       const validated = faults.map(validateNetworkFault);
       const netns = `/proc/${target.pid}/ns/net`;
       const [caps, existing] = await Promise.all([options.capabilities(), readTcState(netns)]);
       return planNetworkFaults({ netns, devices: targetDevices(existing.links) }, validated, caps, existing);
+    },
+    async evidence(target, plan, inode) {
+      checkPid(target.pid);
+      if (plan.counters === undefined) return [];
+      const netns = `/proc/${target.pid}/ns/net`;
+      // A pid reused in another namespace, before the restart check notices, must not lend its counters to this fault.
+      if (inode !== undefined && await netnsInode(target.pid) !== inode) throw new EvidenceReadError(netns, `not the namespace the fault was put in (inode ${inode}) any more`);
+      return readEvidence(netns, plan.counters);
     },
   };
 }

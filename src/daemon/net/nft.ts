@@ -12,13 +12,11 @@ export const NFT_TABLE = 'kerris';
 
 export type NetfilterSide = 'egress' | 'ingress';
 
-/** One rule: packets of `scope` on `devices`, seen on `side`, are dropped (always, or with probability `loss`). */
-export interface NetfilterRule {
-  side: NetfilterSide;
-  devices: readonly string[];
-  scope: Scope;
-  loss?: Ppm;
-}
+/** The faults nftables carries out. */
+export type NetfilterFault = 'partition' | 'loss';
+
+/** One rule: packets of `scope` on `devices`, seen on `side`, are dropped (partition), or dropped with probability `loss`. */
+export type NetfilterRule = { side: NetfilterSide; devices: readonly string[]; scope: Scope } & ({ fault: 'partition' } | { fault: 'loss'; loss: Ppm });
 
 /** numgen draws from 0..999999, so a loss in millionths is directly its threshold. */
 const NUMGEN_MODULUS = 1_000_000;
@@ -49,8 +47,10 @@ export function nftScript(rules: readonly NetfilterRule[]): string {
     const device = `${egress ? 'oifname' : 'iifname'} ${quoteList(rule.devices)}`;
     const address = egress ? 'daddr' : 'saddr';
     const port = egress ? 'dport' : 'sport';
-    // numgen's range ends at modulus - 1, so a 100% loss is a plain drop.
-    const verdict = rule.loss === undefined || rule.loss >= NUMGEN_MODULUS ? 'drop' : `numgen random mod ${NUMGEN_MODULUS} < ${rule.loss} drop`;
+    // numgen's range ends at modulus - 1, so a 100% loss is a plain drop. The counter sits right before the drop, so
+    // it counts exactly the packets dropped; the comment names the fault, so the counters say whose drops they are.
+    const drop = `counter drop comment "${rule.fault}"`;
+    const verdict = rule.fault === 'partition' || rule.loss >= NUMGEN_MODULUS ? drop : `numgen random mod ${NUMGEN_MODULUS} < ${rule.loss} ${drop}`;
     const { scope } = rule;
     const families: readonly (4 | 6 | undefined)[] = scope.cidrs.length === 0
       ? [undefined]

@@ -11,13 +11,14 @@
  */
 import type { ExecStep, Plan } from '../plan.ts';
 import type { NodeCapabilities } from '../preflight.ts';
+import type { QdiscCounter } from './evidence.ts';
 import { FaultConflictError, ForeignStateError, UnsupportedFaultError } from './errors.ts';
 import { cidrText } from './fault.ts';
 import type { NetworkAction, NetworkFault, Scope } from './fault.ts';
 import { nftScript } from './nft.ts';
 import type { NetfilterRule, NetfilterSide } from './nft.ts';
 import type { TcState } from './snapshot.ts';
-import { MAX_SCOPES_PER_DEVICE, ROOT_HANDLE, ingressRedirectLines, treeLines } from './tc.ts';
+import { MAX_SCOPES_PER_DEVICE, ROOT_HANDLE, ingressRedirectLines, netemHandle, tbfHandle, treeLines } from './tc.ts';
 import { ifbUndo, ingressUndo, nftUndo, rootUndo } from './undo.ts';
 import type { NetemParams, ScopeClass } from './tc.ts';
 import { parseCidr, parseDeviceName, parseNetnsPath } from './values.ts';
@@ -181,8 +182,9 @@ function place(faults: readonly NetworkFault[], targetDevices: readonly string[]
     const devices = fault.scope.device === undefined ? targetDevices : [fault.scope.device];
     for (const side of sidesOf(fault.scope)) {
       if (engineOf(fault, caps) === 'nft') {
-        const rule: NetfilterRule = { side, devices, scope: fault.scope };
-        if (fault.action === 'loss') rule.loss = fault.loss.loss;
+        const rule: NetfilterRule = fault.action === 'loss'
+          ? { fault: 'loss', loss: fault.loss.loss, side, devices, scope: fault.scope }
+          : { fault: 'partition', side, devices, scope: fault.scope };
         placement.nftRules.push(rule);
         continue;
       }
@@ -211,10 +213,21 @@ interface TcTrees {
   egressDevices: string[];
   /** Device -> the IFB that carries its ingress. */
   ingressIfbs: Map<string, string>;
+  /** Every netem and tbf of the trees, with the faults it carries. */
+  qdiscs: QdiscCounter[];
+}
+
+/** The netem and tbf of scope class `index` on `on`, as counters of the faults they carry. */
+function classCounters(device: string, direction: Side, on: string, index: number, cls: ClassFaults): QdiscCounter[] {
+  const counters: QdiscCounter[] = [];
+  const netemFaults = [...cls.byAction.keys()].filter((action) => action !== 'bandwidth');
+  if (netemFaults.length > 0) counters.push({ device, direction, on, handle: netemHandle(index), kind: 'netem', faults: netemFaults });
+  if (cls.byAction.has('bandwidth')) counters.push({ device, direction, on, handle: tbfHandle(index), kind: 'tbf', faults: ['bandwidth'] });
+  return counters;
 }
 
 function buildTrees(targetDevices: readonly string[], tcClasses: Placement['tcClasses']): TcTrees {
-  const trees: TcTrees = { tcLines: [], ifbLines: [], egressDevices: [], ingressIfbs: new Map() };
+  const trees: TcTrees = { tcLines: [], ifbLines: [], egressDevices: [], ingressIfbs: new Map(), qdiscs: [] };
   for (const device of targetDevices) {
     for (const side of ['egress', 'ingress'] as const) {
       const classes = tcClasses.get(`${side}|${device}`);
@@ -225,14 +238,15 @@ function buildTrees(targetDevices: readonly string[], tcClasses: Placement['tcCl
       // A packet takes the first class whose filter matches, so specific scopes go before catch-alls.
       const ordered = [...classes.values()].sort((a, b) => Number(isCatchAll(a.scope)) - Number(isCatchAll(b.scope)));
       const scopeClasses = ordered.map((c) => toScopeClass(`on ${side} of ${device}`, c));
+      const on = side === 'egress' ? device : `kerris-ifb${targetDevices.indexOf(device)}`;
+      trees.qdiscs.push(...ordered.flatMap((c, i) => classCounters(device, side, on, i, c)));
       if (side === 'egress') {
         trees.egressDevices.push(device);
         trees.tcLines.push(...treeLines(device, scopeClasses, 'dst'));
       } else {
-        const ifb = `kerris-ifb${targetDevices.indexOf(device)}`;
-        trees.ingressIfbs.set(device, ifb);
-        trees.ifbLines.push(`link add name ${ifb} type ifb`, `link set dev ${ifb} up`);
-        trees.tcLines.push(...treeLines(ifb, scopeClasses, 'src'), ...ingressRedirectLines(device, ifb));
+        trees.ingressIfbs.set(device, on);
+        trees.ifbLines.push(`link add name ${on} type ifb`, `link set dev ${on} up`);
+        trees.tcLines.push(...treeLines(on, scopeClasses, 'src'), ...ingressRedirectLines(device, on));
       }
     }
   }
@@ -277,5 +291,6 @@ export function planNetworkFaults(target: NetworkTarget, faults: readonly Networ
   const summary = faults.length === 0
     ? `no network faults in ${netns}`
     : `network faults in ${netns}: ${faults.map(describeFault).join('; ')}`;
-  return { summary, ...buildSteps(netns, trees, nftRules) };
+  const counters = faults.length === 0 ? {} : { counters: { qdiscs: trees.qdiscs, nft: nftRules.length > 0 } };
+  return { summary, ...buildSteps(netns, trees, nftRules), ...counters };
 }

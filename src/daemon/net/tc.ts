@@ -20,6 +20,16 @@ const FIRST_SCOPE_MINOR = 0x10;
 export const MAX_SCOPES_PER_DEVICE = 16;
 export const ROOT_HANDLE = `${ROOT_MAJOR.toString(16)}:`;
 
+/** The handle of the netem of a device's scope class `index` (its position in treeLines' `classes`). */
+export function netemHandle(index: number): string {
+  return `${(NETEM_MAJOR + index).toString(16)}:`;
+}
+
+/** The handle of the tbf of a device's scope class `index`. */
+export function tbfHandle(index: number): string {
+  return `${(TBF_MAJOR + index).toString(16)}:`;
+}
+
 /** A class rate so high it never limits: unmatched traffic and netem-only scopes pass as before. */
 const UNLIMITED = 'rate 100gbit quantum 60000';
 /** netem's own queue must hold a delay's worth of packets, or a delay turns into loss. */
@@ -106,11 +116,11 @@ export function treeLines(device: string, classes: readonly ScopeClass[], end: P
     lines.push(`class add dev ${device} parent ${root}: classid ${classId} htb ${UNLIMITED}`);
     let parent = classId;
     if (cls.netem) {
-      const major = (NETEM_MAJOR + i).toString(16);
-      lines.push(`qdisc add dev ${device} parent ${parent} handle ${major}: ${netemArgs(cls.netem)}`);
-      parent = `${major}:1`;
+      const handle = netemHandle(i);
+      lines.push(`qdisc add dev ${device} parent ${parent} handle ${handle} ${netemArgs(cls.netem)}`);
+      parent = `${handle}1`;
     }
-    if (cls.tbf) lines.push(`qdisc add dev ${device} parent ${parent} handle ${(TBF_MAJOR + i).toString(16)}: ${tbfArgs(cls.tbf)}`);
+    if (cls.tbf) lines.push(`qdisc add dev ${device} parent ${parent} handle ${tbfHandle(i)} ${tbfArgs(cls.tbf)}`);
     const unscoped = cls.scope.cidrs.length === 0 && cls.scope.ports.length === 0 && cls.scope.protocol === 'all';
     if (unscoped) {
       lines.push(`filter add dev ${device} parent ${root}: protocol all prio ${2 * i + 1} u32 match u32 0 0 flowid ${classId}`);
