@@ -333,7 +333,7 @@ const specFields: Readonly<Record<string, Field>> = {
   rate: optional(netemRate),
   bandwidth: optional(bandwidth),
   duration: optional(duration('How long the fault is held, as a Go duration (`30s`, `5m`, `1h30m`). Counted from injection; time spent paused does not count. Omitted: held until the object is deleted, as in Chaos Mesh.')),
-  verify: optional(boolean('kerris only: after injecting, measure the effect from inside each target (e.g. the round trip to a peer before and during the fault) and report it in `status.targets[].verification`. Off by default, since measuring sends traffic of its own.')),
+  verify: optional(boolean('kerris only, reserved: measuring the effect from inside each target (the round trip to a peer before and during the fault) and reporting it in `status.targets[].verification`. Not done by this version: `verify: true` fails the experiment with reason `Unsupported` before anything is touched. The kernel counters in `status.targets[].evidence` are always reported.')),
   seed: optional(integer(`Seed for the random pick of targets and peers, 0 to ${maxSeed}. The same seed over the same candidate pods picks the same ones. When omitted the controller chooses one and reports it in status.seed.`, { format: 'int64', minimum: 0, maximum: maxSeed })),
   paused: optional(boolean('Pauses the experiment: every fault is taken away, and nothing new is injected until it is set back to false. The only spec field that may change after creation.')),
   dryRun: optional(boolean('Selects and reports the targets in status without injecting anything.')),
@@ -410,10 +410,10 @@ kerris does only what the person asking could do by hand. By hand, a network fau
       body: `
 The **targets** are the pods \`selector\`, \`mode\` and \`value\` pick, as in PodChaos; the fault is installed in their network namespaces only. The **peers** are whom the fault is scoped to: the pods \`target\` picks (its own \`selector\`, \`mode\` and \`value\`) and the addresses of \`externalTargets\`. With no peer, the fault hits the targets' traffic with everyone. \`ports\` and \`protocol\` narrow it further, and \`device\` to one interface. Peer pods are never changed: kerris delays or drops at the targets, in both directions (below).
 
-Both sets are level-triggered while the experiment runs:
+Both sets are level-triggered while the experiment runs (every change is recorded in \`targets\` and marked by an Event, \`TargetAdded\` or \`TargetGone\`; once \`targets\` holds 100 records, new pods are no longer added and a \`TargetsFull\` Warning says so):
 - With \`mode: all\`, a pod that starts matching the selector later is injected too; a target that is deleted is dropped, and its replacement (a new matching pod) gets the fault.
 - With \`one\`, \`fixed\`, \`fixed-percent\` and \`random-max-percent\`, the count is held: a target that goes away is replaced by another candidate, drawn from \`seed\`, while there is one.
-- Peers are followed the same way: when a \`target\` pod is replaced or its address changes, the fault is rescoped to the new addresses. Peer addresses are every IPv4 and IPv6 address in the pod's \`status.podIPs\`; host names in \`externalTargets\` are resolved (A and AAAA) when the experiment starts and listed in \`status.network.resolved\`. \`status.network.peers\` counts the peer addresses in force.
+- Peers are followed the same way: when a \`target\` pod is replaced or its address changes, the fault is rescoped to the new addresses. Peer addresses are every IPv4 and IPv6 address in the pod's \`status.podIPs\`; host names in \`externalTargets\` are resolved (A and AAAA) each time the fault is stated (at the start, then every 15 s and whenever a pod it concerns changes) and listed in \`status.network.resolved\`; a name that does not resolve leaves the fault as it was. \`status.network.peers\` counts the peer addresses in force.
 
 A target that cannot be injected fails alone, with the reason in its record, while the others keep their fault.`,
     },
@@ -437,7 +437,7 @@ What a round trip between a target and a peer shows, whichever side starts it:
 - \`bandwidth\` is a token bucket (tbf) with \`rate\`, \`limit\` and \`buffer\` (and optionally \`peakrate\` with \`minburst\`).
 - \`partition\` drops packets in nftables (one \`inet\` table, so IPv4 and IPv6 alike) and takes no fault field.
 
-Each target's whole fault set is planned on its node before anything changes, and applied whole or not at all: a step that fails reverts the ones before it, so nothing is ever half-applied. A node that cannot do the fault (e.g. a kernel without \`sch_netem\`) fails its targets with the daemon's own reason, such as \`kernel has no sch_netem: delay unavailable on node worker-3\`, in \`targets[].message\`, and changes nothing there; the experiment fails with reason \`Unsupported\` when no node can.
+Each target's whole fault set is planned on its node before anything changes, and applied whole or not at all: a step that fails reverts the ones before it, so nothing is ever half-applied. A node that cannot do the fault (e.g. a kernel without \`sch_netem\`) fails its targets with the daemon's own reason, such as \`kernel has no sch_netem: delay unavailable on node worker-3\`, in \`targets[].message\`, the \`AllInjected\` condition (reason \`InjectionFailed\`) and a Warning Event, and changes nothing there; the targets on able nodes are injected. One node's refusal does not hold the others back, so a cluster with mixed kernels runs the fault where it can and says exactly where it cannot. With no kerris daemon in the cluster at all, the experiment fails with reason \`Unsupported\` before anything is picked.
 
 \`duration\` is counted from injection, and time spent paused does not count; then every fault is taken away and the experiment moves to \`Finished\`. Without \`duration\`, every example in Chaos Mesh's documentation, the fault is held until the NetworkChaos is deleted or paused. Either way each fault also carries a lease to the node daemon, which takes the fault away by itself if the controller stops renewing it, and a deadline when \`duration\` is set.`,
     },
@@ -452,8 +452,8 @@ Each target's whole fault set is planned on its node before anything changes, an
       title: 'Status and evidence',
       body: `
 The status is PodChaos's (counts, at most 100 \`targets\` records, the same conditions and \`Failed\` reasons), with NetworkChaos's own proof:
-- \`targets[].evidence\`: the kernel's counters of every qdisc and nftables rule kerris installed for the target (\`device\`, \`direction\`, \`kind\` \`netem\`/\`tbf\`/\`htb\`/\`nft\`, \`fault\`, \`packets\`, \`bytes\`, \`dropped\`, \`overlimits\`), read inside the target's network namespace at \`observedAt\`. Packets counted are packets the fault handled.
-- \`targets[].verification\`, with \`verify: true\`: the effect measured from inside the target (\`configured\` against \`measured\`) and a \`verdict\`: \`Verified\`, \`NotVerified\` or \`Unmeasured\`.
+- \`targets[].evidence\`: the kernel's counters of every qdisc and nftables rule kerris installed for the target (\`device\`, \`direction\`, \`kind\` \`netem\`/\`tbf\`/\`htb\`/\`nft\`, \`fault\`, \`packets\`, \`bytes\`, \`dropped\`, \`overlimits\`), read inside the target's network namespace at \`observedAt\` by the node daemon (at most every 2 s) and copied into status at every restate (every 15 s, and whenever a pod the experiment concerns changes). Packets counted are packets the fault handled; an nftables rule on several interfaces is reported under the first, with a \`+\`.
+- \`targets[].verification\` is reserved for \`verify: true\` (the effect measured from inside the target, \`configured\` against \`measured\`, with a \`verdict\`), which this version does not do yet: it refuses \`verify: true\` with reason \`Unsupported\`.
 - \`network\`: \`expectedRtt\`, the \`resolved\` host names of \`externalTargets\`, and how many \`peers\` addresses the fault is scoped to.`,
     },
   ],

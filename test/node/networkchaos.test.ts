@@ -207,7 +207,7 @@ describe('NetworkChaos through the node daemon, on the real cluster', { timeout:
     assert.deepEqual(await kernelStates([a, b, c]), before);
   });
 
-  it('delay on a kernel without sch_netem: refused with the daemon\'s reason in the target, the condition and an Event; nothing applied', async () => {
+  it('delay on a kernel without sch_netem: refused with the daemon\'s reason in the target, the condition and an Event; verify refused before anything; nothing applied', async () => {
     const namespace = await fx.newApp(2);
     const [a, b] = await appPods(namespace) as [AppPod, AppPod];
     const before = await kernelStates([a, b]);
@@ -221,6 +221,13 @@ describe('NetworkChaos through the node daemon, on the real cluster', { timeout:
     assert.ok(events.some((e) => e.type === 'Warning' && e.message.includes('sch_netem')), `a Warning Event names sch_netem: ${JSON.stringify(events.map((e) => e.message))}`);
     assert.equal(await faulted(a), false);
     await deleteChaos(namespace, 'slow');
+    // verify is reserved: refused before anything is picked, never silently ignored.
+    await fx.applyChaos(namespace, 'measured', { action: 'partition', verify: true, selector: podSelector(namespace, a) });
+    const refused = await fx.waitChaos(namespace, 'measured', 'Failed', (x) => x.status?.phase === 'Failed');
+    assert.equal(condition(refused, 'Failed')?.reason, 'Unsupported');
+    assert.match(condition(refused, 'Failed')?.message ?? '', /spec\.verify is reserved/);
+    assert.equal(refused.status?.selected, undefined, 'nothing was picked');
+    await deleteChaos(namespace, 'measured');
     assert.deepEqual(await kernelStates([a, b]), before);
   });
 

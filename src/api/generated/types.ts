@@ -364,7 +364,7 @@ export interface NetworkChaosSpec {
   bandwidth?: BandwidthSpec;
   /** How long the fault is held, as a Go duration (`30s`, `5m`, `1h30m`). Counted from injection; time spent paused does not count. Omitted: held until the object is deleted, as in Chaos Mesh. */
   duration?: string;
-  /** kerris only: after injecting, measure the effect from inside each target (e.g. the round trip to a peer before and during the fault) and report it in `status.targets[].verification`. Off by default, since measuring sends traffic of its own. */
+  /** kerris only, reserved: measuring the effect from inside each target (the round trip to a peer before and during the fault) and reporting it in `status.targets[].verification`. Not done by this version: `verify: true` fails the experiment with reason `Unsupported` before anything is touched. The kernel counters in `status.targets[].evidence` are always reported. */
   verify?: boolean;
   /** Seed for the random pick of targets and peers, 0 to 9007199254740991. The same seed over the same candidate pods picks the same ones. When omitted the controller chooses one and reports it in status.seed. */
   seed?: number;
