@@ -6,7 +6,11 @@
  * and the experiment's final status. Then, through the node daemon, it applies
  * examples/podchaos-pod-failure.yaml and shows the frozen pod not answering
  * HTTP while the others do, and every pod answering again after the duration,
- * none restarted. It exits non-zero if anything did not happen as shown.
+ * none restarted. Last, NetworkChaos between two of the app's pods: a partition
+ * and an 8mbit cap, measured from inside the pods before, during and after,
+ * with the kernel's own counters from status, the refusal of a delay on this
+ * kernel (it has no sch_netem), and the pods' network state as before. It
+ * exits non-zero if anything did not happen as shown.
  *
  * With $KUBECONFIG unset it starts the local test bed (building Kubernetes on
  * the first run) and runs the controller inside it; with $KUBECONFIG set it
@@ -17,7 +21,10 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'yaml';
-import type { PodChaos } from '../src/api/generated/types.ts';
+import type { NetworkChaos, PodChaos } from '../src/api/generated/types.ts';
+import { snapshotKernelState } from '../src/daemon/net/snapshot.ts';
+import { ContainerdRuntime } from '../src/daemon/runtime/containerd.ts';
+import { networkChaos } from '../src/controller/networkchaos/resource.ts';
 import { podChaos } from '../src/controller/podchaos/resource.ts';
 import { pickTargets, type CandidatePod } from '../src/controller/targets/pod-selection.ts';
 import { KubeClient } from '../src/kube/client.ts';
@@ -25,11 +32,13 @@ import { isNotFound } from '../src/kube/errors.ts';
 import { coreEvents, pods } from '../src/kube/resources.ts';
 import type { Pod } from '../src/kube/types.ts';
 import { run } from '../src/util/exec.ts';
-import { clusterNode } from '../test/testbed/index.ts';
+import { clusterNode, type ClusterNode } from '../test/testbed/index.ts';
 import { deployKerris, KERRIS_NAMESPACE } from '../test/testbed/kerris.ts';
 import { ensureKubernetesBinaries } from '../test/testbed/k8s-build.ts';
 import { REPO_ROOT } from '../test/testbed/paths.ts';
+import { attachPodNetns, type PodNetns } from '../test/testbed/pod-netns.ts';
 import { answersHttp, sampleAppManifests, SAMPLE_APP } from '../test/testbed/sample-app.ts';
+import { trafficTools } from '../test/vm/scenarios/net-lab.ts';
 import { setUpMachine } from '../test/testbed/setup.ts';
 
 const EXAMPLE = join(REPO_ROOT, 'examples', 'podchaos-pod-kill.yaml');
@@ -54,8 +63,8 @@ interface Cluster {
   description: string;
   /** The controller when it runs from this checkout rather than in the cluster. */
   localController?: ChildProcess;
-  /** Whether kerris's node daemon runs there (the test bed deploys it; on your cluster, deploy/ with your images does). */
-  daemon: boolean;
+  /** The test-bed node, where kerris's node daemon runs (on your cluster, deploy/ with your images runs it). */
+  node?: ClusterNode;
 }
 
 /** Whether the pod answers HTTP within 1.5 s (a frozen one does not). */
@@ -72,7 +81,7 @@ async function prepareCluster(): Promise<Cluster> {
       stdio: ['ignore', 'ignore', 'inherit'],
       env: { ...process.env, KERRIS_LOG_LEVEL: 'warn' },
     });
-    return { kubectl, kubeconfig: external, description: 'your cluster, controller running from this checkout', localController, daemon: false };
+    return { kubectl, kubeconfig: external, description: 'your cluster, controller running from this checkout', localController };
   }
   say('cluster: the local test bed (Kubernetes built from upstream, one real node)');
   await setUpMachine();
@@ -82,11 +91,11 @@ async function prepareCluster(): Promise<Cluster> {
   const deployStarted = Date.now();
   await deployKerris(plane, node, { replicas: 2 });
   say(`  kerris controller (2 replicas) and node daemon in ${KERRIS_NAMESPACE}, images built locally, deployed with deploy/ (${seconds(Date.now() - deployStarted)})`);
-  return { kubectl: plane.kubectl, kubeconfig: plane.kubeconfig, description: 'local test bed', daemon: true };
+  return { kubectl: plane.kubectl, kubeconfig: plane.kubeconfig, description: 'local test bed', node };
 }
 
 async function main(): Promise<void> {
-  say('kerris demo: kill one replica of a sample app, then freeze another, and prove what happened');
+  say('kerris demo: kill one replica of a sample app, freeze another, cut and throttle their network, and prove what happened');
   say();
   const cluster = await prepareCluster();
   process.env['KUBECONFIG'] = cluster.kubeconfig;
@@ -163,8 +172,13 @@ async function main(): Promise<void> {
     check(status.phase === 'Finished', `the experiment finished (phase ${status.phase})`);
     check(status.conditions?.some((c) => c.type === 'AllRecovered' && c.status === 'True'), 'AllRecovered is True');
     say();
-    if (cluster.daemon) await podFailure(client, kubectl, namespace);
-    else say('pod-failure: not shown here; it acts through the kerris node daemon, which runs once deploy/ is applied with your images');
+    if (cluster.node) {
+      await podFailure(client, kubectl, namespace);
+      say();
+      await networkChaosAct(client, kubectl, namespace, cluster.node);
+    } else {
+      say('pod-failure and NetworkChaos: not shown here; they act through the kerris node daemon, which runs once deploy/ is applied with your images');
+    }
     say();
     say(`demo passed on the ${cluster.description}: everything above happened as shown.`);
     say(`look around: ${cluster.kubectl} --kubeconfig=${cluster.kubeconfig} get pchaos -n ${namespace} -o yaml`);
@@ -212,6 +226,91 @@ async function podFailure(client: KubeClient, kubectl: (args: readonly string[],
   const restarts = (pod: Pod) => (pod.status?.containerStatuses ?? []).map((c) => c.restartCount).join(',');
   check(before.every((b) => after.some((a) => a.metadata.uid === b.metadata.uid && restarts(a) === restarts(b))), 'no pod was replaced or restarted');
   say('  all 3 pods answer again; none was replaced or restarted');
+}
+
+/** Act three: NetworkChaos between two of the app's pods, measured from inside their network namespaces. */
+async function networkChaosAct(client: KubeClient, kubectl: (args: readonly string[], input?: string) => Promise<unknown>, namespace: string, node: ClusterNode): Promise<void> {
+  const containerd = new ContainerdRuntime({ socket: node.containerdSocket });
+  const tools = trafficTools();
+  const attached: PodNetns[] = [];
+  try {
+    const [a, b] = live((await client.list(pods, { namespace, labelSelector: `app=${SAMPLE_APP}` })).items).sort((x, y) => (x.metadata.name ?? '').localeCompare(y.metadata.name ?? ''));
+    check(a && b, 'two app pods for the network act');
+    const netnsOf = async (pod: Pod): Promise<PodNetns> => {
+      const netns = await attachPodNetns(containerd, pod.status?.containerStatuses?.[0]?.containerID);
+      attached.push(netns);
+      return netns;
+    };
+    const [aNet, bNet] = [await netnsOf(a), await netnsOf(b)];
+    const bIp = b.status?.podIP ?? '';
+    const before = await Promise.all([snapshotKernelState(aNet.path), snapshotKernelState(bNet.path)]);
+    const connectMs = async (): Promise<number | undefined> => {
+      const result = await tools.traffic<{ ok: boolean; ms: number }>(aNet, ['tcp-connect', bIp, '7000', '1000']);
+      return result.ok ? result.ms : undefined;
+    };
+    const sink = await tools.serve(bNet, ['tcp-serve', '7100']);
+    const mbit = async (): Promise<number> => (await tools.traffic<{ bitsPerSecond: number }>(aNet, ['tcp-bulk', bIp, '7100', '3'])).bitsPerSecond / 1e6;
+    const peers = { mode: 'all', selector: { pods: { [namespace]: [b.metadata.name] } } };
+    const selector = { pods: { [namespace]: [a.metadata.name] } };
+    const experiment = (name: string, spec: Record<string, unknown>) => JSON.stringify({ apiVersion: 'chaos.kerris.dev/v1alpha1', kind: 'NetworkChaos', metadata: { name, namespace }, spec: { mode: 'all', selector, ...spec } });
+    const waitFor = async (name: string, done: (c: NetworkChaos) => boolean, timeoutMs = 60_000): Promise<NetworkChaos> => {
+      let chaos = await client.get(networkChaos, name, { namespace });
+      for (const deadline = Date.now() + timeoutMs; !done(chaos) && Date.now() < deadline; await sleep(200)) chaos = await client.get(networkChaos, name, { namespace });
+      check(done(chaos), `${name}: not reached in ${seconds(timeoutMs)}; status ${JSON.stringify(chaos.status?.conditions)}`);
+      return chaos;
+    };
+    const remove = async (name: string): Promise<void> => { await kubectl(['delete', 'networkchaos', name, '-n', namespace, '--wait=true', '--timeout=60s']); };
+    const counters = (chaos: NetworkChaos): string => (chaos.status?.targets?.[0]?.evidence?.counters ?? [])
+      .map((k) => `${k.kind} ${k.direction} ${k.device}: ${k.packets} packet(s)${k.dropped ? `, ${k.dropped} dropped` : ''}${k.overlimits ? `, ${k.overlimits} held back` : ''}`).join('; ');
+
+    const uncut = await connectMs();
+    const uncapped = await mbit();
+    check(uncut !== undefined, `${a.metadata.name} connects to ${b.metadata.name} before`);
+    say(`NetworkChaos between ${a.metadata.name} (A) and ${b.metadata.name} (B), measured from inside A's network namespace:`);
+    say(`  before: A connects to B:7000 in ${uncut.toFixed(1)} ms; A sends to B at ${uncapped.toFixed(0)} Mbit/s`);
+
+    const cutAt = Date.now();
+    await kubectl(['apply', '-f', '-'], experiment('demo-partition', { action: 'partition', direction: 'to', target: peers }));
+    let cutMs: number | undefined;
+    for (const deadline = Date.now() + 10_000; cutMs === undefined && Date.now() < deadline;) if (await connectMs() === undefined) cutMs = Date.now() - cutAt;
+    check(cutMs !== undefined, 'the partition cut A from B within 10 s');
+    say(`  partition, direction to, target B: A cannot connect to B ${seconds(cutMs)} after the apply`);
+    // The proof from the kernel: the daemon reads the counters of kerris's rules, and the controller puts them in status.
+    for (let i = 0; i < 5; i++) await connectMs();
+    const cut = await waitFor('demo-partition', (c) => (c.status?.targets?.[0]?.evidence?.counters ?? []).some((k) => (k.dropped ?? 0) > 0), 40_000);
+    say(`    status.targets[0].evidence (the kernel's counters): ${counters(cut)}`);
+    await remove('demo-partition');
+    const rejoined = await connectMs();
+    check(rejoined !== undefined, 'A connects to B again once the partition is deleted');
+    say(`    deleted: A connects to B again (${rejoined.toFixed(1)} ms)`);
+
+    await kubectl(['apply', '-f', '-'], experiment('demo-bandwidth', { action: 'bandwidth', direction: 'to', target: peers, bandwidth: { rate: '8mbit', limit: 100000, buffer: 20000 } }));
+    await waitFor('demo-bandwidth', (c) => c.status?.conditions?.some((x) => x.type === 'AllInjected' && x.status === 'True') ?? false);
+    const capped = await mbit();
+    check(Math.abs(capped / 8 - 1) <= 0.1, `the cap holds A at 8 Mbit/s ± 10% (measured ${capped.toFixed(2)})`);
+    say(`  bandwidth 8mbit from A to B: A sends at ${capped.toFixed(2)} Mbit/s`);
+    const throttled = await waitFor('demo-bandwidth', (c) => (c.status?.targets?.[0]?.evidence?.counters ?? []).some((k) => k.kind === 'tbf' && (k.overlimits ?? 0) > 0), 40_000);
+    say(`    status.targets[0].evidence: ${counters(throttled)}`);
+    await remove('demo-bandwidth');
+    const freed = await mbit();
+    check(freed > 80, `throughput back above the cap after delete (${freed.toFixed(0)} Mbit/s)`);
+    say(`    deleted: A sends at ${freed.toFixed(0)} Mbit/s again`);
+
+    await kubectl(['apply', '-f', '-'], experiment('demo-delay', { action: 'delay', delay: { latency: '100ms' }, target: peers }));
+    const refused = await waitFor('demo-delay', (c) => c.status?.targets?.[0]?.phase === 'Failed');
+    say(`  delay 100ms: refused, nothing applied, because this machine's kernel has no sch_netem: "${refused.status?.targets?.[0]?.message ?? ''}"`);
+    check(/sch_netem/.test(refused.status?.targets?.[0]?.message ?? ''), 'the refusal names the missing sch_netem');
+    await remove('demo-delay');
+    await sink.stop();
+
+    const after = await Promise.all([snapshotKernelState(aNet.path), snapshotKernelState(bNet.path)]);
+    check(JSON.stringify(after) === JSON.stringify(before), 'A\'s and B\'s tc, nftables, iptables and ipset state is as before');
+    say('  afterwards: A\'s and B\'s tc, nftables, iptables and ipset state is exactly as before the act');
+  } finally {
+    await tools.stopAll();
+    for (const netns of attached) await netns.detach();
+    containerd.close();
+  }
 }
 
 main().then(() => { process.exitCode = 0; }, (error: unknown) => {
