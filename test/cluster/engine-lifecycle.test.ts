@@ -15,6 +15,7 @@ import type { KubeClient } from '../../src/kube/client.ts';
 import { isNotFound } from '../../src/kube/errors.ts';
 import type { Action } from '../../src/runtime/action.ts';
 import { EventRecorder } from '../../src/runtime/events.ts';
+import { coreEvents } from '../../src/kube/resources.ts';
 import { adminClient, createScratchNamespace, deleteNamespaceAndWait, testResource } from '../testbed/kube-fixtures.ts';
 
 const GROUP = 'engine.test.kerris.dev';
@@ -200,5 +201,55 @@ describe('the experiment engine on a real apiserver', () => {
     assert.equal(chaos.status?.conditions?.find((c) => c.type === 'Failed')?.reason, 'TooManyTargets');
     assert.match(chaos.status?.conditions?.find((c) => c.type === 'Failed')?.message ?? '', /picked 3 pods, more than the 2/);
     assert.deepEqual(calls, []);
+  });
+  it('follows a level-triggered kind while it holds without a duration: a gone target Recovered, a new pick injected in the same pass with Events, evidence and reports written, held until deleted', async () => {
+    const { kind, calls } = recordingKind(['a', 'b']);
+    let world = ['a', 'b'];
+    const base = kind.fault({} as PodChaos);
+    const fault: Fault<PodChaos> = {
+      ...base,
+      apply: async (chaos, pending, held, context) => {
+        context.report({ network: { peers: world.length } });
+        return base.apply(chaos, pending, held, context);
+      },
+      evidence: async (_chaos, held) => held.map((t) => ({ ...t, evidence: { observedAt: '2026-12-01T10:00:00Z', counters: [{ device: 'eth0', direction: 'egress', kind: 'nft', fault: 'partition', packets: 5, dropped: 5 }] } })),
+    };
+    const following: ChaosKind<PodChaos> = {
+      ...kind,
+      fault: () => fault,
+      follow: (chaos, records) => [
+        ...records.map((r) => (world.includes(r.name) ? r : { ...r, phase: 'Recovered' as const, recoveredAt: '2026-12-01T10:00:00Z', message: 'the pod is gone' })),
+        ...world.filter((n) => !records.some((r) => r.name === n)).map((name): TargetRecord => ({ namespace: chaos.metadata.namespace ?? '', name, uid: `uid-${name}`, phase: 'Selected', node: 'n1' })),
+      ],
+    };
+    const engine = engineFor(following);
+    await create('follow', {});
+    await engine.reconcile({ namespace, name: 'follow' });
+    let chaos = await get('follow');
+    assert.equal(chaos.status?.network?.peers, 2, 'the kind\'s report is in status');
+    assert.deepEqual(calls.at(-1), { op: 'apply', pending: ['a', 'b'], held: [], remainingMs: undefined });
+
+    world = ['b', 'c'];
+    advance(3_600_000);
+    const action = await engine.reconcile({ namespace, name: 'follow' });
+    chaos = await get('follow');
+    assert.deepEqual(chaos.status?.targets?.map((t) => [t.name, t.phase]), [['a', 'Recovered'], ['b', 'Injected'], ['c', 'Injected']]);
+    assert.deepEqual(calls.at(-1), { op: 'apply', pending: ['c'], held: ['b'], remainingMs: undefined }, 'the new pick applied with the held set');
+    assert.deepEqual([chaos.status?.selected, chaos.status?.injected, chaos.status?.recovered], [3, 2, 1]);
+    assert.equal(chaos.status?.phase, 'Running', 'no duration: held an hour later');
+    assert.ok(waitMs(action) <= 15_000);
+    const events = (await client.list(coreEvents, { namespace, fieldSelector: 'involvedObject.name=follow' })).items.map((e) => `${e.reason ?? ''}: ${e.message ?? ''}`);
+    assert.ok(events.some((e) => e.startsWith('TargetGone: pod') && e.includes('/a')), events.join('\n'));
+    assert.ok(events.some((e) => e.startsWith('TargetAdded: pod') && e.includes('/c')), events.join('\n'));
+
+    await engine.reconcile({ namespace, name: 'follow' });
+    chaos = await get('follow');
+    assert.deepEqual(calls.at(-1), { op: 'apply', pending: [], held: ['b', 'c'], remainingMs: undefined }, 'restated');
+    assert.deepEqual(chaos.status?.targets?.map((t) => t.evidence?.counters[0]?.dropped), [undefined, 5, 5], 'evidence on the held targets only');
+
+    await client.delete(experiments, 'follow', { namespace });
+    await engine.reconcile({ namespace, name: 'follow' });
+    assert.deepEqual(calls.at(-1), { op: 'recover', pending: [], held: ['b', 'c'] });
+    await assert.rejects(get('follow'), isNotFound);
   });
 });
