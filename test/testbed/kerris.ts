@@ -15,7 +15,8 @@ import { run } from '../../src/util/exec.ts';
 import { pathExists } from '../../src/util/fs.ts';
 import type { ControlPlane } from './control-plane.ts';
 import { kubectl, kubectlJson } from './kubectl.ts';
-import type { ClusterNode } from './node/index.ts';
+import { importNetemImage, NETEM_NODE_NAME, runningNetemNode } from './netem-node/index.ts';
+import { NODE_NAME, type ClusterNode } from './node/index.ts';
 import { cachedArchive, importImage, type ImageArchive } from './node/images.ts';
 import { CACHE_DIR, REPO_ROOT } from './paths.ts';
 import { PrerequisiteError } from './prerequisites.ts';
@@ -314,6 +315,10 @@ export async function deployKerris(plane: ControlPlane, node: ClusterNode, optio
   const images = { controller: await kerrisImage(), daemon: await daemonImage() };
   await importImage(node.containerdSocket, 'k8s.io', images.controller);
   await importImage(node.containerdSocket, 'k8s.io', images.daemon);
+  // The DaemonSet tolerates every taint, so while the netem node runs a daemon pod lands there too and needs its
+  // image. The controller's does not: its Deployment has no toleration for the netem node's taint.
+  const netem = await runningNetemNode(plane, node);
+  if (netem !== undefined) await importNetemImage(netem, images.daemon);
   const objects = await renderDeploy(plane);
   const controller = workload(objects, 'Deployment', 'kerris-controller');
   controller.spec.replicas = options.replicas ?? 2;
@@ -328,25 +333,68 @@ export async function deployKerris(plane: ControlPlane, node: ClusterNode, optio
   return { controllerReplicas: rollout.status?.readyReplicas ?? 0, daemonPods, images };
 }
 
+/** The daemon image the deployed DaemonSet runs, from the image cache by the key deployKerris annotated it with. */
+export async function deployedDaemonImage(plane: ControlPlane): Promise<ImageArchive | undefined> {
+  const shown = await kubectl(plane, ['get', 'daemonset', 'kerris-daemon', '-n', KERRIS_NAMESPACE, '-o', 'jsonpath={.spec.template.metadata.annotations.kerris\\.dev/image-key}'], { allowFailure: true });
+  const key = shown.stdout.trim();
+  if (shown.code !== 0 || !/^[0-9a-f]{16}$/.test(key)) return undefined;
+  const file = join(CACHE_DIR, 'images', `${DAEMON_IMAGE.replace(/[^a-z0-9]+/g, '-')}-${key}.tar`);
+  return await pathExists(file) ? { name: DAEMON_IMAGE, file, key } : undefined;
+}
+
+/**
+ * kerris as deployed, on the netem node too, without redeploying it (someone else's deployment keeps its options):
+ * the deployed daemon image imported there, and the daemon pod on the node Ready. Undefined if kerris is not deployed
+ * (or was removed while this waited).
+ */
+export async function kerrisOnNetemNode(plane: ControlPlane, node: ClusterNode): Promise<string | undefined> {
+  const netem = await runningNetemNode(plane, node);
+  if (netem === undefined) throw new Error(`the netem node ${NETEM_NODE_NAME} does not run`);
+  const image = await deployedDaemonImage(plane);
+  if (image === undefined) return undefined;
+  await importNetemImage(netem, image);
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    const pods = await kubectlJson<PodList>(plane, ['get', 'pods', '-n', KERRIS_NAMESPACE, '-l', DAEMON_SELECTOR, `--field-selector=spec.nodeName=${NETEM_NODE_NAME}`]);
+    const ready = pods.items.find(isReady);
+    if (ready !== undefined) return ready.metadata.name;
+    // The cluster is shared: someone may remove kerris meanwhile, and then no pod will ever come.
+    if (await deployedDaemonImage(plane) === undefined) return undefined;
+    // A pod that started before its image was there backs off its "pull" for up to 5 minutes; its replacement starts at once.
+    for (const pod of pods.items) {
+      const reason = pod.status?.containerStatuses?.map((c) => c.state?.waiting?.reason).find((r) => r !== undefined);
+      if (reason === 'ErrImagePull' || reason === 'ImagePullBackOff' || reason === 'ErrImageNeverPull') {
+        await kubectl(plane, ['delete', 'pod', pod.metadata.name, '-n', KERRIS_NAMESPACE, '--wait=false'], { allowFailure: true });
+      }
+    }
+    if (Date.now() > deadline) throw new Error(`no kerris daemon pod Ready on ${NETEM_NODE_NAME} after 180 s:\n${await daemonPodReport(plane)}`);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+  }
+}
+
 /** Removes the controller and the daemon (the namespace, RBAC and CRDs go with the kustomization). */
 export async function removeKerris(plane: ControlPlane): Promise<void> {
   await kubectl(plane, ['delete', '--ignore-not-found', '--wait=true', '-k', join(REPO_ROOT, 'deploy')], { timeoutMs: 180_000 });
 }
 
 /**
- * A client of the daemon on the test-bed node as `commonName`, with a client certificate issued from the CA the
- * controller made in the cluster: the controller's own identity, or another one the daemon must refuse.
+ * A client of the daemon on the test-bed node (or on nodeName, e.g. the netem node) as `commonName`, with a client
+ * certificate issued from the CA the controller made in the cluster: the controller's own identity, or another one the
+ * daemon must refuse.
  */
-export async function daemonClientAs(plane: ControlPlane, commonName: string): Promise<{ client: DaemonClient; podName: string }> {
+export async function daemonClientAs(plane: ControlPlane, commonName: string, nodeName = NODE_NAME): Promise<{ client: DaemonClient; podName: string }> {
   const secret = async (name: string): Promise<Record<string, string>> => (await kubectlJson<{ data: Record<string, string> }>(plane, ['get', 'secret', name, '-n', KERRIS_NAMESPACE])).data;
   const decode = (data: Record<string, string>, key: string): string => Buffer.from(data[key] ?? '', 'base64').toString('utf8');
   const ca = await secret('kerris-daemon-ca');
   const issuer = caEntryOf(decode(ca, 'ca.crt'), decode(ca, 'ca.key'));
   const leaf = issueLeaf(issuer.signer, { commonName, dnsNames: [], usage: 'clientAuth', now: new Date(), lifetimeMs: 3_600_000 });
   const bundle = Buffer.from(decode(await secret('kerris-daemon-tls'), 'ca.crt'));
-  const pods = await kubectlJson<{ items: Array<{ metadata: { name: string; deletionTimestamp?: string }; status: { podIP?: string } }> }>(plane, ['get', 'pods', '-n', KERRIS_NAMESPACE, '-l', 'app.kubernetes.io/component=daemon']);
+  // By node: with the netem node up there are two daemon pods, and callers mean the one of a given node.
+  const pods = await kubectlJson<{ items: Array<{ metadata: { name: string; deletionTimestamp?: string }; status: { podIP?: string } }> }>(plane, [
+    'get', 'pods', '-n', KERRIS_NAMESPACE, '-l', 'app.kubernetes.io/component=daemon', `--field-selector=spec.nodeName=${nodeName}`,
+  ]);
   const pod = pods.items.find((p) => !p.metadata.deletionTimestamp && p.status.podIP);
-  if (!pod?.status.podIP) throw new Error(`no daemon pod with an address in ${KERRIS_NAMESPACE}`);
+  if (!pod?.status.podIP) throw new Error(`no daemon pod with an address on node ${nodeName} in ${KERRIS_NAMESPACE}`);
   const client = new DaemonClient({
     address: `${pod.status.podIP}:9443`, tls: { ca: bundle, cert: Buffer.from(leaf.pem), key: Buffer.from(privateKeyPem(leaf.privateKey)) },
     serverName: `kerris-daemon.${KERRIS_NAMESPACE}.svc`, timeoutMs: 10_000,

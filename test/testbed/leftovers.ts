@@ -1,6 +1,7 @@
 import { readFile, readdir, readlink } from 'node:fs/promises';
 import { run } from '../../src/util/exec.ts';
 import { CONTROL_PLANE_DIR, NODE_INTERFACE } from './control-plane.ts';
+import { netemNodeLeftovers } from './netem-node/index.ts';
 import { nodeLeftovers } from './node/index.ts';
 import { CACHE_DIR, RUN_DIR } from './paths.ts';
 
@@ -22,7 +23,7 @@ async function testBedProcesses(): Promise<string[]> {
  * An empty list means nothing was left behind.
  */
 export async function testBedLeftovers(): Promise<string[]> {
-  const leftovers = [...await testBedProcesses(), ...await nodeLeftovers(CONTROL_PLANE_DIR)];
+  const leftovers = [...await testBedProcesses(), ...await nodeLeftovers(CONTROL_PLANE_DIR), ...await netemNodeLeftovers(CONTROL_PLANE_DIR)];
   const mounts = await readFile('/proc/self/mountinfo', 'utf8');
   for (const line of mounts.split('\n')) {
     const mountPoint = line.split(' ')[4];

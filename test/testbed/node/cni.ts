@@ -15,33 +15,41 @@ export const POD_NETWORK = {
   gateway: '10.244.0.1',
 } as const;
 
+/** A pod network like POD_NETWORK on another node (the netem node's, in its VM, has its own subnet). */
+export interface PodNetwork {
+  name: string;
+  bridge: string;
+  subnet: string;
+  gateway: string;
+}
+
 export const CNI_BIN_DIR = '/usr/lib/cni';
 /** libcni in containerd caches each attachment's result here (not configurable in containerd 1.6's CRI). */
 const CNI_CACHE_RESULTS = '/var/lib/cni/results';
 const ATTACHMENT_RESULT = new RegExp(`^${POD_NETWORK.name}-([0-9a-f]{64})-eth0$`);
 
 /** The conflist containerd's CRI plugin reads; ipamDir keeps host-local's address leases inside the node's state. */
-export function cniConflist(ipamDir: string): string {
+export function cniConflist(ipamDir: string, network: PodNetwork = POD_NETWORK): string {
   return `${JSON.stringify({
     cniVersion: '1.0.0',
-    name: POD_NETWORK.name,
+    name: network.name,
     plugins: [{
       type: 'bridge',
-      bridge: POD_NETWORK.bridge,
+      bridge: network.bridge,
       isGateway: true,
       ipMasq: false,
       hairpinMode: true,
       ipam: {
         type: 'host-local',
         dataDir: ipamDir,
-        ranges: [[{ subnet: POD_NETWORK.subnet, gateway: POD_NETWORK.gateway }]],
+        ranges: [[{ subnet: network.subnet, gateway: network.gateway }]],
         routes: [{ dst: '0.0.0.0/0' }],
       },
     }],
   }, null, 2)}\n`;
 }
 
-export async function writeCniConfig(confDir: string, ipamDir: string): Promise<void> {
+export async function writeCniConfig(confDir: string, ipamDir: string, network: PodNetwork = POD_NETWORK): Promise<void> {
   await requireExecutables({
     [join(CNI_BIN_DIR, 'bridge')]: 'containernetworking-plugins',
     [join(CNI_BIN_DIR, 'host-local')]: 'containernetworking-plugins',
@@ -49,7 +57,7 @@ export async function writeCniConfig(confDir: string, ipamDir: string): Promise<
   });
   await mkdir(confDir, { recursive: true });
   await mkdir(ipamDir, { recursive: true });
-  await writeFile(join(confDir, `10-${POD_NETWORK.name}.conflist`), cniConflist(ipamDir));
+  await writeFile(join(confDir, `10-${network.name}.conflist`), cniConflist(ipamDir, network));
 }
 
 interface Link {

@@ -8,6 +8,13 @@ export interface VmRequest {
   env: Readonly<Record<string, string>>;
   /** An absolute path on the host; the guest's root is the host's, so it exists there too. */
   cwd: string;
+  /** More host paths under /tmp or /run that stay visible in the guest (see keptPaths). */
+  keep?: readonly string[];
+  /**
+   * Run the command as the guest's PID 1 on the overlay as its real root (not in a chroot), for a command that runs
+   * containers and the VM's whole life (the netem node). No exit code comes back: the VM ends when the command does.
+   */
+  asInit?: boolean;
 }
 
 export class InvalidVmRequestError extends Error {
@@ -22,7 +29,7 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
  * the user cloned it.
  */
 export function keptPaths(request: VmRequest): string[] {
-  return [request.cwd, REPO_ROOT];
+  return [request.cwd, REPO_ROOT, ...request.keep ?? []];
 }
 
 export function validateRequest(request: VmRequest): void {
@@ -38,6 +45,9 @@ export function validateRequest(request: VmRequest): void {
     if (value.includes('\0')) throw new InvalidVmRequestError(`environment variable ${name} contains a NUL byte`);
   }
   if (!isAbsolute(request.cwd) || request.cwd.includes('\0')) throw new InvalidVmRequestError(`the working directory must be an absolute path: ${JSON.stringify(request.cwd)}`);
+  for (const path of request.keep ?? []) {
+    if (!isAbsolute(path) || path.includes('\0')) throw new InvalidVmRequestError(`a kept path must be an absolute path: ${JSON.stringify(path)}`);
+  }
 }
 
 /**
@@ -52,6 +62,7 @@ export async function writeRequest(dir: string, request: VmRequest, modulesDir: 
   await writeFile(join(dir, 'cwd'), request.cwd);
   await Promise.all(keptPaths(request).map((path, i) => writeFile(join(dir, 'keep', String(i)), path)));
   await writeFile(join(dir, 'modules-dir'), modulesDir);
+  if (request.asInit === true) await writeFile(join(dir, 'as-init'), '');
   await Promise.all(request.argv.map((arg, i) => writeFile(join(dir, 'argv', String(i)), arg)));
   await Promise.all(Object.entries(request.env).map(([name, value], i) => writeFile(join(dir, 'env', String(i)), `${name}=${value}`)));
 }

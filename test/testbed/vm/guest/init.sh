@@ -106,6 +106,15 @@ until stdout=$(port_device kerris.stdout) && stderr=$(port_device kerris.stderr)
 done
 
 cut -d' ' -f1 /proc/uptime >/run-dir/started
+if [ -e /run-dir/as-init ]; then
+  # A command that runs the guest for good (the netem node) becomes PID 1 on the overlay moved onto /, as after a
+  # switch_root: container runtimes need the root they see to be the mount namespace's own. In a chroot, setns()
+  # into a container's mount namespace (runc exec) lands on the initramfs instead of the container's root.
+  # When the command ends, the kernel panics on PID 1's exit and qemu (-no-reboot) ends with it.
+  cd /newroot && mount --move . / || fail "cannot move the overlay onto /"
+  exec chroot . /run/kerris/bin/busybox sh /run/kerris/bin/run-command.sh \
+    /run/kerris/run-dir <"/dev/null" >"$stdout" 2>"$stderr"
+fi
 chroot /newroot /run/kerris/bin/busybox sh /run/kerris/bin/run-command.sh \
   /run/kerris/run-dir <"/dev/null" >"$stdout" 2>"$stderr"
 code=$?

@@ -1,0 +1,163 @@
+// The netem node: a second Kubernetes node of the test-bed cluster in the kernel VM, whose kernel (Debian's stock one)
+// has sch_netem. It is Ready, labelled and tainted so that only pods meant for it land there; a pod pinned to it runs;
+// netem in that pod's network namespace delays pings between two pods on the node by the delay it was given, and
+// removing it gives the qdiscs back as they were; the kerris daemon there is Ready and finds netem.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { clusterNode, netemNode, type ClusterNode, type ControlPlane, type NetemNode } from '../testbed/index.ts';
+import { DAEMON_IMAGE, daemonClientAs, deployKerris, kerrisOnNetemNode } from '../testbed/kerris.ts';
+import { kubectl, kubectlJson } from '../testbed/kubectl.ts';
+import {
+  KERNEL_LABEL, NETEM_NODE_NAME, NETEM_TAINT, NETEM_TOLERATION, netemNodeLeftovers, netemNodeObject, netemNodeTimings, runningNetemNode, stopNetemNode,
+} from '../testbed/netem-node/index.ts';
+import { createNamespace, deleteNamespace, eventually } from '../testbed/node/testing.ts';
+import { requireExecutables } from '../testbed/prerequisites.ts';
+
+const DELAY_MS = 100;
+const PINGS = 20;
+
+let plane: ControlPlane;
+let node: ClusterNode;
+let netem: NetemNode;
+const namespace = `netem-node-${randomBytes(3).toString('hex')}`;
+/** Whether this file started the netem node: then it stops it too, and the shared cluster is left as it was found. */
+let started = false;
+
+interface PodJson {
+  spec: { nodeName?: string };
+  status: { phase?: string; podIP?: string; conditions?: { type: string; status: string }[] };
+}
+
+/**
+ * A pod pinned to the netem node: busybox (ping) and, in the same network namespace, a container with tc (the daemon
+ * image has it) and CAP_NET_ADMIN, which only ever changes that namespace.
+ */
+function podManifest(name: string): string {
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace, labels: { app: 'netem-node-test' } },
+    spec: {
+      nodeName: NETEM_NODE_NAME,
+      tolerations: [NETEM_TOLERATION],
+      terminationGracePeriodSeconds: 1,
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      containers: [
+        { name: 'workload', image: netem.images.workload, imagePullPolicy: 'Never' },
+        {
+          name: 'tc',
+          image: DAEMON_IMAGE,
+          imagePullPolicy: 'Never',
+          command: ['/usr/local/bin/node', '-e', 'setInterval(() => {}, 3_600_000)'],
+          securityContext: { capabilities: { add: ['NET_ADMIN'] } },
+        },
+      ],
+    },
+  });
+}
+
+const exec = async (pod: string, container: string, argv: readonly string[]): Promise<string> =>
+  (await kubectl(plane, ['exec', '-n', namespace, pod, '-c', container, '--', ...argv], { timeoutMs: 120_000 })).stdout;
+
+/** Per-reply RTTs of busybox ping from pod to address. */
+async function pingRtts(pod: string, address: string): Promise<number[]> {
+  const out = await exec(pod, 'workload', ['ping', '-c', String(PINGS), '-i', '0.2', '-W', '2', address]);
+  return [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
+}
+
+const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid] ?? NaN : ((sorted[mid - 1] ?? NaN) + (sorted[mid] ?? NaN)) / 2;
+};
+
+describe('the netem node: a Kubernetes node on Debian\'s stock kernel in the VM', { timeout: 1_200_000 }, () => {
+  before(async () => {
+    // The guest runs the host's tools through the shared root; the node itself checks qemu, the tap and containerd.
+    await requireExecutables({ '/usr/sbin/ip': 'iproute2', '/usr/bin/ctr': 'containerd', '/usr/sbin/runc': 'runc', '/usr/sbin/tc': 'iproute2' });
+    const cluster = await clusterNode();
+    started = await runningNetemNode(cluster.plane, cluster.node) === undefined;
+    ({ plane, node, netem } = await netemNode());
+    // Someone else's deployment is used as it is (its options stay); only a cluster without kerris gets one.
+    if (await kerrisOnNetemNode(plane, node) === undefined) {
+      await deployKerris(plane, node);
+      assert.ok(await kerrisOnNetemNode(plane, node), 'kerris was removed again while this test deployed it');
+    }
+    await createNamespace(plane, namespace);
+  });
+
+  after(async () => {
+    if (plane === undefined) return;
+    await deleteNamespace(plane, namespace);
+    if (started) {
+      // A VM under TCG costs a core's worth of CPU in bursts; the next file that wants it boots it again in about 35 s.
+      await stopNetemNode(plane);
+      assert.deepEqual(await netemNodeLeftovers(plane.stateDir), [], 'the netem node left something on the host');
+    }
+  });
+
+  test('the node is Ready, runs the stock kernel, and is labelled and tainted', async (t) => {
+    const object = await netemNodeObject(plane);
+    const ready = object.status?.conditions?.find((c) => c.type === 'Ready');
+    assert.equal(ready?.status, 'True', `Ready: ${JSON.stringify(ready)}`);
+    assert.equal(object.metadata?.labels?.[KERNEL_LABEL.key], KERNEL_LABEL.value);
+    assert.deepEqual(object.spec?.taints?.map((taint) => ({ key: taint.key, value: taint.value, effect: taint.effect })), [{ ...NETEM_TAINT }]);
+    assert.equal(object.status?.nodeInfo?.kernelVersion, netem.kernelVersion);
+    const host = await kubectlJson<{ status?: { nodeInfo?: { kernelVersion?: string } } }>(plane, ['get', 'node', node.name]);
+    assert.notEqual(host.status?.nodeInfo?.kernelVersion, netem.kernelVersion, 'the netem node runs another kernel than the host node');
+    const timings = await netemNodeTimings(plane);
+    t.diagnostic(`${netem.name}: kernel ${netem.kernelVersion}, InternalIP ${netem.internalIP}, pods ${netem.podSubnet}; `
+      + `guest booted in ${timings?.bootS} s, Ready ${timings?.readyS} s after qemu started`);
+  });
+
+  test('the kerris daemon on the node is Ready, reachable from the host at its pod IP, and finds sch_netem', async () => {
+    // The cluster is shared: a redeploy by someone else replaces the daemon pod (and its certificate) at any time, so
+    // an unreachable pod is looked up again, for a while.
+    const { capabilities, podName } = await eventually('Capabilities from the daemon on the netem node', 120_000, async () => {
+      const found = await kerrisOnNetemNode(plane, node).then(() => daemonClientAs(plane, 'kerris-controller', NETEM_NODE_NAME)).catch(() => undefined);
+      if (found === undefined) return undefined;
+      try {
+        return { capabilities: await found.client.capabilities(), podName: found.podName };
+      } catch {
+        return undefined;
+      } finally {
+        found.client.close();
+      }
+    }, async () => (await kubectl(plane, ['get', 'pods', '-n', 'kerris-system', '-o', 'wide'], { allowFailure: true })).stdout);
+    assert.equal(capabilities.node, NETEM_NODE_NAME, `${podName} names its node`);
+    assert.equal(capabilities.network?.netem, true, `netem on ${podName}: ${JSON.stringify(capabilities.network?.failures)}`);
+  });
+
+  test(`netem delay ${DELAY_MS}ms in a pod's network namespace adds ${DELAY_MS} ms to the RTT to a pod on the same node, and is removed without a trace`, async (t) => {
+    await kubectl(plane, ['apply', '-f', '-'], { input: `${podManifest('a')}\n${podManifest('b')}` });
+    const [a, b] = await Promise.all(['a', 'b'].map((name) => eventually(`pod ${name} Running on ${NETEM_NODE_NAME}`, 180_000, async () => {
+      const pod = await kubectlJson<PodJson>(plane, ['get', 'pod', name, '-n', namespace]);
+      const ready = pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+      return pod.status.phase === 'Running' && ready && pod.status.podIP !== undefined ? pod : undefined;
+    }, async () => (await kubectl(plane, ['describe', 'pod', name, '-n', namespace], { allowFailure: true })).stdout)));
+    assert.ok(a && b);
+    assert.equal(a.spec.nodeName, NETEM_NODE_NAME);
+    assert.equal(b.spec.nodeName, NETEM_NODE_NAME);
+    const target = b.status.podIP ?? '';
+
+    const qdiscBefore = await exec('a', 'tc', ['tc', 'qdisc', 'show', 'dev', 'eth0']);
+    const baseline = await pingRtts('a', target);
+    await exec('a', 'tc', ['tc', 'qdisc', 'add', 'dev', 'eth0', 'root', 'netem', 'delay', `${DELAY_MS}ms`]);
+    const qdiscDelayed = await exec('a', 'tc', ['tc', 'qdisc', 'show', 'dev', 'eth0']);
+    const delayed = await pingRtts('a', target);
+    await exec('a', 'tc', ['tc', 'qdisc', 'del', 'dev', 'eth0', 'root']);
+    const qdiscAfter = await exec('a', 'tc', ['tc', 'qdisc', 'show', 'dev', 'eth0']);
+    const recovered = await pingRtts('a', target);
+
+    for (const [phase, rtts] of Object.entries({ baseline, delayed, recovered })) assert.equal(rtts.length, PINGS, `${phase}: pings lost (${rtts.join(' ')})`);
+    const increase = median(delayed) - median(baseline);
+    t.diagnostic(`RTT median a -> b: baseline ${median(baseline)} ms, netem ${median(delayed)} ms (+${increase.toFixed(2)}), after removal ${median(recovered)} ms`);
+    assert.match(qdiscDelayed, new RegExp(`qdisc netem \\S+ root .*delay ${DELAY_MS}ms`));
+    // Only a's egress is delayed, so each echo request waits once: +DELAY_MS. TCG adds jitter, hence medians and 10%.
+    assert.ok(Math.abs(increase - DELAY_MS) <= DELAY_MS / 10, `RTT grew by ${increase.toFixed(2)} ms, expected ${DELAY_MS} ± ${DELAY_MS / 10}`);
+    assert.ok(median(recovered) < median(baseline) + 5, `RTT after removing netem is ${median(recovered)} ms, baseline was ${median(baseline)}`);
+    assert.equal(qdiscAfter, qdiscBefore, 'the qdiscs of eth0 are as before');
+  });
+});
