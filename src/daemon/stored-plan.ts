@@ -7,7 +7,7 @@
 import { posix } from 'node:path';
 import { freezePlan } from './faults/container-freeze.ts';
 import type { Freezer } from './cgroup.ts';
-import { IFB_NAME, ifbUndo, ingressUndo, nftUndo, rootUndo } from './net/undo.ts';
+import { IFB_NAME, ifbUndo, ingressUndo, nftUndo, rootUndo, txqueuelenUndo } from './net/undo.ts';
 import { parseDeviceName } from './net/values.ts';
 import type { ExecStep, Plan, Step } from './plan.ts';
 import { canonicalJson, type FaultKind } from './spec.ts';
@@ -58,8 +58,9 @@ function undoLike(netns: string, step: Step): ExecStep {
   if (tool === 'tc' && args[4] === 'ingress') return ingressUndo(netns, device(args[3]));
   if (tool === 'tc' && args[4] === 'root') return rootUndo(netns, device(args[3]));
   if (tool === 'nft') return nftUndo(netns);
+  if (tool === 'ip' && args[1] === 'set' && args[4] === 'txqueuelen') return txqueuelenUndo(netns, device(args[3]));
   if (tool === 'ip' && IFB_NAME.test(args[3] ?? '')) return ifbUndo(netns, device(args[3]));
-  throw new UnsafePlanError(`revert step ${JSON.stringify(step.argv)} is none kerris writes (tc qdisc del, nft delete table, ip link del of its IFB)`);
+  throw new UnsafePlanError(`revert step ${JSON.stringify(step.argv)} is none kerris writes (tc qdisc del, nft delete table, ip link del of its IFB, txqueuelen 0 back on a device that had none)`);
 }
 
 /** The apply steps a network plan may hold: the three batch commands the planner emits, in the target's netns. */

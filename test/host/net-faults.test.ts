@@ -141,6 +141,22 @@ describe('bandwidth (htb + tbf)', () => {
     assert.ok(free > RATE_MBIT * 3, `after recovery the transfer ran at only ${free.toFixed(1)} mbit`);
   });
 
+  test('a device with no transmit queue (as a pod\'s veth often is) has none again after recovery, though the kernel gives it one while the cap holds', async () => {
+    const device = peer1.device;
+    const txqlen = async (): Promise<string> => (await lab.exec(lab.target, ['cat', `/sys/class/net/${device}/tx_queue_len`])).stdout.trim();
+    await lab.exec(lab.target, ['ip', 'link', 'set', 'dev', device, 'txqueuelen', '0']);
+    try {
+      const bandwidth = { rate: `${RATE_MBIT}mbit`, limit: 200_000, buffer: 10_000 };
+      // withFaults compares the whole state after recovery, the links' queue lengths included.
+      await withFaults([{ action: 'bandwidth', bandwidth, scope: { device, cidrs: ['10.77.2.0/24'] } }], async () => {
+        assert.equal(await txqlen(), '1000', 'the kernel gave the device a queue when the root qdisc was attached');
+      });
+      assert.equal(await txqlen(), '0');
+    } finally {
+      await lab.exec(lab.target, ['ip', 'link', 'set', 'dev', device, 'txqueuelen', '1000']);
+    }
+  });
+
   test(`ingress over IPv6 (through an IFB) is capped at ${RATE_MBIT} mbit (±10%)`, async (t) => {
     const bandwidth = { rate: `${RATE_MBIT}mbit`, limit: 200_000, buffer: 10_000 };
     await withFaults([{ action: 'bandwidth', bandwidth, scope: { direction: 'ingress', cidrs: ['fd77:1::/64'] } }], async () => {

@@ -18,7 +18,7 @@ const NETNS = targetNetns(PID);
 const caps: NodeCapabilities = {
   node: 'n', netem: true, tbf: true, htb: true, u32: true, ingressRedirect: true, ifb: true, nftables: true, ipset: true, iptablesBackend: 'nft', cgroup: 'v2', failures: {},
 };
-const tcState = { links: [{ name: 'eth0', type: 'ether', up: true }, { name: 'net1', type: 'ether', up: true }], qdiscs: [] };
+const tcState = { links: [{ name: 'eth0', type: 'ether', up: true, txqlen: 0 }, { name: 'net1', type: 'ether', up: true, txqlen: 1000 }], qdiscs: [] };
 
 /** Every kind of state the planner makes: egress and ingress tc trees on two devices, nftables, IFBs. */
 function genuineNetworkPlan(): Plan {

@@ -21,7 +21,7 @@ const target = { netns, devices: ['eth0'] };
 
 function state(qdiscs: readonly QdiscInfo[] = [], extraLinks: readonly string[] = []): TcState {
   return {
-    links: ['lo', 'eth0', ...extraLinks].map((name) => ({ name, type: name === 'lo' ? 'loopback' : 'ether', up: true })),
+    links: ['lo', 'eth0', ...extraLinks].map((name) => ({ name, type: name === 'lo' ? 'loopback' : 'ether', up: true, txqlen: 1000 })),
     qdiscs: [{ device: 'eth0', kind: 'noqueue', handle: '0:', parent: 'root' }, ...qdiscs],
   };
 }
@@ -128,6 +128,14 @@ describe('planNetworkFaults', () => {
       ['tc', 'qdisc', 'del', 'dev', 'eth0', 'ingress'],
       ['ip', 'link', 'del', 'dev', 'kerris-ifb0'],
     ]);
+  });
+
+  test('a device with no transmit queue (a pod\'s veth) gets its txqueuelen 0 back after the root qdisc goes, since the kernel sets 1000 when one is attached', () => {
+    const noQueue: TcState = { ...state(), links: state().links.map((l) => (l.name === 'eth0' ? { ...l, txqlen: 0 } : l)) };
+    const plan = planNetworkFaults(target, faults({ action: 'bandwidth', scope: { direction: 'egress' }, bandwidth: { rate: '1mbit', limit: 10000, buffer: 2000 } }), noNetem, noQueue);
+    assert.deepEqual(plan.revert.map((step) => exec(step).argv), [['tc', 'qdisc', 'del', 'dev', 'eth0', 'root', 'handle', '4b52:'], ['ip', 'link', 'set', 'dev', 'eth0', 'txqueuelen', '0']]);
+    const queued = planNetworkFaults(target, faults({ action: 'bandwidth', scope: { direction: 'egress' }, bandwidth: { rate: '1mbit', limit: 10000, buffer: 2000 } }), noNetem, state());
+    assert.deepEqual(queued.revert.map((step) => exec(step).argv), [['tc', 'qdisc', 'del', 'dev', 'eth0', 'root', 'handle', '4b52:']], 'a queue length of its own is left alone');
   });
 
   test('netfilter loss of 100% is a plain drop (numgen cannot compare with its modulus)', () => {

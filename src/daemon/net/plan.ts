@@ -19,7 +19,7 @@ import { nftScript } from './nft.ts';
 import type { NetfilterRule, NetfilterSide } from './nft.ts';
 import type { TcState } from './snapshot.ts';
 import { MAX_SCOPES_PER_DEVICE, ROOT_HANDLE, ingressRedirectLines, netemHandle, tbfHandle, treeLines } from './tc.ts';
-import { ifbUndo, ingressUndo, nftUndo, rootUndo } from './undo.ts';
+import { ifbUndo, ingressUndo, nftUndo, rootUndo, txqueuelenUndo } from './undo.ts';
 import type { NetemParams, ScopeClass } from './tc.ts';
 import { parseCidr, parseDeviceName, parseNetnsPath } from './values.ts';
 
@@ -254,7 +254,7 @@ function buildTrees(targetDevices: readonly string[], tcClasses: Placement['tcCl
 }
 
 /** Apply creates IFBs, then the nftables table, then the tc trees; revert undoes them in reverse, each step tolerating absence. */
-function buildSteps(netns: string, trees: TcTrees, nftRules: readonly NetfilterRule[]): Pick<Plan, 'apply' | 'revert'> {
+function buildSteps(netns: string, trees: TcTrees, nftRules: readonly NetfilterRule[], existing: TcState): Pick<Plan, 'apply' | 'revert'> {
   const apply: ExecStep[] = [];
   const revert: ExecStep[] = [];
   if (trees.ifbLines.length > 0) apply.push(exec(netns, ['ip', '-batch', '-'], { input: `${trees.ifbLines.join('\n')}\n` }));
@@ -262,7 +262,10 @@ function buildSteps(netns: string, trees: TcTrees, nftRules: readonly NetfilterR
   if (trees.tcLines.length > 0) apply.push(exec(netns, ['tc', '-batch', '-'], { input: `${trees.tcLines.join('\n')}\n` }));
 
   for (const device of trees.ingressIfbs.keys()) revert.push(ingressUndo(netns, device));
-  for (const device of trees.egressDevices) revert.push(rootUndo(netns, device));
+  for (const device of trees.egressDevices) {
+    revert.push(rootUndo(netns, device));
+    if (existing.links.find((l) => l.name === device)?.txqlen === 0) revert.push(txqueuelenUndo(netns, device));
+  }
   if (nftRules.length > 0) revert.push(nftUndo(netns));
   for (const ifb of trees.ingressIfbs.values()) revert.push(ifbUndo(netns, ifb));
   return { apply, revert };
@@ -292,5 +295,5 @@ export function planNetworkFaults(target: NetworkTarget, faults: readonly Networ
     ? `no network faults in ${netns}`
     : `network faults in ${netns}: ${faults.map(describeFault).join('; ')}`;
   const counters = faults.length === 0 ? {} : { counters: { qdiscs: trees.qdiscs, nft: nftRules.length > 0 } };
-  return { summary, ...buildSteps(netns, trees, nftRules), ...counters };
+  return { summary, ...buildSteps(netns, trees, nftRules, existing), ...counters };
 }

@@ -21,6 +21,11 @@ export interface LinkInfo {
   /** e.g. "ether", "loopback", "ipip" (ip's link_type). */
   type: string;
   up: boolean;
+  /**
+   * The transmit queue length. A pod's veth often has 0 (a no-queue device), and the kernel sets it to 1000 when a
+   * root qdisc is attached, which kerris's revert must give back.
+   */
+  txqlen: number;
 }
 
 /** What the planner needs to prove it touches nothing it does not own. */
@@ -60,6 +65,8 @@ export async function readTcState(netnsPath: string): Promise<TcState> {
       name: String(l['ifname']),
       type: String(l['link_type']),
       up: Array.isArray(l['flags']) && l['flags'].includes('UP'),
+      // ip leaves txqlen out of its JSON when it is 0.
+      txqlen: typeof l['txqlen'] === 'number' ? l['txqlen'] : 0,
     })),
     qdiscs: parseJsonArray(qdiscs.stdout, 'tc -j qdisc show').map((q) => ({
       device: String(q['dev']),

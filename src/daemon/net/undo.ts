@@ -35,6 +35,14 @@ export function rootUndo(netns: string, device: string): ExecStep {
   return { kind: 'exec', argv: ['tc', 'qdisc', 'del', 'dev', device, 'root', 'handle', ROOT_HANDLE], netns, absentIf: qdiscAbsent(device) };
 }
 
+/**
+ * Attaching a root qdisc to a device with no transmit queue (a veth's txqueuelen 0) makes the kernel give it the
+ * default of 1000, and deleting the qdisc leaves it there: the revert sets it back to 0.
+ */
+export function txqueuelenUndo(netns: string, device: string): ExecStep {
+  return { kind: 'exec', argv: ['ip', 'link', 'set', 'dev', device, 'txqueuelen', '0'], netns, absentIf: [`Cannot find device "${device}"`] };
+}
+
 export function nftUndo(netns: string): ExecStep {
   return { kind: 'exec', argv: ['nft', 'delete', 'table', 'inet', NFT_TABLE], netns, absentIf: ['Could not process rule: No such file or directory'] };
 }
