@@ -2,14 +2,14 @@
  * The step executor's contract, with real (harmless) processes and files:
  * apply stops at the first failure; revert runs every step, counts
  * "already absent" as done, and reports every other failure; nothing unsafe
- * is started.
+ * is started. Lanes and batches run against stand-ins for tc, ip and nft.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { RevertError, StepError, applyPlan, applySteps, revertSteps, runStep } from '../../src/daemon/execute.ts';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import { RevertError, StepError, applyPlan, applySteps, batchStep, lanes, revertSteps, runStep } from '../../src/daemon/execute.ts';
 import type { ExecStep, Step } from '../../src/daemon/plan.ts';
 
 let dir: string;
@@ -88,5 +88,112 @@ describe('applying and reverting', () => {
   test('when that revert fails too, both errors are reported', async () => {
     const plan = { summary: 'test', apply: [node(fail('apply broke'))], revert: [node(fail('revert broke'))] };
     await assert.rejects(applyPlan(plan), (error: unknown) => error instanceof AggregateError && error.errors.length === 2);
+  });
+});
+
+describe('lanes and batches', () => {
+  const tc = (...args: string[]): ExecStep => ({ kind: 'exec', argv: ['tc', ...args] });
+  const nft = (...args: string[]): ExecStep => ({ kind: 'exec', argv: ['nft', ...args] });
+  const ip = (...args: string[]): ExecStep => ({ kind: 'exec', argv: ['ip', ...args] });
+  let fakes: string;
+  let log: string;
+  let path: string | undefined;
+
+  /**
+   * Harmless stand-ins for tc, ip and nft, first on PATH: each logs what it runs (a batch line by line) and a word
+   * in its arguments says what it does: "boom" fails, "gone" fails as already absent ("Invalid handle"),
+   * "slow" takes 300 ms, "show" prints "ours". A batch stops at its first failing line, like tc's.
+   */
+  before(async () => {
+    fakes = join(dir, 'fakes');
+    log = join(dir, 'fakes.log');
+    await mkdir(fakes);
+    const script = `#!${process.execPath}
+const { appendFileSync, readFileSync } = require('node:fs');
+const tool = require('node:path').basename(process.argv[1]);
+const note = (text) => appendFileSync(process.env.KERRIS_FAKE_LOG, text + '\\n');
+const one = (args) => {
+  note('start ' + tool + ' ' + args.join(' '));
+  if (args.includes('slow')) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+  if (args.includes('show')) process.stdout.write('ours\\n');
+  note('end ' + tool + ' ' + args.join(' '));
+  if (args.includes('boom')) { process.stderr.write('Error: boom\\n'); return 1; }
+  if (args.includes('gone')) { process.stderr.write('Error: Invalid handle.\\n'); return 2; }
+  return 0;
+};
+const args = process.argv.slice(2);
+if (args.join(' ') === '-batch -') {
+  note('batch ' + tool);
+  for (const line of readFileSync(0, 'utf8').split('\\n').filter(Boolean)) { const code = one(line.split(' ')); if (code !== 0) process.exit(code); }
+} else process.exit(one(args));
+`;
+    for (const tool of ['tc', 'ip', 'nft']) await writeFile(join(fakes, tool), script, { mode: 0o755 });
+    path = process.env['PATH'];
+    process.env['PATH'] = `${fakes}:${path ?? ''}`;
+    process.env['KERRIS_FAKE_LOG'] = log;
+  });
+  after(() => {
+    process.env['PATH'] = path;
+    delete process.env['KERRIS_FAKE_LOG'];
+  });
+  beforeEach(async () => { await writeFile(log, ''); });
+  const ran = async (): Promise<string[]> => (await readFile(log, 'utf8')).split('\n').filter((l) => l !== '' && !l.startsWith('end '));
+
+  test('nft steps form a lane beside tc and ip, each in its order; any other step keeps one lane', () => {
+    const lane = (l: ReturnType<typeof lanes>): number[][] => l.map((steps) => steps.map((s) => s.index));
+    assert.deepEqual(lane(lanes([ip('a'), nft('b'), tc('c'), tc('d'), nft('e')])), [[0, 2, 3], [1, 4]]);
+    assert.deepEqual(lane(lanes([tc('a'), { kind: 'write', path: '/x', value: '1' }, nft('b')])), [[0, 1, 2]]);
+    assert.deepEqual(lane(lanes([nft('a')])), [[0]]);
+    assert.deepEqual(lanes([]), []);
+  });
+
+  test('a batch is its steps\' argv as lines; it takes only plain steps of safe tokens of one tool in one namespace', () => {
+    const netns = '/proc/42/ns/net';
+    assert.deepEqual(batchStep([{ ...tc('qdisc', 'del', 'dev', 'eth0', 'root', 'handle', '4b52:'), netns }, { ...tc('qdisc', 'del', 'dev', 'eth0', 'ingress'), netns }]), {
+      kind: 'exec', argv: ['tc', '-batch', '-'], netns, input: 'qdisc del dev eth0 root handle 4b52:\nqdisc del dev eth0 ingress\n',
+    });
+    assert.throws(() => batchStep([tc('a'), ip('b')]), /one tool in one namespace/);
+    assert.throws(() => batchStep([tc('a'), { ...tc('b'), netns }]), /one tool in one namespace/);
+    assert.throws(() => batchStep([tc('a'), tc('b c')]), /one tool/, 'a blank would split a token into two');
+    assert.throws(() => batchStep([tc('a'), tc('#b')]), /one tool/, 'a comment would hide the rest of the line');
+    assert.throws(() => batchStep([tc('a'), { ...tc('b'), input: 'x' }]), /one tool/);
+    assert.throws(() => batchStep([nft('a'), nft('b')]), /no batch mode for "nft"/);
+  });
+
+  test('revert runs consecutive tc steps as one batch, and nft beside them', async () => {
+    await revertSteps([tc('del', 'a'), tc('del', 'b'), nft('delete', 'c'), ip('del', 'd'), ip('del', 'e')]);
+    const lines = await ran();
+    assert.deepEqual(lines.filter((l) => !l.startsWith('start nft')), ['batch tc', 'start tc del a', 'start tc del b', 'batch ip', 'start ip del d', 'start ip del e']);
+    assert.deepEqual(lines.filter((l) => l.startsWith('start nft')), ['start nft delete c']);
+  });
+
+  test('a batch that fails in revert is run again step by step: every step runs, already absent is done, each real failure is reported', async () => {
+    const steps: Step[] = [tc('del', 'a'), tc('del', 'gone', 'b'), tc('del', 'boom', 'c'), tc('del', 'd'), tc('del', 'boom', 'e')].map((s) => ({ ...s, absentIf: ['Invalid handle'] }));
+    await assert.rejects(revertSteps(steps), (error: unknown) => {
+      assert.ok(error instanceof RevertError);
+      assert.deepEqual(error.failures.map((f) => [f.index, f.step]), [[2, steps[2]], [4, steps[4]]]);
+      assert.match(error.message, /step 2 \(tc del boom c\) failed: .*Error: boom/);
+      return true;
+    });
+    assert.deepEqual(await ran(), [
+      'batch tc', 'start tc del a', 'start tc del gone b',
+      'start tc del a', 'start tc del gone b', 'start tc del boom c', 'start tc del d', 'start tc del boom e',
+    ]);
+  });
+
+  test('a guarded step is checked after the steps before it and joins the batch after it; one whose guard fails is absent, untouched', async () => {
+    const guarded = (word: string): ExecStep => ({ ...tc('del', word), onlyIf: { argv: ['tc', word], stdoutIncludes: 'ours' } });
+    await revertSteps([tc('del', 'a'), guarded('show'), tc('del', 'b'), guarded('other'), tc('del', 'c')]);
+    assert.deepEqual(await ran(), ['start tc del a', 'start tc show', 'batch tc', 'start tc del show', 'start tc del b', 'start tc other', 'start tc del c']);
+  });
+
+  test('apply runs nft beside tc; after a failure in one lane the other starts nothing more', async () => {
+    await assert.rejects(applySteps([tc('add', 'slow', 'boom'), tc('add', 'never'), nft('add', 'a'), nft('add', 'slow', 'b'), nft('add', 'never')]), (error: unknown) =>
+      error instanceof StepError && error.index === 0);
+    const lines = await ran();
+    assert.ok(lines.indexOf('start nft add a') < lines.indexOf('start nft add slow b'), 'nft runs in its order');
+    assert.ok(!lines.some((l) => l.includes('never')), `nothing starts after the failure: ${lines.join('; ')}`);
+    const timeline = (await readFile(log, 'utf8')).split('\n');
+    assert.ok(timeline.indexOf('start nft add a') < timeline.indexOf('end tc add slow boom'), 'nft ran while tc did');
   });
 });
