@@ -138,6 +138,24 @@ describe('planNetworkFaults', () => {
     assert.deepEqual(queued.revert.map((step) => exec(step).argv), [['tc', 'qdisc', 'del', 'dev', 'eth0', 'root', 'handle', '4b52:']], 'a queue length of its own is left alone');
   });
 
+  test('a revert is grouped by tool (tc, then ip), so it runs as one batch of each; nft goes beside them', () => {
+    const twoQueueless: TcState = {
+      links: ['lo', 'eth0', 'eth1'].map((name) => ({ name, type: name === 'lo' ? 'loopback' : 'ether', up: true, txqlen: name === 'lo' ? 1000 : 0 })),
+      qdiscs: [],
+    };
+    const plan = planNetworkFaults({ netns, devices: ['eth0', 'eth1'] }, faults(
+      { action: 'bandwidth', scope: { direction: 'both' }, bandwidth: { rate: '1mbit', limit: 10000, buffer: 2000 } },
+      { action: 'partition', scope: { cidrs: ['10.0.0.0/8'] } },
+    ), noNetem, twoQueueless);
+    assert.deepEqual(plan.revert.map((step) => exec(step).argv.join(' ')), [
+      'tc qdisc del dev eth0 ingress', 'tc qdisc del dev eth1 ingress',
+      'tc qdisc del dev eth0 root handle 4b52:', 'tc qdisc del dev eth1 root handle 4b52:',
+      'ip link set dev eth0 txqueuelen 0', 'ip link set dev eth1 txqueuelen 0',
+      'nft delete table inet kerris',
+      'ip link del dev kerris-ifb0', 'ip link del dev kerris-ifb1',
+    ]);
+  });
+
   test('netfilter loss of 100% is a plain drop (numgen cannot compare with its modulus)', () => {
     const plan = planNetworkFaults(target, faults({ action: 'loss', loss: { loss: 100 } }, { action: 'loss', loss: { loss: 0.0001 }, scope: { direction: 'ingress' } }), noNetem, state());
     const rules = (exec(plan.apply[0]).input ?? '').split('\n').filter((l) => l.includes('ifname'));

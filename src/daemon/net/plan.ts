@@ -261,9 +261,10 @@ function buildSteps(netns: string, trees: TcTrees, nftRules: readonly NetfilterR
   if (nftRules.length > 0) apply.push(exec(netns, ['nft', '-f', '-'], { input: nftScript(nftRules) }));
   if (trees.tcLines.length > 0) apply.push(exec(netns, ['tc', '-batch', '-'], { input: `${trees.tcLines.join('\n')}\n` }));
 
+  // Grouped by tool, so that the executor runs the tc undos as one tc batch and the ip ones as one ip batch.
   for (const device of trees.ingressIfbs.keys()) revert.push(ingressUndo(netns, device));
+  for (const device of trees.egressDevices) revert.push(rootUndo(netns, device));
   for (const device of trees.egressDevices) {
-    revert.push(rootUndo(netns, device));
     if (existing.links.find((l) => l.name === device)?.txqlen === 0) revert.push(txqueuelenUndo(netns, device));
   }
   if (nftRules.length > 0) revert.push(nftUndo(netns));
