@@ -6,11 +6,12 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { clusterNode, netemNode, type ClusterNode, type ControlPlane, type NetemNode } from '../testbed/index.ts';
-import { DAEMON_IMAGE, daemonClientAs, deployKerris, kerrisOnNetemNode } from '../testbed/kerris.ts';
+import { daemonClientAs, deployKerris, kerrisOnNetemNode } from '../testbed/kerris.ts';
 import { kubectl, kubectlJson } from '../testbed/kubectl.ts';
 import {
-  KERNEL_LABEL, NETEM_NODE_NAME, NETEM_TAINT, NETEM_TOLERATION, netemNodeLeftovers, netemNodeObject, netemNodeTimings, runningNetemNode, stopNetemNode,
+  KERNEL_LABEL, NETEM_NODE_NAME, NETEM_TAINT, netemNodeLeftovers, netemNodeObject, netemNodeTimings, runningNetemNode, stopNetemNode,
 } from '../testbed/netem-node/index.ts';
+import { median, netemExec, ping, startNetemPods } from '../testbed/netem-node/pods.ts';
 import { createNamespace, deleteNamespace, eventually } from '../testbed/node/testing.ts';
 import { requireExecutables } from '../testbed/prerequisites.ts';
 
@@ -23,55 +24,6 @@ let netem: NetemNode;
 const namespace = `netem-node-${randomBytes(3).toString('hex')}`;
 /** Whether this file started the netem node: then it stops it too, and the shared cluster is left as it was found. */
 let started = false;
-
-interface PodJson {
-  spec: { nodeName?: string };
-  status: { phase?: string; podIP?: string; conditions?: { type: string; status: string }[] };
-}
-
-/**
- * A pod pinned to the netem node: busybox (ping) and, in the same network namespace, a container with tc (the daemon
- * image has it) and CAP_NET_ADMIN, which only ever changes that namespace.
- */
-function podManifest(name: string): string {
-  return JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, namespace, labels: { app: 'netem-node-test' } },
-    spec: {
-      nodeName: NETEM_NODE_NAME,
-      tolerations: [NETEM_TOLERATION],
-      terminationGracePeriodSeconds: 1,
-      automountServiceAccountToken: false,
-      enableServiceLinks: false,
-      containers: [
-        { name: 'workload', image: netem.images.workload, imagePullPolicy: 'Never' },
-        {
-          name: 'tc',
-          image: DAEMON_IMAGE,
-          imagePullPolicy: 'Never',
-          command: ['/usr/local/bin/node', '-e', 'setInterval(() => {}, 3_600_000)'],
-          securityContext: { capabilities: { add: ['NET_ADMIN'] } },
-        },
-      ],
-    },
-  });
-}
-
-const exec = async (pod: string, container: string, argv: readonly string[]): Promise<string> =>
-  (await kubectl(plane, ['exec', '-n', namespace, pod, '-c', container, '--', ...argv], { timeoutMs: 120_000 })).stdout;
-
-/** Per-reply RTTs of busybox ping from pod to address. */
-async function pingRtts(pod: string, address: string): Promise<number[]> {
-  const out = await exec(pod, 'workload', ['ping', '-c', String(PINGS), '-i', '0.2', '-W', '2', address]);
-  return [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
-}
-
-const median = (values: readonly number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid] ?? NaN : ((sorted[mid - 1] ?? NaN) + (sorted[mid] ?? NaN)) / 2;
-};
 
 describe('the netem node: a Kubernetes node on Debian\'s stock kernel in the VM', { timeout: 1_200_000 }, () => {
   before(async () => {
@@ -131,16 +83,11 @@ describe('the netem node: a Kubernetes node on Debian\'s stock kernel in the VM'
   });
 
   test(`netem delay ${DELAY_MS}ms in a pod's network namespace adds ${DELAY_MS} ms to the RTT to a pod on the same node, and is removed without a trace`, async (t) => {
-    await kubectl(plane, ['apply', '-f', '-'], { input: `${podManifest('a')}\n${podManifest('b')}` });
-    const [a, b] = await Promise.all(['a', 'b'].map((name) => eventually(`pod ${name} Running on ${NETEM_NODE_NAME}`, 180_000, async () => {
-      const pod = await kubectlJson<PodJson>(plane, ['get', 'pod', name, '-n', namespace]);
-      const ready = pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-      return pod.status.phase === 'Running' && ready && pod.status.podIP !== undefined ? pod : undefined;
-    }, async () => (await kubectl(plane, ['describe', 'pod', name, '-n', namespace], { allowFailure: true })).stdout)));
+    const [a, b] = await startNetemPods(plane, netem, namespace, ['a', 'b']);
     assert.ok(a && b);
-    assert.equal(a.spec.nodeName, NETEM_NODE_NAME);
-    assert.equal(b.spec.nodeName, NETEM_NODE_NAME);
-    const target = b.status.podIP ?? '';
+    const target = b.ip;
+    const exec = (pod: string, container: 'workload' | 'tc', argv: readonly string[]): Promise<string> => netemExec(plane, namespace, pod, container, argv);
+    const pingRtts = async (pod: string, address: string): Promise<number[]> => (await ping(plane, namespace, pod, address, PINGS)).map((r) => r.ms);
 
     const qdiscBefore = await exec('a', 'tc', ['tc', 'qdisc', 'show', 'dev', 'eth0']);
     const baseline = await pingRtts('a', target);
