@@ -21,6 +21,7 @@ import { DaemonCertificates } from './certificates/daemon-certificates.ts';
 import { ENSURE_INTERVAL_MS } from './certificates/rotation.ts';
 import type { OperatorConfig } from './config.ts';
 import { DAEMON_SELECTOR, DaemonFleet } from './daemons/fleet.ts';
+import { journalDamageReporter } from './daemons/journal-damage.ts';
 import { leaseRenewer } from './daemons/lease-renewer.ts';
 import type { ChaosKind, Experiment } from './engine/experiment.ts';
 import { ExperimentEngine } from './engine/lifecycle.ts';
@@ -115,7 +116,7 @@ export function buildOperator(client: KubeClient, config: OperatorConfig, logger
   ];
   return new Manager({
     informers: [podExperiments, networkExperiments, allPods, daemonPods, allNamespaces, allNodes],
-    controllers: [...controllers, leaseRenewer(fleet), ...(config.certificates === 'controller' ? [certificateKeeper(certificates, logger)] : [])],
+    controllers: [...controllers, leaseRenewer(fleet), journalDamageReporter(fleet, events, logger.child({ component: 'daemons' })), ...(config.certificates === 'controller' ? [certificateKeeper(certificates, logger)] : [])],
     metrics,
     logger,
     health: { port: config.healthPort },

@@ -4,8 +4,8 @@
  * until the pod's address or the client certificate changes, and the calls
  * the experiment engine and the lease renewer make.
  */
-import { DaemonClient, type InjectionInput } from '../../daemon/client.ts';
-import { ErrorCode, FaultKind, Phase, type Evidence, type ListResponse, type SyncResponse } from '../../daemon/proto/gen/daemon_pb.js';
+import { DaemonClient, type InjectionInput, type ProbeInput } from '../../daemon/client.ts';
+import { ErrorCode, FaultKind, Phase, type CapabilitiesResponse, type Evidence, type JournalDamage, type ListResponse, type ProbeResult, type SyncResponse } from '../../daemon/proto/gen/daemon_pb.js';
 import type { TlsMaterial } from '../../daemon/tls.ts';
 import type { Pod } from '../../kube/types.ts';
 import type { Store } from '../../runtime/store.ts';
@@ -79,7 +79,7 @@ interface Connection {
   material: TlsMaterial;
   client: DaemonClient;
   /** What the daemon said it can do, asked once per connection (a new daemon pod is a new connection). */
-  faultKinds?: Promise<{ apiVersion: number; kinds: DaemonFaultKind[] }>;
+  capabilities?: Promise<CapabilitiesResponse>;
 }
 
 function isReady(pod: Pod): boolean {
@@ -131,18 +131,31 @@ export class DaemonFleet {
    * Asked of every node before any node acts. Throws DaemonUnavailableError when the daemon cannot be asked.
    */
   async refusal(node: string, kind: DaemonFaultKind): Promise<string | undefined> {
-    const connection = await this.#connection(node);
-    connection.faultKinds ??= connection.client.capabilities().then(
-      (c) => ({ apiVersion: c.apiVersion, kinds: c.faultKinds.flatMap((k) => FAULT_KINDS[k] ?? []) }),
-      (error: unknown) => {
-        delete connection.faultKinds;
-        throw new DaemonUnavailableError(node, `the daemon did not say what it can do: ${errorMessage(error)}`, { cause: error });
-      },
-    );
-    const { apiVersion, kinds } = await connection.faultKinds;
+    const { apiVersion, faultKinds } = await this.#capabilities(node);
+    const kinds = faultKinds.flatMap((k) => FAULT_KINDS[k] ?? []);
     if (apiVersion !== API_VERSION) return `node ${node}: its daemon speaks contract v${apiVersion}, this controller v${API_VERSION}; upgrade both together`;
     if (!kinds.includes(kind)) return `node ${node}: its daemon cannot do ${kind} (it can do ${kinds.join(', ') || 'nothing'})`;
     return undefined;
+  }
+
+  /**
+   * The journal files the node's daemon found damaged at its start and set aside, with the daemon pod that said so:
+   * whatever kernel state they named is not held by anyone and must be checked by hand.
+   */
+  async journalDamage(node: string): Promise<{ pod: Pod; damage: JournalDamage[] }> {
+    const pod = this.#daemons().get(node);
+    if (pod === undefined) throw new DaemonUnavailableError(node, 'no Ready kerris daemon pod runs there');
+    return { pod, damage: (await this.#capabilities(node)).journalDamage };
+  }
+
+  /** Capabilities, asked once per connection; a failed ask is asked again next time. */
+  async #capabilities(node: string): Promise<CapabilitiesResponse> {
+    const connection = await this.#connection(node);
+    connection.capabilities ??= connection.client.capabilities().catch((error: unknown) => {
+      delete connection.capabilities;
+      throw new DaemonUnavailableError(node, `the daemon did not say what it can do: ${errorMessage(error)}`, { cause: error });
+    });
+    return connection.capabilities;
   }
 
   /**
@@ -182,6 +195,19 @@ export class DaemonFleet {
       pageToken = page.nextPageToken;
     } while (pageToken !== '');
     return found;
+  }
+
+  /**
+   * Timed TCP connects from inside a target's network namespace (NetworkChaos `spec.verify`), per address asked.
+   * Throws DaemonUnavailableError when the node's daemon cannot be asked or refuses the probe.
+   */
+  async probe(node: string, request: ProbeInput): Promise<ProbeResult[]> {
+    const { client } = await this.#connection(node);
+    try {
+      return (await client.probe(request)).results;
+    } catch (error) {
+      throw new DaemonUnavailableError(node, `the daemon did not probe: ${errorMessage(error)}`, { cause: error });
+    }
   }
 
   /**
