@@ -77,7 +77,7 @@ export class DaemonFixture {
   }
 
   /** Starts the daemon from `entry` (main.ts by default; a built main.js for the benchmark) with node flags `nodeArgs`. */
-  async startDaemon(extraArgs: readonly string[] = [], options: { entry?: string; nodeArgs?: readonly string[]; journalDir?: string } = {}): Promise<RunningDaemon> {
+  async startDaemon(extraArgs: readonly string[] = [], options: { entry?: string; nodeArgs?: readonly string[]; journalDir?: string; env?: Readonly<Record<string, string>> } = {}): Promise<RunningDaemon> {
     const daemon = await spawnDaemon({
       containerdSocket: this.containerd.socket, certs: this.certs, clientTls: this.clientTls, extraArgs, ...options, journalDir: options.journalDir ?? this.journalDir,
     });
@@ -179,6 +179,8 @@ export interface DaemonProcessOptions {
   extraArgs?: readonly string[];
   entry?: string;
   nodeArgs?: readonly string[];
+  /** Added to the daemon's environment (e.g. libfaketime's, to step its wall clock). */
+  env?: Readonly<Record<string, string>>;
 }
 
 /** Runs the daemon as its own process, on loopback with free ports, and connects a client once it reports ready. */
@@ -187,7 +189,7 @@ export async function spawnDaemon(options: DaemonProcessOptions): Promise<Runnin
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.entry ?? MAIN, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0',
     '--journal-dir', options.journalDir, '--tls-ca', server.ca, '--tls-cert', server.cert, '--tls-key', server.key,
     '--containerd-socket', options.containerdSocket, ...(options.extraArgs ?? [])],
-  { stdio: ['ignore', 'inherit', 'pipe'], env: { ...process.env, KERRIS_LOG_LEVEL: 'debug' } });
+  { stdio: ['ignore', 'inherit', 'pipe'], env: { ...process.env, KERRIS_LOG_LEVEL: 'debug', ...options.env } });
   const logs: Array<Record<string, unknown>> = [];
   const plain: string[] = [];
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
