@@ -4,7 +4,7 @@
  * kernel state.
  */
 import assert from 'node:assert/strict';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { run } from '../../src/util/exec.ts';
@@ -90,6 +90,38 @@ test('a journal that turns read-only during a Sync fails the inject with nothing
     await daemon?.stop();
     await run(['umount', journalDir], { allowFailure: true });
     await fixture.removeContainer('ro1');
+  }
+  assert.deepEqual(await journalFiles(journalDir), [], 'the tmpfs is gone, and the directory below it empty');
+});
+
+test('a journal that fills up (ENOSPC) while a fault is held: the revert still happens, is logged, and the daemon keeps serving', async () => {
+  const journalDir = join(fixture.dir, 'full-journal');
+  await mkdir(journalDir);
+  await run(['mount', '-t', 'tmpfs', '-o', 'size=1m,mode=0700', 'kerris-test', journalDir]);
+  let daemon: RunningDaemon | undefined;
+  try {
+    await fixture.runContainer('full1');
+    daemon = await fixture.startDaemon([], { journalDir });
+    const held = await daemon.client.sync(EXP, 60_000, [{ id: 'full-1', target: { containerId: 'full1' }, fault: { kind: 'container-freeze' } }]);
+    assert.equal(held.results[0]?.ok, true, JSON.stringify(held));
+    await fixture.waitFreezeState('full1', 'FROZEN');
+    // Fill the file system to the last block: the revert's journal write ("reverting") meets ENOSPC.
+    const filler = join(journalDir, 'filler');
+    await run(['dd', 'if=/dev/zero', `of=${filler}`, 'bs=4k'], { allowFailure: true });
+    const recovered = await daemon.client.sync(EXP, 60_000, []);
+    assert.deepEqual(recovered.removed, ['full-1'], JSON.stringify(recovered));
+    assert.equal(await fixture.freezeState('full1'), 'THAWED', 'the fault ended although its revert could not be journaled');
+    assert.ok(daemon.logs.some((l) => l['msg'] === 'could not journal a revert; reverting anyway' && String(l['error']).includes('ENOSPC')), 'the journal failure is logged with its cause');
+    assert.deepEqual((await daemon.client.list()).injections, []);
+    assert.equal(daemon.child.exitCode, null, 'still running');
+    await rm(filler);
+    const again = await daemon.client.sync(EXP, 60_000, [{ id: 'full-2', target: { containerId: 'full1' }, fault: { kind: 'container-freeze' } }]);
+    assert.equal(again.results[0]?.ok, true, 'with space again, faults are journaled and applied as before');
+    assert.deepEqual((await daemon.client.sync(EXP, 60_000, [])).removed, ['full-2']);
+  } finally {
+    await daemon?.stop();
+    await run(['umount', journalDir], { allowFailure: true });
+    await fixture.removeContainer('full1');
   }
   assert.deepEqual(await journalFiles(journalDir), [], 'the tmpfs is gone, and the directory below it empty');
 });
