@@ -125,3 +125,32 @@ test('a journal that fills up (ENOSPC) while a fault is held: the revert still h
   }
   assert.deepEqual(await journalFiles(journalDir), [], 'the tmpfs is gone, and the directory below it empty');
 });
+
+test('a journal that turns read-only while a fault is held: the revert still ends the fault; the record it cannot remove is reported and retried until it can', async () => {
+  const journalDir = join(fixture.dir, 'ro-revert-journal');
+  await mkdir(journalDir);
+  await run(['mount', '-t', 'tmpfs', '-o', 'size=4m,mode=0700', 'kerris-test', journalDir]);
+  let daemon: RunningDaemon | undefined;
+  try {
+    await fixture.runContainer('rorev1');
+    daemon = await fixture.startDaemon([], { journalDir });
+    const held = await daemon.client.sync(EXP, 60_000, [{ id: 'rorev-1', target: { containerId: 'rorev1' }, fault: { kind: 'container-freeze' } }]);
+    assert.equal(held.results[0]?.ok, true, JSON.stringify(held));
+    await fixture.waitFreezeState('rorev1', 'FROZEN');
+    await run(['mount', '-o', 'remount,ro', journalDir]);
+    const recovered = await daemon.client.sync(EXP, 60_000, []);
+    assert.equal(await fixture.freezeState('rorev1'), 'THAWED', 'the fault ended although the journal is read-only');
+    assert.deepEqual(recovered.revertFailed.map((r) => r.id), ['rorev-1'], 'the record it could not remove is reported, not hidden');
+    assert.match(recovered.revertFailed[0]?.message ?? '', /reverted, but its journal record could not be removed/);
+    await run(['mount', '-o', 'remount,rw', journalDir]);
+    const live = daemon;
+    await eventually('the record to be removed once the journal is writable', async () => ((await live.client.list()).injections.length === 0 ? true : undefined), 15_000, 200);
+    assert.deepEqual(await journalFiles(journalDir), []);
+    assert.equal(await fixture.freezeState('rorev1'), 'THAWED', 'never frozen again');
+  } finally {
+    await run(['mount', '-o', 'remount,rw', journalDir], { allowFailure: true });
+    await daemon?.stop();
+    await run(['umount', journalDir], { allowFailure: true });
+    await fixture.removeContainer('rorev1');
+  }
+});
