@@ -8,12 +8,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { stringify } from 'yaml';
 import type { NetworkChaos, NetworkChaosSpec } from '../../src/api/generated/types.ts';
-import { netemNode, type ControlPlane, type NetemNode } from '../testbed/index.ts';
-import { deployKerris, kerrisOnNetemNode } from '../testbed/kerris.ts';
+import type { ControlPlane, NetemNode } from '../testbed/index.ts';
 import { kubectl, kubectlJson } from '../testbed/kubectl.ts';
-import { netemNodeLeftovers, runningNetemNode, stopNetemNode } from '../testbed/netem-node/index.ts';
-import { median, netemExec, netemNetworkState, ping, startNetemPods, type NetemPod, type PingReply } from '../testbed/netem-node/pods.ts';
-import { clusterNode } from '../testbed/index.ts';
+import { median, netemExec, netemNetworkState, netemSession, ping, startNetemPods, type NetemPod, type NetemSession, type PingReply } from '../testbed/netem-node/pods.ts';
 import { createNamespace, deleteNamespace } from '../testbed/node/testing.ts';
 
 let plane: ControlPlane;
@@ -21,7 +18,7 @@ let netem: NetemNode;
 let a: NetemPod;
 let b: NetemPod;
 const namespace = `netem-chaos-${randomBytes(3).toString('hex')}`;
-let started = false;
+let session: NetemSession | undefined;
 
 const conditionOf = (c: NetworkChaos, type: string) => c.status?.conditions?.find((x) => x.type === type);
 
@@ -76,25 +73,16 @@ async function receiveErrors(pod: string): Promise<number> {
 
 describe('NetworkChaos on a stock kernel with sch_netem, through the operator', { timeout: 1_800_000 }, () => {
   before(async () => {
-    const cluster = await clusterNode();
-    started = await runningNetemNode(cluster.plane, cluster.node) === undefined;
-    let node;
-    ({ plane, node, netem } = await netemNode());
-    if (await kerrisOnNetemNode(plane, node) === undefined) {
-      await deployKerris(plane, node);
-      assert.ok(await kerrisOnNetemNode(plane, node), 'kerris runs on the netem node');
-    }
+    session = await netemSession();
+    ({ plane, netem } = session);
     await createNamespace(plane, namespace);
     [a, b] = await startNetemPods(plane, netem, namespace, ['a', 'b']) as [NetemPod, NetemPod];
   });
 
   after(async () => {
-    if (plane === undefined) return;
+    if (session === undefined) return;
     await deleteNamespace(plane, namespace);
-    if (started) {
-      await stopNetemNode(plane);
-      assert.deepEqual(await netemNodeLeftovers(plane.stateDir), [], 'the netem node left something on the host');
-    }
+    await session.release();
   });
 
   test('delay 100ms to the peer: the RTT grows by 100 ± 5 ms, status says so and counts the delayed packets', async (t: TestContext) => {

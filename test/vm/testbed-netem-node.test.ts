@@ -5,13 +5,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { clusterNode, netemNode, type ClusterNode, type ControlPlane, type NetemNode } from '../testbed/index.ts';
-import { daemonClientAs, deployKerris, kerrisOnNetemNode } from '../testbed/kerris.ts';
+import type { ClusterNode, ControlPlane, NetemNode } from '../testbed/index.ts';
+import { daemonClientAs, kerrisOnNetemNode } from '../testbed/kerris.ts';
 import { kubectl, kubectlJson } from '../testbed/kubectl.ts';
-import {
-  KERNEL_LABEL, NETEM_NODE_NAME, NETEM_TAINT, netemNodeLeftovers, netemNodeObject, netemNodeTimings, runningNetemNode, stopNetemNode,
-} from '../testbed/netem-node/index.ts';
-import { median, netemExec, ping, startNetemPods } from '../testbed/netem-node/pods.ts';
+import { KERNEL_LABEL, NETEM_NODE_NAME, NETEM_TAINT, netemNodeObject, netemNodeTimings } from '../testbed/netem-node/index.ts';
+import { median, netemExec, netemSession, ping, startNetemPods, type NetemSession } from '../testbed/netem-node/pods.ts';
 import { createNamespace, deleteNamespace, eventually } from '../testbed/node/testing.ts';
 import { requireExecutables } from '../testbed/prerequisites.ts';
 
@@ -22,32 +20,22 @@ let plane: ControlPlane;
 let node: ClusterNode;
 let netem: NetemNode;
 const namespace = `netem-node-${randomBytes(3).toString('hex')}`;
-/** Whether this file started the netem node: then it stops it too, and the shared cluster is left as it was found. */
-let started = false;
+/** The netem node for this file: stopped again at the end if this file started it, so the cluster is left as found. */
+let session: NetemSession | undefined;
 
 describe('the netem node: a Kubernetes node on Debian\'s stock kernel in the VM', { timeout: 1_200_000 }, () => {
   before(async () => {
     // The guest runs the host's tools through the shared root; the node itself checks qemu, the tap and containerd.
     await requireExecutables({ '/usr/sbin/ip': 'iproute2', '/usr/bin/ctr': 'containerd', '/usr/sbin/runc': 'runc', '/usr/sbin/tc': 'iproute2' });
-    const cluster = await clusterNode();
-    started = await runningNetemNode(cluster.plane, cluster.node) === undefined;
-    ({ plane, node, netem } = await netemNode());
-    // Someone else's deployment is used as it is (its options stay); only a cluster without kerris gets one.
-    if (await kerrisOnNetemNode(plane, node) === undefined) {
-      await deployKerris(plane, node);
-      assert.ok(await kerrisOnNetemNode(plane, node), 'kerris was removed again while this test deployed it');
-    }
+    session = await netemSession();
+    ({ plane, node, netem } = session);
     await createNamespace(plane, namespace);
   });
 
   after(async () => {
-    if (plane === undefined) return;
+    if (session === undefined) return;
     await deleteNamespace(plane, namespace);
-    if (started) {
-      // A VM under TCG costs a core's worth of CPU in bursts; the next file that wants it boots it again in about 35 s.
-      await stopNetemNode(plane);
-      assert.deepEqual(await netemNodeLeftovers(plane.stateDir), [], 'the netem node left something on the host');
-    }
+    await session.release();
   });
 
   test('the node is Ready, runs the stock kernel, and is labelled and tainted', async (t) => {

@@ -3,11 +3,12 @@
  * namespace, a container with tc and nft (the daemon image has both) and CAP_NET_ADMIN, which only ever reads or
  * changes that namespace. The test process cannot enter the VM's namespaces, so it works through `kubectl exec`.
  */
-import { DAEMON_IMAGE } from '../kerris.ts';
+import { clusterNode, netemNode, type ClusterNode } from '../index.ts';
+import { DAEMON_IMAGE, deployKerris, kerrisOnNetemNode } from '../kerris.ts';
 import type { ControlPlane } from '../control-plane.ts';
 import { kubectl, kubectlJson } from '../kubectl.ts';
 import { eventually } from '../node/testing.ts';
-import { NETEM_NODE_NAME, NETEM_TOLERATION, type NetemNode } from './index.ts';
+import { NETEM_NODE_NAME, NETEM_TOLERATION, netemNodeLeftovers, runningNetemNode, stopNetemNode, type NetemNode } from './index.ts';
 
 export interface NetemPod {
   name: string;
@@ -78,4 +79,33 @@ export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 === 1 ? sorted[mid] ?? NaN : ((sorted[mid - 1] ?? NaN) + (sorted[mid] ?? NaN)) / 2;
+}
+
+/** The netem node with kerris on it, for one test file; `release` stops the node again if this file started it. */
+export interface NetemSession {
+  plane: ControlPlane;
+  node: ClusterNode;
+  netem: NetemNode;
+  release(): Promise<void>;
+}
+
+export async function netemSession(): Promise<NetemSession> {
+  const cluster = await clusterNode();
+  // A VM under TCG costs a core's worth of CPU in bursts: a file that starts it stops it, and the next boots it again.
+  const started = await runningNetemNode(cluster.plane, cluster.node) === undefined;
+  const { plane, node, netem } = await netemNode();
+  // Someone else's deployment is used as it is (its options stay); only a cluster without kerris gets one.
+  if (await kerrisOnNetemNode(plane, node) === undefined) {
+    await deployKerris(plane, node);
+    if (await kerrisOnNetemNode(plane, node) === undefined) throw new Error('kerris was removed again while this test deployed it on the netem node');
+  }
+  return {
+    plane, node, netem,
+    release: async () => {
+      if (!started) return;
+      await stopNetemNode(plane);
+      const left = await netemNodeLeftovers(plane.stateDir);
+      if (left.length > 0) throw new Error(`the netem node left something on the host: ${left.join(', ')}`);
+    },
+  };
 }
