@@ -23,6 +23,7 @@ export const methods = {
   list: clientMethod(NodeDaemon.method.list),
   renewLease: clientMethod(NodeDaemon.method.renewLease),
   capabilities: clientMethod(NodeDaemon.method.capabilities),
+  probe: clientMethod(NodeDaemon.method.probe),
 };
 
 /** A network fault as the client sends it: the generated message's fields. */
@@ -58,7 +59,7 @@ function lookup<A, B>(table: ReadonlyArray<readonly [A, B]>, value: A, what: str
 
 export const kindToWire = (kind: FaultKind): WireFaultKind => lookup(KINDS, kind, 'fault kind');
 
-function targetFromWire(target: Target | undefined): TargetRef {
+export function targetFromWire(target: Target | undefined): TargetRef {
   if (target === undefined) throw new DaemonError('invalid', 'an injection needs a target');
   return {
     containerId: target.containerId,

@@ -5,15 +5,26 @@
 import * as grpc from '@grpc/grpc-js';
 import { injectionToWire, methods, type InjectionInput } from './api.ts';
 import { callUnary } from './grpc-unary.ts';
-import type { CapabilitiesResponse, ListResponse, RenewLeaseResponse, SyncResponse } from './proto/gen/daemon_pb.js';
+import { probeBudgetMs } from './probe/probe.ts';
+import type { CapabilitiesResponse, ListResponse, ProbeResponse, RenewLeaseResponse, SyncResponse } from './proto/gen/daemon_pb.js';
 import { clientCredentials, type TlsMaterial } from './tls.ts';
 
 export type { InjectionInput, NetworkFaultInput } from './api.ts';
 export {
   Direction, ErrorCode, FaultKind, Phase, Protocol,
   type CapabilitiesResponse, type Evidence, type InjectionStatus, type ItemResult, type Lease, type ListResponse, type NetworkCapabilities,
-  type RenewLeaseResponse, type SyncResponse,
+  type ProbeResponse, type ProbeResult, type RenewLeaseResponse, type SyncResponse,
 } from './proto/gen/daemon_pb.js';
+
+/** What a Probe asks: see ProbeRequest in proto/daemon.proto. */
+export interface ProbeInput {
+  target: { containerId: string; podUid?: string; containerName?: string };
+  addresses: readonly string[];
+  /** Absent or 0: port 9, which answers RST where nothing listens. */
+  port?: number;
+  count: number;
+  timeoutMs: number;
+}
 
 export interface DaemonClientOptions {
   /** host:port of the daemon. */
@@ -70,6 +81,16 @@ export class DaemonClient {
 
   capabilities(): Promise<CapabilitiesResponse> {
     return callUnary(this.client, methods.capabilities, {}, new grpc.Metadata(), this.timeoutMs);
+  }
+
+  /**
+   * Timed TCP connects from inside the target's network namespace to each address (at most 8, count each, at most
+   * 200). The call may take as long as its connects when nothing answers (probeBudgetMs).
+   */
+  probe(request: ProbeInput): Promise<ProbeResponse> {
+    return callUnary(this.client, methods.probe, {
+      target: request.target, addresses: [...request.addresses], port: request.port ?? 0, count: request.count, timeoutMs: request.timeoutMs,
+    }, new grpc.Metadata(), Math.max(this.timeoutMs, probeBudgetMs(request.count, request.timeoutMs) + 10_000));
   }
 
   close(): void {

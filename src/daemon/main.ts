@@ -23,6 +23,7 @@ import { startMetricsServer } from './metrics-server.ts';
 import { createNetworkEngine } from './net/engine.ts';
 import { detectCapabilities } from './preflight.ts';
 import { detectRuntimes, TargetResolver } from './runtime/resolve.ts';
+import { Prober } from './probe/probe.ts';
 import { startServer, type RunningServer } from './server.ts';
 import { TargetPolicy } from './target-policy.ts';
 import { readTlsFiles, type TlsMaterial } from './tls.ts';
@@ -68,10 +69,11 @@ async function main(): Promise<void> {
   const resolver = new TargetResolver(runtimes, detect);
   const capabilities = () => detectCapabilities(config.nodeName);
   const executorLog = log.child({ component: 'execute' });
+  const policy = new TargetPolicy({ protectedNamespaces: config.protectedNamespaces, pod: (containerId) => resolver.pod(containerId) });
   const injector = new Injector({
     journal: new Journal(config.journalDir),
     targets: resolver,
-    policy: new TargetPolicy({ protectedNamespaces: config.protectedNamespaces, pod: (containerId) => resolver.pod(containerId) }),
+    policy,
     executor: { apply: (steps) => applySteps(steps, { log: executorLog }), revert: (steps) => revertSteps(steps, { log: executorLog }) },
     faults: [containerKill(resolver, log), containerFreeze, networkFault(createNetworkEngine({ capabilities }))],
     log,
@@ -91,6 +93,7 @@ async function main(): Promise<void> {
     node: config.nodeName,
     allowedClients: config.clientNames,
     capabilities: async () => ({ runtimes: resolver.runtimes.map((r) => `${r.name} ${r.socket}`), network: await capabilities() }),
+    prober: new Prober({ targets: resolver, policy }),
   });
   const serving = server;
   log.info('daemon ready', { node: config.nodeName, protectedNamespaces: config.protectedNamespaces, port: serving.port, metricsPort: metrics?.port, runtimes: resolver.runtimes.map((r) => `${r.name} ${r.socket}`) });

@@ -4,12 +4,14 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import { API_VERSION, daemonService, injectionFromWire, kindToWire, resultToWire, statusToWire } from './api.ts';
+import { API_VERSION, daemonService, injectionFromWire, kindToWire, resultToWire, statusToWire, targetFromWire } from './api.ts';
 import { DaemonError, errorMessage, type ErrorCode } from './errors.ts';
 import type { Injector, SyncItem } from './injector.ts';
 import type { NodeCapabilities } from './preflight.ts';
+import { checkProbe, type Prober } from './probe/probe.ts';
 import type {
-  CapabilitiesResponseSchema, ListRequest, ListResponseSchema, RenewLeaseRequest, RenewLeaseResponseSchema, SyncRequest, SyncResponseSchema,
+  CapabilitiesResponseSchema, ListRequest, ListResponseSchema, ProbeRequest, ProbeResponseSchema, RenewLeaseRequest, RenewLeaseResponseSchema, SyncRequest,
+  SyncResponseSchema,
 } from './proto/gen/daemon_pb.js';
 import { serverCredentials, type RotationOptions, type TlsMaterial } from './tls.ts';
 import type { Logger } from '../util/log.ts';
@@ -29,6 +31,8 @@ export interface ServerOptions {
   maxBatch?: number;
   /** Common names of the client certificates that may call; never empty. */
   allowedClients: readonly string[];
+  /** Runs the Probe call's connects inside targets' network namespaces. */
+  prober: Prober;
 }
 
 const STATUS: Record<ErrorCode, grpc.status> = {
@@ -124,6 +128,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         },
         journalDamage: injector.damaged.map((d) => ({ file: d.file, kind: d.kind, reason: d.reason, movedTo: d.movedTo ?? '' })),
       };
+    }),
+    probe: handle('Probe', async (request: ProbeRequest): Promise<MessageInitShape<typeof ProbeResponseSchema>> => {
+      const spec = checkProbe({ ...request, target: targetFromWire(request.target) });
+      return { results: await options.prober.probe(spec) };
     }),
   });
 

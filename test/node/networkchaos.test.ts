@@ -207,7 +207,7 @@ describe('NetworkChaos through the node daemon, on the real cluster', { timeout:
     assert.deepEqual(await kernelStates([a, b, c]), before);
   });
 
-  it('delay on a kernel without sch_netem: refused with the daemon\'s reason in the target, the condition and an Event; verify refused before anything; nothing applied', async () => {
+  it('delay on a kernel without sch_netem: refused with the daemon\'s reason in the target, the condition and an Event; nothing applied', async () => {
     const namespace = await fx.newApp(2);
     const [a, b] = await appPods(namespace) as [AppPod, AppPod];
     const before = await kernelStates([a, b]);
@@ -221,14 +221,29 @@ describe('NetworkChaos through the node daemon, on the real cluster', { timeout:
     assert.ok(events.some((e) => e.type === 'Warning' && e.message.includes('sch_netem')), `a Warning Event names sch_netem: ${JSON.stringify(events.map((e) => e.message))}`);
     assert.equal(await faulted(a), false);
     await deleteChaos(namespace, 'slow');
-    // verify is reserved: refused before anything is picked, never silently ignored.
-    await fx.applyChaos(namespace, 'measured', { action: 'partition', verify: true, selector: podSelector(namespace, a) });
-    const refused = await fx.waitChaos(namespace, 'measured', 'Failed', (x) => x.status?.phase === 'Failed');
-    assert.equal(condition(refused, 'Failed')?.reason, 'Unsupported');
-    assert.match(condition(refused, 'Failed')?.message ?? '', /spec\.verify is reserved/);
-    assert.equal(refused.status?.selected, undefined, 'nothing was picked');
-    await deleteChaos(namespace, 'measured');
     assert.deepEqual(await kernelStates([a, b]), before);
+  });
+
+  it('verify: a partition A to B is measured from inside A, answered before and not during: Verified; with no peers to probe, Unmeasured', async (t: TestContext) => {
+    const namespace = await fx.newApp(3);
+    const [a, b, c] = await appPods(namespace) as [AppPod, AppPod, AppPod];
+    const before = await kernelStates([a, b, c]);
+    await fx.applyChaos(namespace, 'measured', { action: 'partition', verify: true, selector: podSelector(namespace, a), target: { mode: 'all', selector: podSelector(namespace, b) } });
+    const running = await fx.waitChaos(namespace, 'measured', 'injected', injected);
+    const verification = running.status?.targets?.[0]?.verification;
+    t.diagnostic(`verification: ${JSON.stringify(verification)}`);
+    assert.equal(verification?.verdict, 'Verified', JSON.stringify(verification));
+    assert.equal(verification?.configured, `partition to ${b.ip}`);
+    assert.match(verification?.measured ?? '', /^answered [1-9][0-9]*\/5 before, 0\/5 during$/);
+    assert.ok(!await connects(a, b), 'and the partition is there for the user too');
+    // With neither target nor externalTargets the fault is on every peer: nothing names a peer to connect to.
+    await fx.applyChaos(namespace, 'everyone', { action: 'partition', verify: true, selector: podSelector(namespace, c) });
+    const unmeasured = (await fx.waitChaos(namespace, 'everyone', 'injected', injected)).status?.targets?.[0]?.verification;
+    assert.equal(unmeasured?.verdict, 'Unmeasured', JSON.stringify(unmeasured));
+    assert.match(unmeasured?.message ?? '', /every peer/);
+    await deleteChaos(namespace, 'measured');
+    await deleteChaos(namespace, 'everyone');
+    assert.deepEqual(await kernelStates([a, b, c]), before);
   });
 
   it('level-triggered: with mode all, pods added by a scale-up and a deleted target\'s replacement are injected within 5 s; all recover', async (t: TestContext) => {

@@ -21,7 +21,8 @@ test('an injection survives the wire: client encoding, server decoding, one path
     },
   ];
   assert.equal(methods.sync.path, '/kerris.daemon.v2.NodeDaemon/Sync');
-  assert.deepEqual(Object.keys(daemonService), ['sync', 'list', 'renewLease', 'capabilities']);
+  assert.deepEqual(Object.keys(daemonService), ['sync', 'list', 'renewLease', 'capabilities', 'probe']);
+  assert.equal(methods.probe.path, '/kerris.daemon.v2.NodeDaemon/Probe');
   const bytes = methods.sync.serialize({ experiment: 'exp', leaseTtlMs: 5000, injections: injections.map(injectionToWire) });
   const decoded = daemonService.sync.requestDeserialize(bytes);
   assert.deepEqual(fromBinary(SyncRequestSchema, bytes), decoded);

@@ -364,7 +364,7 @@ export interface NetworkChaosSpec {
   bandwidth?: BandwidthSpec;
   /** How long the fault is held, as a Go duration (`30s`, `5m`, `1h30m`). Counted from injection; time spent paused does not count. Omitted: held until the object is deleted, as in Chaos Mesh. */
   duration?: string;
-  /** kerris only, reserved: measuring the effect from inside each target (the round trip to a peer before and during the fault) and reporting it in `status.targets[].verification`. Not done by this version: `verify: true` fails the experiment with reason `Unsupported` before anything is touched. The kernel counters in `status.targets[].evidence` are always reported. */
+  /** kerris only, off by default: measures the effect from inside each target, just before and just after its fault lands (timed TCP connects to up to 8 of its peer addresses, run by the node daemon in the target's network namespace), and reports it in `status.targets[].verification` as `Verified`, `NotVerified` or `Unmeasured`. A connect sees a partition, a delay and loss; bandwidth, duplicate and corrupt are reported `Unmeasured` with the reason. The kernel counters in `status.targets[].evidence` are always reported. */
   verify?: boolean;
   /** Seed for the random pick of targets and peers, 0 to 9007199254740991. The same seed over the same candidate pods picks the same ones. When omitted the controller chooses one and reports it in status.seed. */
   seed?: number;

@@ -37,10 +37,7 @@ export function networkChaosKind(options: NetworkChaosKindOptions): ChaosKind<Ne
   const namespaceOf = (chaos: NetworkChaos): string => chaos.metadata.namespace ?? '';
   return {
     resource: networkChaos,
-    refuse: async (chaos) => {
-      if (chaos.spec.verify) return 'spec.verify is reserved and not done by this version of kerris; remove it (status.targets[].evidence reports the kernel\'s counters without it); nothing was done';
-      return options.fleet.nodes().length === 0 ? 'network faults act through the kerris node daemon, and no daemon pod is Ready in the cluster; nothing was done' : undefined;
-    },
+    refuse: async () => (options.fleet.nodes().length === 0 ? 'network faults act through the kerris node daemon, and no daemon pod is Ready in the cluster; nothing was done' : undefined),
     select: async (chaos, seed) => selectPods(options.view, chaos.spec, namespaceOf(chaos), options.safety, seed),
     recheck: (chaos, targets) => recheckPods(options.view, chaos.spec, namespaceOf(chaos), options.safety, targets),
     follow: (chaos, targets, seed) => followPods(options.view, chaos.spec, namespaceOf(chaos), options.safety, seed, targets, formatTime(now().getTime())),

@@ -16,6 +16,7 @@ import type { ClusterView } from '../targets/cluster-view.ts';
 import type { Resolver } from './external-targets.ts';
 import { peersOf, type PeerReport } from './peers.ts';
 import { expectedRtt, NetworkPlanError, networkFaults } from './plan.ts';
+import { targetProbe, unmeasured, verdict, type ProbePlan, type Sample, type Verification } from './verify.ts';
 
 export interface NetworkFaultOptions {
   fleet: DaemonFleet;
@@ -29,6 +30,11 @@ const DEADLINE_MARGIN_MS = 3_000;
 const MAX_DEADLINE_MS = 2 ** 32 - 1;
 /** Status keeps at most this many counters per target (src/api/chaos-status.ts). */
 const MAX_COUNTERS = 32;
+/**
+ * With `spec.verify`, targets of one node probed at once: each probe is a process in the daemon's memory limit,
+ * and the daemon runs two at a time anyway.
+ */
+const PROBES_PER_NODE = 2;
 
 const INJECTED_REASONS: Record<NetworkChaos['spec']['action'], string> = {
   netem: 'Degraded', delay: 'Delayed', loss: 'Dropping', duplicate: 'Duplicating', corrupt: 'Corrupting', partition: 'Partitioned', bandwidth: 'Limited',
@@ -45,6 +51,15 @@ function describe(chaos: NetworkChaos, report: PeerReport): string {
   const { spec } = chaos;
   const peers = report.peers.cidrs === undefined ? 'all peers' : `${report.count} peer address(es)`;
   return `${spec.action} ${spec.direction ?? 'to'} ${peers}${spec.device ? ` on ${spec.device}` : ''}`;
+}
+
+/** The verdict of one target from what its probes came to. */
+function verificationOf(chaos: NetworkChaos, probe: ProbePlan | string, before: Sample[] | string | undefined, during: Sample[] | string | undefined): Verification {
+  if (typeof probe === 'string') return unmeasured(probe);
+  if (typeof before === 'string') return unmeasured(`the probe before the fault failed: ${before}`);
+  if (typeof during === 'string') return unmeasured(`the probe during the fault failed: ${during}`);
+  if (before === undefined || during === undefined) return unmeasured('not probed');
+  return verdict(chaos.spec, probe, before, during);
 }
 
 interface Planned {
@@ -108,25 +123,46 @@ export function networkFault(options: NetworkFaultOptions): (action: NetworkChao
     }
     const summary = describe(chaos, report);
     const known = view.nodeLabels();
+    const probe = chaos.spec.verify === true ? targetProbe(chaos.spec, report.peers) : undefined;
     await mapLimit([...byNode].filter(([node]) => known.has(node)), 16, async ([node, planned]) => {
+      const fresh = planned.filter((p) => !heldUids.has(p.target.uid));
+      // The baseline is measured just before the fault lands, the second measurement just after the Sync put it in.
+      const baselines = typeof probe === 'object' ? await measure(node, fresh, probe) : new Map<string, Sample[] | string>();
       let items: Map<string, ItemOutcome>;
       try {
         const sync = await fleet.sync(node, experimentOf(chaos), planned.map((p) => p.injection));
         items = new Map(sync.items.map((i) => [i.id, i]));
       } catch (error) {
         if (!(error instanceof DaemonUnavailableError)) throw error;
-        for (const p of planned) if (!heldUids.has(p.target.uid)) results.set(p.target.uid, { ...p.target, phase: 'Failed', message: error.message });
+        for (const p of fresh) results.set(p.target.uid, { ...p.target, phase: 'Failed', message: error.message });
         return;
       }
-      for (const p of planned) {
-        if (heldUids.has(p.target.uid)) continue;
+      const injected = fresh.filter((p) => items.get(p.injection.id)?.ok === true);
+      const during = typeof probe === 'object' ? await measure(node, injected, probe) : new Map<string, Sample[] | string>();
+      for (const p of fresh) {
         const outcome = items.get(p.injection.id);
+        const verification = probe === undefined ? undefined : verificationOf(chaos, probe, baselines.get(p.target.uid), during.get(p.target.uid));
         results.set(p.target.uid, outcome?.ok
-          ? { ...p.target, phase: 'Injected', injectedAt: formatTime(now().getTime()), message: summary }
+          ? { ...p.target, phase: 'Injected', injectedAt: formatTime(now().getTime()), message: summary, ...(verification ? { verification } : {}) }
           : { ...p.target, phase: 'Failed', message: outcome ? `${outcome.code}: ${outcome.message}` : 'no answer' });
       }
     });
     return pending.map((t) => results.get(t.uid) ?? { ...t, phase: 'Failed', message: 'not applied: the pod has no node' });
+  }
+
+  /** Each target's probe results, by pod UID, or why its probe failed. */
+  async function measure(node: string, planned: readonly Planned[], probe: ProbePlan): Promise<Map<string, Sample[] | string>> {
+    const found = new Map<string, Sample[] | string>();
+    await mapLimit(planned, PROBES_PER_NODE, async (p) => {
+      try {
+        found.set(p.target.uid, await fleet.probe(node, { target: p.injection.target, addresses: probe.addresses, port: probe.port, count: probe.count, timeoutMs: probe.timeoutMs }));
+      } catch (error) {
+        // A probe that fails leaves the target Unmeasured; the fault itself goes on as usual.
+        if (!(error instanceof DaemonUnavailableError)) throw error;
+        found.set(p.target.uid, error.message);
+      }
+    });
+    return found;
   }
 
   /** Each held target's record with the counters its node's daemon read from the kernel. */

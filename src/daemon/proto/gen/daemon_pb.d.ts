@@ -1023,6 +1023,105 @@ export declare type JournalDamage = Message<"kerris.daemon.v2.JournalDamage"> & 
 export declare const JournalDamageSchema: GenMessage<JournalDamage>;
 
 /**
+ * @generated from message kerris.daemon.v2.ProbeRequest
+ */
+export declare type ProbeRequest = Message<"kerris.daemon.v2.ProbeRequest"> & {
+  /**
+   * @generated from field: kerris.daemon.v2.Target target = 1;
+   */
+  target?: Target | undefined;
+
+  /**
+   * IPv4 or IPv6 addresses, 1 to 8.
+   *
+   * @generated from field: repeated string addresses = 2;
+   */
+  addresses: string[];
+
+  /**
+   * The TCP port connected to, 1 to 65535; 0: port 9 (discard), which a peer rarely listens on, so its kernel
+   * answers RST at once, which is a round trip as well.
+   *
+   * @generated from field: uint32 port = 3;
+   */
+  port: number;
+
+  /**
+   * Connects per address, 1 to 200, after one that is not counted (it pays for the neighbour lookup). Up to 20 run
+   * one after another, so their times do not skew each other; more run 16 at once.
+   *
+   * @generated from field: uint32 count = 4;
+   */
+  count: number;
+
+  /**
+   * How long one connect may take before it counts as unanswered, 1 to 2000 ms.
+   *
+   * @generated from field: uint32 timeout_ms = 5;
+   */
+  timeoutMs: number;
+};
+
+/**
+ * Describes the message kerris.daemon.v2.ProbeRequest.
+ * Use `create(ProbeRequestSchema)` to create a new message.
+ */
+export declare const ProbeRequestSchema: GenMessage<ProbeRequest>;
+
+/**
+ * @generated from message kerris.daemon.v2.ProbeResult
+ */
+export declare type ProbeResult = Message<"kerris.daemon.v2.ProbeResult"> & {
+  /**
+   * @generated from field: string address = 1;
+   */
+  address: string;
+
+  /**
+   * @generated from field: uint32 sent = 2;
+   */
+  sent: number;
+
+  /**
+   * Connects answered within the timeout, by SYN-ACK or RST.
+   *
+   * @generated from field: uint32 answered = 3;
+   */
+  answered: number;
+
+  /**
+   * The round trip of each answered connect, in microseconds, in the order they were sent.
+   *
+   * @generated from field: repeated uint32 rtt_us = 4;
+   */
+  rttUs: number[];
+};
+
+/**
+ * Describes the message kerris.daemon.v2.ProbeResult.
+ * Use `create(ProbeResultSchema)` to create a new message.
+ */
+export declare const ProbeResultSchema: GenMessage<ProbeResult>;
+
+/**
+ * @generated from message kerris.daemon.v2.ProbeResponse
+ */
+export declare type ProbeResponse = Message<"kerris.daemon.v2.ProbeResponse"> & {
+  /**
+   * One per address, in the request's order.
+   *
+   * @generated from field: repeated kerris.daemon.v2.ProbeResult results = 1;
+   */
+  results: ProbeResult[];
+};
+
+/**
+ * Describes the message kerris.daemon.v2.ProbeResponse.
+ * Use `create(ProbeResponseSchema)` to create a new message.
+ */
+export declare const ProbeResponseSchema: GenMessage<ProbeResponse>;
+
+/**
  * @generated from enum kerris.daemon.v2.FaultKind
  */
 export enum FaultKind {
@@ -1258,6 +1357,17 @@ export declare const NodeDaemon: GenService<{
     methodKind: "unary";
     input: typeof CapabilitiesRequestSchema;
     output: typeof CapabilitiesResponseSchema;
+  },
+  /**
+   * Measures the network from inside a target's network namespace: TCP connects to each address, timed. Changes
+   * nothing; refused for what target-policy.ts refuses a network fault on.
+   *
+   * @generated from rpc kerris.daemon.v2.NodeDaemon.Probe
+   */
+  probe: {
+    methodKind: "unary";
+    input: typeof ProbeRequestSchema;
+    output: typeof ProbeResponseSchema;
   },
 }>;
 
