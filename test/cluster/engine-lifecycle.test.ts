@@ -252,4 +252,29 @@ describe('the experiment engine on a real apiserver', () => {
     assert.deepEqual(calls.at(-1), { op: 'recover', pending: [], held: ['b', 'c'] });
     await assert.rejects(get('follow'), isNotFound);
   });
+  it('a target the kind leaves Selected (its node\'s daemon not reachable yet) is waited for, not failed, and applied at a later pass', async () => {
+    const { kind, calls } = recordingKind(['a']);
+    const base = kind.fault({} as PodChaos);
+    let reachable = false;
+    const fault: Fault<PodChaos> = {
+      ...base,
+      apply: async (chaos, pending, held, context) => (reachable
+        ? base.apply(chaos, pending, held, context)
+        : pending.map((t) => ({ ...t, phase: 'Selected' as const, message: 'waiting: node n1: no Ready kerris daemon pod runs there' }))),
+    };
+    const engine = engineFor({ ...kind, fault: () => fault });
+    await create('waits', { duration: '10m' });
+    await engine.reconcile({ namespace, name: 'waits' });
+    let chaos = await get('waits');
+    assert.equal(chaos.status?.targets?.[0]?.phase, 'Selected');
+    assert.equal(chaos.status?.conditions?.find((c) => c.type === 'AllInjected')?.reason, 'Waiting');
+    assert.match(chaos.status?.conditions?.find((c) => c.type === 'AllInjected')?.message ?? '', /1 target\(s\) wait to be injected; .*no Ready kerris daemon/);
+    assert.equal(chaos.status?.failed, 0, 'not counted as failed');
+    reachable = true;
+    await engine.reconcile({ namespace, name: 'waits' });
+    chaos = await get('waits');
+    assert.equal(chaos.status?.targets?.[0]?.phase, 'Injected', 'applied at the next pass');
+    assert.equal(chaos.status?.conditions?.find((c) => c.type === 'AllInjected')?.status, 'True');
+    assert.deepEqual(calls.map((c) => c.op), ['apply'], 'the kind\'s real apply ran once, when it could');
+  });
 });

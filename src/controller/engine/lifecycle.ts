@@ -275,9 +275,13 @@ export class ExperimentEngine<T extends Experiment> {
     const failures = applied.filter((t) => t.phase === 'Failed');
     const injectedAt = status.injectedAt ?? (applied.some((t) => t.phase === 'Injected') ? formatTime(this.#now().getTime()) : undefined);
     let next: ChaosStatus = { ...status, ...reports.last, ...counts, targets: records, ...(injectedAt ? { injectedAt } : {}), phase: 'Running' };
-    next = failures.length === 0 && lostToRestart === 0
+    // A kind leaves a target Selected when it cannot act on it yet (its node's daemon is starting): tried again later.
+    const waiting = applied.filter((t) => t.phase === 'Selected');
+    next = failures.length === 0 && lostToRestart === 0 && waiting.length === 0
       ? this.#condition(chaos, next, 'AllInjected', 'True', this.#kind.fault(chaos).injectedReason, `injected ${counts.injected} target(s)`)
-      : this.#condition(chaos, next, 'AllInjected', 'False', 'InjectionFailed',
+      : failures.length === 0 && lostToRestart === 0
+        ? this.#condition(chaos, next, 'AllInjected', 'False', 'Waiting', [`${waiting.length} target(s) wait to be injected`, ...waiting.slice(0, 3).map((t) => `${t.namespace}/${t.name}: ${t.message ?? ''}`)].join('; '))
+        : this.#condition(chaos, next, 'AllInjected', 'False', 'InjectionFailed',
         [`${failures.length + lostToRestart} of ${counts.selected} target(s) could not be injected`, ...failures.slice(0, 3).map((t) => `${t.namespace}/${t.name}: ${t.message ?? ''}`),
           ...(lostToRestart > 0 ? [`${lostToRestart} target(s) beyond the record limit were lost by a controller restart before injection`] : [])].join('; '));
     const updated = await this.#writeStatus(chaos, next);
@@ -287,6 +291,7 @@ export class ExperimentEngine<T extends Experiment> {
     // Refused targets already had their Refused Event.
     const refusedUids = new Set(refused.map((t) => t.uid));
     for (const target of failures.filter((t) => !refusedUids.has(t.uid)).slice(0, 10)) await this.#event(chaos, 'Warning', 'InjectionFailed', `pod ${target.namespace}/${target.name}: ${target.message ?? ''}`);
+    for (const target of waiting.slice(0, 10)) await this.#event(chaos, 'Warning', 'InjectionWaiting', `pod ${target.namespace}/${target.name}: ${target.message ?? ''}`);
     return updated;
   }
 

@@ -134,7 +134,8 @@ export function networkFault(options: NetworkFaultOptions): (action: NetworkChao
         items = new Map(sync.items.map((i) => [i.id, i]));
       } catch (error) {
         if (!(error instanceof DaemonUnavailableError)) throw error;
-        for (const p of fresh) results.set(p.target.uid, { ...p.target, phase: 'Failed', message: error.message });
+        // A daemon that is starting or restarting is not a refusal: the targets stay Selected and are tried again.
+        for (const p of fresh) results.set(p.target.uid, { ...p.target, phase: 'Selected', message: `waiting: ${error.message}` });
         return;
       }
       const injected = fresh.filter((p) => items.get(p.injection.id)?.ok === true);
