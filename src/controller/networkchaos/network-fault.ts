@@ -11,6 +11,7 @@ import { formatTime } from '../../kube/time.ts';
 import { mapLimit } from '../../util/concurrency.ts';
 import type { ApplyContext, Fault, TargetRecord } from '../engine/experiment.ts';
 import { clearExperiment } from '../daemons/clear.ts';
+import { daemonDeadlineMs, experimentOf, runtimeId } from '../daemons/injection.ts';
 import { DaemonUnavailableError, type DaemonFleet, type ItemOutcome } from '../daemons/fleet.ts';
 import type { ClusterView } from '../targets/cluster-view.ts';
 import type { Resolver } from './external-targets.ts';
@@ -25,9 +26,6 @@ export interface NetworkFaultOptions {
   now: () => Date;
 }
 
-/** The daemon's own deadline, a little past the duration: the backstop when the controller cannot take the fault away. */
-const DEADLINE_MARGIN_MS = 3_000;
-const MAX_DEADLINE_MS = 2 ** 32 - 1;
 /** Status keeps at most this many counters per target (src/api/chaos-status.ts). */
 const MAX_COUNTERS = 32;
 /**
@@ -40,11 +38,6 @@ const INJECTED_REASONS: Record<NetworkChaos['spec']['action'], string> = {
   netem: 'Degraded', delay: 'Delayed', loss: 'Dropping', duplicate: 'Duplicating', corrupt: 'Corrupting', partition: 'Partitioned', bandwidth: 'Limited',
 };
 
-const experimentOf = (chaos: NetworkChaos): string => chaos.metadata.uid ?? '';
-
-function runtimeId(containerID: string | undefined): string {
-  return containerID?.replace(/^[a-z0-9.+-]+:\/\//, '') ?? '';
-}
 
 /** What the records say of the fault, for people. */
 function describe(chaos: NetworkChaos, report: PeerReport): string {
@@ -106,7 +99,8 @@ export function networkFault(options: NetworkFaultOptions): (action: NetworkChao
     if (faults.length === 0) return failAll('nothing applied: target matches no pod with an address now, and no externalTargets are given');
     const fault = { kind: 'network' as const, faults };
     const hash = createHash('sha256').update(JSON.stringify(faults)).digest('hex').slice(0, 12);
-    const deadlineInMs = context.remainingMs === undefined ? 0 : Math.min(MAX_DEADLINE_MS, context.remainingMs + DEADLINE_MARGIN_MS);
+    // Without a duration there is no deadline; the lease still ends the fault if the controller goes away.
+    const deadlineInMs = context.remainingMs === undefined ? 0 : daemonDeadlineMs(context.remainingMs);
     const heldUids = new Set(held.map((t) => t.uid));
     const results = new Map<string, TargetRecord>();
     const byNode = new Map<string, Planned[]>();

@@ -12,6 +12,7 @@ import type { Pod } from '../../kube/types.ts';
 import { mapLimit } from '../../util/concurrency.ts';
 import type { Fault, RecoverOutcome, TargetRecord } from '../engine/experiment.ts';
 import { clearExperiment } from '../daemons/clear.ts';
+import { daemonDeadlineMs, experimentOf, runtimeId } from '../daemons/injection.ts';
 import { DaemonUnavailableError, type DaemonFleet, type ItemOutcome } from '../daemons/fleet.ts';
 import type { ClusterView } from '../targets/cluster-view.ts';
 
@@ -21,14 +22,6 @@ export interface ContainerFaultOptions {
   now: () => Date;
 }
 
-/**
- * A daemon-side deadline a little past the duration: the controller normally takes the fault away itself and
- * records it; the daemon's own deadline is the backstop when the controller cannot.
- */
-const DEADLINE_MARGIN_MS = 3_000;
-/** The daemon's deadline field is 32 bits of milliseconds. */
-const MAX_DEADLINE_MS = 2 ** 32 - 1;
-
 /** A container of a target and its runtime ID, from the pod's status. */
 interface TargetContainer {
   name: string;
@@ -37,17 +30,10 @@ interface TargetContainer {
   ready: boolean;
 }
 
-function runtimeId(containerID: string | undefined): string {
-  // containerStatuses carry `<runtime>://<id>`; the daemon takes the runtime's own ID.
-  return containerID?.replace(/^[a-z0-9.+-]+:\/\//, '') ?? '';
-}
-
 function containersOf(pod: Pod): TargetContainer[] {
   return (pod.status?.containerStatuses ?? []).map((c) => ({ name: c.name, containerId: runtimeId(c.containerID), restartCount: c.restartCount, ready: c.ready }));
 }
 
-/** The chaos object's UID names the experiment on every node. */
-const experimentOf = (chaos: PodChaos): string => chaos.metadata.uid ?? '';
 const injectionId = (chaos: PodChaos, target: TargetRecord, container: string): string => `${experimentOf(chaos)}/${target.uid}/${container}`;
 
 /** The containers a target's fault acts on: all of them for pod-failure; `containerNames`, or the first, for container-kill. */
@@ -113,7 +99,7 @@ export function containerFault(options: ContainerFaultOptions): (action: 'pod-fa
   }
 
   async function apply(chaos: PodChaos, pending: readonly TargetRecord[], held: readonly TargetRecord[], remainingMs: number | undefined): Promise<TargetRecord[]> {
-    const deadlineInMs = Math.min(MAX_DEADLINE_MS, (remainingMs ?? 0) + DEADLINE_MARGIN_MS);
+    const deadlineInMs = daemonDeadlineMs(remainingMs ?? 0);
     const heldUids = new Set(held.map((t) => t.uid));
     const results = new Map<string, TargetRecord>();
     const byNode = new Map<string, Planned[]>();
