@@ -3,7 +3,7 @@ import { ensureDebianPackages } from './prerequisites.ts';
 
 /** Debian packages the test bed and kerris's tests use; installed on a fresh machine. */
 export const DEBIAN_PACKAGES = [
-  'busybox-static', 'containerd', 'containernetworking-plugins', 'conntrack', 'cpio', 'gcc', 'iproute2', 'ipset',
+  'busybox-static', 'chromium', 'containerd', 'containernetworking-plugins', 'conntrack', 'cpio', 'gcc', 'iproute2', 'ipset',
   'iptables', 'iputils-ping', 'kmod', 'libc6-dev', 'libfaketime', 'nftables', 'openssl', 'qemu-system-x86', 'runc', 'socat', 'tar', 'util-linux', 'xz-utils',
 ] as const;
 
