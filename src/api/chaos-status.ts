@@ -6,7 +6,7 @@
 import { conditions, dnsLabel, dnsSubdomain, maxSeed, time } from './common.ts';
 import { array, enumeration, integer, map, object, optional, required, string, type ObjectSchema } from './schema.ts';
 
-const chaosConditionTypes = ['Selected', 'AllInjected', 'AllRecovered', 'Paused', 'Failed'] as const;
+const chaosConditionTypes = ['Selected', 'AllInjected', 'AllRecovered', 'Paused', 'Aborted', 'Failed'] as const;
 
 const targetPhase = enumeration(
   'TargetPhase',
@@ -72,8 +72,8 @@ const networkStatus = object('NetworkStatus', 'NetworkChaos only: what the fault
 
 const chaosPhase = enumeration(
   'ChaosPhase',
-  'Where the experiment stands: `Pending` (not started), `Running` (faults held), `Paused`, `Recovering` (taking faults away), `Finished` (all done and recovered, or a dry run reported), `Failed` (it could not proceed; see the Failed condition).',
-  ['Pending', 'Running', 'Paused', 'Recovering', 'Finished', 'Failed'],
+  'Where the experiment stands: `Pending` (not started), `Running` (faults held), `Paused`, `Recovering` (taking faults away), `Finished` (all done and recovered, or a dry run reported), `Aborted` (stopped early on request, every fault taken away; see the Aborted condition), `Failed` (it could not proceed; see the Failed condition).',
+  ['Pending', 'Running', 'Paused', 'Recovering', 'Finished', 'Aborted', 'Failed'],
 );
 
 /** The status every chaos kind has: the experiment engine (src/controller/engine) writes it the same way for all. */

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import type { PodChaos, PodChaosSpec } from '../../src/api/generated/types.ts';
 import type { Resource } from '../../src/kube/resource.ts';
 import type { ChaosKind, Fault, RecoverOutcome, TargetRecord } from '../../src/controller/engine/experiment.ts';
-import { ExperimentEngine, MAX_REQUEUE_MS, RECOVERY_FINALIZER } from '../../src/controller/engine/lifecycle.ts';
+import { ABORT_ANNOTATION, ExperimentEngine, MAX_REQUEUE_MS, RECOVERY_FINALIZER } from '../../src/controller/engine/lifecycle.ts';
 import type { KubeClient } from '../../src/kube/client.ts';
 import { isNotFound } from '../../src/kube/errors.ts';
 import type { Action } from '../../src/runtime/action.ts';
@@ -134,6 +134,47 @@ describe('the experiment engine on a real apiserver', () => {
     assert.equal(calls.at(-1)?.op, 'recover');
     assert.deepEqual(chaos.status?.targets?.map((t) => t.phase), ['Recovered', 'Recovered']);
     assert.deepEqual(chaos.metadata.finalizers ?? [], [], 'a finished experiment holds nothing');
+  });
+
+  it('an abort takes every held fault away now, retries until every node has answered, and ends Aborted with the reason', async () => {
+    const { kind, calls } = recordingKind(['a', 'b'], { incompleteRecoveries: 1 });
+    const engine = engineFor(kind);
+    await create('aborted', {});
+    await engine.reconcile({ namespace, name: 'aborted' });
+    assert.equal((await get('aborted')).status?.phase, 'Running', 'held until deleted: no duration');
+    await client.patch(experiments, 'aborted', { type: 'merge', body: { metadata: { annotations: { [ABORT_ANNOTATION]: 'game day over' } } } }, { namespace });
+    let action = await engine.reconcile({ namespace, name: 'aborted' });
+    let chaos = await get('aborted');
+    assert.equal(chaos.status?.phase, 'Recovering', 'a node that did not answer keeps it recovering');
+    assert.equal(chaos.status?.conditions?.find((c) => c.type === 'Aborted')?.reason, 'Aborting');
+    assert.ok(waitMs(action) <= 1_000, 'and it is asked again soon');
+    action = await engine.reconcile({ namespace, name: 'aborted' });
+    chaos = await get('aborted');
+    assert.equal(chaos.status?.phase, 'Aborted');
+    assert.deepEqual(calls.filter((c) => c.op === 'recover').map((c) => c.held), [['a', 'b'], ['a', 'b']]);
+    assert.equal(calls.filter((c) => c.op === 'apply').length, 1, 'nothing applied after the abort');
+    assert.deepEqual(chaos.status?.targets?.map((t) => t.phase), ['Recovered', 'Recovered']);
+    const aborted = chaos.status?.conditions?.find((c) => c.type === 'Aborted');
+    assert.equal(aborted?.status, 'True');
+    assert.match(aborted?.message ?? '', /^game day over; /);
+    assert.equal(chaos.status?.conditions?.find((c) => c.type === 'AllRecovered')?.status, 'True');
+    assert.deepEqual(chaos.metadata.finalizers ?? [], [], 'an aborted experiment holds nothing');
+    assert.deepEqual(action, { awaitChange: true });
+    assert.deepEqual(await engine.reconcile({ namespace, name: 'aborted' }), { awaitChange: true }, 'and stays aborted');
+    assert.equal(calls.length, 3);
+    const events = await client.listAll(coreEvents, { namespace, fieldSelector: `involvedObject.name=aborted` });
+    assert.ok(events.items.some((e) => e.reason === 'Aborted' && /game day over/.test(e.message ?? '')), 'an Aborted Event says why');
+  });
+
+  it('an abort before the start injects nothing', async () => {
+    const { kind, calls } = recordingKind(['a']);
+    await create('aborted-early', {});
+    await client.patch(experiments, 'aborted-early', { type: 'merge', body: { metadata: { annotations: { [ABORT_ANNOTATION]: '' } } } }, { namespace });
+    await engineFor(kind).reconcile({ namespace, name: 'aborted-early' });
+    const chaos = await get('aborted-early');
+    assert.equal(chaos.status?.phase, 'Aborted');
+    assert.match(chaos.status?.conditions?.find((c) => c.type === 'Aborted')?.message ?? '', /aborted before anything was injected/);
+    assert.deepEqual(calls, []);
   });
 
   it('a deleted experiment keeps its finalizer until every node has answered that the fault is gone', async () => {

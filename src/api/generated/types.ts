@@ -144,7 +144,7 @@ export const selectorModeValues: readonly SelectorMode[] = ['one', 'all', 'fixed
 export interface ChaosStatus {
   /** The metadata.generation this status describes. */
   observedGeneration?: number;
-  /** Where the experiment stands: `Pending` (not started), `Running` (faults held), `Paused`, `Recovering` (taking faults away), `Finished` (all done and recovered, or a dry run reported), `Failed` (it could not proceed; see the Failed condition). */
+  /** Where the experiment stands: `Pending` (not started), `Running` (faults held), `Paused`, `Recovering` (taking faults away), `Finished` (all done and recovered, or a dry run reported), `Aborted` (stopped early on request, every fault taken away; see the Aborted condition), `Failed` (it could not proceed; see the Failed condition). */
   phase?: ChaosPhase;
   /** The experiment's conditions, one per type. */
   conditions?: ChaosCondition[];
@@ -174,9 +174,9 @@ export interface ChaosStatus {
   network?: NetworkStatus;
 }
 
-/** Where the experiment stands: `Pending` (not started), `Running` (faults held), `Paused`, `Recovering` (taking faults away), `Finished` (all done and recovered, or a dry run reported), `Failed` (it could not proceed; see the Failed condition). */
-export type ChaosPhase = 'Pending' | 'Running' | 'Paused' | 'Recovering' | 'Finished' | 'Failed';
-export const chaosPhaseValues: readonly ChaosPhase[] = ['Pending', 'Running', 'Paused', 'Recovering', 'Finished', 'Failed'];
+/** Where the experiment stands: `Pending` (not started), `Running` (faults held), `Paused`, `Recovering` (taking faults away), `Finished` (all done and recovered, or a dry run reported), `Aborted` (stopped early on request, every fault taken away; see the Aborted condition), `Failed` (it could not proceed; see the Failed condition). */
+export type ChaosPhase = 'Pending' | 'Running' | 'Paused' | 'Recovering' | 'Finished' | 'Aborted' | 'Failed';
+export const chaosPhaseValues: readonly ChaosPhase[] = ['Pending', 'Running', 'Paused', 'Recovering', 'Finished', 'Aborted', 'Failed'];
 
 /** One aspect of the experiment's state, in the standard Kubernetes condition shape (metav1.Condition). */
 export interface ChaosCondition {
@@ -195,8 +195,8 @@ export interface ChaosCondition {
 }
 
 /** Values ChaosConditionType usually holds; the field itself accepts any string. */
-export type ChaosConditionType = 'Selected' | 'AllInjected' | 'AllRecovered' | 'Paused' | 'Failed';
-export const chaosConditionTypeValues: readonly ChaosConditionType[] = ['Selected', 'AllInjected', 'AllRecovered', 'Paused', 'Failed'];
+export type ChaosConditionType = 'Selected' | 'AllInjected' | 'AllRecovered' | 'Paused' | 'Aborted' | 'Failed';
+export const chaosConditionTypeValues: readonly ChaosConditionType[] = ['Selected', 'AllInjected', 'AllRecovered', 'Paused', 'Aborted', 'Failed'];
 
 /** Whether the condition holds. */
 export type ConditionStatus = 'True' | 'False' | 'Unknown';

@@ -21,6 +21,16 @@ import { SelectionError, type ApplyContext, type ChaosKind, type ChaosStatus, ty
 export const RECOVERY_FINALIZER = 'chaos.kerris.dev/recover';
 
 /**
+ * Set on an experiment (by `kubectl kerris abort`, or by hand) to stop it now: every held fault is taken away, nothing
+ * more is injected, and it ends Aborted. The value is the reason, for people. An annotation rather than a spec field,
+ * since spec is fixed at creation; whoever may patch the experiment may already delete it, which also recovers.
+ */
+export const ABORT_ANNOTATION = 'chaos.kerris.dev/abort';
+
+/** Phases after which the experiment holds nothing and the engine does nothing more. */
+const TERMINAL: ReadonlySet<string> = new Set(['Finished', 'Aborted', 'Failed']);
+
+/**
  * The longest wait the engine asks for. A longer duration is waited out in steps: Node turns a timer over
  * 2^31-1 ms into 1 ms, which would make a long experiment spin.
  */
@@ -81,7 +91,9 @@ export class ExperimentEngine<T extends Experiment> {
     }
     if (chaos.metadata.deletionTimestamp) return this.#finalize(chaos);
     const status = chaos.status ?? {};
-    if (status.phase === 'Finished' || status.phase === 'Failed') return awaitChange();
+    if (TERMINAL.has(status.phase ?? '')) return awaitChange();
+    const abortReason = chaos.metadata.annotations?.[ABORT_ANNOTATION];
+    if (abortReason !== undefined) return this.#abort(chaos, abortReason);
     chaos = await addFinalizer(this.#client, this.#kind.resource, chaos, RECOVERY_FINALIZER);
     if (status.selected === undefined) {
       const refusal = await this.#kind.refuse(chaos);
@@ -107,8 +119,8 @@ export class ExperimentEngine<T extends Experiment> {
     // Every kind's status is the generated ChaosStatus; TypeScript cannot see that through the type parameter.
     const next = { ...chaos, status: { ...status, observedGeneration: chaos.metadata.generation ?? 0 } } as T;
     const updated = await this.#client.replaceStatus(this.#kind.resource, next);
-    // A finished or failed experiment holds nothing, so nothing needs to run before it is deleted.
-    return status.phase === 'Finished' || status.phase === 'Failed' ? removeFinalizer(this.#client, this.#kind.resource, updated, RECOVERY_FINALIZER) : updated;
+    // A finished, aborted or failed experiment holds nothing, so nothing needs to run before it is deleted.
+    return TERMINAL.has(status.phase ?? '') ? removeFinalizer(this.#client, this.#kind.resource, updated, RECOVERY_FINALIZER) : updated;
   }
 
   #condition(chaos: T, status: ChaosStatus, type: string, value: 'True' | 'False', reason: string, message: string): ChaosStatus {
@@ -413,6 +425,49 @@ export class ExperimentEngine<T extends Experiment> {
       await this.#event(chaos, 'Warning', 'TargetsFull', `${candidates.length - added.length} more pod(s) match, but the experiment already keeps ${MAX_TARGET_RECORDS} target records; they are not injected`);
     }
     return updated;
+  }
+
+  /**
+   * Abort: nothing more is injected (targets still Selected stay so), every held fault is taken away, and the
+   * experiment ends Aborted once every node has answered. A one-time action already done cannot be undone; its
+   * targets are recorded as they are now, and the nodes forget it.
+   */
+  async #abort(chaos: T, reason: string): Promise<Action> {
+    const status = chaos.status ?? {};
+    const records = status.targets ?? [];
+    const fault = this.#kind.fault(chaos);
+    let assessed = records;
+    let outcome: RecoverOutcome | undefined;
+    if (status.selected !== undefined && !chaos.spec.dryRun) {
+      if (fault.holds) {
+        outcome = await fault.recover(chaos, records.filter((t) => t.phase === 'Injected'));
+        const byUid = new Map(bounded(outcome.targets).map((t) => [t.uid, t]));
+        assessed = records.map((t) => byUid.get(t.uid) ?? t);
+      } else {
+        assessed = bounded(fault.observe(chaos, records));
+        outcome = await fault.recover(chaos, []);
+      }
+    }
+    const why = reason.trim() === '' ? 'abort requested' : clip(reason.trim(), 1024);
+    const untracked = untrackedCounts(status);
+    if (fault.holds && outcome?.complete) untracked.recovered = untracked.injected;
+    let next: ChaosStatus = { ...status, ...(records.length > 0 ? { targets: assessed, ...countTargets(assessed, untracked) } : {}) };
+    if (outcome !== undefined && !outcome.complete) {
+      next = this.#condition(chaos, { ...next, phase: 'Recovering', experiment: { ...status.experiment, desiredPhase: 'Stop' } }, 'Aborted', 'False', 'Aborting', `aborting (${why}): taking the fault away: ${outcome.message}`);
+      if (JSON.stringify(next) !== JSON.stringify(status)) {
+        await this.#writeStatus(chaos, next);
+        await this.#event(chaos, 'Normal', 'Aborting', `${why}: taking every fault away`);
+      }
+      return requeueAfter(this.#pollMs);
+    }
+    const lastRecovery = assessed.map((t) => t.recoveredAt ?? '').sort().at(-1);
+    const message = status.selected === undefined ? `${why}; aborted before anything was injected`
+      : `${why}; ${outcome?.message ?? 'nothing was injected'}`;
+    if (outcome !== undefined) next = this.#condition(chaos, { ...next, ...(lastRecovery ? { recoveredAt: lastRecovery } : {}) }, 'AllRecovered', 'True', 'Recovered', `aborted: ${outcome.message}`);
+    next = this.#condition(chaos, { ...next, phase: 'Aborted', experiment: { ...status.experiment, desiredPhase: 'Stop' } }, 'Aborted', 'True', 'AbortRequested', message);
+    await this.#writeStatus(chaos, next);
+    await this.#event(chaos, 'Normal', 'Aborted', message);
+    return awaitChange();
   }
 
   /** Deletion: take every fault away, then let the object go. */
