@@ -23,6 +23,7 @@ import type { OperatorConfig } from './config.ts';
 import { DAEMON_SELECTOR, DaemonFleet } from './daemons/fleet.ts';
 import { journalDamageReporter } from './daemons/journal-damage.ts';
 import { leaseRenewer } from './daemons/lease-renewer.ts';
+import { fleetSurveyor } from './daemons/survey.ts';
 import type { ChaosKind, Experiment } from './engine/experiment.ts';
 import { ExperimentEngine } from './engine/lifecycle.ts';
 import { networkChaosKind } from './networkchaos/kind.ts';
@@ -116,7 +117,8 @@ export function buildOperator(client: KubeClient, config: OperatorConfig, logger
   ];
   return new Manager({
     informers: [podExperiments, networkExperiments, allPods, daemonPods, allNamespaces, allNodes],
-    controllers: [...controllers, leaseRenewer(fleet), journalDamageReporter(fleet, events, logger.child({ component: 'daemons' })), ...(config.certificates === 'controller' ? [certificateKeeper(certificates, logger)] : [])],
+    controllers: [...controllers, leaseRenewer(fleet), journalDamageReporter(fleet, events, logger.child({ component: 'daemons' })),
+      fleetSurveyor({ client, fleet, namespace: config.namespace, identity: config.identity, log: logger.child({ component: 'daemons' }) }), ...(config.certificates === 'controller' ? [certificateKeeper(certificates, logger)] : [])],
     metrics,
     logger,
     health: { port: config.healthPort },

@@ -94,7 +94,7 @@ function present(fields: Record<string, unknown>): Record<string, unknown> {
 }
 
 /** A network fault message in the input form of validateNetworkFault. */
-function networkFaultFromWire(fault: NetworkFault): Record<string, unknown> {
+export function networkFaultFromWire(fault: NetworkFault): Record<string, unknown> {
   const scope = scopeFromWire(fault.scope);
   const a = fault.action;
   switch (a.case) {

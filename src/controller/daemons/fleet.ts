@@ -5,7 +5,7 @@
  * the experiment engine and the lease renewer make.
  */
 import { DaemonClient, type InjectionInput, type ProbeInput } from '../../daemon/client.ts';
-import { ErrorCode, FaultKind, Phase, type CapabilitiesResponse, type Evidence, type JournalDamage, type ListResponse, type ProbeResult, type SyncResponse } from '../../daemon/proto/gen/daemon_pb.js';
+import { ErrorCode, FaultKind, Phase, type CapabilitiesResponse, type Evidence, type InjectionStatus, type JournalDamage, type ListResponse, type ProbeResult, type SyncResponse } from '../../daemon/proto/gen/daemon_pb.js';
 import type { TlsMaterial } from '../../daemon/tls.ts';
 import type { Pod } from '../../kube/types.ts';
 import type { Store } from '../../runtime/store.ts';
@@ -74,6 +74,11 @@ const FAULT_KINDS: Readonly<Record<number, DaemonFaultKind>> = {
   [FaultKind.CONTAINER_KILL]: 'container-kill', [FaultKind.CONTAINER_FREEZE]: 'container-freeze', [FaultKind.NETWORK]: 'network',
 };
 
+/** A daemon's phase number in the controller's words. */
+export const phaseName = (phase: Phase): ItemOutcome['phase'] => PHASES[phase] ?? 'none';
+/** A daemon's fault kind number in the controller's words; `unknown-<n>` for one this controller does not know. */
+export const faultKindName = (kind: FaultKind): string => FAULT_KINDS[kind] ?? `unknown-${kind}`;
+
 interface Connection {
   address: string;
   material: TlsMaterial;
@@ -107,6 +112,11 @@ export class DaemonFleet {
   /** Nodes with a Ready daemon now. */
   nodes(): string[] {
     return [...this.#daemons().keys()].sort();
+  }
+
+  /** The Ready daemon pod of a node, or undefined. */
+  daemonPod(node: string): Pod | undefined {
+    return this.#daemons().get(node);
   }
 
   async #connection(node: string): Promise<Connection> {
@@ -148,6 +158,36 @@ export class DaemonFleet {
     return { pod, damage: (await this.#capabilities(node)).journalDamage };
   }
 
+  /** What the node's daemon said it can do, asked once per daemon pod. Throws DaemonUnavailableError. */
+  capabilities(node: string): Promise<CapabilitiesResponse> {
+    return this.#capabilities(node);
+  }
+
+  /**
+   * Every injection the node's daemon holds, of any experiment or holder, all pages. Throws DaemonUnavailableError
+   * when it cannot be asked.
+   */
+  async inventory(node: string): Promise<InjectionStatus[]> {
+    return this.#listAll(node, { experiment: '' });
+  }
+
+  async #listAll(node: string, filter: { experiment: string; evidence?: boolean }): Promise<InjectionStatus[]> {
+    const { client } = await this.#connection(node);
+    const found: InjectionStatus[] = [];
+    let pageToken = '';
+    do {
+      let page: ListResponse;
+      try {
+        page = await client.list({ ...filter, pageToken });
+      } catch (error) {
+        throw new DaemonUnavailableError(node, `the daemon did not answer: ${errorMessage(error)}`, { cause: error });
+      }
+      found.push(...page.injections);
+      pageToken = page.nextPageToken;
+    } while (pageToken !== '');
+    return found;
+  }
+
   /** Capabilities, asked once per connection; a failed ask is asked again next time. */
   async #capabilities(node: string): Promise<CapabilitiesResponse> {
     const connection = await this.#connection(node);
@@ -171,7 +211,7 @@ export class DaemonFleet {
       throw new DaemonUnavailableError(node, `the daemon did not answer: ${errorMessage(error)}`, { cause: error });
     }
     const outcome = (r: SyncResponse['results'][number]): ItemOutcome => ({
-      id: r.id, ok: r.ok, code: CODES[r.errorCode] ?? 'failed', message: r.message, phase: r.injection ? PHASES[r.injection.phase] ?? 'none' : 'none',
+      id: r.id, ok: r.ok, code: CODES[r.errorCode] ?? 'failed', message: r.message, phase: r.injection ? phaseName(r.injection.phase) : 'none',
     });
     return { items: response.results.map(outcome), revertFailed: response.revertFailed.map(outcome) };
   }
@@ -181,19 +221,10 @@ export class DaemonFleet {
    * the daemon last read them (at most about 2 s before). Throws DaemonUnavailableError when it cannot be asked.
    */
   async evidence(node: string, experiment: string): Promise<Map<string, { counters: Evidence[]; ageMs: number }>> {
-    const { client } = await this.#connection(node);
     const found = new Map<string, { counters: Evidence[]; ageMs: number }>();
-    let pageToken = '';
-    do {
-      let page: ListResponse;
-      try {
-        page = await client.list({ experiment, evidence: true, pageToken });
-      } catch (error) {
-        throw new DaemonUnavailableError(node, `the daemon did not answer: ${errorMessage(error)}`, { cause: error });
-      }
-      for (const injection of page.injections) if (injection.evidence.length > 0) found.set(injection.id, { counters: injection.evidence, ageMs: injection.evidenceAgeMs });
-      pageToken = page.nextPageToken;
-    } while (pageToken !== '');
+    for (const injection of await this.#listAll(node, { experiment, evidence: true })) {
+      if (injection.evidence.length > 0) found.set(injection.id, { counters: injection.evidence, ageMs: injection.evidenceAgeMs });
+    }
     return found;
   }
 

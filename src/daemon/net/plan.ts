@@ -47,7 +47,8 @@ function sidesOf(scope: Scope): readonly Side[] {
   return scope.direction === 'both' ? ['egress', 'ingress'] : [scope.direction];
 }
 
-function unsupportedReasons(faults: readonly NetworkFault[], caps: NodeCapabilities): string[] {
+/** Why this node's kernel cannot hold these faults, one line per missing feature; empty when it can. */
+export function unsupportedReasons(faults: readonly NetworkFault[], caps: NodeCapabilities): string[] {
   const reasons = new Set<string>();
   const on = `on node ${caps.node}`;
   for (const fault of faults) {
