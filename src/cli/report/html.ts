@@ -1,0 +1,197 @@
+/**
+ * The report as one self-contained HTML file: inline CSS, the timeline as inline SVG (timeline-svg.ts), no script,
+ * and nothing fetched from anywhere, so it opens offline, in a mail attachment or from a CI artefact store alike.
+ * The Content-Security-Policy forbids every fetch and every script, so even a mistake in escaping could not run
+ * a `<script>` smuggled into a pod message or an Event; markup.ts escapes all text in the first place.
+ */
+import { html, Markup, type Part } from './markup.ts';
+import { instant, type EventLine, type Report, type TargetEffect, type TargetTimeline } from './model.ts';
+import { dateTime, span } from './time.ts';
+import { timelineSvg } from './timeline-svg.ts';
+
+const CSP = 'default-src \'none\'; style-src \'unsafe-inline\'; img-src data:';
+
+const STYLE = `
+:root { --ok: #1a7f37; --held: #c76f00; --bad: #cf222e; --muted: #57606a; --line: #d0d7de; --band: #f6f8fa; }
+* { box-sizing: border-box; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: #1f2328; margin: 0 auto; max-width: 1040px; padding: 24px; }
+h1 { font-size: 22px; margin: 0 0 4px; word-break: break-all; }
+h2 { font-size: 17px; border-bottom: 1px solid var(--line); padding-bottom: 4px; margin: 28px 0 10px; }
+h3 { font-size: 14px; margin: 16px 0 6px; }
+.kind { color: var(--muted); font-weight: normal; }
+.verdict { display: inline-block; font-weight: 600; padding: 4px 10px; border-radius: 6px; border: 1px solid; margin: 6px 0; }
+.outcome-Recovered, .effect-Verified { color: var(--ok); border-color: var(--ok); }
+.outcome-Running, .outcome-Paused, .outcome-Recovering, .outcome-Pending, .outcome-DryRun, .outcome-Aborted, .effect-Unmeasured { color: var(--held); border-color: var(--held); }
+.outcome-PartlyFailed, .outcome-Failed, .outcome-Unknown, .effect-NotVerified { color: var(--bad); border-color: var(--bad); }
+dl.summary { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 0; }
+dl.summary dt { color: var(--muted); }
+dl.summary dd { margin: 0; overflow-wrap: anywhere; }
+table { border-collapse: collapse; width: 100%; font-size: 13px; }
+th, td { text-align: left; vertical-align: top; padding: 4px 8px; border-bottom: 1px solid var(--line); overflow-wrap: anywhere; }
+th { background: var(--band); font-weight: 600; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.phase-Recovered, .Verified, .status-True { color: var(--ok); }
+.phase-Injected, .phase-Selected, .Unmeasured { color: var(--held); }
+.phase-Failed, .NotVerified, .type-Warning { color: var(--bad); font-weight: 600; }
+.muted, .empty { color: var(--muted); }
+.plot { overflow-x: auto; }
+svg { max-width: 100%; height: auto; font-size: 12px; }
+svg text { fill: #1f2328; }
+svg .row { fill: #fff; }
+svg .row.odd { fill: var(--band); }
+svg .grid { stroke: var(--line); stroke-width: 1; }
+svg .axis > line { stroke: var(--muted); }
+svg .axis text, svg .axis-title { fill: var(--muted); font-size: 11px; }
+svg .bar.recovered { fill: var(--ok); }
+svg .bar.held { fill: var(--held); }
+svg .bar.injected-only { fill: var(--muted); }
+svg .selected { fill: #fff; stroke: #0969da; stroke-width: 2; }
+svg .recovered-mark { stroke: #0b4f22; stroke-width: 2; }
+svg .failure { stroke: var(--bad); stroke-width: 3; fill: none; stroke-linecap: round; }
+svg .now line { stroke: var(--muted); stroke-dasharray: 4 3; }
+svg .now text { fill: var(--muted); font-size: 11px; }
+footer { margin-top: 32px; color: var(--muted); font-size: 12px; }
+@media print {
+  body { max-width: none; padding: 0; font-size: 11px; }
+  * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+  section, tr, svg { break-inside: avoid; }
+  h2 { break-after: avoid; }
+  .plot { overflow: visible; }
+}
+`;
+
+/** A time for a table cell: `<time>` with the instant as written, shown in UTC; a dash when absent. */
+function when(time: string | undefined): Markup {
+  const ms = instant(time);
+  if (time === undefined) return html`<span class="muted">–</span>`;
+  return ms === undefined ? html`${time}` : html`<time datetime="${time}">${dateTime(ms)}</time>`;
+}
+
+function row(label: string, value: Part): Markup {
+  return html`<dt>${label}</dt><dd>${value}</dd>`;
+}
+
+function summary(report: Report): Markup {
+  const { experiment: e, spec, counts, times } = report;
+  return html`<section id="summary"><h2>Summary</h2><dl class="summary">
+${row('experiment', `${e.kind} ${e.namespace}/${e.name}`)}
+${row('uid', e.uid || '–')}
+${row('phase', report.phase)}
+${row('outcome', html`<span class="outcome-${report.verdict.outcome}">${report.verdict.outcome}</span>: ${report.verdict.summary}`)}
+${report.verdict.effect ? row('measured effect', html`<span class="${report.verdict.effect}">${report.verdict.effect}</span>`) : undefined}
+${row('action', spec.action)}
+${row('mode', spec.value ? `${spec.mode} ${spec.value}` : spec.mode)}
+${row('selector', spec.selector)}
+${row('duration', spec.duration ?? 'until deleted')}
+${spec.asked.map((a) => row(a.field, a.value))}
+${spec.seed !== undefined ? row('seed', String(spec.seed)) : undefined}
+${spec.dryRun ? row('dry run', 'yes: targets picked, nothing injected') : undefined}
+${spec.paused ? row('paused', 'yes') : undefined}
+${row('targets', `${counts.selected} selected, ${counts.injected} injected now, ${counts.recovered} recovered, ${counts.failed} failed${counts.untracked > 0 ? ` (${counts.untracked} without a record of their own)` : ''}`)}
+${row('created', when(times.createdAt))}
+${row('started', when(times.startTime))}
+${row('first injected', when(times.injectedAt))}
+${row('last recovered', when(times.recoveredAt))}
+${times.pausedSeconds ? row('time paused', span(times.pausedSeconds)) : undefined}
+</dl></section>`;
+}
+
+function plot(report: Report): Markup {
+  return html`<section id="plot"><h2>Timeline</h2><div class="plot">${timelineSvg(report)}</div></section>`;
+}
+
+function targetDetails(t: TargetTimeline): Markup {
+  const restarts = t.restartCounts ? Object.entries(t.restartCounts).map(([c, n]) => `${c}: ${n}`).join(', ') : undefined;
+  return html`${t.message ?? ''}${t.replacedBy ? html`<div class="muted">replaced by ${t.replacedBy}</div>` : undefined}${t.owner ? html`<div class="muted">owner ${t.owner}</div>` : undefined}${t.containers ? html`<div class="muted">containers ${t.containers.join(', ')}${restarts ? ` (restarts at injection: ${restarts})` : ''}</div>` : undefined}`;
+}
+
+function targets(report: Report): Markup {
+  const body = report.targets.map((t) => html`<tr data-target="${t.namespace}/${t.name}">
+<td>${t.namespace}/${t.name}</td><td>${t.node ?? '–'}</td><td class="phase-${t.phase}">${t.phase}</td>
+<td>${when(t.selectedAt)}</td><td>${when(t.injectedAt)}</td><td>${when(t.recoveredAt)}</td><td>${when(t.failedAt)}</td>
+<td class="num">${t.heldSeconds !== undefined ? `${span(t.heldSeconds)}${t.stillHeld ? ' so far' : ''}` : '–'}</td><td>${targetDetails(t)}</td></tr>`);
+  const untracked = report.counts.untracked > 0 ? html`<p class="muted">${report.counts.untracked} more target(s) are counted in the summary but have no record of their own (status keeps at most 100).</p>` : undefined;
+  return html`<section id="targets"><h2>Targets</h2>${report.targets.length === 0 ? html`<p class="empty">No target records.</p>` : html`<table>
+<thead><tr><th>target</th><th>node</th><th>phase</th><th>selected</th><th>injected</th><th>recovered</th><th>failed</th><th>held</th><th>details</th></tr></thead>
+<tbody>${body}</tbody></table>`}${untracked}</section>`;
+}
+
+const count = (n: number | undefined): string => (n === undefined ? '–' : n.toLocaleString('en-US'));
+
+function targetEffect(t: TargetEffect): Markup {
+  const v = t.verification;
+  const verification = v ? html`<table class="verification"><tbody>
+<tr><th>verdict</th><td class="${v.verdict}">${v.verdict}</td></tr>
+<tr><th>configured</th><td>${v.configured ?? '–'}</td></tr>
+<tr><th>measured</th><td>${v.measured ?? '–'}</td></tr>
+${v.message ? html`<tr><th>how</th><td>${v.message}</td></tr>` : undefined}
+</tbody></table>` : html`<p class="muted">Not verified (spec.verify is off).</p>`;
+  const e = t.evidence;
+  const evidence = e ? html`<p class="muted">Kernel counters read in the target's network namespace at ${when(e.observedAt)}:</p><table class="evidence">
+<thead><tr><th>device</th><th>direction</th><th>kind</th><th>fault</th><th>packets</th><th>bytes</th><th>dropped</th><th>overlimits</th></tr></thead>
+<tbody>${e.counters.map((c) => html`<tr><td>${c.device}</td><td>${c.direction}</td><td>${c.kind}</td><td>${c.fault}</td><td class="num">${count(c.packets)}</td><td class="num">${count(c.bytes)}</td><td class="num">${count(c.dropped)}</td><td class="num">${count(c.overlimits)}</td></tr>`)}</tbody></table>` : html`<p class="muted">No kernel counters recorded.</p>`;
+  return html`<div class="effect" data-target="${t.target}"><h3>${t.target}</h3>${verification}${evidence}</div>`;
+}
+
+function effect(report: Report): Markup {
+  const e = report.effect;
+  if (e === undefined) {
+    const why = report.experiment.kind === 'PodChaos'
+      ? 'PodChaos records its proof per target (replacement, restart counts, times) in the targets table.'
+      : 'Nothing was measured.';
+    return html`<section id="effect"><h2>Measured against configured</h2><p class="empty">${why}</p></section>`;
+  }
+  return html`<section id="effect"><h2>Measured against configured</h2><dl class="summary">
+${row('expected round trip', e.expectedRtt ?? '–')}
+${row('peer addresses', e.peers === undefined ? 'every peer' : String(e.peers))}
+${e.resolved?.length ? row('resolved', e.resolved.map((r) => `${r.host} → ${r.addresses.join(', ') || 'nothing'}`).join('; ')) : undefined}
+</dl>${e.targets.length === 0 ? html`<p class="empty">No target has evidence or verification yet.</p>` : e.targets.map(targetEffect)}</section>`;
+}
+
+function conditions(report: Report): Markup {
+  return html`<section id="conditions"><h2>Conditions</h2>${report.conditions.length === 0 ? html`<p class="empty">No conditions.</p>` : html`<table>
+<thead><tr><th>type</th><th>status</th><th>reason</th><th>message</th><th>since</th></tr></thead>
+<tbody>${report.conditions.map((c) => html`<tr><td>${c.type}</td><td class="status-${c.status}">${c.status}</td><td>${c.reason}</td><td>${c.message}</td><td>${when(c.lastTransitionTime)}</td></tr>`)}</tbody></table>`}</section>`;
+}
+
+function eventRow(e: EventLine): Markup {
+  return html`<tr><td>${when(e.firstTimestamp)}</td><td>${e.count > 1 ? html`${when(e.lastTimestamp)}` : html`<span class="muted">–</span>`}</td><td class="num">${e.count}</td><td class="type-${e.type}">${e.type}</td><td>${e.reason}</td><td>${e.message}</td></tr>`;
+}
+
+function events(report: Report): Markup {
+  const other = report.eventsOfOtherObjects > 0 ? html`<p class="muted">${report.eventsOfOtherObjects} Event(s) of an earlier object with the same name are left out.</p>` : undefined;
+  return html`<section id="events"><h2>Events</h2>${report.events.length === 0 ? html`<p class="empty">No Events (the apiserver keeps them for an hour by default).</p>` : html`<table>
+<thead><tr><th>first</th><th>last</th><th>count</th><th>type</th><th>reason</th><th>message</th></tr></thead>
+<tbody>${report.events.map(eventRow)}</tbody></table>`}${other}</section>`;
+}
+
+/** The whole report page. Pure: the same report gives the same text. */
+export function renderHtml(report: Report): string {
+  const { experiment: e } = report;
+  const generated = instant(report.generatedAt);
+  const page = html`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="${CSP}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="kubectl kerris report (${report.apiVersion})">
+<title>kerris report: ${e.kind} ${e.namespace}/${e.name}</title>
+<style>${new Markup(STYLE)}</style>
+</head>
+<body>
+<header><h1><span class="kind">${e.kind}</span> ${e.namespace}/${e.name}</h1>
+<div class="verdict outcome-${report.verdict.outcome}">${report.verdict.outcome}: ${report.verdict.summary}</div>
+${report.verdict.effect ? html` <div class="verdict effect-${report.verdict.effect}">effect ${report.verdict.effect}</div>` : undefined}</header>
+${summary(report)}
+${plot(report)}
+${targets(report)}
+${effect(report)}
+${conditions(report)}
+${events(report)}
+<footer>Report made ${generated === undefined ? report.generatedAt : dateTime(generated)} by kubectl kerris report; the same data: <code>kubectl kerris report ${e.name} -n ${e.namespace} -o json</code>.</footer>
+</body>
+</html>
+`;
+  return page.html;
+}
