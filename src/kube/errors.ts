@@ -77,6 +77,25 @@ export class KubeConfigError extends Error {
   }
 }
 
+/** An exec credential plugin could not give a credential: missing, failed, timed out, or printed no usable ExecCredential. */
+export class CredentialPluginError extends Error {
+  /** The command as run. */
+  readonly command: string;
+  /** The kubeconfig user it authenticates, and the kubeconfig. */
+  readonly user: string;
+  readonly source: string;
+  /** What the plugin wrote to stderr, trimmed; often the reason (an expired login). */
+  readonly stderr: string;
+  constructor(plugin: { command: string; user: string; source: string }, message: string, stderr: string) {
+    super(`credential plugin ${plugin.command} (user ${plugin.user}, ${plugin.source}): ${message}`);
+    this.name = 'CredentialPluginError';
+    this.command = plugin.command;
+    this.user = plugin.user;
+    this.source = plugin.source;
+    this.stderr = stderr.trim();
+  }
+}
+
 export const isApiError = (error: unknown, status?: number): error is ApiError =>
   error instanceof ApiError && (status === undefined || error.status === status);
 

@@ -1,27 +1,28 @@
 /**
  * Where the client connects and how it authenticates: from $KUBECONFIG (a
  * colon-separated list, merged, first definition wins), ~/.kube/config, or
- * the pod's service account.
+ * the pod's service account. What upstream removed (auth-provider, basic
+ * auth) is refused with what to use instead (docs/kubeconfig.md).
  */
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse } from 'yaml';
+import { fixedCredential, readToken, tokenFileCredential, type ClientCertificate, type CredentialSource } from './credentials.ts';
 import { KubeConfigError } from './errors.ts';
+import { EXEC_API_VERSIONS, ExecCredentialSource, type ExecApiVersion, type ExecClusterInfo, type ExecPlugin } from './exec-credential.ts';
 import { pathExists } from '../util/fs.ts';
 
-/** Produces the Authorization header value for one request; undefined sends none (client certificates). */
-export type Authorization = () => Promise<string | undefined>;
-
 export interface ClusterConfig {
+  /** May carry a path prefix, kept before every API path. */
   server: URL;
   ca: Buffer | undefined;
-  clientCert: Buffer | undefined;
-  clientKey: Buffer | undefined;
   insecureSkipTlsVerify: boolean;
   /** SNI and certificate name, when it differs from the server's host. */
   tlsServerName: string | undefined;
-  authorization: Authorization;
+  /** An http:// proxy every connection tunnels through (CONNECT). */
+  proxyUrl: URL | undefined;
+  credentials: CredentialSource;
   /** The namespace of the context (or the pod), "default" when none is set. */
   namespace: string;
   /** Where this came from, for error messages. */
@@ -65,11 +66,10 @@ export async function loadInCluster(env: NodeJS.ProcessEnv = process.env, dir = 
   return {
     server: serverUrl(`https://${host.includes(':') ? `[${host}]` : host}:${port}`, source),
     ca,
-    clientCert: undefined,
-    clientKey: undefined,
     insecureSkipTlsVerify: false,
     tlsServerName: undefined,
-    authorization: async () => `Bearer ${await readToken(tokenFile, source)}`,
+    proxyUrl: undefined,
+    credentials: tokenFileCredential(tokenFile, source, undefined),
     namespace: namespace || 'default',
     source,
   };
@@ -150,39 +150,119 @@ async function buildConfig(cluster: Named, user: Named | undefined, namespace: s
   const where = `cluster ${cluster.name}`;
   const server = serverUrl(requiredString(c, 'server', where, source), source);
   const ca = await material(cluster, 'certificate-authority', source);
-  const u = user?.value ?? {};
-  const userWhere = `user ${user?.name ?? '(none)'}`;
-  for (const unsupported of ['exec', 'auth-provider'] as const) {
-    if (u[unsupported] !== undefined) throw new KubeConfigError(source, `${userWhere} uses ${unsupported}, which kerris does not support; use a token, a token file or a client certificate`);
-  }
-  const clientCert = user ? await material(user, 'client-certificate', source) : undefined;
-  const clientKey = user ? await material(user, 'client-key', source) : undefined;
+  const insecureSkipTlsVerify = c['insecure-skip-tls-verify'] === true;
+  const tlsServerName = optionalString(c, 'tls-server-name', where, source);
+  const proxy = optionalString(c, 'proxy-url', where, source);
+  const base = { server, ca, insecureSkipTlsVerify, tlsServerName, proxyUrl: proxy === undefined ? undefined : proxyUrl(proxy, where, source), namespace, source };
+  if (!user) return { ...base, credentials: fixedCredential({ authorization: undefined, clientCertificate: undefined }) };
+
+  const u = user.value;
+  const userWhere = `user ${user.name}`;
+  refuseRemoved(u, userWhere, source);
+  const clientCert = await material(user, 'client-certificate', source);
+  const clientKey = await material(user, 'client-key', source);
   if ((clientCert === undefined) !== (clientKey === undefined)) throw new KubeConfigError(source, `${userWhere} has a client certificate without its key, or a key without its certificate`);
+  const clientCertificate: ClientCertificate | undefined = clientCert && clientKey ? { cert: clientCert, key: clientKey } : undefined;
   const token = optionalString(u, 'token', userWhere, source);
-  const tokenFileEntry = optionalString(u, 'tokenFile', userWhere, source);
-  const username = optionalString(u, 'username', userWhere, source);
-  const password = optionalString(u, 'password', userWhere, source);
-  let authorization: Authorization = async () => undefined;
-  if (token) authorization = async () => `Bearer ${token}`;
-  else if (tokenFileEntry && user) {
-    const file = absoluteFrom(user.base, tokenFileEntry);
-    await readToken(file, source);
-    authorization = async () => `Bearer ${await readToken(file, source)}`;
-  } else if (username !== undefined && password !== undefined) {
-    const basic = Buffer.from(`${username}:${password}`).toString('base64');
-    authorization = async () => `Basic ${basic}`;
+  const tokenFile = optionalString(u, 'tokenFile', userWhere, source);
+
+  if (u['exec'] !== undefined) {
+    const others = [token && 'token', tokenFile && 'tokenFile', clientCertificate && 'a client certificate'].filter(Boolean);
+    if (others.length > 0) throw new KubeConfigError(source, `${userWhere} has both exec and ${others.join(', ')}: keep one way to authenticate`);
+    const info: ExecClusterInfo = {
+      server: server.href,
+      ...(tlsServerName ? { 'tls-server-name': tlsServerName } : {}),
+      ...(insecureSkipTlsVerify ? { 'insecure-skip-tls-verify': true } : {}),
+      ...(ca ? { 'certificate-authority-data': ca.toString('base64') } : {}),
+      ...(proxy ? { 'proxy-url': proxy } : {}),
+      ...(c['disable-compression'] === true ? { 'disable-compression': true } : {}),
+      ...execExtension(c),
+    };
+    return { ...base, credentials: new ExecCredentialSource(execPlugin(user, info, source)) };
   }
+  if (token) return { ...base, credentials: fixedCredential({ authorization: `Bearer ${token}`, clientCertificate }) };
+  if (tokenFile) {
+    const file = absoluteFrom(user.base, tokenFile);
+    await readToken(file, source);
+    return { ...base, credentials: tokenFileCredential(file, source, clientCertificate) };
+  }
+  return { ...base, credentials: fixedCredential({ authorization: undefined, clientCertificate }) };
+}
+
+/** The exec plugins that replace each in-tree auth-provider upstream removed (Kubernetes 1.26). */
+const AUTH_PROVIDER_REPLACEMENT: Readonly<Record<string, string>> = {
+  gcp: 'gke-gcloud-auth-plugin (gcloud components install gke-gcloud-auth-plugin)',
+  azure: 'kubelogin (https://azure.github.io/kubelogin, `kubelogin convert-kubeconfig`)',
+  oidc: 'an OIDC exec plugin such as kubelogin (`kubectl oidc-login`, https://github.com/int128/kubelogin)',
+};
+
+function refuseRemoved(u: Record<string, unknown>, userWhere: string, source: string): void {
+  const provider = u['auth-provider'];
+  if (provider !== undefined && provider !== null) {
+    const name = typeof provider === 'object' && !Array.isArray(provider) ? (provider as Record<string, unknown>)['name'] : undefined;
+    const named = typeof name === 'string' ? name : '(unnamed)';
+    const instead = AUTH_PROVIDER_REPLACEMENT[named] ?? 'the exec credential plugin your provider ships';
+    throw new KubeConfigError(source, `${userWhere} uses auth-provider ${named}, which Kubernetes removed from its clients in 1.26 and kerris does not run; use an exec credential plugin instead: ${instead}`);
+  }
+  if (u['username'] !== undefined || u['password'] !== undefined) {
+    throw new KubeConfigError(source, `${userWhere} uses basic authentication (username/password), which kube-apiserver removed in Kubernetes 1.19; use a token, a client certificate or an exec credential plugin`);
+  }
+}
+
+function execPlugin(user: Named, cluster: ExecClusterInfo, source: string): ExecPlugin {
+  const where = `user ${user.name}.exec`;
+  const e = record(user.value['exec'], where, source);
+  const apiVersion = requiredString(e, 'apiVersion', where, source);
+  if (!(EXEC_API_VERSIONS as readonly string[]).includes(apiVersion)) {
+    throw new KubeConfigError(source, `${where}.apiVersion ${apiVersion} is not supported; use ${EXEC_API_VERSIONS.join(' or ')}`);
+  }
+  const command = requiredString(e, 'command', where, source);
+  const args = e['args'] ?? [];
+  if (!Array.isArray(args) || !args.every((a): a is string => typeof a === 'string')) throw new KubeConfigError(source, `${where}.args is not a list of strings`);
+  const envList = e['env'] ?? [];
+  if (!Array.isArray(envList)) throw new KubeConfigError(source, `${where}.env is not a list`);
+  const env = envList.map((entry, index) => {
+    const item = record(entry, `${where}.env[${index}]`, source);
+    return { name: requiredString(item, 'name', `${where}.env[${index}]`, source), value: optionalString(item, 'value', `${where}.env[${index}]`, source) ?? '' };
+  });
+  const interactiveMode = optionalString(e, 'interactiveMode', where, source) ?? 'IfAvailable';
+  if (interactiveMode === 'Always') {
+    throw new KubeConfigError(source, `${where}.interactiveMode is Always, but kerris never gives a credential plugin a terminal; log in with the plugin first (or use a mode that needs no prompt: Never or IfAvailable)`);
+  }
+  if (interactiveMode !== 'Never' && interactiveMode !== 'IfAvailable') throw new KubeConfigError(source, `${where}.interactiveMode ${interactiveMode} is not Never, IfAvailable or Always`);
+  const provideClusterInfo = e['provideClusterInfo'] === true;
   return {
-    server,
-    ca,
-    clientCert,
-    clientKey,
-    insecureSkipTlsVerify: c['insecure-skip-tls-verify'] === true,
-    tlsServerName: optionalString(c, 'tls-server-name', where, source),
-    authorization,
-    namespace,
+    apiVersion: apiVersion as ExecApiVersion,
+    // As kubectl: a command with a path separator is relative to the kubeconfig's folder; a bare name is looked up on PATH.
+    command: command.includes('/') && !isAbsolute(command) ? join(user.base, command) : command,
+    args,
+    env,
+    installHint: optionalString(e, 'installHint', where, source),
+    cluster: provideClusterInfo ? cluster : undefined,
+    user: user.name,
     source,
   };
+}
+
+/** A cluster's extension named client.authentication.k8s.io/exec is handed to the plugin as spec.cluster.config. */
+function execExtension(cluster: Record<string, unknown>): { config?: unknown } {
+  const extensions = cluster['extensions'];
+  if (!Array.isArray(extensions)) return {};
+  const found = extensions.find((x): x is Record<string, unknown> => typeof x === 'object' && x !== null && (x as Record<string, unknown>)['name'] === 'client.authentication.k8s.io/exec');
+  return found && found['extension'] !== undefined ? { config: found['extension'] } : {};
+}
+
+function proxyUrl(value: string, where: string, source: string): URL {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new KubeConfigError(source, `${where}.proxy-url ${JSON.stringify(value)} is not a URL`);
+  }
+  if (url.protocol !== 'http:') {
+    throw new KubeConfigError(source, `${where}.proxy-url ${url.protocol}// proxies are not supported by kerris (only http:// proxies, which tunnel with CONNECT)`);
+  }
+  return url;
 }
 
 /** `<field>-data` (base64) or `<field>` (a path, relative to the kubeconfig file). */
@@ -194,12 +274,6 @@ async function material(entry: Named, field: string, source: string): Promise<Bu
   if (path === undefined) return undefined;
   const file = absoluteFrom(entry.base, path);
   return readFile(file).catch((e: Error) => { throw new KubeConfigError(source, `${where}: cannot read ${file}: ${e.message}`); });
-}
-
-async function readToken(file: string, source: string): Promise<string> {
-  const token = (await readFile(file, 'utf8').catch((e: Error) => { throw new KubeConfigError(source, `cannot read token ${file}: ${e.message}`); })).trim();
-  if (token === '') throw new KubeConfigError(source, `token file ${file} is empty`);
-  return token;
 }
 
 function serverUrl(value: string, source: string): URL {
