@@ -6,7 +6,7 @@
  */
 import { html, Markup, type Part } from './markup.ts';
 import { instant, type EventLine, type Report, type TargetEffect, type TargetTimeline } from './model.ts';
-import { dateTime, span } from './time.ts';
+import { calendarDate, clockTime, dateTime, span } from './time.ts';
 import { timelineSvg } from './timeline-svg.ts';
 
 const CSP = 'default-src \'none\'; style-src \'unsafe-inline\'; img-src data:';
@@ -27,8 +27,9 @@ dl.summary { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16p
 dl.summary dt { color: var(--muted); }
 dl.summary dd { margin: 0; overflow-wrap: anywhere; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; }
-th, td { text-align: left; vertical-align: top; padding: 4px 8px; border-bottom: 1px solid var(--line); overflow-wrap: anywhere; }
-th { background: var(--band); font-weight: 600; }
+th, td { text-align: left; vertical-align: top; padding: 4px 8px; border-bottom: 1px solid var(--line); overflow-wrap: break-word; }
+th { background: var(--band); font-weight: 600; white-space: nowrap; }
+td time, td.num, td.nowrap { white-space: nowrap; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .phase-Recovered, .Verified, .status-True { color: var(--ok); }
 .phase-Injected, .phase-Selected, .Unmeasured { color: var(--held); }
@@ -60,11 +61,22 @@ footer { margin-top: 32px; color: var(--muted); font-size: 12px; }
 }
 `;
 
-/** A time for a table cell: `<time>` with the instant as written, shown in UTC; a dash when absent. */
-function when(time: string | undefined): Markup {
+/**
+ * A time for a table cell: `<time>` with the instant as written and its full UTC form as a tooltip, shown as the
+ * clock time alone on the report's day (tables stay narrow) and with its date on any other; a dash when absent.
+ */
+function when(time: string | undefined, day?: string): Markup {
   const ms = instant(time);
   if (time === undefined) return html`<span class="muted">–</span>`;
-  return ms === undefined ? html`${time}` : html`<time datetime="${time}">${dateTime(ms)}</time>`;
+  if (ms === undefined) return html`${time}`;
+  const full = dateTime(ms);
+  return html`<time datetime="${time}" title="${full}">${day !== undefined && calendarDate(ms) === day ? clockTime(ms, true) : full}</time>`;
+}
+
+/** The day the report's tables give clock times on: the experiment's start, else its creation, else the report's. */
+function reportDay(report: Report): string {
+  const ms = instant(report.times.startTime) ?? instant(report.times.createdAt) ?? instant(report.generatedAt) ?? 0;
+  return calendarDate(ms);
 }
 
 function row(label: string, value: Part): Markup {
@@ -102,13 +114,14 @@ function plot(report: Report): Markup {
 
 function targetDetails(t: TargetTimeline): Markup {
   const restarts = t.restartCounts ? Object.entries(t.restartCounts).map(([c, n]) => `${c}: ${n}`).join(', ') : undefined;
-  return html`${t.message ?? ''}${t.replacedBy ? html`<div class="muted">replaced by ${t.replacedBy}</div>` : undefined}${t.owner ? html`<div class="muted">owner ${t.owner}</div>` : undefined}${t.containers ? html`<div class="muted">containers ${t.containers.join(', ')}${restarts ? ` (restarts at injection: ${restarts})` : ''}</div>` : undefined}`;
+  return html`${t.message ?? ''}${t.replacedBy && !(t.message ?? '').includes(t.replacedBy) ? html`<div class="muted">replaced by ${t.replacedBy}</div>` : undefined}${t.owner ? html`<div class="muted">owner ${t.owner}</div>` : undefined}${t.containers ? html`<div class="muted">containers ${t.containers.join(', ')}${restarts ? ` (restarts at injection: ${restarts})` : ''}</div>` : undefined}`;
 }
 
 function targets(report: Report): Markup {
+  const day = reportDay(report);
   const body = report.targets.map((t) => html`<tr data-target="${t.namespace}/${t.name}">
-<td>${t.namespace}/${t.name}</td><td>${t.node ?? '–'}</td><td class="phase-${t.phase}">${t.phase}</td>
-<td>${when(t.selectedAt)}</td><td>${when(t.injectedAt)}</td><td>${when(t.recoveredAt)}</td><td>${when(t.failedAt)}</td>
+<td>${t.namespace}/${t.name}</td><td>${t.node ?? '–'}</td><td class="nowrap phase-${t.phase}">${t.phase}</td>
+<td>${when(t.selectedAt, day)}</td><td>${when(t.injectedAt, day)}</td><td>${when(t.recoveredAt, day)}</td><td>${when(t.failedAt, day)}</td>
 <td class="num">${t.heldSeconds !== undefined ? `${span(t.heldSeconds)}${t.stillHeld ? ' so far' : ''}` : '–'}</td><td>${targetDetails(t)}</td></tr>`);
   const untracked = report.counts.untracked > 0 ? html`<p class="muted">${report.counts.untracked} more target(s) are counted in the summary but have no record of their own (status keeps at most 100).</p>` : undefined;
   return html`<section id="targets"><h2>Targets</h2>${report.targets.length === 0 ? html`<p class="empty">No target records.</p>` : html`<table>
@@ -149,20 +162,21 @@ ${e.resolved?.length ? row('resolved', e.resolved.map((r) => `${r.host} → ${r.
 }
 
 function conditions(report: Report): Markup {
+  const day = reportDay(report);
   return html`<section id="conditions"><h2>Conditions</h2>${report.conditions.length === 0 ? html`<p class="empty">No conditions.</p>` : html`<table>
 <thead><tr><th>type</th><th>status</th><th>reason</th><th>message</th><th>since</th></tr></thead>
-<tbody>${report.conditions.map((c) => html`<tr><td>${c.type}</td><td class="status-${c.status}">${c.status}</td><td>${c.reason}</td><td>${c.message}</td><td>${when(c.lastTransitionTime)}</td></tr>`)}</tbody></table>`}</section>`;
+<tbody>${report.conditions.map((c) => html`<tr><td class="nowrap">${c.type}</td><td class="nowrap status-${c.status}">${c.status}</td><td class="nowrap">${c.reason}</td><td>${c.message}</td><td>${when(c.lastTransitionTime, day)}</td></tr>`)}</tbody></table>`}</section>`;
 }
 
-function eventRow(e: EventLine): Markup {
-  return html`<tr><td>${when(e.firstTimestamp)}</td><td>${e.count > 1 ? html`${when(e.lastTimestamp)}` : html`<span class="muted">–</span>`}</td><td class="num">${e.count}</td><td class="type-${e.type}">${e.type}</td><td>${e.reason}</td><td>${e.message}</td></tr>`;
+function eventRow(e: EventLine, day: string): Markup {
+  return html`<tr><td>${when(e.firstTimestamp, day)}</td><td>${e.count > 1 ? html`${when(e.lastTimestamp, day)}` : html`<span class="muted">–</span>`}</td><td class="num">${e.count}</td><td class="nowrap type-${e.type}">${e.type}</td><td class="nowrap">${e.reason}</td><td>${e.message}</td></tr>`;
 }
 
 function events(report: Report): Markup {
   const other = report.eventsOfOtherObjects > 0 ? html`<p class="muted">${report.eventsOfOtherObjects} Event(s) of an earlier object with the same name are left out.</p>` : undefined;
   return html`<section id="events"><h2>Events</h2>${report.events.length === 0 ? html`<p class="empty">No Events (the apiserver keeps them for an hour by default).</p>` : html`<table>
 <thead><tr><th>first</th><th>last</th><th>count</th><th>type</th><th>reason</th><th>message</th></tr></thead>
-<tbody>${report.events.map(eventRow)}</tbody></table>`}${other}</section>`;
+<tbody>${report.events.map((e) => eventRow(e, reportDay(report)))}</tbody></table>`}${other}</section>`;
 }
 
 /** The whole report page. Pure: the same report gives the same text. */
@@ -182,7 +196,8 @@ export function renderHtml(report: Report): string {
 <body>
 <header><h1><span class="kind">${e.kind}</span> ${e.namespace}/${e.name}</h1>
 <div class="verdict outcome-${report.verdict.outcome}">${report.verdict.outcome}: ${report.verdict.summary}</div>
-${report.verdict.effect ? html` <div class="verdict effect-${report.verdict.effect}">effect ${report.verdict.effect}</div>` : undefined}</header>
+${report.verdict.effect ? html` <div class="verdict effect-${report.verdict.effect}">effect ${report.verdict.effect}</div>` : undefined}
+<p class="muted">All times are UTC; the tables give clock times alone on ${reportDay(report)}.</p></header>
 ${summary(report)}
 ${plot(report)}
 ${targets(report)}
