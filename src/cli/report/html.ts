@@ -55,7 +55,7 @@ footer { margin-top: 32px; color: var(--muted); font-size: 12px; }
 @media print {
   body { max-width: none; padding: 0; font-size: 11px; }
   * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
-  section, tr, svg { break-inside: avoid; }
+  tr, svg, dl.summary, .effect > table { break-inside: avoid; }
   h2 { break-after: avoid; }
   .plot { overflow: visible; }
 }
