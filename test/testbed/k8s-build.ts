@@ -9,7 +9,7 @@ export type Binary = (typeof KUBERNETES_COMMANDS)[number] | 'etcd';
 
 const MODULE_DIR = join(REPO_ROOT, 'test', 'testbed', 'k8s');
 
-async function isExecutable(path: string): Promise<boolean> {
+export async function isExecutable(path: string): Promise<boolean> {
   try {
     await access(path, constants.X_OK);
     return true;
@@ -18,17 +18,19 @@ async function isExecutable(path: string): Promise<boolean> {
   }
 }
 
-async function findGo(): Promise<string> {
+/** The Go toolchain, from PATH or its default install place; the test bed builds Kubernetes and helm with it. */
+export async function findGo(): Promise<string> {
   for (const dir of [...(process.env['PATH'] ?? '').split(':'), '/usr/local/go/bin']) {
     if (dir && await isExecutable(join(dir, 'go'))) return join(dir, 'go');
   }
-  throw new PrerequisiteError('the Go toolchain is needed to build Kubernetes from the Go module proxy; install Go (https://go.dev/dl) so that `go` is on PATH or in /usr/local/go/bin');
+  throw new PrerequisiteError('the Go toolchain is needed to build Kubernetes and helm from the Go module proxy; install Go (https://go.dev/dl) so that `go` is on PATH or in /usr/local/go/bin');
 }
 
-function build(go: string, output: string, pkg: string, ldflags: string): Promise<void> {
+/** `go build` of pkg into output, inside the wrapper module moduleDir whose go.mod and go.sum pin what is compiled. */
+export function goBuild(go: string, output: string, pkg: string, ldflags: string, moduleDir = MODULE_DIR): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(go, ['build', '-trimpath', '-ldflags', ldflags, '-o', output, pkg], {
-      cwd: MODULE_DIR,
+      cwd: moduleDir,
       env: { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-mod=mod' },
       stdio: ['ignore', 'inherit', 'inherit'],
     });
@@ -65,7 +67,7 @@ export async function ensureKubernetesBinaries(log: (line: string) => void = (l)
     if (await isExecutable(output)) continue;
     log(`test bed: [${index + 1}/${all.length}] go build ${binary} (${Math.round((Date.now() - started) / 1000)} s elapsed)`);
     const pkg = binary === 'etcd' ? 'go.etcd.io/etcd/server/v3' : `k8s.io/kubernetes/cmd/${binary}`;
-    await build(go, output, pkg, binary === 'etcd' ? '-s -w' : `-s -w ${versionFlags}`);
+    await goBuild(go, output, pkg, binary === 'etcd' ? '-s -w' : `-s -w ${versionFlags}`);
   }
   await rm(binDir, { recursive: true, force: true });
   await rename(partial, binDir);

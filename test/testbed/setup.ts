@@ -1,3 +1,4 @@
+import { ensureHelm } from './helm-build.ts';
 import { ensureKubernetesBinaries } from './k8s-build.ts';
 import { ensureDebianPackages } from './prerequisites.ts';
 
@@ -7,8 +8,9 @@ export const DEBIAN_PACKAGES = [
   'iptables', 'iputils-ping', 'kmod', 'libc6-dev', 'libfaketime', 'nftables', 'openssl', 'qemu-system-x86', 'runc', 'socat', 'tar', 'util-linux', 'xz-utils',
 ] as const;
 
-/** Brings a fresh machine to where every test can run: Debian packages, then the Kubernetes build. */
+/** Brings a fresh machine to where every test can run: Debian packages, then the Kubernetes and helm builds. */
 export async function setUpMachine(): Promise<void> {
   await ensureDebianPackages(DEBIAN_PACKAGES);
   await ensureKubernetesBinaries();
+  await ensureHelm();
 }
