@@ -13,7 +13,7 @@ export const FLEET_SURVEY_VERSION = 1;
 /** One injection a daemon holds, as its List returned it. */
 export interface SurveyedInjection {
   id: string;
-  /** `<namespace>/<name>/<uid>` of the experiment that made it (src/controller/daemons/injection.ts). */
+  /** The UID of the chaos object that made it (src/controller/daemons/injection.ts). */
   experiment: string;
   /** container-kill, container-freeze or network. */
   kind: string;

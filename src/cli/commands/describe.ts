@@ -1,0 +1,70 @@
+/** `kubectl kerris describe NAME`: an experiment as a person reads it: spec, targets with their proof, conditions, Events. */
+import type { Experiment } from '../../controller/engine/experiment.ts';
+import type { KubeClient } from '../../kube/client.ts';
+import { coreEvents } from '../../kube/resources.ts';
+import type { CoreEvent } from '../../kube/types.ts';
+import { stringify } from 'yaml';
+import type { Session } from '../context.ts';
+import { findExperiment } from '../experiments.ts';
+import { age, table } from '../output.ts';
+
+/** The experiment's Events, oldest first. */
+export async function eventsOf(client: KubeClient, chaos: Experiment): Promise<CoreEvent[]> {
+  const list = await client.listAll(coreEvents, { namespace: chaos.metadata.namespace ?? '', fieldSelector: `involvedObject.uid=${chaos.metadata.uid ?? ''}` });
+  const at = (e: CoreEvent): string => e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata.creationTimestamp ?? '';
+  return list.items.sort((a, b) => at(a).localeCompare(at(b)));
+}
+
+const indent = (text: string, by = '  '): string => text.trimEnd().split('\n').map((l) => `${by}${l}`).join('\n');
+
+export async function describeCommand(session: Session, ref: string): Promise<string> {
+  const { info, chaos } = await findExperiment(session.client, session.namespace, ref);
+  const events = await eventsOf(session.client, chaos);
+  const status = chaos.status ?? {};
+  const now = Date.now();
+  const out: string[] = [
+    `Name:         ${chaos.metadata.name ?? ''}`,
+    `Namespace:    ${chaos.metadata.namespace ?? ''}`,
+    `Kind:         ${info.kind}`,
+    `Created:      ${chaos.metadata.creationTimestamp ?? ''} (${age(chaos.metadata.creationTimestamp, now)} ago)`,
+    `Phase:        ${status.phase ?? 'Pending'}`,
+    `Seed:         ${status.seed ?? '-'}`,
+    `Started:      ${status.startTime ?? '-'}`,
+    `Injected:     ${status.injectedAt ?? '-'}`,
+    `Recovered:    ${status.recoveredAt ?? '-'}`,
+    `Counts:       ${status.selected ?? 0} selected, ${status.injected ?? 0} injected, ${status.recovered ?? 0} recovered, ${status.failed ?? 0} failed${status.targetsTruncated ? ` (${status.targetsTruncated} without a record)` : ''}`,
+    'Spec:',
+    indent(stringify(chaos.spec, { lineWidth: 0 })),
+  ];
+  if (status.network) {
+    out.push('Network:');
+    if (status.network.expectedRtt) out.push(`  Expected RTT: ${status.network.expectedRtt}`);
+    if (status.network.peers !== undefined) out.push(`  Peers:        ${status.network.peers} address(es)`);
+    for (const r of status.network.resolved ?? []) out.push(`  Resolved:     ${r.host} -> ${r.addresses.join(', ')}`);
+  }
+  const targets = status.targets ?? [];
+  out.push(`Targets:${targets.length === 0 ? ' <none>' : ''}`);
+  if (targets.length > 0) {
+    out.push(indent(table(['pod', 'node', 'phase', 'injected', 'recovered', 'message'], targets.map((t) => [
+      `${t.namespace}/${t.name}`, t.node ?? '-', t.phase, t.injectedAt ?? '-', t.recoveredAt ?? '-', t.message ?? '',
+    ]))));
+    for (const t of targets.filter((x) => x.evidence || x.verification)) {
+      out.push(`  Proof for ${t.namespace}/${t.name}:`);
+      for (const c of t.evidence?.counters ?? []) {
+        out.push(`    ${c.kind} ${c.direction} ${c.device} (${c.fault}): ${c.packets} packets${c.dropped !== undefined ? `, ${c.dropped} dropped` : ''}${c.overlimits !== undefined ? `, ${c.overlimits} overlimits` : ''}${c.bytes !== undefined ? `, ${c.bytes} bytes` : ''}`);
+      }
+      if (t.evidence) out.push(`    counters read at ${t.evidence.observedAt}`);
+      if (t.verification) out.push(`    ${t.verification.verdict}: configured ${t.verification.configured ?? '-'}; measured ${t.verification.measured ?? '-'}${t.verification.message ? ` (${t.verification.message})` : ''}`);
+    }
+  }
+  const conditions = status.conditions ?? [];
+  out.push(`Conditions:${conditions.length === 0 ? ' <none>' : ''}`);
+  if (conditions.length > 0) out.push(indent(table(['type', 'status', 'reason', 'since', 'message'], conditions.map((c) => [c.type, c.status, c.reason, age(c.lastTransitionTime, now), c.message]))));
+  out.push(`Events:${events.length === 0 ? ' <none>' : ''}`);
+  if (events.length > 0) {
+    out.push(indent(table(['type', 'reason', 'age', 'count', 'message'], events.map((e) => [
+      e.type ?? '', e.reason ?? '', age(e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata.creationTimestamp ?? undefined, now), String(e.count ?? 1), e.message ?? '',
+    ]))));
+  }
+  return `${out.join('\n')}\n`;
+}
