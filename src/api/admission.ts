@@ -12,6 +12,14 @@ import { resourceMetadata, type AccessCheck, type ApiGroupVersion, type KindDefi
 
 export const REQUESTER_ACCESS_POLICY = 'kerris-requester-access';
 
+/** A cluster-scoped object as written to a manifest. */
+export interface ManifestObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; labels: Record<string, string> };
+  spec: object;
+}
+
 /**
  * The namespaces a pod selector reaches, as CEL: `pods`' keys when it names pods, else `namespaces`, else the
  * object's own. The controller's selectedNamespaces() applies the same rule, and only there may it pick targets.
@@ -62,7 +70,8 @@ function variables(api: ApiGroupVersion): object[] {
   return [...used].map((path) => ({ name: selectorVariables[path].name, expression: selectorVariables[path].expression }));
 }
 
-export function requesterAccessPolicy(api: ApiGroupVersion): string {
+/** The policy and its binding, as objects: deploy/ writes them as they are, the Helm chart with its own labels. */
+export function requesterAccessObjects(api: ApiGroupVersion): [policy: ManifestObject, binding: ManifestObject] {
   const policy = {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'ValidatingAdmissionPolicy',
@@ -83,6 +92,10 @@ export function requesterAccessPolicy(api: ApiGroupVersion): string {
     metadata: { name: REQUESTER_ACCESS_POLICY, labels: { 'app.kubernetes.io/name': 'kerris', 'app.kubernetes.io/component': 'admission' } },
     spec: { policyName: REQUESTER_ACCESS_POLICY, validationActions: ['Deny'] },
   };
+  return [policy, binding];
+}
+
+export function requesterAccessPolicy(api: ApiGroupVersion): string {
   const yaml = (doc: object) => stringify(doc, { lineWidth: 0, indent: 2 });
-  return `# ${generatedHeader}\n${yaml(policy)}---\n${yaml(binding)}`;
+  return `# ${generatedHeader}\n${requesterAccessObjects(api).map(yaml).join('---\n')}`;
 }

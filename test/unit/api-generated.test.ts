@@ -17,10 +17,12 @@ describe('generated API files', () => {
     assert.deepEqual(stale, [], `stale generated files: ${stale.join(', ')}; ${fix}`);
   });
 
-  it('leave no CRD in deploy/crds that the schema no longer generates', async () => {
-    const expected = [...generatedFiles().keys()].filter((p) => p.startsWith(join('deploy', 'crds'))).map((p) => p.slice(join('deploy', 'crds').length + 1)).sort();
-    const present = (await readdir(join(repoRoot, 'deploy', 'crds'))).sort();
-    assert.deepEqual(present, expected, `deploy/crds holds files the generator does not write; delete them or ${fix}`);
+  it('leave no CRD in deploy/crds or the chart\'s crds/ that the schema no longer generates', async () => {
+    for (const dir of [join('deploy', 'crds'), join('charts', 'kerris', 'crds')]) {
+      const expected = [...generatedFiles().keys()].filter((p) => p.startsWith(dir)).map((p) => p.slice(dir.length + 1)).sort();
+      const present = (await readdir(join(repoRoot, dir))).sort();
+      assert.deepEqual(present, expected, `${dir} holds files the generator does not write; delete them or ${fix}`);
+    }
   });
 
   it('come out byte-identical from two generations', () => {
