@@ -49,10 +49,9 @@ class ApiAgent extends Agent {
     const tls = options as ConnectionOptions & ClientRequestArgs;
     const host = tls.host ?? 'localhost';
     const target = `${host.includes(':') ? `[${host}]` : host}:${tls.port ?? 443}`;
-    openTunnel(proxy, target).then(
-      (socket) => callback(null, tlsConnect({ ...tls, socket })),
-      (error: Error) => callback(error, undefined as unknown as Duplex),
-    );
+    // On failure the agent reads only the error; its callback type still asks for a stream.
+    const fail = callback as (err: Error) => void;
+    openTunnel(proxy, target).then((socket) => callback(null, tlsConnect({ ...tls, socket })), fail);
     return undefined;
   }
 

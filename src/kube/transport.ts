@@ -119,6 +119,7 @@ export class Transport {
         res = await this.#send(req, credential, timeoutMs);
         const status = res.statusCode ?? 0;
         if (status === 401 && !reauthenticated && this.config.credentials.unauthorized(credential)) {
+          // Sent once more with a fresh credential; this does not count as a retry.
           reauthenticated = true;
           res.resume();
           attempt -= 1;
