@@ -14,9 +14,10 @@ export const CHART_DIR = join(REPO_ROOT, 'charts', 'kerris');
 export type ChartValues = { [key: string]: ChartValue };
 type ChartValue = string | number | boolean | null | ChartValue[] | ChartValues;
 
-/** Runs helm (built on first use) with a values file holding `values`, removed afterwards. */
-export async function helm(args: readonly string[], values: ChartValues = {}, options: RunOptions = {}): Promise<RunResult> {
+/** Runs helm (built on first use); with `values`, in a values file given as --values and removed afterwards. */
+export async function helm(args: readonly string[], values?: ChartValues, options: RunOptions = {}): Promise<RunResult> {
   const binary = await ensureHelm();
+  if (values === undefined) return run([binary, ...args], { timeoutMs: 120_000, ...options });
   const dir = await mkdtemp(join(tmpdir(), 'kerris-helm-'));
   try {
     const file = join(dir, 'values.json');

@@ -94,7 +94,7 @@ describe('the Helm chart charts/kerris', { timeout: 600_000 }, () => {
   });
 
   it('passes helm lint --strict', async () => {
-    const lint = await helm(['lint', '--strict', CHART_DIR], {}, { allowFailure: true });
+    const lint = await helm(['lint', '--strict', CHART_DIR], undefined, { allowFailure: true });
     assert.equal(lint.code, 0, `${lint.stdout}${lint.stderr}`);
     assert.match(lint.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
   });
