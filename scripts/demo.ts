@@ -17,8 +17,8 @@
  * uses that cluster and runs the controller from this checkout.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'yaml';
 import type { NetworkChaos, PodChaos } from '../src/api/generated/types.ts';
@@ -44,6 +44,13 @@ import { setUpMachine } from '../test/testbed/setup.ts';
 const EXAMPLE = join(REPO_ROOT, 'examples', 'podchaos-pod-kill.yaml');
 const FAILURE_EXAMPLE = join(REPO_ROOT, 'examples', 'podchaos-pod-failure.yaml');
 const say = (line = ''): void => { process.stdout.write(`${line}\n`); };
+const indent = (text: string): string => text.trimEnd().split('\n').map((l) => `  | ${l}`).join('\n');
+
+/** bin/kubectl-kerris, as a person runs it (`kubectl kerris …`), against the demo's cluster. */
+const kerrisCli = async (args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> => {
+  const result = await run([join(REPO_ROOT, 'bin', 'kubectl-kerris'), ...args], { timeoutMs: 60_000, allowFailure: true });
+  return { code: result.code, stdout: result.stdout, stderr: result.stderr };
+};
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
 class DemoFailure extends Error {
@@ -116,7 +123,13 @@ async function main(): Promise<void> {
     say();
 
     const spec = example.spec;
-    say(`applying ${EXAMPLE.slice(REPO_ROOT.length + 1)}: ${spec.action}, mode ${spec.mode}, seed ${spec.seed}, selector ${JSON.stringify(spec.selector)}`);
+    const examplePath = EXAMPLE.slice(REPO_ROOT.length + 1);
+    say(`kubectl kerris plan -f ${examplePath}: the blast radius, before anything runs`);
+    const plan = await kerrisCli(['plan', '-f', EXAMPLE]);
+    say(indent(plan.stdout));
+    check(plan.code === 0, `kubectl kerris plan calls ${examplePath} safe (exit ${plan.code}): ${plan.stderr.trim()}`);
+    say();
+    say(`applying ${examplePath}: ${spec.action}, mode ${spec.mode}, seed ${spec.seed}, selector ${JSON.stringify(spec.selector)}`);
     await kubectl(['apply', '-f', EXAMPLE]);
 
     // Watch the app closely from here on: the kill and the way back to 3 Ready pods.
@@ -163,14 +176,25 @@ async function main(): Promise<void> {
     say();
     say(`final status: phase ${status.phase}, selected ${status.selected}, injected now ${status.injected}, recovered ${status.recovered}, failed ${status.failed}, seed ${status.seed}`);
     for (const c of status.conditions ?? []) say(`  ${c.type}=${c.status} (${c.reason}): ${c.message}`);
-    const events = (await client.list(coreEvents, { namespace, fieldSelector: `involvedObject.kind=PodChaos,involvedObject.name=${name}` })).items
-      .filter((e) => e.involvedObject.uid === chaos?.metadata.uid);
     const lifecycle = ['Selected', 'Killed', 'Recovered', 'Finished'];
+    // The controller records the last Events just after the status write that says Finished.
+    const chaosEvents = async () => (await client.list(coreEvents, { namespace, fieldSelector: `involvedObject.kind=PodChaos,involvedObject.name=${name}` })).items
+      .filter((e) => e.involvedObject.uid === chaos?.metadata.uid);
+    let events = await chaosEvents();
+    for (let i = 0; i < 50 && !lifecycle.every((reason) => events.some((e) => e.reason === reason)); i += 1) {
+      await sleep(200);
+      events = await chaosEvents();
+    }
     const order = (reason: string) => (lifecycle.includes(reason) ? lifecycle.indexOf(reason) : lifecycle.length);
     say(`  events: ${events.map((e) => e.reason ?? '').sort((a, b) => order(a) - order(b)).join(', ')}`);
     check(lifecycle.every((reason) => events.some((e) => e.reason === reason)), `Events ${lifecycle.join(', ')} were recorded`);
     check(status.phase === 'Finished', `the experiment finished (phase ${status.phase})`);
     check(status.conditions?.some((c) => c.type === 'AllRecovered' && c.status === 'True'), 'AllRecovered is True');
+    const reportFile = join(REPO_ROOT, '.kerris', `report-${name}.html`);
+    await mkdir(dirname(reportFile), { recursive: true });
+    const report = await kerrisCli(['report', name, '-n', namespace, '-f', reportFile]);
+    check(report.code === 0 && (await readFile(reportFile, 'utf8')).includes('<svg'), `kubectl kerris report wrote ${reportFile}: ${report.stderr.trim()}`);
+    say(`  report: kubectl kerris report ${name} -n ${namespace} -f ${reportFile.slice(REPO_ROOT.length + 1)} (one self-contained HTML file: open it in any browser)`);
     say();
     if (cluster.node) {
       await podFailure(client, kubectl, namespace);

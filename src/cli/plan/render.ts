@@ -7,7 +7,7 @@ const MARK = { unsafe: 'UNSAFE ', warning: 'warning', note: 'note   ' } as const
 export function renderPlan(plan: Plan): string {
   const e = plan.experiment;
   const out: string[] = [
-    `Plan for ${e.kind} ${e.namespace}/${e.name}: ${e.action}, mode ${e.mode}${e.value ? ` ${e.value}` : ''}${e.duration ? `, for ${e.duration}` : ', until deleted'}`,
+    `Plan for ${e.kind} ${e.namespace}/${e.name}: ${e.action}, mode ${e.mode}${e.value ? ` ${e.value}` : ''}${e.duration ? `, for ${e.duration}` : e.action === 'pod-kill' || e.action === 'container-kill' ? ', until its targets recover' : ', until deleted or aborted'}`,
     `Policy: ${plan.policy}`,
     '',
     `Targets (${plan.targets.length}${plan.seedFixed ? `, seed ${plan.seed}` : `, as seed ${plan.seed} would pick them`}):`,
