@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { KubeClient } from '../../src/kube/client.ts';
+import { DEFAULT_RETRY } from '../../src/kube/retry.ts';
 import { configMaps } from '../../src/kube/resources.ts';
 import type { ConfigMap } from '../../src/kube/types.ts';
 import { Informer, type RestartReason } from '../../src/runtime/informer.ts';
@@ -69,7 +70,9 @@ after(async () => {
 
 async function proxiedInformer(t: { after(fn: () => Promise<void>): void }, label: string, idleTimeoutMs: number) {
   const proxy = await startProxy(admin.transport.config.server);
-  const client = new KubeClient({ ...admin.transport.config, server: new URL(`https://127.0.0.1:${proxy.port}`) });
+  // The test counts the informer's own restarts: a reset that hits the watch's first request would otherwise be
+  // retried inside the transport, unseen.
+  const client = new KubeClient({ ...admin.transport.config, server: new URL(`https://127.0.0.1:${proxy.port}`) }, { retry: { ...DEFAULT_RETRY, maxAttempts: 1 } });
   const restarts: RestartReason[] = [];
   const heard = new Set<string>();
   const informer = new Informer<ConfigMap>({
