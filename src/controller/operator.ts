@@ -12,7 +12,7 @@ import { Controller } from '../runtime/controller.ts';
 import { EventRecorder } from '../runtime/events.ts';
 import { Informer } from '../runtime/informer.ts';
 import { Manager, type Runnable } from '../runtime/manager.ts';
-import { specOrLifecycleChanged } from '../runtime/predicates.ts';
+import { annotationChanged, anyOf, specOrLifecycleChanged } from '../runtime/predicates.ts';
 import { RuntimeMetrics } from '../runtime/runtime-metrics.ts';
 import { sleep } from '../runtime/sleep.ts';
 import { keyOf, type ObjectKey } from '../runtime/store.ts';
@@ -25,7 +25,7 @@ import { journalDamageReporter } from './daemons/journal-damage.ts';
 import { leaseRenewer } from './daemons/lease-renewer.ts';
 import { fleetSurveyor } from './daemons/survey.ts';
 import type { ChaosKind, Experiment } from './engine/experiment.ts';
-import { ExperimentEngine } from './engine/lifecycle.ts';
+import { ABORT_ANNOTATION, ExperimentEngine } from './engine/lifecycle.ts';
 import { networkChaosKind } from './networkchaos/kind.ts';
 import { networkChaos } from './networkchaos/resource.ts';
 import { podChaosKind } from './podchaos/kind.ts';
@@ -104,8 +104,8 @@ export function buildOperator(client: KubeClient, config: OperatorConfig, logger
       concurrency: config.concurrency,
       metrics,
       logger,
-      // Status writes by this controller come back as updates; only spec and lifecycle changes need a reconcile.
-      shouldEnqueueUpdate: specOrLifecycleChanged,
+      // Status writes by this controller come back as updates; only spec and lifecycle changes, and an abort, need a reconcile.
+      shouldEnqueueUpdate: anyOf(specOrLifecycleChanged, annotationChanged(ABORT_ANNOTATION)),
       reconcile: (_object, ctx) => engine.reconcile({ namespace: ctx.namespace ?? '', name: ctx.name }),
     }).watches(allPods, experimentsConcerning(informer, reaches));
   }

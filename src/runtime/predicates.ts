@@ -15,20 +15,12 @@ export function specOrLifecycleChanged(old: KubeObject, object: KubeObject): boo
     || JSON.stringify(old.metadata.finalizers ?? []) !== JSON.stringify(object.metadata.finalizers ?? []);
 }
 
-export function labelsChanged(old: KubeObject, object: KubeObject): boolean {
-  return !sameRecord(old.metadata.labels, object.metadata.labels);
-}
-
-export function annotationsChanged(old: KubeObject, object: KubeObject): boolean {
-  return !sameRecord(old.metadata.annotations, object.metadata.annotations);
+/** One annotation was set, changed or removed: a request made through metadata, such as an abort. */
+export function annotationChanged(key: string): (old: KubeObject, object: KubeObject) => boolean {
+  return (old, object) => old.metadata.annotations?.[key] !== object.metadata.annotations?.[key];
 }
 
 /** Enqueue when any of the predicates says so. */
 export function anyOf(...predicates: ReadonlyArray<(old: KubeObject, object: KubeObject) => boolean>): (old: KubeObject, object: KubeObject) => boolean {
   return (old, object) => predicates.some((p) => p(old, object));
-}
-
-function sameRecord(a: Readonly<Record<string, string>> = {}, b: Readonly<Record<string, string>> = {}): boolean {
-  const keys = Object.keys(a);
-  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
 }

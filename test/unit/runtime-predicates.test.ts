@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { annotationsChanged, anyOf, labelsChanged, specOrLifecycleChanged } from '../../src/runtime/predicates.ts';
+import { annotationChanged, anyOf, specOrLifecycleChanged } from '../../src/runtime/predicates.ts';
 
 const base = { metadata: { name: 'x', generation: 1, resourceVersion: '1', labels: { a: '1' }, annotations: { n: 'v' } } };
 const changed = (metadata: object) => ({ metadata: { ...base.metadata, resourceVersion: '2', ...metadata } });
@@ -13,12 +13,13 @@ describe('update predicates', () => {
     assert.equal(specOrLifecycleChanged(base, changed({ finalizers: ['kerris.dev/cleanup'] })), true);
   });
 
-  it('compare labels and annotations by content, and combine', () => {
-    assert.equal(labelsChanged(base, changed({ labels: { a: '1' } })), false);
-    assert.equal(labelsChanged(base, changed({ labels: { a: '2' } })), true);
-    assert.equal(labelsChanged(base, changed({ labels: { a: '1', b: '1' } })), true);
-    assert.equal(annotationsChanged(base, changed({ annotations: {} })), true);
-    assert.equal(anyOf(labelsChanged, annotationsChanged)(base, changed({ annotations: { n: 'w' } })), true);
-    assert.equal(anyOf(labelsChanged, annotationsChanged)(base, changed({ generation: 5 })), false);
+  it('see one annotation set, changed or removed, and combine', () => {
+    const abort = annotationChanged('chaos.kerris.dev/abort');
+    assert.equal(abort(base, changed({ annotations: { n: 'v' } })), false);
+    assert.equal(abort(base, changed({ annotations: { n: 'w' } })), false, 'another annotation');
+    assert.equal(abort(base, changed({ annotations: { n: 'v', 'chaos.kerris.dev/abort': '' } })), true, 'set, even to an empty reason');
+    assert.equal(abort(changed({ annotations: { 'chaos.kerris.dev/abort': 'a' } }), base), true, 'removed');
+    assert.equal(anyOf(specOrLifecycleChanged, abort)(base, changed({ annotations: { 'chaos.kerris.dev/abort': 'x' } })), true);
+    assert.equal(anyOf(specOrLifecycleChanged, abort)(base, changed({})), false);
   });
 });
