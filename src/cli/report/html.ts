@@ -94,7 +94,7 @@ ${report.verdict.effect ? row('measured effect', html`<span class="${report.verd
 ${row('action', spec.action)}
 ${row('mode', spec.value ? `${spec.mode} ${spec.value}` : spec.mode)}
 ${row('selector', spec.selector)}
-${row('duration', spec.duration ?? 'until deleted')}
+${row('duration', spec.duration ?? (spec.action === 'pod-kill' || spec.action === 'container-kill' ? 'until its targets recover' : 'until deleted or aborted'))}
 ${spec.asked.map((a) => row(a.field, a.value))}
 ${spec.seed !== undefined ? row('seed', String(spec.seed)) : undefined}
 ${spec.dryRun ? row('dry run', 'yes: targets picked, nothing injected') : undefined}
