@@ -70,6 +70,24 @@ const networkStatus = object('NetworkStatus', 'NetworkChaos only: what the fault
   peers: optional(integer('How many peer addresses (of `target` pods and `externalTargets`) the fault is scoped to; absent when it applies to every peer.', { format: 'int32', minimum: 0 })),
 });
 
+const guardState = object('GuardStatus', 'One guard of `spec.guards`, as the controller last evaluated it while the fault was held.', {
+  name: required(string('The guard\'s name in `spec.guards`.', { maxLength: 63 })),
+  state: required(enumeration('GuardState', '`Pending` (not evaluated yet), `Passing`, `Failing` (failing for less than its `for` window), `Breached` (failing for its whole window: the experiment was aborted).', ['Pending', 'Passing', 'Failing', 'Breached'])),
+  observed: optional(string('What the last evaluation saw, e.g. `HTTP 503` or `value 0.42`.', { maxLength: 256 })),
+  message: optional(string('Why the last evaluation failed, for people.', { maxLength: 1024 })),
+  since: optional(time('When the guard entered its state.')),
+  lastCheckedAt: optional(time('When it was last evaluated.')),
+  checks: optional(integer('Evaluations made while the fault was held.', { format: 'int64', minimum: 0 })),
+  passed: optional(integer('Of those, the ones that passed.', { format: 'int64', minimum: 0 })),
+});
+
+const verdict = object('ChaosVerdict', 'How the experiment ended, set once it ended: what a game day records.', {
+  result: required(enumeration('VerdictResult', '`Passed`: every target was injected and recovered, no guard was breached and no measured effect contradicts the configured one; `Failed`: it could not run, a target failed, or the measured effect contradicts it; `Aborted`: stopped early on request or by a guard.', ['Passed', 'Failed', 'Aborted'])),
+  score: required(integer('The resilience score, 0 to 100: with guards, the share of their evaluations that passed while the fault was held; without guards, 100 for Passed and 0 otherwise.', { format: 'int32', minimum: 0, maximum: 100 })),
+  reason: required(string('Why, in a sentence.', { maxLength: 1024 })),
+  concludedAt: required(time('When the verdict was reached.')),
+});
+
 const chaosPhase = enumeration(
   'ChaosPhase',
   'Where the experiment stands: `Pending` (not started), `Running` (faults held), `Paused`, `Recovering` (taking faults away), `Finished` (all done and recovered, or a dry run reported), `Aborted` (stopped early on request, every fault taken away; see the Aborted condition), `Failed` (it could not proceed; see the Failed condition).',
@@ -97,4 +115,6 @@ export const chaosStatus: ObjectSchema = object('ChaosStatus', 'What the control
     pausedSeconds: optional(integer('Seconds spent paused after injection so far; they do not count toward `duration`.', { format: 'int64', minimum: 0 })),
   })),
   network: optional(networkStatus),
+  guards: optional(array('The guards of `spec.guards` and how they stand; written by the leading controller\'s guard runner.', guardState, { maxItems: 16 })),
+  verdict: optional(verdict),
 });

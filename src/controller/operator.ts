@@ -26,6 +26,7 @@ import { leaseRenewer } from './daemons/lease-renewer.ts';
 import { fleetSurveyor } from './daemons/survey.ts';
 import type { ChaosKind, Experiment } from './engine/experiment.ts';
 import { ABORT_ANNOTATION, ExperimentEngine } from './engine/lifecycle.ts';
+import { verdictMetrics } from './engine/verdict-metrics.ts';
 import { networkChaosKind } from './networkchaos/kind.ts';
 import { networkChaos } from './networkchaos/resource.ts';
 import { podChaosKind } from './podchaos/kind.ts';
@@ -95,9 +96,10 @@ export function buildOperator(client: KubeClient, config: OperatorConfig, logger
     log: logger.child({ component: 'daemons' }),
   });
   const safety = { protectedNamespaces: config.protectedNamespaces, requireOptIn: config.requireOptIn };
+  const onVerdict = verdictMetrics(metrics.registry);
   /** One controller per chaos kind, each on the shared engine, woken by changes of the pods its experiments concern. */
   function chaosController<T extends Experiment>(name: string, informer: Informer<T>, kind: ChaosKind<T>, reaches?: (chaos: T) => string[]): Controller<T> {
-    const engine = new ExperimentEngine(client, events, kind, { maxTargets: config.maxTargets });
+    const engine = new ExperimentEngine(client, events, kind, { maxTargets: config.maxTargets, onVerdict });
     return new Controller<T>({
       name,
       informer,

@@ -15,6 +15,7 @@ import type { KubeClient } from '../../src/kube/client.ts';
 import { isNotFound } from '../../src/kube/errors.ts';
 import type { Action } from '../../src/runtime/action.ts';
 import { EventRecorder } from '../../src/runtime/events.ts';
+import type { Verdict } from '../../src/controller/engine/verdict.ts';
 import { coreEvents } from '../../src/kube/resources.ts';
 import { adminClient, createScratchNamespace, deleteNamespaceAndWait, testResource } from '../testbed/kube-fixtures.ts';
 
@@ -74,7 +75,11 @@ async function create(name: string, spec: Partial<PodChaosSpec>): Promise<void> 
 }
 
 const get = (name: string): Promise<PodChaos> => client.get(experiments, name, { namespace });
-const engineFor = (kind: ChaosKind<PodChaos>, maxTargets?: number) => new ExperimentEngine(client, new EventRecorder({ client, reportingController: 'chaos.kerris.dev/test' }), kind, { now, recoveryPollMs: 1_000, ...(maxTargets ? { maxTargets } : {}) });
+/** Every verdict an engine told, in order. */
+const verdicts: Verdict[] = [];
+const engineFor = (kind: ChaosKind<PodChaos>, maxTargets?: number) => new ExperimentEngine(client, new EventRecorder({ client, reportingController: 'chaos.kerris.dev/test' }), kind, {
+  now, recoveryPollMs: 1_000, onVerdict: (_chaos, verdict) => { verdicts.push(verdict); }, ...(maxTargets ? { maxTargets } : {}),
+});
 const waitMs = (action: Action): number => ('requeueAfterMs' in action ? action.requeueAfterMs : Number.POSITIVE_INFINITY);
 
 describe('the experiment engine on a real apiserver', () => {
@@ -134,6 +139,8 @@ describe('the experiment engine on a real apiserver', () => {
     assert.equal(calls.at(-1)?.op, 'recover');
     assert.deepEqual(chaos.status?.targets?.map((t) => t.phase), ['Recovered', 'Recovered']);
     assert.deepEqual(chaos.metadata.finalizers ?? [], [], 'a finished experiment holds nothing');
+    assert.deepEqual(chaos.status?.verdict, { result: 'Passed', score: 100, reason: 'all 2 target(s) injected and recovered', concludedAt: chaos.status?.verdict?.concludedAt ?? '' });
+    assert.equal(verdicts.at(-1)?.result, 'Passed', 'the verdict is told once, for metrics');
   });
 
   it('an abort takes every held fault away now, retries until every node has answered, and ends Aborted with the reason', async () => {
@@ -159,6 +166,8 @@ describe('the experiment engine on a real apiserver', () => {
     assert.match(aborted?.message ?? '', /^game day over; /);
     assert.equal(chaos.status?.conditions?.find((c) => c.type === 'AllRecovered')?.status, 'True');
     assert.deepEqual(chaos.metadata.finalizers ?? [], [], 'an aborted experiment holds nothing');
+    assert.equal(chaos.status?.verdict?.result, 'Aborted');
+    assert.match(chaos.status?.verdict?.reason ?? '', /^game day over; /);
     assert.deepEqual(action, { awaitChange: true });
     assert.deepEqual(await engine.reconcile({ namespace, name: 'aborted' }), { awaitChange: true }, 'and stays aborted');
     assert.equal(calls.length, 3);

@@ -68,6 +68,37 @@ export interface NetworkChaosList {
   items: NetworkChaos[];
 }
 
+/** How to address StatusCheck objects over REST. */
+export const statusCheckResource = {
+  group: 'chaos.kerris.dev',
+  version: 'v1alpha1',
+  apiVersion: 'chaos.kerris.dev/v1alpha1',
+  kind: 'StatusCheck',
+  listKind: 'StatusCheckList',
+  plural: 'statuschecks',
+  singular: 'statuscheck',
+  shortNames: ['schk'],
+  categories: ['kerris'],
+  namespaced: true,
+  crdName: 'statuschecks.chaos.kerris.dev',
+} as const;
+
+/** StatusCheck runs one check of a service's steady state (an HTTP request, as in Chaos Mesh; a Prometheus query; a workload's available replicas or a condition of any object) every `intervalSeconds`, records each outcome and completes when a threshold or its duration is reached. A Workflow's StatusCheck template runs one. */
+export interface StatusCheck {
+  apiVersion: 'chaos.kerris.dev/v1alpha1';
+  kind: 'StatusCheck';
+  metadata: ObjectMeta;
+  spec: StatusCheckSpec;
+  status?: StatusCheckStatus;
+}
+
+export interface StatusCheckList {
+  apiVersion: 'chaos.kerris.dev/v1alpha1';
+  kind: 'StatusCheckList';
+  metadata: ListMeta;
+  items: StatusCheck[];
+}
+
 /** What a PodChaos does and to which pods. Fixed at creation except `paused`. */
 export interface PodChaosSpec {
   /** What happens to each target: `pod-kill` deletes the pod, `pod-failure` freezes its containers for `duration` and then thaws them, `container-kill` kills the containers named in `containerNames` (the first container when omitted). */
@@ -172,6 +203,10 @@ export interface ChaosStatus {
   experiment?: ExperimentStatus;
   /** NetworkChaos only: what the fault is scoped to, and what to expect from it. */
   network?: NetworkStatus;
+  /** The guards of `spec.guards` and how they stand; written by the leading controller's guard runner. */
+  guards?: GuardStatus[];
+  /** How the experiment ended, set once it ended: what a game day records. */
+  verdict?: ChaosVerdict;
 }
 
 /** Where the experiment stands: `Pending` (not started), `Running` (faults held), `Paused`, `Recovering` (taking faults away), `Finished` (all done and recovered, or a dry run reported), `Aborted` (stopped early on request, every fault taken away; see the Aborted condition), `Failed` (it could not proceed; see the Failed condition). */
@@ -328,6 +363,46 @@ export interface ResolvedHost {
   addresses: string[];
 }
 
+/** One guard of `spec.guards`, as the controller last evaluated it while the fault was held. */
+export interface GuardStatus {
+  /** The guard's name in `spec.guards`. */
+  name: string;
+  /** `Pending` (not evaluated yet), `Passing`, `Failing` (failing for less than its `for` window), `Breached` (failing for its whole window: the experiment was aborted). */
+  state: GuardState;
+  /** What the last evaluation saw, e.g. `HTTP 503` or `value 0.42`. */
+  observed?: string;
+  /** Why the last evaluation failed, for people. */
+  message?: string;
+  /** When the guard entered its state. */
+  since?: string;
+  /** When it was last evaluated. */
+  lastCheckedAt?: string;
+  /** Evaluations made while the fault was held. */
+  checks?: number;
+  /** Of those, the ones that passed. */
+  passed?: number;
+}
+
+/** `Pending` (not evaluated yet), `Passing`, `Failing` (failing for less than its `for` window), `Breached` (failing for its whole window: the experiment was aborted). */
+export type GuardState = 'Pending' | 'Passing' | 'Failing' | 'Breached';
+export const guardStateValues: readonly GuardState[] = ['Pending', 'Passing', 'Failing', 'Breached'];
+
+/** How the experiment ended, set once it ended: what a game day records. */
+export interface ChaosVerdict {
+  /** `Passed`: every target was injected and recovered, no guard was breached and no measured effect contradicts the configured one; `Failed`: it could not run, a target failed, or the measured effect contradicts it; `Aborted`: stopped early on request or by a guard. */
+  result: VerdictResult;
+  /** The resilience score, 0 to 100: with guards, the share of their evaluations that passed while the fault was held; without guards, 100 for Passed and 0 otherwise. */
+  score: number;
+  /** Why, in a sentence. */
+  reason: string;
+  /** When the verdict was reached. */
+  concludedAt: string;
+}
+
+/** `Passed`: every target was injected and recovered, no guard was breached and no measured effect contradicts the configured one; `Failed`: it could not run, a target failed, or the measured effect contradicts it; `Aborted`: stopped early on request or by a guard. */
+export type VerdictResult = 'Passed' | 'Failed' | 'Aborted';
+export const verdictResultValues: readonly VerdictResult[] = ['Passed', 'Failed', 'Aborted'];
+
 /** What a NetworkChaos does, to which pods' traffic, and with which peers. Fixed at creation except `paused`. */
 export interface NetworkChaosSpec {
   /** What happens to the targets' traffic: `delay`, `loss`, `duplicate` and `corrupt` apply the one netem fault of that name (its field of the same name is required); `netem` combines any of `delay`, `loss`, `duplicate`, `corrupt` and `rate`; `bandwidth` limits throughput with a token bucket (`bandwidth`); `partition` drops every packet to or from the peers. */
@@ -461,3 +536,179 @@ export interface BandwidthSpec {
   /** The peak-rate bucket in bytes, at least 1514; usually the interface MTU. Only with `peakrate`. */
   minburst?: number;
 }
+
+/** What a StatusCheck checks, how often, and when it is done. Fixed at creation. */
+export interface StatusCheckSpec {
+  /** `Synchronous` (when omitted): ends as soon as `successThreshold` successes or `failureThreshold` failures in a row are reached, or `duration` is. `Continuous`: keeps checking until `failureThreshold` failures in a row, or `duration`, or until deleted. */
+  mode?: StatusCheckMode;
+  /** Which check runs: `HTTP` (when omitted, as in Chaos Mesh) needs `http`, `Prometheus` needs `prometheus`, `Kubernetes` needs `kubernetes`. */
+  type?: StatusCheckType;
+  /** How long the whole status check may run, as a Go duration (`30s`, `5m`), counted from its start. When it passes first, the check completes with `DurationExceed`. Without it a Continuous check runs until it fails or is deleted. */
+  duration?: string;
+  /** Seconds after which one execution counts as a failure. 1 when omitted, at most 300. */
+  timeoutSeconds?: number;
+  /** Seconds from the start of one execution to the start of the next. 10 when omitted, at most 86400. */
+  intervalSeconds?: number;
+  /** How many failures in a row make the status check failed. 3 when omitted. */
+  failureThreshold?: number;
+  /** How many successes in a row make a Synchronous status check successful. 1 when omitted; accepted and unused with Continuous, as in Chaos Mesh. */
+  successThreshold?: number;
+  /** How many records `status.records` keeps, the newest. 100 when omitted, at most 1000. */
+  recordsHistoryLimit?: number;
+  /** An HTTP request and the status codes that count as success, as in Chaos Mesh. The controller sends it; redirects are not followed (a 3xx is judged by its own code). */
+  http?: HttpCheck;
+  /** An instant PromQL query and a comparison every sample of its result must satisfy. */
+  prometheus?: PrometheusCheck;
+  /** A check of objects in the cluster, read by the controller: `workload` or `condition`, exactly one. */
+  kubernetes?: KubernetesCheck;
+}
+
+/** `Synchronous` (when omitted): ends as soon as `successThreshold` successes or `failureThreshold` failures in a row are reached, or `duration` is. `Continuous`: keeps checking until `failureThreshold` failures in a row, or `duration`, or until deleted. */
+export type StatusCheckMode = 'Synchronous' | 'Continuous';
+export const statusCheckModeValues: readonly StatusCheckMode[] = ['Synchronous', 'Continuous'];
+
+/** Which check runs: `HTTP` (when omitted, as in Chaos Mesh) needs `http`, `Prometheus` needs `prometheus`, `Kubernetes` needs `kubernetes`. */
+export type StatusCheckType = 'HTTP' | 'Prometheus' | 'Kubernetes';
+export const statusCheckTypeValues: readonly StatusCheckType[] = ['HTTP', 'Prometheus', 'Kubernetes'];
+
+/** An HTTP request and the status codes that count as success, as in Chaos Mesh. The controller sends it; redirects are not followed (a 3xx is judged by its own code). */
+export interface HttpCheck {
+  /** The URL requested, `http://` or `https://`. The controller sends the request from its own pod, so a Service name resolves as it does there. */
+  url: string;
+  /** The request method: `GET` (when omitted) or `POST`. */
+  method?: HttpCheckMethod;
+  /** Request headers, each with its values, as Go's `http.Header` (Chaos Mesh's shape): `headers: {Authorization: ["Bearer ..."]}`. */
+  headers?: Record<string, string[]>;
+  /** The request body, sent as it is (with `POST`). */
+  body?: string;
+  /** How a response is judged. */
+  criteria: HttpCriteria;
+}
+
+/** The request method: `GET` (when omitted) or `POST`. */
+export type HttpCheckMethod = 'GET' | 'POST';
+export const httpCheckMethodValues: readonly HttpCheckMethod[] = ['GET', 'POST'];
+
+/** How a response is judged. */
+export interface HttpCriteria {
+  /** The status codes that count as success: one code (`200`) or an inclusive range (`200-399`, both ends included), as in Chaos Mesh. */
+  statusCode: string;
+}
+
+/** An instant PromQL query and a comparison every sample of its result must satisfy. */
+export interface PrometheusCheck {
+  /** The Prometheus server, e.g. `http://prometheus.monitoring.svc:9090` (a path prefix, as behind a proxy, is kept). The controller asks `<url>/api/v1/query`. */
+  url: string;
+  /** An instant PromQL query, evaluated at the time of the check, e.g. `probe_success{job="shop"}`. Its result is a vector or a scalar. */
+  query: string;
+  /** The comparison each sample must satisfy: `<sample> <operator> <value>`. */
+  comparison: PrometheusComparison;
+}
+
+/** The comparison each sample must satisfy: `<sample> <operator> <value>`. */
+export interface PrometheusComparison {
+  /** How each sample's value is compared with `value`: `<`, `<=`, `>`, `>=`, `==` or `!=`. */
+  operator: ComparisonOperator;
+  /** The number compared with, as a string so any decimal survives YAML unchanged: `"1"`, `"0.99"`, `"2.5e-3"`. */
+  value: string;
+}
+
+/** How each sample's value is compared with `value`: `<`, `<=`, `>`, `>=`, `==` or `!=`. */
+export type ComparisonOperator = '<' | '<=' | '>' | '>=' | '==' | '!=';
+export const comparisonOperatorValues: readonly ComparisonOperator[] = ['<', '<=', '>', '>=', '==', '!='];
+
+/** A check of objects in the cluster, read by the controller: `workload` or `condition`, exactly one. */
+export interface KubernetesCheck {
+  /** A workload that must keep at least `minAvailable` replicas available. */
+  workload?: WorkloadCheck;
+  /** A condition of any object, which must have the given status: e.g. a Deployment's `Available` is `True`, a Node's `Ready` is `True`. */
+  condition?: ConditionCheck;
+}
+
+/** A workload that must keep at least `minAvailable` replicas available. */
+export interface WorkloadCheck {
+  /** The workload's kind (group `apps`): `Deployment`, `StatefulSet` or `DaemonSet`. */
+  kind: WorkloadKind;
+  /** The workload's name. */
+  name: string;
+  /** The workload's namespace; the namespace of the object holding the check when omitted. */
+  namespace?: string;
+  /** How many replicas must be available: `status.availableReplicas` of a Deployment or StatefulSet, `status.numberAvailable` of a DaemonSet. */
+  minAvailable: number;
+}
+
+/** The workload's kind (group `apps`): `Deployment`, `StatefulSet` or `DaemonSet`. */
+export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'DaemonSet';
+export const workloadKindValues: readonly WorkloadKind[] = ['Deployment', 'StatefulSet', 'DaemonSet'];
+
+/** A condition of any object, which must have the given status: e.g. a Deployment's `Available` is `True`, a Node's `Ready` is `True`. */
+export interface ConditionCheck {
+  /** The object's apiVersion: `v1`, `apps/v1`, `cert-manager.io/v1`. */
+  apiVersion: string;
+  /** The object's kind, e.g. `Deployment`. */
+  kind: string;
+  /** The object's name. */
+  name: string;
+  /** The object's namespace, for a namespaced kind; the namespace of the object holding the check when omitted. Must be omitted for a cluster-scoped kind (Node). */
+  namespace?: string;
+  /** The condition's type, e.g. `Available` or `Ready`. */
+  type: string;
+  /** The status the condition must have. */
+  status: ConditionStatus;
+}
+
+/** What the controller observed. Written only by the controller. */
+export interface StatusCheckStatus {
+  /** The metadata.generation this status describes. */
+  observedGeneration?: number;
+  /** When the first execution started. */
+  startTime?: string;
+  /** When the status check completed (the `Completed` condition became True). */
+  completionTime?: string;
+  /** How many executions ran in all. */
+  count?: number;
+  /** Successes in a row up to the last execution. */
+  consecutiveSuccesses?: number;
+  /** Failures in a row up to the last execution. */
+  consecutiveFailures?: number;
+  /** The experiment's conditions, one per type. */
+  conditions?: StatusCheckCondition[];
+  /** The latest executions, oldest first; at most `recordsHistoryLimit` (1000 at most). */
+  records?: StatusCheckRecord[];
+}
+
+/** One aspect of the experiment's state, in the standard Kubernetes condition shape (metav1.Condition). */
+export interface StatusCheckCondition {
+  /** What the condition is about, in CamelCase. */
+  type: string;
+  /** Whether the condition holds. */
+  status: ConditionStatus;
+  /** The metadata.generation the condition was computed from. */
+  observedGeneration?: number;
+  /** When status last changed. */
+  lastTransitionTime: string;
+  /** Why, as a CamelCase word a program can match on. */
+  reason: string;
+  /** Why, for people. May be empty. */
+  message: string;
+}
+
+/** Values StatusCheckConditionType usually holds; the field itself accepts any string. */
+export type StatusCheckConditionType = 'Completed' | 'DurationExceed' | 'FailureThresholdExceed' | 'SuccessThresholdExceed';
+export const statusCheckConditionTypeValues: readonly StatusCheckConditionType[] = ['Completed', 'DurationExceed', 'FailureThresholdExceed', 'SuccessThresholdExceed'];
+
+/** One execution of the check. */
+export interface StatusCheckRecord {
+  /** When the execution started. */
+  startTime: string;
+  /** `Success` or `Failure`. */
+  outcome: StatusCheckOutcome;
+  /** What was observed, short: `HTTP 503`, `probe_success{instance="web"} = 0`, `availableReplicas 1`. */
+  observed?: string;
+  /** Why it failed, or what it compared, for people. */
+  message?: string;
+}
+
+/** `Success` or `Failure`. */
+export type StatusCheckOutcome = 'Success' | 'Failure';
+export const statusCheckOutcomeValues: readonly StatusCheckOutcome[] = ['Success', 'Failure'];

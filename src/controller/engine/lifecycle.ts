@@ -15,6 +15,7 @@ import type { EventRecorder } from '../../runtime/events.ts';
 import { addFinalizer, removeFinalizer } from '../../runtime/finalizer.ts';
 import { countTargets, MAX_TARGET_RECORDS, untrackedCounts } from './counts.ts';
 import { parseDuration } from './duration.ts';
+import { verdictOf, type Verdict } from './verdict.ts';
 import { SelectionError, type ApplyContext, type ChaosKind, type ChaosStatus, type Experiment, type KindStatus, type RecoverOutcome, type TargetRecord } from './experiment.ts';
 
 /** Held on every experiment until its faults are taken away. */
@@ -58,6 +59,8 @@ export interface EngineOptions {
   resyncMs?: number;
   /** The most targets one experiment may hit; one that picks more fails before anything is touched. */
   maxTargets?: number;
+  /** Told once per experiment, when its verdict is written (metrics). */
+  onVerdict?: (chaos: Experiment, verdict: Verdict) => void;
   now?: () => Date;
 }
 
@@ -69,8 +72,10 @@ export class ExperimentEngine<T extends Experiment> {
   readonly #resyncMs: number;
   readonly #maxTargets: number;
   readonly #now: () => Date;
+  readonly #onVerdict: EngineOptions['onVerdict'];
 
   constructor(client: KubeClient, events: EventRecorder, kind: ChaosKind<T>, options: EngineOptions = {}) {
+    this.#onVerdict = options.onVerdict;
     this.#client = client;
     this.#events = events;
     this.#kind = kind;
@@ -116,9 +121,13 @@ export class ExperimentEngine<T extends Experiment> {
    * retried on a fresh read, never written over newer state.
    */
   async #writeStatus(chaos: T, status: ChaosStatus): Promise<T> {
+    // The verdict is reached once, in the write that ends the experiment.
+    const concluded = status.verdict ?? verdictOf(status, chaos.spec.dryRun ?? false, formatTime(this.#now().getTime()));
+    const final = concluded === undefined ? status : { ...status, verdict: concluded };
     // Every kind's status is the generated ChaosStatus; TypeScript cannot see that through the type parameter.
-    const next = { ...chaos, status: { ...status, observedGeneration: chaos.metadata.generation ?? 0 } } as T;
+    const next = { ...chaos, status: { ...final, observedGeneration: chaos.metadata.generation ?? 0 } } as T;
     const updated = await this.#client.replaceStatus(this.#kind.resource, next);
+    if (concluded !== undefined && status.verdict === undefined) this.#onVerdict?.(updated, concluded);
     // A finished, aborted or failed experiment holds nothing, so nothing needs to run before it is deleted.
     return TERMINAL.has(status.phase ?? '') ? removeFinalizer(this.#client, this.#kind.resource, updated, RECOVERY_FINALIZER) : updated;
   }
