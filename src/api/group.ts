@@ -1,12 +1,13 @@
 /** The chaos.kerris.dev/v1alpha1 API: every kind the generator renders, in reference order. */
 import { networkChaos } from './networkchaos.ts';
 import { podChaos } from './podchaos.ts';
+import { statusCheck } from './statuscheck.ts';
 import type { ApiGroupVersion } from './resource.ts';
 
 export const chaosApi: ApiGroupVersion = {
   group: 'chaos.kerris.dev',
   version: 'v1alpha1',
-  kinds: [podChaos, networkChaos],
+  kinds: [podChaos, networkChaos, statusCheck],
 };
 
 export const referenceIntro = `
