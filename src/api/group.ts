@@ -1,13 +1,15 @@
 /** The chaos.kerris.dev/v1alpha1 API: every kind the generator renders, in reference order. */
 import { networkChaos } from './networkchaos.ts';
 import { podChaos } from './podchaos.ts';
+import { schedule } from './schedule.ts';
 import { statusCheck } from './statuscheck.ts';
+import { workflow } from './workflow.ts';
 import type { ApiGroupVersion } from './resource.ts';
 
 export const chaosApi: ApiGroupVersion = {
   group: 'chaos.kerris.dev',
   version: 'v1alpha1',
-  kinds: [podChaos, networkChaos, statusCheck],
+  kinds: [podChaos, networkChaos, statusCheck, schedule, workflow],
 };
 
 export const referenceIntro = `

@@ -99,6 +99,68 @@ export interface StatusCheckList {
   items: StatusCheck[];
 }
 
+/** How to address Schedule objects over REST. */
+export const scheduleResource = {
+  group: 'chaos.kerris.dev',
+  version: 'v1alpha1',
+  apiVersion: 'chaos.kerris.dev/v1alpha1',
+  kind: 'Schedule',
+  listKind: 'ScheduleList',
+  plural: 'schedules',
+  singular: 'schedule',
+  shortNames: ['chaosschedule'],
+  categories: ['chaos', 'kerris'],
+  namespaced: true,
+  crdName: 'schedules.chaos.kerris.dev',
+} as const;
+
+/** Schedule creates a PodChaos or NetworkChaos from its template at each slot of a cron schedule, keeps the last few, and reports slots it missed. */
+export interface Schedule {
+  apiVersion: 'chaos.kerris.dev/v1alpha1';
+  kind: 'Schedule';
+  metadata: ObjectMeta;
+  spec: ScheduleSpec;
+  status?: ScheduleStatus;
+}
+
+export interface ScheduleList {
+  apiVersion: 'chaos.kerris.dev/v1alpha1';
+  kind: 'ScheduleList';
+  metadata: ListMeta;
+  items: Schedule[];
+}
+
+/** How to address Workflow objects over REST. */
+export const workflowResource = {
+  group: 'chaos.kerris.dev',
+  version: 'v1alpha1',
+  apiVersion: 'chaos.kerris.dev/v1alpha1',
+  kind: 'Workflow',
+  listKind: 'WorkflowList',
+  plural: 'workflows',
+  singular: 'workflow',
+  shortNames: ['wf-chaos', 'chaosworkflow'],
+  categories: ['chaos', 'kerris'],
+  namespaced: true,
+  crdName: 'workflows.chaos.kerris.dev',
+} as const;
+
+/** Workflow runs chaos steps one after another (Serial) or at once (Parallel), with pauses (Suspend), schedules and status checks between them, each ended on its deadline, and records when each step started and ended. */
+export interface Workflow {
+  apiVersion: 'chaos.kerris.dev/v1alpha1';
+  kind: 'Workflow';
+  metadata: ObjectMeta;
+  spec: WorkflowSpec;
+  status?: WorkflowStatus;
+}
+
+export interface WorkflowList {
+  apiVersion: 'chaos.kerris.dev/v1alpha1';
+  kind: 'WorkflowList';
+  metadata: ListMeta;
+  items: Workflow[];
+}
+
 /** What a PodChaos does and to which pods. Fixed at creation except `paused`. */
 export interface PodChaosSpec {
   /** What happens to each target: `pod-kill` deletes the pod, `pod-failure` freezes its containers for `duration` and then thaws them, `container-kill` kills the containers named in `containerNames` (the first container when omitted). */
@@ -121,6 +183,8 @@ export interface PodChaosSpec {
   paused?: boolean;
   /** Selects and reports the targets in status without injecting anything. */
   dryRun?: boolean;
+  /** Checks of the steady state while the fault is held (a kerris extension): when one fails for its `for` window, every target is recovered at once and the experiment ends Aborted. Evaluated by the leading controller; see docs/checks.md. */
+  guards?: Guard[];
 }
 
 /** What happens to each target: `pod-kill` deletes the pod, `pod-failure` freezes its containers for `duration` and then thaws them, `container-kill` kills the containers named in `containerNames` (the first container when omitted). */
@@ -170,6 +234,114 @@ export const podPhaseValues: readonly PodPhase[] = ['Pending', 'Running', 'Succe
 /** How many of the candidate pods become targets: `one` picks one, `all` takes all, `fixed` picks `value` pods, `fixed-percent` picks `value` percent (rounded up), `random-max-percent` picks a random share from 1 to `value` percent (rounded up). Picks are random; `seed` makes them repeatable. */
 export type SelectorMode = 'one' | 'all' | 'fixed' | 'fixed-percent' | 'random-max-percent';
 export const selectorModeValues: readonly SelectorMode[] = ['one', 'all', 'fixed', 'fixed-percent', 'random-max-percent'];
+
+/** A check of the steady state, evaluated while the fault is held; failing for `for` aborts the experiment. */
+export interface Guard {
+  /** The guard's name, unique in the list; it names the guard in status, Events and the verdict. */
+  name: string;
+  /** How long the check must fail without a pass in between before the guard is breached, as in a Prometheus alert's `for`. When omitted, the first failing evaluation breaches it. */
+  for?: string;
+  /** Seconds between evaluations; 1 when omitted. */
+  intervalSeconds?: number;
+  /** Seconds an evaluation may take before it counts as failed; 1 when omitted, and never more than intervalSeconds. */
+  timeoutSeconds?: number;
+  /** An HTTP request and the status codes that count as success, as in Chaos Mesh. The controller sends it; redirects are not followed (a 3xx is judged by its own code). */
+  http?: HttpCheck;
+  /** An instant PromQL query and a comparison every sample of its result must satisfy. */
+  prometheus?: PrometheusCheck;
+  /** A check of objects in the cluster, read by the controller: `workload` or `condition`, exactly one. */
+  kubernetes?: KubernetesCheck;
+}
+
+/** An HTTP request and the status codes that count as success, as in Chaos Mesh. The controller sends it; redirects are not followed (a 3xx is judged by its own code). */
+export interface HttpCheck {
+  /** The URL requested, `http://` or `https://`. The controller sends the request from its own pod, so a Service name resolves as it does there. */
+  url: string;
+  /** The request method: `GET` (when omitted) or `POST`. */
+  method?: HttpCheckMethod;
+  /** Request headers, each with its values, as Go's `http.Header` (Chaos Mesh's shape): `headers: {Authorization: ["Bearer ..."]}`. */
+  headers?: Record<string, string[]>;
+  /** The request body, sent as it is (with `POST`). */
+  body?: string;
+  /** How a response is judged. */
+  criteria: HttpCriteria;
+}
+
+/** The request method: `GET` (when omitted) or `POST`. */
+export type HttpCheckMethod = 'GET' | 'POST';
+export const httpCheckMethodValues: readonly HttpCheckMethod[] = ['GET', 'POST'];
+
+/** How a response is judged. */
+export interface HttpCriteria {
+  /** The status codes that count as success: one code (`200`) or an inclusive range (`200-399`, both ends included), as in Chaos Mesh. */
+  statusCode: string;
+}
+
+/** An instant PromQL query and a comparison every sample of its result must satisfy. */
+export interface PrometheusCheck {
+  /** The Prometheus server, e.g. `http://prometheus.monitoring.svc:9090` (a path prefix, as behind a proxy, is kept). The controller asks `<url>/api/v1/query`. */
+  url: string;
+  /** An instant PromQL query, evaluated at the time of the check, e.g. `probe_success{job="shop"}`. Its result is a vector or a scalar. */
+  query: string;
+  /** The comparison each sample must satisfy: `<sample> <operator> <value>`. */
+  comparison: PrometheusComparison;
+}
+
+/** The comparison each sample must satisfy: `<sample> <operator> <value>`. */
+export interface PrometheusComparison {
+  /** How each sample's value is compared with `value`: `<`, `<=`, `>`, `>=`, `==` or `!=`. */
+  operator: ComparisonOperator;
+  /** The number compared with, as a string so any decimal survives YAML unchanged: `"1"`, `"0.99"`, `"2.5e-3"`. */
+  value: string;
+}
+
+/** How each sample's value is compared with `value`: `<`, `<=`, `>`, `>=`, `==` or `!=`. */
+export type ComparisonOperator = '<' | '<=' | '>' | '>=' | '==' | '!=';
+export const comparisonOperatorValues: readonly ComparisonOperator[] = ['<', '<=', '>', '>=', '==', '!='];
+
+/** A check of objects in the cluster, read by the controller: `workload` or `condition`, exactly one. */
+export interface KubernetesCheck {
+  /** A workload that must keep at least `minAvailable` replicas available. */
+  workload?: WorkloadCheck;
+  /** A condition of any object, which must have the given status: e.g. a Deployment's `Available` is `True`, a Node's `Ready` is `True`. */
+  condition?: ConditionCheck;
+}
+
+/** A workload that must keep at least `minAvailable` replicas available. */
+export interface WorkloadCheck {
+  /** The workload's kind (group `apps`): `Deployment`, `StatefulSet` or `DaemonSet`. */
+  kind: WorkloadKind;
+  /** The workload's name. */
+  name: string;
+  /** The workload's namespace; the namespace of the object holding the check when omitted. */
+  namespace?: string;
+  /** How many replicas must be available: `status.availableReplicas` of a Deployment or StatefulSet, `status.numberAvailable` of a DaemonSet. */
+  minAvailable: number;
+}
+
+/** The workload's kind (group `apps`): `Deployment`, `StatefulSet` or `DaemonSet`. */
+export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'DaemonSet';
+export const workloadKindValues: readonly WorkloadKind[] = ['Deployment', 'StatefulSet', 'DaemonSet'];
+
+/** A condition of any object, which must have the given status: e.g. a Deployment's `Available` is `True`, a Node's `Ready` is `True`. */
+export interface ConditionCheck {
+  /** The object's apiVersion: `v1`, `apps/v1`, `cert-manager.io/v1`. */
+  apiVersion: string;
+  /** The object's kind, e.g. `Deployment`. */
+  kind: string;
+  /** The object's name. */
+  name: string;
+  /** The object's namespace, for a namespaced kind; the namespace of the object holding the check when omitted. Must be omitted for a cluster-scoped kind (Node). */
+  namespace?: string;
+  /** The condition's type, e.g. `Available` or `Ready`. */
+  type: string;
+  /** The status the condition must have. */
+  status: ConditionStatus;
+}
+
+/** The status the condition must have. */
+export type ConditionStatus = 'True' | 'False' | 'Unknown';
+export const conditionStatusValues: readonly ConditionStatus[] = ['True', 'False', 'Unknown'];
 
 /** What the controller observed and did. Written only by the controller. */
 export interface ChaosStatus {
@@ -232,10 +404,6 @@ export interface ChaosCondition {
 /** Values ChaosConditionType usually holds; the field itself accepts any string. */
 export type ChaosConditionType = 'Selected' | 'AllInjected' | 'AllRecovered' | 'Paused' | 'Aborted' | 'Failed';
 export const chaosConditionTypeValues: readonly ChaosConditionType[] = ['Selected', 'AllInjected', 'AllRecovered', 'Paused', 'Aborted', 'Failed'];
-
-/** Whether the condition holds. */
-export type ConditionStatus = 'True' | 'False' | 'Unknown';
-export const conditionStatusValues: readonly ConditionStatus[] = ['True', 'False', 'Unknown'];
 
 /** One target pod and what happened to it. */
 export interface ChaosTarget {
@@ -447,6 +615,8 @@ export interface NetworkChaosSpec {
   paused?: boolean;
   /** Selects and reports the targets in status without injecting anything. */
   dryRun?: boolean;
+  /** Checks of the steady state while the fault is held (a kerris extension): when one fails for its `for` window, every target is recovered at once and the experiment ends Aborted. Evaluated by the leading controller; see docs/checks.md. */
+  guards?: Guard[];
 }
 
 /** What happens to the targets' traffic: `delay`, `loss`, `duplicate` and `corrupt` apply the one netem fault of that name (its field of the same name is required); `netem` combines any of `delay`, `loss`, `duplicate`, `corrupt` and `rate`; `bandwidth` limits throughput with a token bucket (`bandwidth`); `partition` drops every packet to or from the peers. */
@@ -571,92 +741,6 @@ export const statusCheckModeValues: readonly StatusCheckMode[] = ['Synchronous',
 export type StatusCheckType = 'HTTP' | 'Prometheus' | 'Kubernetes';
 export const statusCheckTypeValues: readonly StatusCheckType[] = ['HTTP', 'Prometheus', 'Kubernetes'];
 
-/** An HTTP request and the status codes that count as success, as in Chaos Mesh. The controller sends it; redirects are not followed (a 3xx is judged by its own code). */
-export interface HttpCheck {
-  /** The URL requested, `http://` or `https://`. The controller sends the request from its own pod, so a Service name resolves as it does there. */
-  url: string;
-  /** The request method: `GET` (when omitted) or `POST`. */
-  method?: HttpCheckMethod;
-  /** Request headers, each with its values, as Go's `http.Header` (Chaos Mesh's shape): `headers: {Authorization: ["Bearer ..."]}`. */
-  headers?: Record<string, string[]>;
-  /** The request body, sent as it is (with `POST`). */
-  body?: string;
-  /** How a response is judged. */
-  criteria: HttpCriteria;
-}
-
-/** The request method: `GET` (when omitted) or `POST`. */
-export type HttpCheckMethod = 'GET' | 'POST';
-export const httpCheckMethodValues: readonly HttpCheckMethod[] = ['GET', 'POST'];
-
-/** How a response is judged. */
-export interface HttpCriteria {
-  /** The status codes that count as success: one code (`200`) or an inclusive range (`200-399`, both ends included), as in Chaos Mesh. */
-  statusCode: string;
-}
-
-/** An instant PromQL query and a comparison every sample of its result must satisfy. */
-export interface PrometheusCheck {
-  /** The Prometheus server, e.g. `http://prometheus.monitoring.svc:9090` (a path prefix, as behind a proxy, is kept). The controller asks `<url>/api/v1/query`. */
-  url: string;
-  /** An instant PromQL query, evaluated at the time of the check, e.g. `probe_success{job="shop"}`. Its result is a vector or a scalar. */
-  query: string;
-  /** The comparison each sample must satisfy: `<sample> <operator> <value>`. */
-  comparison: PrometheusComparison;
-}
-
-/** The comparison each sample must satisfy: `<sample> <operator> <value>`. */
-export interface PrometheusComparison {
-  /** How each sample's value is compared with `value`: `<`, `<=`, `>`, `>=`, `==` or `!=`. */
-  operator: ComparisonOperator;
-  /** The number compared with, as a string so any decimal survives YAML unchanged: `"1"`, `"0.99"`, `"2.5e-3"`. */
-  value: string;
-}
-
-/** How each sample's value is compared with `value`: `<`, `<=`, `>`, `>=`, `==` or `!=`. */
-export type ComparisonOperator = '<' | '<=' | '>' | '>=' | '==' | '!=';
-export const comparisonOperatorValues: readonly ComparisonOperator[] = ['<', '<=', '>', '>=', '==', '!='];
-
-/** A check of objects in the cluster, read by the controller: `workload` or `condition`, exactly one. */
-export interface KubernetesCheck {
-  /** A workload that must keep at least `minAvailable` replicas available. */
-  workload?: WorkloadCheck;
-  /** A condition of any object, which must have the given status: e.g. a Deployment's `Available` is `True`, a Node's `Ready` is `True`. */
-  condition?: ConditionCheck;
-}
-
-/** A workload that must keep at least `minAvailable` replicas available. */
-export interface WorkloadCheck {
-  /** The workload's kind (group `apps`): `Deployment`, `StatefulSet` or `DaemonSet`. */
-  kind: WorkloadKind;
-  /** The workload's name. */
-  name: string;
-  /** The workload's namespace; the namespace of the object holding the check when omitted. */
-  namespace?: string;
-  /** How many replicas must be available: `status.availableReplicas` of a Deployment or StatefulSet, `status.numberAvailable` of a DaemonSet. */
-  minAvailable: number;
-}
-
-/** The workload's kind (group `apps`): `Deployment`, `StatefulSet` or `DaemonSet`. */
-export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'DaemonSet';
-export const workloadKindValues: readonly WorkloadKind[] = ['Deployment', 'StatefulSet', 'DaemonSet'];
-
-/** A condition of any object, which must have the given status: e.g. a Deployment's `Available` is `True`, a Node's `Ready` is `True`. */
-export interface ConditionCheck {
-  /** The object's apiVersion: `v1`, `apps/v1`, `cert-manager.io/v1`. */
-  apiVersion: string;
-  /** The object's kind, e.g. `Deployment`. */
-  kind: string;
-  /** The object's name. */
-  name: string;
-  /** The object's namespace, for a namespaced kind; the namespace of the object holding the check when omitted. Must be omitted for a cluster-scoped kind (Node). */
-  namespace?: string;
-  /** The condition's type, e.g. `Available` or `Ready`. */
-  type: string;
-  /** The status the condition must have. */
-  status: ConditionStatus;
-}
-
 /** What the controller observed. Written only by the controller. */
 export interface StatusCheckStatus {
   /** The metadata.generation this status describes. */
@@ -712,3 +796,429 @@ export interface StatusCheckRecord {
 /** `Success` or `Failure`. */
 export type StatusCheckOutcome = 'Success' | 'Failure';
 export const statusCheckOutcomeValues: readonly StatusCheckOutcome[] = ['Success', 'Failure'];
+
+/** When to run which chaos. May change at any time; a change applies from the next run. */
+export interface ScheduleSpec {
+  /** When to run, in the controller's parser: five cron fields (minute hour day-of-month month day-of-week), or six with seconds first; a descriptor (`@yearly`, `@annually`, `@monthly`, `@weekly`, `@daily`, `@midnight`, `@hourly`); or `@every <duration>` (`@every 10s`, `@every 1h30m`). A `CRON_TZ=<zone> ` prefix is read as `timeZone`. */
+  schedule: string;
+  /** The IANA time zone the cron fields are read in, e.g. `Europe/Berlin`; `UTC` when omitted. A kerris addition. */
+  timeZone?: string;
+  /** How late a run may still start, in seconds after its slot. A slot found later than that (after a controller outage, or while a run held it back under `Forbid`) is counted as missed instead. When omitted, the latest slot due always runs. */
+  startingDeadlineSeconds?: number;
+  /** `Forbid` (the default; `""` means the same): a slot that comes while a run is still active waits for it, and runs then if `startingDeadlineSeconds` allows; `Allow`: runs may overlap. */
+  concurrencyPolicy?: ConcurrencyPolicy;
+  /** How many runs to keep, active ones included; older finished runs are deleted. Active runs are never deleted. 1 when omitted. */
+  historyLimit?: number;
+  /** The kind each run creates: PodChaos or NetworkChaos. */
+  type: string;
+  /** The spec of each PodChaos run, when `type` is PodChaos; as a PodChaos's spec. */
+  podChaos?: ScheduledPodChaosSpec;
+  /** The spec of each NetworkChaos run, when `type` is NetworkChaos; as a NetworkChaos's spec. */
+  networkChaos?: ScheduledNetworkChaosSpec;
+  /** Stops new runs while true; active runs go on. Slots that pass meanwhile are not run later, nor counted as missed. A kerris addition: Chaos Mesh pauses a Schedule with an annotation. */
+  suspend?: boolean;
+}
+
+/** `Forbid` (the default; `""` means the same): a slot that comes while a run is still active waits for it, and runs then if `startingDeadlineSeconds` allows; `Allow`: runs may overlap. */
+export type ConcurrencyPolicy = 'Forbid' | 'Allow' | '';
+export const concurrencyPolicyValues: readonly ConcurrencyPolicy[] = ['Forbid', 'Allow', ''];
+
+/** Values ScheduleTemplateType usually holds; the field itself accepts any string. */
+export type ScheduleTemplateType = 'PodChaos' | 'NetworkChaos';
+export const scheduleTemplateTypeValues: readonly ScheduleTemplateType[] = ['PodChaos', 'NetworkChaos'];
+
+/** The spec of each PodChaos run, when `type` is PodChaos; as a PodChaos's spec. */
+export interface ScheduledPodChaosSpec {
+  /** What happens to each target: `pod-kill` deletes the pod, `pod-failure` freezes its containers for `duration` and then thaws them, `container-kill` kills the containers named in `containerNames` (the first container when omitted). */
+  action: PodChaosAction;
+  /** Which pods are candidates. Every field given must match (they are ANDed), except `pods`, which names pods directly and ignores the other fields. An empty selector matches every pod in the experiment's namespace. */
+  selector: PodSelectorSpec;
+  /** How many of the candidate pods become targets: `one` picks one, `all` takes all, `fixed` picks `value` pods, `fixed-percent` picks `value` percent (rounded up), `random-max-percent` picks a random share from 1 to `value` percent (rounded up). Picks are random; `seed` makes them repeatable. */
+  mode: SelectorMode;
+  /** How many to pick: a pod count for `fixed`, a percentage from 1 to 100 for `fixed-percent` and `random-max-percent`. A string, as in Chaos Mesh. Not used with `one` and `all`. */
+  value?: string;
+  /** The containers to kill with `container-kill`; when omitted, the pod's first container (as in Chaos Mesh). Not allowed with other actions. */
+  containerNames?: string[];
+  /** Seconds the pod gets to shut down when `pod-kill` deletes it. When omitted, the pod's own `terminationGracePeriodSeconds`; 0 deletes it at once (a force delete: a StatefulSet's replacement may start before the old container has stopped). Only for `pod-kill`. */
+  gracePeriod?: number;
+  /** How long the fault is held, as a Go duration (`30s`, `5m`, `1h30m`). Required for `pod-failure`. For the kill actions it is how long the experiment stays Running after the kill. Counted from injection; time spent paused does not count. */
+  duration?: string;
+  /** Seed for the random pick of targets, 0 to 9007199254740991. The same seed over the same candidate pods picks the same targets. When omitted the controller chooses one and reports it in status.seed. */
+  seed?: number;
+  /** Pauses the experiment: faults that can be taken away are, and nothing new is injected until it is set back to false. The only spec field that may change after creation. */
+  paused?: boolean;
+  /** Selects and reports the targets in status without injecting anything. */
+  dryRun?: boolean;
+  /** Checks of the steady state while the fault is held (a kerris extension): when one fails for its `for` window, every target is recovered at once and the experiment ends Aborted. Evaluated by the leading controller; see docs/checks.md. */
+  guards?: Guard[];
+}
+
+/** The spec of each NetworkChaos run, when `type` is NetworkChaos; as a NetworkChaos's spec. */
+export interface ScheduledNetworkChaosSpec {
+  /** What happens to the targets' traffic: `delay`, `loss`, `duplicate` and `corrupt` apply the one netem fault of that name (its field of the same name is required); `netem` combines any of `delay`, `loss`, `duplicate`, `corrupt` and `rate`; `bandwidth` limits throughput with a token bucket (`bandwidth`); `partition` drops every packet to or from the peers. */
+  action: NetworkChaosAction;
+  /** Which pods are candidates. Every field given must match (they are ANDed), except `pods`, which names pods directly and ignores the other fields. An empty selector matches every pod in the experiment's namespace. */
+  selector: PodSelectorSpec;
+  /** How many of the candidate pods become targets: `one` picks one, `all` takes all, `fixed` picks `value` pods, `fixed-percent` picks `value` percent (rounded up), `random-max-percent` picks a random share from 1 to `value` percent (rounded up). Picks are random; `seed` makes them repeatable. */
+  mode: SelectorMode;
+  /** How many to pick: a pod count for `fixed`, a percentage from 1 to 100 for `fixed-percent` and `random-max-percent`. A string, as in Chaos Mesh. Not used with `one` and `all`. */
+  value?: string;
+  /** Which of the targets' packets are hit: `to` the packets they send (to the peers, when given), `from` the packets they receive (from the peers), `both` both. Omitted means `to`, as in Chaos Mesh. */
+  direction?: NetworkDirection;
+  /** The peers: pods picked by their own selector and mode, as the targets are. Only their addresses are used; kerris changes nothing in them. */
+  target?: NetworkTarget;
+  /** Peers outside the cluster (or any address), at most 64. With `target` the fault hits traffic with either kind of peer; with neither, traffic with every peer. Host names are resolved by the controller (A and AAAA) and their addresses are recorded in `status.network.resolved`; a Service is best named in full (`db.shop.svc.cluster.local`). */
+  externalTargets?: string[];
+  /** The target's interface to act on, e.g. `eth0`: 1 to 15 of A-Z a-z 0-9 _ . -, not starting with -. Omitted: every interface of the pod but loopback. */
+  device?: string;
+  /** kerris only: the peers' ports, at most 16: only traffic with these ports on the peer's side is hit (destination port of what the targets send, source port of what they receive). Needs `protocol` `tcp` or `udp`. */
+  ports?: number[];
+  /** Which packets are hit: `tcp`, `udp`, `icmp` (ICMP and ICMPv6) or `all`. Omitted means `all`, except that peers given as `host:port` in `externalTargets` are matched by TCP port. */
+  protocol?: NetworkProtocol;
+  /** Latency added to each packet hit. */
+  delay?: DelaySpec;
+  /** Packets dropped at random. */
+  loss?: LossSpec;
+  /** Packets sent twice at random. */
+  duplicate?: DuplicateSpec;
+  /** Packets with a random bit flipped. */
+  corrupt?: CorruptSpec;
+  /** A throughput limit that combines with the other netem faults of action `netem`. */
+  rate?: RateSpec;
+  /** A token bucket filter (tc-tbf): traffic above `rate` waits in a queue of `limit` bytes and is dropped when the queue is full. */
+  bandwidth?: BandwidthSpec;
+  /** How long the fault is held, as a Go duration (`30s`, `5m`, `1h30m`). Counted from injection; time spent paused does not count. Omitted: held until the object is deleted, as in Chaos Mesh. */
+  duration?: string;
+  /** kerris only, off by default: measures the effect from inside each target, just before and just after its fault lands (timed TCP connects to up to 8 of its peer addresses, run by the node daemon in the target's network namespace), and reports it in `status.targets[].verification` as `Verified`, `NotVerified` or `Unmeasured`. A connect sees a partition, a delay and loss; bandwidth, duplicate and corrupt are reported `Unmeasured` with the reason. The kernel counters in `status.targets[].evidence` are always reported. */
+  verify?: boolean;
+  /** Seed for the random pick of targets and peers, 0 to 9007199254740991. The same seed over the same candidate pods picks the same ones. When omitted the controller chooses one and reports it in status.seed. */
+  seed?: number;
+  /** Pauses the experiment: every fault is taken away, and nothing new is injected until it is set back to false. The only spec field that may change after creation. */
+  paused?: boolean;
+  /** Selects and reports the targets in status without injecting anything. */
+  dryRun?: boolean;
+  /** Checks of the steady state while the fault is held (a kerris extension): when one fails for its `for` window, every target is recovered at once and the experiment ends Aborted. Evaluated by the leading controller; see docs/checks.md. */
+  guards?: Guard[];
+}
+
+/** What the controller observed and did. Written only by the controller. */
+export interface ScheduleStatus {
+  /** The metadata.generation this status describes. */
+  observedGeneration?: number;
+  /** The slot of the last run created, or of the last slot passed over as missed: the point from which the next slots are counted. Chaos Mesh's name for the last schedule time. */
+  time?: string;
+  /** The next slot. */
+  nextScheduleTime?: string;
+  /** Runs that have not ended yet. */
+  active?: ChildReference[];
+  /** How many runs this Schedule has created. */
+  runs?: number;
+  /** How many slots passed without a run (controller away, run held back under Forbid, or later than startingDeadlineSeconds), over the Schedule's life. */
+  missedRuns?: number;
+  /** The last time slots were found missed: reported once, with an Event `MissedSchedule`. */
+  lastMissed?: MissedRuns;
+  /** The experiment's conditions, one per type. */
+  conditions?: ScheduleCondition[];
+}
+
+/** A chaos object the controller created. */
+export interface ChildReference {
+  /** Its apiVersion. */
+  apiVersion: string;
+  /** Its kind. */
+  kind: string;
+  /** Its namespace. */
+  namespace: string;
+  /** Its name. */
+  name: string;
+  /** Its UID. */
+  uid?: string;
+}
+
+/** The last time slots were found missed: reported once, with an Event `MissedSchedule`. */
+export interface MissedRuns {
+  /** How many slots were missed. */
+  count: number;
+  /** The first missed slot. */
+  first: string;
+  /** The last missed slot. */
+  last: string;
+  /** When the controller found them. */
+  reportedAt: string;
+}
+
+/** One aspect of the experiment's state, in the standard Kubernetes condition shape (metav1.Condition). */
+export interface ScheduleCondition {
+  /** What the condition is about, in CamelCase. */
+  type: string;
+  /** Whether the condition holds. */
+  status: ConditionStatus;
+  /** The metadata.generation the condition was computed from. */
+  observedGeneration?: number;
+  /** When status last changed. */
+  lastTransitionTime: string;
+  /** Why, as a CamelCase word a program can match on. */
+  reason: string;
+  /** Why, for people. May be empty. */
+  message: string;
+}
+
+/** Values ScheduleConditionType usually holds; the field itself accepts any string. */
+export type ScheduleConditionType = 'Scheduled' | 'Suspended' | 'Failed';
+export const scheduleConditionTypeValues: readonly ScheduleConditionType[] = ['Scheduled', 'Suspended', 'Failed'];
+
+/** The steps of a workflow and where it starts. Fixed at creation. */
+export interface WorkflowSpec {
+  /** The template the workflow starts with. */
+  entry: string;
+  /** Every step the workflow may run. */
+  templates: WorkflowTemplate[];
+}
+
+/** One step of a workflow, run when its parent reaches it. */
+export interface WorkflowTemplate {
+  /** The template's name, unique in the workflow; `entry`, `children` and branch targets refer to it. */
+  name: string;
+  /** What the step does: `Serial`, `Parallel`, `Suspend`, `Schedule`, `StatusCheck`, `PodChaos`, `NetworkChaos`. */
+  templateType: string;
+  /** The longest the step may run, from its start. When it passes, the step is ended: a chaos step's faults are taken away (the run is aborted), a Schedule is deleted, a Suspend, Serial or Parallel ends with every step under it. Required for Suspend and Schedule. */
+  deadline?: string;
+  /** The templates a Serial step runs one after another, or a Parallel step at once. */
+  children?: string[];
+  /** After a StatusCheck step: the templates to run next, each when its expression holds. A kerris extension of Chaos Mesh's, which branches only after a Task. */
+  conditionalBranches?: ConditionalBranch[];
+  /** StatusCheck only: when the check fails, abort the whole workflow, taking every fault it holds away. */
+  abortWithStatusCheck?: boolean;
+  /** The PodChaos this step creates, when `templateType` is PodChaos; as a PodChaos's spec. Its duration defaults to the step's `deadline`. */
+  podChaos?: WorkflowPodChaosSpec;
+  /** The NetworkChaos this step creates, when `templateType` is NetworkChaos; as a NetworkChaos's spec. Its duration defaults to the step's `deadline`. */
+  networkChaos?: WorkflowNetworkChaosSpec;
+  /** A Schedule run as a step (Chaos Mesh's ChaosOnlyScheduleSpec): the fields of a Schedule's spec but `suspend`. */
+  schedule?: WorkflowSchedule;
+  /** The StatusCheck this step creates, when `templateType` is StatusCheck; as a StatusCheck's spec. Its duration defaults to the step's `deadline`. */
+  statusCheck?: WorkflowStatusCheckSpec;
+}
+
+/** Values TemplateType usually holds; the field itself accepts any string. */
+export type TemplateType = 'Serial' | 'Parallel' | 'Suspend' | 'Schedule' | 'StatusCheck' | 'PodChaos' | 'NetworkChaos';
+export const templateTypeValues: readonly TemplateType[] = ['Serial', 'Parallel', 'Suspend', 'Schedule', 'StatusCheck', 'PodChaos', 'NetworkChaos'];
+
+/** A step to run after a StatusCheck step, when `expression` holds. */
+export interface ConditionalBranch {
+  /** The template to run. */
+  target: string;
+  /** When to run `target`, over the StatusCheck's `result` (`"Success"` or `"Failure"`): `==`, `!=`, `&&`, `||`, `!`, parentheses, string literals and `true`/`false`, as in Chaos Mesh's expr language. Empty or omitted: always. */
+  expression?: string;
+}
+
+/** The PodChaos this step creates, when `templateType` is PodChaos; as a PodChaos's spec. Its duration defaults to the step's `deadline`. */
+export interface WorkflowPodChaosSpec {
+  /** What happens to each target: `pod-kill` deletes the pod, `pod-failure` freezes its containers for `duration` and then thaws them, `container-kill` kills the containers named in `containerNames` (the first container when omitted). */
+  action: PodChaosAction;
+  /** Which pods are candidates. Every field given must match (they are ANDed), except `pods`, which names pods directly and ignores the other fields. An empty selector matches every pod in the experiment's namespace. */
+  selector: PodSelectorSpec;
+  /** How many of the candidate pods become targets: `one` picks one, `all` takes all, `fixed` picks `value` pods, `fixed-percent` picks `value` percent (rounded up), `random-max-percent` picks a random share from 1 to `value` percent (rounded up). Picks are random; `seed` makes them repeatable. */
+  mode: SelectorMode;
+  /** How many to pick: a pod count for `fixed`, a percentage from 1 to 100 for `fixed-percent` and `random-max-percent`. A string, as in Chaos Mesh. Not used with `one` and `all`. */
+  value?: string;
+  /** The containers to kill with `container-kill`; when omitted, the pod's first container (as in Chaos Mesh). Not allowed with other actions. */
+  containerNames?: string[];
+  /** Seconds the pod gets to shut down when `pod-kill` deletes it. When omitted, the pod's own `terminationGracePeriodSeconds`; 0 deletes it at once (a force delete: a StatefulSet's replacement may start before the old container has stopped). Only for `pod-kill`. */
+  gracePeriod?: number;
+  /** How long the fault is held, as a Go duration (`30s`, `5m`, `1h30m`). Required for `pod-failure`. For the kill actions it is how long the experiment stays Running after the kill. Counted from injection; time spent paused does not count. */
+  duration?: string;
+  /** Seed for the random pick of targets, 0 to 9007199254740991. The same seed over the same candidate pods picks the same targets. When omitted the controller chooses one and reports it in status.seed. */
+  seed?: number;
+  /** Pauses the experiment: faults that can be taken away are, and nothing new is injected until it is set back to false. The only spec field that may change after creation. */
+  paused?: boolean;
+  /** Selects and reports the targets in status without injecting anything. */
+  dryRun?: boolean;
+  /** Checks of the steady state while the fault is held (a kerris extension): when one fails for its `for` window, every target is recovered at once and the experiment ends Aborted. Evaluated by the leading controller; see docs/checks.md. */
+  guards?: Guard[];
+}
+
+/** The NetworkChaos this step creates, when `templateType` is NetworkChaos; as a NetworkChaos's spec. Its duration defaults to the step's `deadline`. */
+export interface WorkflowNetworkChaosSpec {
+  /** What happens to the targets' traffic: `delay`, `loss`, `duplicate` and `corrupt` apply the one netem fault of that name (its field of the same name is required); `netem` combines any of `delay`, `loss`, `duplicate`, `corrupt` and `rate`; `bandwidth` limits throughput with a token bucket (`bandwidth`); `partition` drops every packet to or from the peers. */
+  action: NetworkChaosAction;
+  /** Which pods are candidates. Every field given must match (they are ANDed), except `pods`, which names pods directly and ignores the other fields. An empty selector matches every pod in the experiment's namespace. */
+  selector: PodSelectorSpec;
+  /** How many of the candidate pods become targets: `one` picks one, `all` takes all, `fixed` picks `value` pods, `fixed-percent` picks `value` percent (rounded up), `random-max-percent` picks a random share from 1 to `value` percent (rounded up). Picks are random; `seed` makes them repeatable. */
+  mode: SelectorMode;
+  /** How many to pick: a pod count for `fixed`, a percentage from 1 to 100 for `fixed-percent` and `random-max-percent`. A string, as in Chaos Mesh. Not used with `one` and `all`. */
+  value?: string;
+  /** Which of the targets' packets are hit: `to` the packets they send (to the peers, when given), `from` the packets they receive (from the peers), `both` both. Omitted means `to`, as in Chaos Mesh. */
+  direction?: NetworkDirection;
+  /** The peers: pods picked by their own selector and mode, as the targets are. Only their addresses are used; kerris changes nothing in them. */
+  target?: NetworkTarget;
+  /** Peers outside the cluster (or any address), at most 64. With `target` the fault hits traffic with either kind of peer; with neither, traffic with every peer. Host names are resolved by the controller (A and AAAA) and their addresses are recorded in `status.network.resolved`; a Service is best named in full (`db.shop.svc.cluster.local`). */
+  externalTargets?: string[];
+  /** The target's interface to act on, e.g. `eth0`: 1 to 15 of A-Z a-z 0-9 _ . -, not starting with -. Omitted: every interface of the pod but loopback. */
+  device?: string;
+  /** kerris only: the peers' ports, at most 16: only traffic with these ports on the peer's side is hit (destination port of what the targets send, source port of what they receive). Needs `protocol` `tcp` or `udp`. */
+  ports?: number[];
+  /** Which packets are hit: `tcp`, `udp`, `icmp` (ICMP and ICMPv6) or `all`. Omitted means `all`, except that peers given as `host:port` in `externalTargets` are matched by TCP port. */
+  protocol?: NetworkProtocol;
+  /** Latency added to each packet hit. */
+  delay?: DelaySpec;
+  /** Packets dropped at random. */
+  loss?: LossSpec;
+  /** Packets sent twice at random. */
+  duplicate?: DuplicateSpec;
+  /** Packets with a random bit flipped. */
+  corrupt?: CorruptSpec;
+  /** A throughput limit that combines with the other netem faults of action `netem`. */
+  rate?: RateSpec;
+  /** A token bucket filter (tc-tbf): traffic above `rate` waits in a queue of `limit` bytes and is dropped when the queue is full. */
+  bandwidth?: BandwidthSpec;
+  /** How long the fault is held, as a Go duration (`30s`, `5m`, `1h30m`). Counted from injection; time spent paused does not count. Omitted: held until the object is deleted, as in Chaos Mesh. */
+  duration?: string;
+  /** kerris only, off by default: measures the effect from inside each target, just before and just after its fault lands (timed TCP connects to up to 8 of its peer addresses, run by the node daemon in the target's network namespace), and reports it in `status.targets[].verification` as `Verified`, `NotVerified` or `Unmeasured`. A connect sees a partition, a delay and loss; bandwidth, duplicate and corrupt are reported `Unmeasured` with the reason. The kernel counters in `status.targets[].evidence` are always reported. */
+  verify?: boolean;
+  /** Seed for the random pick of targets and peers, 0 to 9007199254740991. The same seed over the same candidate pods picks the same ones. When omitted the controller chooses one and reports it in status.seed. */
+  seed?: number;
+  /** Pauses the experiment: every fault is taken away, and nothing new is injected until it is set back to false. The only spec field that may change after creation. */
+  paused?: boolean;
+  /** Selects and reports the targets in status without injecting anything. */
+  dryRun?: boolean;
+  /** Checks of the steady state while the fault is held (a kerris extension): when one fails for its `for` window, every target is recovered at once and the experiment ends Aborted. Evaluated by the leading controller; see docs/checks.md. */
+  guards?: Guard[];
+}
+
+/** A Schedule run as a step (Chaos Mesh's ChaosOnlyScheduleSpec): the fields of a Schedule's spec but `suspend`. */
+export interface WorkflowSchedule {
+  /** When to run, in the controller's parser: five cron fields (minute hour day-of-month month day-of-week), or six with seconds first; a descriptor (`@yearly`, `@annually`, `@monthly`, `@weekly`, `@daily`, `@midnight`, `@hourly`); or `@every <duration>` (`@every 10s`, `@every 1h30m`). A `CRON_TZ=<zone> ` prefix is read as `timeZone`. */
+  schedule: string;
+  /** The IANA time zone the cron fields are read in, e.g. `Europe/Berlin`; `UTC` when omitted. A kerris addition. */
+  timeZone?: string;
+  /** How late a run may still start, in seconds after its slot. A slot found later than that (after a controller outage, or while a run held it back under `Forbid`) is counted as missed instead. When omitted, the latest slot due always runs. */
+  startingDeadlineSeconds?: number;
+  /** `Forbid` (the default; `""` means the same): a slot that comes while a run is still active waits for it, and runs then if `startingDeadlineSeconds` allows; `Allow`: runs may overlap. */
+  concurrencyPolicy?: ConcurrencyPolicy;
+  /** How many runs to keep, active ones included; older finished runs are deleted. Active runs are never deleted. 1 when omitted. */
+  historyLimit?: number;
+  /** The kind each run creates: PodChaos or NetworkChaos. */
+  type: string;
+  /** The spec of each PodChaos run, when `type` is PodChaos; as a PodChaos's spec. */
+  podChaos?: ScheduledPodChaosSpec;
+  /** The spec of each NetworkChaos run, when `type` is NetworkChaos; as a NetworkChaos's spec. */
+  networkChaos?: ScheduledNetworkChaosSpec;
+}
+
+/** The StatusCheck this step creates, when `templateType` is StatusCheck; as a StatusCheck's spec. Its duration defaults to the step's `deadline`. */
+export interface WorkflowStatusCheckSpec {
+  /** `Synchronous` (when omitted): ends as soon as `successThreshold` successes or `failureThreshold` failures in a row are reached, or `duration` is. `Continuous`: keeps checking until `failureThreshold` failures in a row, or `duration`, or until deleted. */
+  mode?: StatusCheckMode;
+  /** Which check runs: `HTTP` (when omitted, as in Chaos Mesh) needs `http`, `Prometheus` needs `prometheus`, `Kubernetes` needs `kubernetes`. */
+  type?: StatusCheckType;
+  /** How long the whole status check may run, as a Go duration (`30s`, `5m`), counted from its start. When it passes first, the check completes with `DurationExceed`. Without it a Continuous check runs until it fails or is deleted. */
+  duration?: string;
+  /** Seconds after which one execution counts as a failure. 1 when omitted, at most 300. */
+  timeoutSeconds?: number;
+  /** Seconds from the start of one execution to the start of the next. 10 when omitted, at most 86400. */
+  intervalSeconds?: number;
+  /** How many failures in a row make the status check failed. 3 when omitted. */
+  failureThreshold?: number;
+  /** How many successes in a row make a Synchronous status check successful. 1 when omitted; accepted and unused with Continuous, as in Chaos Mesh. */
+  successThreshold?: number;
+  /** How many records `status.records` keeps, the newest. 100 when omitted, at most 1000. */
+  recordsHistoryLimit?: number;
+  /** An HTTP request and the status codes that count as success, as in Chaos Mesh. The controller sends it; redirects are not followed (a 3xx is judged by its own code). */
+  http?: HttpCheck;
+  /** An instant PromQL query and a comparison every sample of its result must satisfy. */
+  prometheus?: PrometheusCheck;
+  /** A check of objects in the cluster, read by the controller: `workload` or `condition`, exactly one. */
+  kubernetes?: KubernetesCheck;
+}
+
+/** What the controller observed and did. Written only by the controller. */
+export interface WorkflowStatus {
+  /** The metadata.generation this status describes. */
+  observedGeneration?: number;
+  /** `Running`, `Finished` (every step ended), `Aborted` (on request or by a StatusCheck with abortWithStatusCheck; every fault taken away), `Failed` (a step failed or the workflow cannot run; see the Failed condition). */
+  phase?: WorkflowPhase;
+  /** The entry step's node. */
+  entryNode?: string;
+  /** When the workflow started. */
+  startTime?: string;
+  /** When it ended. */
+  endTime?: string;
+  /** Every step reached so far, with its start and end. */
+  nodes?: WorkflowNode[];
+  /** The experiment's conditions, one per type. */
+  conditions?: WorkflowCondition[];
+}
+
+/** `Running`, `Finished` (every step ended), `Aborted` (on request or by a StatusCheck with abortWithStatusCheck; every fault taken away), `Failed` (a step failed or the workflow cannot run; see the Failed condition). */
+export type WorkflowPhase = 'Running' | 'Finished' | 'Aborted' | 'Failed';
+export const workflowPhaseValues: readonly WorkflowPhase[] = ['Running', 'Finished', 'Aborted', 'Failed'];
+
+/** One step as it ran: a template reached by the workflow. */
+export interface WorkflowNode {
+  /** The node's name, unique in the workflow: the template's name, with `-<n>` when the template runs more than once. */
+  name: string;
+  /** The template it runs. */
+  template: string;
+  /** The template's type. */
+  templateType: string;
+  /** The node that started it; absent for the entry. */
+  parent?: string;
+  /** `Pending`, `Running`, `Succeeded` (it ran to its end or its deadline), `Failed`, `Aborted`. */
+  phase: WorkflowNodePhase;
+  /** When it started. */
+  startTime?: string;
+  /** When its deadline passes. */
+  deadlineTime?: string;
+  /** When it ended: for a chaos step, when its faults were all taken away. */
+  endTime?: string;
+  /** `Completed`: it ran to its own end; `DeadlineExceeded`: its deadline ended it; `ParentEnded`: the step above it ended first; `Failed`; `Aborted`. */
+  endReason?: WorkflowNodeEndReason;
+  /** The object the controller created for the step (chaos, Schedule or StatusCheck), with an ownerReference to the Workflow. */
+  object?: WorkflowNodeObject;
+  /** The nodes it started, in order. */
+  children?: string[];
+  /** StatusCheck steps: the check's result. */
+  result?: StatusCheckResult;
+  /** What happened, for people. */
+  message?: string;
+}
+
+/** `Pending`, `Running`, `Succeeded` (it ran to its end or its deadline), `Failed`, `Aborted`. */
+export type WorkflowNodePhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Aborted';
+export const workflowNodePhaseValues: readonly WorkflowNodePhase[] = ['Pending', 'Running', 'Succeeded', 'Failed', 'Aborted'];
+
+/** `Completed`: it ran to its own end; `DeadlineExceeded`: its deadline ended it; `ParentEnded`: the step above it ended first; `Failed`; `Aborted`. */
+export type WorkflowNodeEndReason = 'Completed' | 'DeadlineExceeded' | 'ParentEnded' | 'Failed' | 'Aborted';
+export const workflowNodeEndReasonValues: readonly WorkflowNodeEndReason[] = ['Completed', 'DeadlineExceeded', 'ParentEnded', 'Failed', 'Aborted'];
+
+/** The object the controller created for the step (chaos, Schedule or StatusCheck), with an ownerReference to the Workflow. */
+export interface WorkflowNodeObject {
+  /** Its kind. */
+  kind: string;
+  /** Its name, in the Workflow's namespace. */
+  name: string;
+}
+
+/** StatusCheck steps: the check's result. */
+export type StatusCheckResult = 'Success' | 'Failure';
+export const statusCheckResultValues: readonly StatusCheckResult[] = ['Success', 'Failure'];
+
+/** One aspect of the experiment's state, in the standard Kubernetes condition shape (metav1.Condition). */
+export interface WorkflowCondition {
+  /** What the condition is about, in CamelCase. */
+  type: string;
+  /** Whether the condition holds. */
+  status: ConditionStatus;
+  /** The metadata.generation the condition was computed from. */
+  observedGeneration?: number;
+  /** When status last changed. */
+  lastTransitionTime: string;
+  /** Why, as a CamelCase word a program can match on. */
+  reason: string;
+  /** Why, for people. May be empty. */
+  message: string;
+}
+
+/** Values WorkflowConditionType usually holds; the field itself accepts any string. */
+export type WorkflowConditionType = 'Accomplished' | 'Aborted' | 'Failed';
+export const workflowConditionTypeValues: readonly WorkflowConditionType[] = ['Accomplished', 'Aborted', 'Failed'];
