@@ -1,5 +1,6 @@
 /** NetworkChaos: delay, lose, duplicate, corrupt, rate-limit or cut off the traffic of pods, optionally only to some peers. */
 import { chaosStatus } from './chaos-status.ts';
+import { guardsField } from './guards.ts';
 import { celRegex, duration, immutableFields, maxSeed } from './common.ts';
 import type { KindDefinition } from './resource.ts';
 import {
@@ -337,6 +338,7 @@ const specFields: Readonly<Record<string, Field>> = {
   seed: optional(integer(`Seed for the random pick of targets and peers, 0 to ${maxSeed}. The same seed over the same candidate pods picks the same ones. When omitted the controller chooses one and reports it in status.seed.`, { format: 'int64', minimum: 0, maximum: maxSeed })),
   paused: optional(boolean('Pauses the experiment: every fault is taken away, and nothing new is injected until it is set back to false. The only spec field that may change after creation.')),
   dryRun: optional(boolean('Selects and reports the targets in status without injecting anything.')),
+  guards: guardsField,
 };
 
 const networkChaosSpec: ObjectSchema = object(

@@ -1,5 +1,6 @@
 /** PodChaos: kill pods, kill containers, or make pods fail for a while. */
 import { chaosStatus } from './chaos-status.ts';
+import { guardsField } from './guards.ts';
 import { dnsLabel, duration, immutableFields, maxSeed } from './common.ts';
 import type { KindDefinition } from './resource.ts';
 import {
@@ -25,6 +26,7 @@ const specFields: Readonly<Record<string, Field>> = {
   seed: optional(integer(`Seed for the random pick of targets, 0 to ${maxSeed}. The same seed over the same candidate pods picks the same targets. When omitted the controller chooses one and reports it in status.seed.`, { format: 'int64', minimum: 0, maximum: maxSeed })),
   paused: optional(boolean('Pauses the experiment: faults that can be taken away are, and nothing new is injected until it is set back to false. The only spec field that may change after creation.')),
   dryRun: optional(boolean('Selects and reports the targets in status without injecting anything.')),
+  guards: guardsField,
 };
 
 const podChaosSpec: ObjectSchema = object(

@@ -24,6 +24,7 @@ import { DAEMON_SELECTOR, DaemonFleet } from './daemons/fleet.ts';
 import { journalDamageReporter } from './daemons/journal-damage.ts';
 import { leaseRenewer } from './daemons/lease-renewer.ts';
 import { fleetSurveyor } from './daemons/survey.ts';
+import { guardRunner } from './guards/runner.ts';
 import type { ChaosKind, Experiment } from './engine/experiment.ts';
 import { ABORT_ANNOTATION, ExperimentEngine } from './engine/lifecycle.ts';
 import { verdictMetrics } from './engine/verdict-metrics.ts';
@@ -120,7 +121,11 @@ export function buildOperator(client: KubeClient, config: OperatorConfig, logger
   return new Manager({
     informers: [podExperiments, networkExperiments, allPods, daemonPods, allNamespaces, allNodes],
     controllers: [...controllers, leaseRenewer(fleet), journalDamageReporter(fleet, events, logger.child({ component: 'daemons' })),
-      fleetSurveyor({ client, fleet, namespace: config.namespace, identity: config.identity, log: logger.child({ component: 'daemons' }) }), ...(config.certificates === 'controller' ? [certificateKeeper(certificates, logger)] : [])],
+      fleetSurveyor({ client, fleet, namespace: config.namespace, identity: config.identity, log: logger.child({ component: 'daemons' }) }),
+      guardRunner({
+        client, events, log: logger.child({ component: 'guards' }),
+        kinds: [{ resource: podChaos, store: podExperiments.store }, { resource: networkChaos, store: networkExperiments.store }],
+      }), ...(config.certificates === 'controller' ? [certificateKeeper(certificates, logger)] : [])],
     metrics,
     logger,
     health: { port: config.healthPort },

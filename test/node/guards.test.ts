@@ -1,0 +1,87 @@
+/**
+ * Guards end to end: kerris deployed on the test bed, a fault that breaks the sample app, and a guard on the app's
+ * HTTP endpoint. The breach aborts the experiment and every fault is taken away within 5 s of the guard's window; the
+ * verdict says Aborted and names the guard and what it saw. A guard that keeps passing lets the fault run its course,
+ * with a score of 100.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { clusterNode, type ClusterNode, type ControlPlane } from '../testbed/index.ts';
+import { deployKerris, removeKerris } from '../testbed/kerris.ts';
+import { kubectlJson } from '../testbed/kubectl.ts';
+import { answersHttp, appPods } from '../testbed/sample-app.ts';
+import { chaosFixtures, condition, type ChaosFixtures, type EventJson } from './chaos-fixtures.ts';
+
+let plane: ControlPlane;
+let node: ClusterNode;
+let fx: ChaosFixtures;
+
+/** Polls until check is true; returns the time it first was, on this machine's monotonic clock. */
+async function when(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<number> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return performance.now();
+    if (performance.now() > deadline) assert.fail(`${what} not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+interface PodIp { status: { podIP?: string } }
+
+describe('guards on the real cluster', { timeout: 600_000 }, () => {
+  before(async () => {
+    ({ plane, node } = await clusterNode());
+    fx = chaosFixtures(plane, 'e2e-guard');
+    await deployKerris(plane, node, { replicas: 1 });
+  });
+
+  after(async () => {
+    await fx?.cleanUp();
+    await removeKerris(plane);
+  });
+
+  it('a guard on the app\'s HTTP endpoint aborts a pod-failure that breaks it: every pod answers again within 5 s of the window, verdict Aborted', async () => {
+    const namespace = await fx.newApp(3);
+    const pods = await appPods(plane, namespace);
+    const ips = await Promise.all(pods.map(async (p) => (await kubectlJson<PodIp>(plane, ['get', 'pod', p.name, '-n', namespace])).status.podIP ?? ''));
+    const [guarded] = ips;
+    assert.ok(guarded, 'the app\'s pods have addresses');
+    const FOR_MS = 3_000;
+    await fx.applyChaos(namespace, 'broken', {
+      action: 'pod-failure', mode: 'all', duration: '10m',
+      guards: [{ name: 'web-answers', for: '3s', intervalSeconds: 1, timeoutSeconds: 1, http: { url: `http://${guarded}:8080/`, criteria: { statusCode: '200' } } }],
+    });
+    // The app stops answering once frozen: the guard's window starts at its first failed evaluation, at most 1 s later.
+    const broken = await when('the app stops answering', 60_000, async () => !await answersHttp(guarded, 500));
+    const healed = await when('every pod answers again', 30_000, async () => (await Promise.all(ips.map((ip) => answersHttp(ip, 500)))).every(Boolean));
+    const lateMs = healed - broken - FOR_MS;
+    assert.ok(lateMs <= 5_000 + 1_000, `every fault was taken away ${(lateMs / 1000).toFixed(1)} s after the ${FOR_MS / 1000} s window (the window starts up to 1 s after the app broke)`);
+
+    const chaos = await fx.waitChaos(namespace, 'broken', 'Aborted', (c) => c.status?.phase === 'Aborted' && c.status.verdict !== undefined);
+    assert.equal(chaos.status?.verdict?.result, 'Aborted');
+    assert.match(chaos.status?.verdict?.reason ?? '', /^guard web-answers breached: /);
+    assert.deepEqual(chaos.status?.targets?.map((t) => t.phase), ['Recovered', 'Recovered', 'Recovered']);
+    assert.equal(condition(chaos, 'AllRecovered')?.status, 'True');
+    const guard = chaos.status?.guards?.[0];
+    assert.equal(guard?.state, 'Breached');
+    assert.ok((guard?.checks ?? 0) >= 3, `the guard was evaluated while the fault was held: ${JSON.stringify(guard)}`);
+    assert.ok((chaos.status?.verdict?.score ?? 100) < 100, 'the failed checks lower the score');
+    const events = await kubectlJson<{ items: EventJson[] }>(plane, ['get', 'events', '-n', namespace, '--field-selector', 'involvedObject.name=broken']);
+    assert.ok(events.items.some((e) => e.reason === 'GuardBreached' && e.type === 'Warning' && e.message.includes('web-answers')), 'a GuardBreached Event says which guard');
+    assert.ok(events.items.some((e) => e.reason === 'Aborted'));
+    await fx.waitAppReady(namespace);
+  });
+
+  it('a guard that keeps passing lets the fault run its course: Passed, score 100', async () => {
+    const namespace = await fx.newApp(3);
+    await fx.applyChaos(namespace, 'steady', {
+      action: 'pod-failure', mode: 'one', duration: '6s', seed: 1,
+      guards: [{ name: 'enough-replicas', kubernetes: { workload: { kind: 'Deployment', name: 'web', minAvailable: 1 } } }],
+    });
+    const chaos = await fx.waitChaos(namespace, 'steady', 'Finished with a verdict', (c) => c.status?.verdict !== undefined, 90_000);
+    assert.equal(chaos.status?.phase, 'Finished');
+    assert.equal(chaos.status?.verdict?.result, 'Passed', JSON.stringify(chaos.status?.verdict));
+    assert.equal(chaos.status?.verdict?.score, 100);
+    assert.ok((chaos.status?.guards?.[0]?.checks ?? 0) >= 3, JSON.stringify(chaos.status?.guards));
+  });
+});
