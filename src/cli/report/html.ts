@@ -90,6 +90,7 @@ ${row('experiment', `${e.kind} ${e.namespace}/${e.name}`)}
 ${row('uid', e.uid || '–')}
 ${row('phase', report.phase)}
 ${row('outcome', html`<span class="outcome-${report.verdict.outcome}">${report.verdict.outcome}</span>: ${report.verdict.summary}`)}
+${report.result ? row('verdict', `${report.result.verdict}, resilience score ${report.result.score}/100: ${report.result.reason}`) : undefined}
 ${report.verdict.effect ? row('measured effect', html`<span class="${report.verdict.effect}">${report.verdict.effect}</span>`) : undefined}
 ${row('action', spec.action)}
 ${row('mode', spec.value ? `${spec.mode} ${spec.value}` : spec.mode)}
@@ -161,6 +162,14 @@ ${e.resolved?.length ? row('resolved', e.resolved.map((r) => `${r.host} → ${r.
 </dl>${e.targets.length === 0 ? html`<p class="empty">No target has evidence or verification yet.</p>` : e.targets.map(targetEffect)}</section>`;
 }
 
+function guards(report: Report): Markup | undefined {
+  if (report.guards.length === 0) return undefined;
+  const day = reportDay(report);
+  return html`<section id="guards"><h2>Guards</h2><table>
+<thead><tr><th>guard</th><th>state</th><th>passed</th><th>last seen</th><th>since</th></tr></thead>
+<tbody>${report.guards.map((g) => html`<tr><td class="nowrap">${g.name}</td><td class="nowrap">${g.state}</td><td class="num">${g.passed} of ${g.checks}</td><td>${g.observed ?? '–'}${g.message ? html` <span class="muted">(${g.message})</span>` : undefined}</td><td>${when(g.since, day)}</td></tr>`)}</tbody></table></section>`;
+}
+
 function conditions(report: Report): Markup {
   const day = reportDay(report);
   return html`<section id="conditions"><h2>Conditions</h2>${report.conditions.length === 0 ? html`<p class="empty">No conditions.</p>` : html`<table>
@@ -202,6 +211,7 @@ ${summary(report)}
 ${plot(report)}
 ${targets(report)}
 ${effect(report)}
+${guards(report)}
 ${conditions(report)}
 ${events(report)}
 <footer>Report made ${generated === undefined ? report.generatedAt : dateTime(generated)} by kubectl kerris report; the same data: <code>kubectl kerris report ${e.name} -n ${e.namespace} -o json</code>.</footer>

@@ -71,6 +71,16 @@ export interface Verdict {
   effect?: VerificationVerdict;
 }
 
+export interface GuardLine {
+  name: string;
+  state: string;
+  checks: number;
+  passed: number;
+  observed?: string;
+  message?: string;
+  since?: string;
+}
+
 export interface Counts {
   selected: number;
   injected: number;
@@ -152,6 +162,10 @@ export interface Report {
   targets: TargetTimeline[];
   /** Absent for a kind or an experiment with nothing measured (PodChaos has no evidence). */
   effect?: EffectSection;
+  /** The controller's verdict once the experiment ended (status.verdict): Passed, Failed or Aborted, and the score. */
+  result?: { verdict: 'Passed' | 'Failed' | 'Aborted'; score: number; reason: string; concludedAt: string };
+  /** The guards of spec.guards as they last stood (status.guards). */
+  guards: GuardLine[];
   conditions: ConditionLine[];
   events: EventLine[];
   /** Events left out because they belong to an earlier object of the same name (another uid). */
@@ -203,6 +217,11 @@ export function buildReport(input: ReportInput): Report {
     },
     targets,
     ...(effect ? { effect } : {}),
+    ...(status.verdict ? { result: { verdict: status.verdict.result, score: status.verdict.score, reason: status.verdict.reason, concludedAt: status.verdict.concludedAt } } : {}),
+    guards: [...(status.guards ?? [])].sort((a, b) => a.name.localeCompare(b.name)).map((g) => ({
+      name: g.name, state: g.state, checks: g.checks ?? 0, passed: g.passed ?? 0,
+      ...defined('observed', g.observed), ...defined('message', g.message), ...defined('since', g.since),
+    })),
     conditions: [...(status.conditions ?? [])].sort(compareConditions).map(conditionLine),
     events,
     eventsOfOtherObjects: input.events.length - own.length,
