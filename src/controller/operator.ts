@@ -8,6 +8,7 @@ import type { NetworkChaos, PodChaos } from '../api/generated/types.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { namespaces, nodes, pods } from '../kube/resources.ts';
 import type { KubeObject, Namespace, Pod } from '../kube/types.ts';
+import type { Schedule } from '../api/generated/types.ts';
 import { Controller } from '../runtime/controller.ts';
 import { EventRecorder } from '../runtime/events.ts';
 import { Informer } from '../runtime/informer.ts';
@@ -32,6 +33,9 @@ import { networkChaosKind } from './networkchaos/kind.ts';
 import { networkChaos } from './networkchaos/resource.ts';
 import { podChaosKind } from './podchaos/kind.ts';
 import { podChaos } from './podchaos/resource.ts';
+import { ownerKeys } from './schedule/chaos-objects.ts';
+import { ScheduleReconciler } from './schedule/reconciler.ts';
+import { schedules } from './schedule/resource.ts';
 import { clusterView } from './targets/cluster-view.ts';
 import { selectedNamespaces } from './targets/pod-selection.ts';
 import { slimPod } from './targets/pod-cache.ts';
@@ -114,12 +118,20 @@ export function buildOperator(client: KubeClient, config: OperatorConfig, logger
   }
   const podExperiments = new Informer<PodChaos>({ client, resource: podChaos, logger, observer: metrics.informerObserver('podchaos') });
   const networkExperiments = new Informer<NetworkChaos>({ client, resource: networkChaos, logger, observer: metrics.informerObserver('networkchaos') });
+  const scheduleObjects = new Informer<Schedule>({ client, resource: schedules, logger, observer: metrics.informerObserver('schedules') });
+  const scheduleReconciler = new ScheduleReconciler({ client, events });
+  // Its own status writes need no reconcile: the next slot is its requeue; a run's changes (it ended) wake it.
+  const scheduleController = new Controller<Schedule>({
+    name: 'schedule', informer: scheduleObjects, concurrency: config.concurrency, metrics, logger, shouldEnqueueUpdate: specOrLifecycleChanged,
+    reconcile: (_schedule, ctx) => scheduleReconciler.reconcile({ namespace: ctx.namespace ?? '', name: ctx.name }),
+  }).watches(podExperiments, (run) => ownerKeys(run, 'Schedule')).watches(networkExperiments, (run) => ownerKeys(run, 'Schedule'));
   const controllers = [
     chaosController('podchaos', podExperiments, podChaosKind({ client, view, fleet, safety })),
     chaosController('networkchaos', networkExperiments, networkChaosKind({ view, fleet, safety }), networkChaosReach),
+    scheduleController,
   ];
   return new Manager({
-    informers: [podExperiments, networkExperiments, allPods, daemonPods, allNamespaces, allNodes],
+    informers: [podExperiments, networkExperiments, scheduleObjects, allPods, daemonPods, allNamespaces, allNodes],
     controllers: [...controllers, leaseRenewer(fleet), journalDamageReporter(fleet, events, logger.child({ component: 'daemons' })),
       fleetSurveyor({ client, fleet, namespace: config.namespace, identity: config.identity, log: logger.child({ component: 'daemons' }) }),
       guardRunner({
