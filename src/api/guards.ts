@@ -34,3 +34,14 @@ export const guardsField: Field = optional(array(
     mapKeys: ['name'],
   },
 ));
+
+/** The semantics of guards, aborts and the verdict, the same for every chaos kind (docs/api.md). */
+export const guardSemantics = {
+  title: 'Guards, abort and the verdict',
+  body: `
+\`spec.guards\` (a kerris extension) lists checks of the steady state, each with a \`name\` and exactly one of \`http\` (Chaos Mesh's StatusCheck request), \`prometheus\` (an instant query and a comparison) and \`kubernetes\` (a workload's available replicas or an object's condition). While the fault is held, the leading controller evaluates each every \`intervalSeconds\` (1), each evaluation bounded by \`timeoutSeconds\` (1). A guard that fails without a pass in between for its whole \`for\` window (the first failure when omitted) is **breached**: the controller sets the abort annotation, every target is recovered at once, the phase becomes \`Aborted\`, a Warning Event \`GuardBreached\` names the guard and what it saw, and the verdict says so. \`status.guards\` shows each guard's state (\`Pending\`, \`Passing\`, \`Failing\`, \`Breached\`), what it last saw, and its counts. The windows are kept in the leader's memory: a new leader starts them afresh, which can delay an abort by one window but never causes one. The checks run from the controller's pod, with its network and its rights.
+
+**Abort.** The annotation \`chaos.kerris.dev/abort\` (its value is the reason) stops an experiment now, whoever sets it (a guard, \`kubectl kerris abort\`, a person): nothing more is injected, every held fault is taken away, and it ends \`Aborted\`; the condition \`Aborted\` carries the reason. Unlike a delete, it keeps the record.
+
+**Verdict.** Once the experiment ends, \`status.verdict\` says \`Passed\` (every target injected and recovered, no guard breached, no \`spec.verify\` measurement contradicting the configured effect), \`Failed\` or \`Aborted\`, with a resilience score from 0 to 100: with guards, the share of their evaluations that passed while the fault was held; without, 100 for \`Passed\` and 0 otherwise. The metrics \`kerris_experiment_verdicts_total{kind,result}\` and \`kerris_experiment_resilience_score{kind}\` count them. A dry run has no verdict.`,
+};

@@ -1,6 +1,6 @@
 /** NetworkChaos: delay, lose, duplicate, corrupt, rate-limit or cut off the traffic of pods, optionally only to some peers. */
 import { chaosStatus } from './chaos-status.ts';
-import { guardsField } from './guards.ts';
+import { guardSemantics, guardsField } from './guards.ts';
 import { celRegex, duration, immutableFields, maxSeed } from './common.ts';
 import type { KindDefinition } from './resource.ts';
 import {
@@ -458,8 +458,10 @@ The status is PodChaos's (counts, at most 100 \`targets\` records, the same cond
 - \`targets[].verification\`, with \`verify: true\`: the effect measured from inside the target, once just before its fault lands and once just after (the node daemon's \`Probe\`: timed TCP connects to up to 8 of its single peer addresses, to the first of \`ports\` or a \`host:port\` port if the fault is scoped to one, else to a closed port, whose RST is a round trip), \`configured\` against \`measured\` (e.g. \`RTT +100ms to 10.0.0.7\` against \`RTT 0.6 ms before, 101.2 ms during (median)\`), with a \`verdict\`: a partition is \`Verified\` when peers that answered before answer none of 5 connects during (in either direction: for \`from\` the replies are dropped); a delay when the median of 10 round trips grew by the latency (twice for \`both\`) within max(5 ms, 10%); loss when the answered share of 200 connects (timeout 900 ms, under TCP's 1 s SYN retransmission) dropped by the loss (for \`both\`, 1 − (1 − loss)²) within 3σ. \`Unmeasured\`, with the reason in \`message\`: no peers (the fault is on every peer), no peer answered before, a \`udp\` or \`icmp\` protocol, a probe that failed, or an action a connect cannot see (bandwidth, rate, duplicate, corrupt). A target is measured once, when it is first injected.
 - \`network\`: \`expectedRtt\`, the \`resolved\` host names of \`externalTargets\`, and how many \`peers\` addresses the fault is scoped to.`,
     },
+    guardSemantics,
   ],
   differencesFromChaosMesh: [
+    { topic: 'Guards and verdict', chaosMesh: 'None on the experiment; a Workflow\'s StatusCheck (HTTP only) can abort the workflow.', kerris: '`spec.guards` (HTTP, Prometheus, Kubernetes checks with a `for` window) abort the experiment when breached; `status.verdict` with a resilience score.' },
     { topic: 'apiVersion', chaosMesh: '`chaos-mesh.org/v1alpha1`', kerris: '`chaos.kerris.dev/v1alpha1`' },
     { topic: 'Short name', chaosMesh: 'none', kerris: '`nchaos`; categories `chaos` and `kerris`.' },
     { topic: 'Pause', chaosMesh: 'The annotation `experiment.chaos-mesh.org/pause: "true"`; paused time counts toward `duration`.', kerris: '`spec.paused`, the one spec field that may change; paused time does not count toward `duration`. The annotation is not read.' },

@@ -1,6 +1,6 @@
 /** PodChaos: kill pods, kill containers, or make pods fail for a while. */
 import { chaosStatus } from './chaos-status.ts';
-import { guardsField } from './guards.ts';
+import { guardSemantics, guardsField } from './guards.ts';
 import { dnsLabel, duration, immutableFields, maxSeed } from './common.ts';
 import type { KindDefinition } from './resource.ts';
 import {
@@ -125,8 +125,10 @@ Conditions (type: meaning when True):
 - \`Paused\`: \`spec.paused\` is in effect.
 - \`Failed\`: the experiment cannot proceed; \`reason\` says why (\`NoTargets\`, \`NamespaceRefused\`, \`InvalidSelector\`, \`TooManyTargets\`, or \`Unsupported\` when no node daemon can do the action); a target that could not be injected is \`Failed\` in its record, with the reason, and \`AllInjected\` says \`InjectionFailed\`.`,
     },
+    guardSemantics,
   ],
   differencesFromChaosMesh: [
+    { topic: 'Guards and verdict', chaosMesh: 'None on the experiment; a Workflow\'s StatusCheck (HTTP only) can abort the workflow.', kerris: '`spec.guards` (HTTP, Prometheus, Kubernetes checks with a `for` window) abort the experiment when breached; `status.verdict` with a resilience score.' },
     { topic: 'apiVersion', chaosMesh: '`chaos-mesh.org/v1alpha1`', kerris: '`chaos.kerris.dev/v1alpha1`' },
     { topic: 'Short name', chaosMesh: 'none', kerris: '`pchaos` (`pc` is taken by PriorityClass); categories `chaos` and `kerris`.' },
     { topic: 'Pause', chaosMesh: 'The annotation `experiment.chaos-mesh.org/pause: "true"`; paused time counts toward `duration`.', kerris: '`spec.paused`, the one spec field that may change; paused time does not count toward `duration`. The annotation is not read.' },
