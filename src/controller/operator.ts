@@ -4,7 +4,7 @@
  * the daemon certificates, the Event recorder, leader election and the
  * health/metrics server.
  */
-import type { NetworkChaos, PodChaos } from '../api/generated/types.ts';
+import type { NetworkChaos, PodChaos, StatusCheck } from '../api/generated/types.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { namespaces, nodes, pods } from '../kube/resources.ts';
 import type { KubeObject, Namespace, Pod } from '../kube/types.ts';
@@ -37,6 +37,8 @@ import { ownerKeys } from './schedule/chaos-objects.ts';
 import { ScheduleReconciler } from './schedule/reconciler.ts';
 import { schedules } from './schedule/resource.ts';
 import { clusterView } from './targets/cluster-view.ts';
+import { statusChecks } from './statuscheck/resource.ts';
+import { StatusCheckReconciler } from './statuscheck/reconciler.ts';
 import { selectedNamespaces } from './targets/pod-selection.ts';
 import { slimPod } from './targets/pod-cache.ts';
 
@@ -118,6 +120,8 @@ export function buildOperator(client: KubeClient, config: OperatorConfig, logger
   }
   const podExperiments = new Informer<PodChaos>({ client, resource: podChaos, logger, observer: metrics.informerObserver('podchaos') });
   const networkExperiments = new Informer<NetworkChaos>({ client, resource: networkChaos, logger, observer: metrics.informerObserver('networkchaos') });
+  const checks = new Informer<StatusCheck>({ client, resource: statusChecks, logger, observer: metrics.informerObserver('statuschecks') });
+  const statusCheckReconciler = new StatusCheckReconciler({ client, events });
   const scheduleObjects = new Informer<Schedule>({ client, resource: schedules, logger, observer: metrics.informerObserver('schedules') });
   const scheduleReconciler = new ScheduleReconciler({ client, events });
   // Its own status writes need no reconcile: the next slot is its requeue; a run's changes (it ended) wake it.
@@ -129,9 +133,14 @@ export function buildOperator(client: KubeClient, config: OperatorConfig, logger
     chaosController('podchaos', podExperiments, podChaosKind({ client, view, fleet, safety })),
     chaosController('networkchaos', networkExperiments, networkChaosKind({ view, fleet, safety }), networkChaosReach),
     scheduleController,
+    // Its own status writes need no reconcile: the next execution is on its requeue timer.
+    new Controller<StatusCheck>({
+      name: 'statuscheck', informer: checks, concurrency: config.concurrency, metrics, logger, shouldEnqueueUpdate: specOrLifecycleChanged,
+      reconcile: (check, ctx) => statusCheckReconciler.reconcile(check, ctx.signal, ctx.log),
+    }),
   ];
   return new Manager({
-    informers: [podExperiments, networkExperiments, scheduleObjects, allPods, daemonPods, allNamespaces, allNodes],
+    informers: [podExperiments, networkExperiments, scheduleObjects, checks, allPods, daemonPods, allNamespaces, allNodes],
     controllers: [...controllers, leaseRenewer(fleet), journalDamageReporter(fleet, events, logger.child({ component: 'daemons' })),
       fleetSurveyor({ client, fleet, namespace: config.namespace, identity: config.identity, log: logger.child({ component: 'daemons' }) }),
       guardRunner({
