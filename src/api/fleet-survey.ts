@@ -6,6 +6,8 @@
  * both sides, so the two cannot drift.
  */
 
+import type { NodeCapabilities } from '../daemon/preflight.ts';
+
 export const FLEET_SURVEY_NAME = 'kerris-fleet';
 export const FLEET_SURVEY_KEY = 'survey.json';
 export const FLEET_SURVEY_VERSION = 1;
@@ -25,21 +27,11 @@ export interface SurveyedInjection {
   error: string;
 }
 
-/** What a node's kernel offers kerris's network faults (the daemon's own probes at its start). */
-export interface SurveyedNetwork {
-  netem: boolean;
-  tbf: boolean;
-  htb: boolean;
-  u32: boolean;
-  ingressRedirect: boolean;
-  ifb: boolean;
-  nftables: boolean;
-  ipset: boolean;
-  /** nft, legacy or none. */
-  iptablesBackend: 'nft' | 'legacy' | 'none';
-  /** v1, v2 or hybrid. */
-  cgroup: 'v1' | 'v2' | 'hybrid';
-}
+/**
+ * What a node's kernel offers kerris's network faults: the daemon's own preflight findings (src/daemon/preflight.ts),
+ * without the node name and the probes' stderr, so the CLI judges a node by the same fields the daemon does.
+ */
+export type SurveyedNetwork = Omit<NodeCapabilities, 'node' | 'failures'>;
 
 export interface SurveyedNode {
   node: string;
