@@ -8,7 +8,7 @@
  */
 import { stringify } from 'yaml';
 import { generatedHeader } from './crd.ts';
-import { resourceMetadata, type AccessCheck, type ApiGroupVersion, type KindDefinition, type SelectorPath } from './resource.ts';
+import { resourceMetadata, type AccessCheck, type ApiGroupVersion, type EmbeddedSpec, type KindDefinition, type SelectorPath } from './resource.ts';
 
 export const REQUESTER_ACCESS_POLICY = 'kerris-requester-access';
 
@@ -63,6 +63,31 @@ function validations(kind: KindDefinition): object[] {
   });
 }
 
+/** The namespaces an embedded spec's selector reaches, as CEL over `spec` (a holder's field). */
+function embeddedNamespaces(spec: string, path: SelectorPath): string {
+  return path === 'spec.selector' ? `(${reachedNamespaces(`${spec}.selector`)})` : `(!has(${spec}.target) ? [] : ${reachedNamespaces(`${spec}.target.selector`)})`;
+}
+
+/**
+ * A Schedule's runs and a Workflow's steps are created by the controller: each embedded spec is held, when its
+ * holder is created, to the checks its own kind has, so nobody gets through a Schedule what they could not do directly.
+ */
+function embeddedValidations(api: ApiGroupVersion, kind: KindDefinition): object[] {
+  return (kind.embeds ?? []).flatMap((embedded: EmbeddedSpec) => {
+    const target = api.kinds.find((k) => k.kind === embedded.kind);
+    if (target === undefined) throw new Error(`${kind.kind} embeds ${embedded.kind}, which the API does not have`);
+    return target.requesterAccess.map((check) => {
+      const spec = `h.${embedded.field}`;
+      const path = check.namespacesOf ?? 'spec.selector';
+      return {
+        expression: `request.kind.kind != '${kind.kind}' || ${embedded.holders}.all(h, !has(${spec}) || ${embeddedNamespaces(spec, path)}.all(ns, ${authorizerCall(check)}))`,
+        message: `you may not ${describe(check)} in every namespace ${embedded.place} ${selectorVariables[path].reaches} with its ${embedded.field}; kerris does only what its requester could do by hand`,
+        reason: 'Forbidden',
+      };
+    });
+  });
+}
+
 /** The variables the checks use, `namespaces` first, so a kind that needs no other selector adds none. */
 function variables(api: ApiGroupVersion): object[] {
   const used = new Set<SelectorPath>(['spec.selector']);
@@ -79,11 +104,17 @@ export function requesterAccessObjects(api: ApiGroupVersion): [policy: ManifestO
     spec: {
       failurePolicy: 'Fail',
       // Only creation: every spec field but `paused` is immutable (CEL in the CRDs), and pausing only takes faults away.
+      // Also updates of kinds whose embedded specs may change (a Schedule), which would otherwise widen them unchecked.
       matchConstraints: {
-        resourceRules: [{ apiGroups: [api.group], apiVersions: [api.version], operations: ['CREATE'], resources: api.kinds.map((k) => resourceMetadata(api, k).plural) }],
+        resourceRules: [
+          { apiGroups: [api.group], apiVersions: [api.version], operations: ['CREATE'], resources: api.kinds.filter((k) => k.embedsMutable !== true).map((k) => resourceMetadata(api, k).plural) },
+          ...(api.kinds.some((k) => k.embedsMutable === true)
+            ? [{ apiGroups: [api.group], apiVersions: [api.version], operations: ['CREATE', 'UPDATE'], resources: api.kinds.filter((k) => k.embedsMutable === true).map((k) => resourceMetadata(api, k).plural) }]
+            : []),
+        ],
       },
       variables: variables(api),
-      validations: api.kinds.flatMap(validations),
+      validations: [...api.kinds.flatMap(validations), ...api.kinds.flatMap((k) => embeddedValidations(api, k))],
     },
   };
   const binding = {

@@ -37,6 +37,25 @@ export interface KindDefinition {
    * the apiserver checks it at admission (admission.ts), so kerris never does what its requester could not.
    */
   readonly requesterAccess: readonly AccessCheck[];
+  /**
+   * Specs of other kinds this one embeds, which the controller creates with its own rights (a Schedule's runs, a
+   * Workflow's steps): each is held to its own kind's `requesterAccess` when this object is created (admission.ts).
+   */
+  readonly embeds?: readonly EmbeddedSpec[];
+  /** Also check the embedded specs on UPDATE: the spec may change after creation (a Schedule). */
+  readonly embedsMutable?: boolean;
+}
+
+/** Where a kind embeds another kind's spec. */
+export interface EmbeddedSpec {
+  /** The embedded kind, whose `requesterAccess` applies. */
+  readonly kind: string;
+  /** A CEL list over `object` of the objects that may hold the spec, e.g. `object.spec.templates`. */
+  readonly holders: string;
+  /** The field of each holder with the spec, e.g. `podChaos`. */
+  readonly field: string;
+  /** How a refusal names the place, e.g. `a template of this Workflow`. */
+  readonly place: string;
 }
 
 /**

@@ -146,11 +146,13 @@ export const schedule: KindDefinition = {
   ],
   // Checked against the embedded spec (admission.ts): a Schedule's runs are created by the controller, not by its requester.
   requesterAccess: [],
+  embeds: embeddableKinds.map((k) => ({ kind: k.kind, holders: '[object.spec]', field: k.field, place: 'this Schedule' })),
+  embedsMutable: true,
   semantics: [
     {
       title: 'Who may create one',
       body: `
-Each run is created by the controller's ServiceAccount, so the requester-access policy (\`kerris-requester-access\`, see PodChaos) checks the Schedule itself when it is created: its creator must pass the checks of the kind \`type\` names, against the embedded spec's selectors (\`podChaos.selector\`, or \`networkChaos.selector\` and \`networkChaos.target.selector\`), e.g. \`you may not delete pods in every namespace this Schedule's podChaos reaches (payments)\`. A change of the embedded spec later is checked the same way (the policy matches updates of Schedules), so nobody can widen a Schedule past their own rights.`,
+Each run is created by the controller's ServiceAccount, so the requester-access policy (\`kerris-requester-access\`, see PodChaos) checks the Schedule itself when it is created: its creator must pass the checks of the kind \`type\` names, against the embedded spec's selectors (\`podChaos.selector\`, or \`networkChaos.selector\` and \`networkChaos.target.selector\`), e.g. \`you may not delete pods in every namespace this Schedule reaches with its podChaos; kerris does only what its requester could do by hand\`. A change of the embedded spec later is checked the same way (the policy matches updates of Schedules), so nobody can widen a Schedule past their own rights.`,
     },
     {
       title: 'Slots and runs',

@@ -168,11 +168,15 @@ export const workflow: KindDefinition = {
     { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'time since creation' },
   ],
   requesterAccess: [],
+  embeds: embeddableKinds.flatMap((k) => [
+    { kind: k.kind, holders: 'object.spec.templates', field: k.field, place: 'a template of this Workflow' },
+    { kind: k.kind, holders: "object.spec.templates.filter(t, has(t.schedule)).map(t, t.schedule)", field: k.field, place: 'a Schedule template of this Workflow' },
+  ]),
   semantics: [
     {
       title: 'Who may create one',
       body: `
-Steps are created by the controller's ServiceAccount, so the requester-access policy (\`kerris-requester-access\`, see PodChaos) checks the Workflow itself when it is created, against every embedded spec: for each template (and each Schedule template's embedded spec), its creator must pass the checks of that template's kind against its selectors, e.g. \`you may not delete pods in every namespace a template of this Workflow reaches (payments)\`. The spec is fixed at creation.`,
+Steps are created by the controller's ServiceAccount, so the requester-access policy (\`kerris-requester-access\`, see PodChaos) checks the Workflow itself when it is created, against every embedded spec: for each template (and each Schedule template's embedded spec), its creator must pass the checks of that template's kind against its selectors, e.g. \`you may not delete pods in every namespace a template of this Workflow reaches with its podChaos; …\`. The spec is fixed at creation.`,
     },
     {
       title: 'Steps',
