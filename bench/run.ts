@@ -5,6 +5,7 @@ const BENCHMARKS: Readonly<Record<string, () => Promise<{ main: () => Promise<vo
   daemon: () => import('./daemon.ts'),
   'daemon-vm': () => import('./daemon-vm.ts'),
   'pod-failure': () => import('./pod-failure.ts'),
+  guard: () => import('./guard.ts'),
   faults: () => import('./faults.ts'),
 };
 
