@@ -137,6 +137,7 @@ const workflowNode = object('WorkflowNode', 'One step as it ran: a template reac
   })),
   children: optional(array('The nodes it started, in order.', string('A node name.', { maxLength: 80 }), { maxItems: 48 })),
   result: optional(enumeration('StatusCheckResult', 'StatusCheck steps: the check\'s result.', ['Success', 'Failure'])),
+  score: optional(integer('Chaos steps: the resilience score the step counts with in the workflow\'s verdict, 0 to 100: its experiment\'s verdict score, except that an experiment ended by the step\'s deadline scores as its guards did (100 without guards), since the deadline, not a failure, stopped it.', { format: 'int32', minimum: 0, maximum: 100 })),
   message: optional(string('What happened, for people.', { maxLength: 1024 })),
 });
 
@@ -149,6 +150,12 @@ const workflowStatus: ObjectSchema = object('WorkflowStatus', 'What the controll
   startTime: optional(time('When the workflow started.')),
   endTime: optional(time('When it ended.')),
   nodes: optional(array('Every step reached so far, with its start and end.', workflowNode, { maxItems: 128 })),
+  verdict: optional(object('WorkflowVerdict', 'How the workflow ended, set once in the status write that ends it.', {
+    result: required(enumeration('WorkflowVerdictResult', '`Passed`: it finished and no step failed or was aborted; `Failed`: a step failed or it could not run; `Aborted`: stopped early, on request (the abort annotation), by a StatusCheck with abortWithStatusCheck, or by an experiment aborted under it (a guard).', ['Passed', 'Failed', 'Aborted'])),
+    score: required(integer('The resilience score, 0 to 100: the mean of its chaos steps\' `score`, rounded; without chaos steps, 100 for Passed and 0 otherwise.', { format: 'int32', minimum: 0, maximum: 100 })),
+    reason: required(string('Why, in a sentence.', { maxLength: 1024 })),
+    concludedAt: required(time('When the verdict was reached.')),
+  })),
   conditions: conditions('WorkflowCondition', { typeName: 'WorkflowConditionType', values: workflowConditionTypes }),
 });
 
@@ -186,11 +193,12 @@ The controller starts at \`entry\` and records each step it reaches in \`status.
 - \`PodChaos\`, \`NetworkChaos\`: creates \`<workflow>-<node>\` from the embedded spec with an ownerReference to the Workflow; its \`duration\` is the template's \`deadline\` when it sets none, so a pod-failure or a NetworkChaos ends on its own. The step ends when the experiment does, with every fault taken away.
 - \`Suspend\` waits for \`deadline\`, counted from its \`startTime\` in status, so a restarted controller resumes the same wait.
 - \`Schedule\` creates a Schedule from \`schedule\`, which runs until \`deadline\`; then it is deleted, and its runs with it (each taking its faults away first).
-- \`StatusCheck\` creates a StatusCheck from \`statusCheck\` and ends with its result (\`Success\` or \`Failure\`). With \`abortWithStatusCheck: true\`, a \`Failure\` (or a deadline reached without \`Success\`) aborts the workflow. Then \`conditionalBranches\` start every target whose \`expression\` holds over \`result\`.
+- \`StatusCheck\` creates a StatusCheck from \`statusCheck\` and ends with its result: \`Failure\` when it completed with \`FailureThresholdExceed\`, or (\`mode: Synchronous\`) when its duration or the step's deadline passed without \`SuccessThresholdExceed\`; \`Success\` otherwise (a Continuous check that lasted its duration without failing). A StatusCheck still running at the step's deadline is deleted. With \`abortWithStatusCheck: true\`, a \`Failure\` aborts the workflow. Otherwise \`conditionalBranches\` start every target whose \`expression\` holds over \`result\`.
+- Child objects are named \`<workflow>-<node>\` (longer than 63 characters: shortened, with a hash of the full name), so a controller that restarts halfway never creates a step's object twice.
 
-\`deadline\` ends a step on time, counted from its start: a chaos step's experiment gets the abort annotation \`chaos.kerris.dev/abort\`, so its faults are taken away at once, and the step ends (\`endReason: DeadlineExceeded\`) when they are; a Serial or Parallel ends every step under it the same way (\`ParentEnded\`). A step ended by its deadline has \`Succeeded\`, as in Chaos Mesh.
+\`deadline\` ends a step on time, counted from its start: a chaos step's experiment gets the abort annotation \`chaos.kerris.dev/abort\`, so its faults are taken away at once, and the step ends (\`endReason: DeadlineExceeded\`) when they are; a Serial or Parallel ends every step under it the same way (\`ParentEnded\`). A step ended by its deadline has \`Succeeded\`, as in Chaos Mesh. While a step is being ended (its faults being taken away, its Schedule's runs recovering), it stays \`Running\` with \`endReason\` already set; \`endTime\` is written when it has ended.
 
-A step that fails (its experiment \`Failed\`, its object refused) fails the workflow: what still runs is aborted, and the phase is \`Failed\` with the step named in the condition. The annotation \`chaos.kerris.dev/abort\` on the Workflow aborts it the same way, phase \`Aborted\`. Deleting the Workflow deletes every object it created, each taking its faults away first.`,
+A step that fails (its experiment \`Failed\`, its object refused or deleted by someone else) fails the workflow: what still runs is aborted, and the phase is \`Failed\` with the step named in the condition. The annotation \`chaos.kerris.dev/abort\` on the Workflow aborts it the same way, phase \`Aborted\`: every running experiment under it gets the abort annotation, every StatusCheck and Schedule under it is deleted. So does an experiment under it that was aborted by something else (its guard, or its own abort annotation). The phase becomes \`Aborted\` or \`Failed\` once every step has ended, each with its faults taken away; the condition of that type is True from the moment the workflow began to end. Deleting the Workflow deletes every object it created, each taking its faults away first.`,
     },
     {
       title: 'Conditional branches',
@@ -200,7 +208,7 @@ Chaos Mesh evaluates \`conditionalBranches\` only after a \`Task\` step, over it
     {
       title: 'Status',
       body: `
-\`phase\`, \`startTime\`, \`endTime\`, \`entryNode\` and \`nodes\`: one record per step reached (name, template, type, parent, phase, \`startTime\`, \`deadlineTime\`, \`endTime\`, \`endReason\`, the object created, the nodes it started, a StatusCheck's \`result\`, a message). Conditions: \`Accomplished\` (every step ended), \`Aborted\`, \`Failed\`.`,
+\`phase\`, \`startTime\`, \`endTime\`, \`entryNode\` and \`nodes\`: one record per step reached (name, template, type, parent, phase, \`startTime\`, \`deadlineTime\`, \`endTime\`, \`endReason\`, the object created, the nodes it started, a StatusCheck's \`result\`, a message). Conditions: \`Accomplished\` (every step ended), \`Aborted\`, \`Failed\`. Node times carry milliseconds. \`verdict\` (\`result\` Passed, Failed or Aborted; \`score\`, the mean of the chaos steps' \`score\`; \`reason\`) is written in the status write that ends the workflow; a Workflow's own verdict counts only its chaos steps, not its StatusChecks (a failed StatusCheck shows in the result).`,
     },
   ],
   differencesFromChaosMesh: [

@@ -261,7 +261,7 @@ export interface HttpCheck {
   method?: HttpCheckMethod;
   /** Request headers, each with its values, as Go's `http.Header` (Chaos Mesh's shape): `headers: {Authorization: ["Bearer ..."]}`. */
   headers?: Record<string, string[]>;
-  /** The request body, sent as it is (with `POST`). */
+  /** The request body, sent as it is, with either method (as Chaos Mesh sends it). */
   body?: string;
   /** How a response is judged. */
   criteria: HttpCriteria;
@@ -1145,6 +1145,8 @@ export interface WorkflowStatus {
   endTime?: string;
   /** Every step reached so far, with its start and end. */
   nodes?: WorkflowNode[];
+  /** How the workflow ended, set once in the status write that ends it. */
+  verdict?: WorkflowVerdict;
   /** The experiment's conditions, one per type. */
   conditions?: WorkflowCondition[];
 }
@@ -1179,6 +1181,8 @@ export interface WorkflowNode {
   children?: string[];
   /** StatusCheck steps: the check's result. */
   result?: StatusCheckResult;
+  /** Chaos steps: the resilience score the step counts with in the workflow's verdict, 0 to 100: its experiment's verdict score, except that an experiment ended by the step's deadline scores as its guards did (100 without guards), since the deadline, not a failure, stopped it. */
+  score?: number;
   /** What happened, for people. */
   message?: string;
 }
@@ -1202,6 +1206,22 @@ export interface WorkflowNodeObject {
 /** StatusCheck steps: the check's result. */
 export type StatusCheckResult = 'Success' | 'Failure';
 export const statusCheckResultValues: readonly StatusCheckResult[] = ['Success', 'Failure'];
+
+/** How the workflow ended, set once in the status write that ends it. */
+export interface WorkflowVerdict {
+  /** `Passed`: it finished and no step failed or was aborted; `Failed`: a step failed or it could not run; `Aborted`: stopped early, on request (the abort annotation), by a StatusCheck with abortWithStatusCheck, or by an experiment aborted under it (a guard). */
+  result: WorkflowVerdictResult;
+  /** The resilience score, 0 to 100: the mean of its chaos steps' `score`, rounded; without chaos steps, 100 for Passed and 0 otherwise. */
+  score: number;
+  /** Why, in a sentence. */
+  reason: string;
+  /** When the verdict was reached. */
+  concludedAt: string;
+}
+
+/** `Passed`: it finished and no step failed or was aborted; `Failed`: a step failed or it could not run; `Aborted`: stopped early, on request (the abort annotation), by a StatusCheck with abortWithStatusCheck, or by an experiment aborted under it (a guard). */
+export type WorkflowVerdictResult = 'Passed' | 'Failed' | 'Aborted';
+export const workflowVerdictResultValues: readonly WorkflowVerdictResult[] = ['Passed', 'Failed', 'Aborted'];
 
 /** One aspect of the experiment's state, in the standard Kubernetes condition shape (metav1.Condition). */
 export interface WorkflowCondition {
