@@ -1,14 +1,15 @@
 /**
  * Guards end to end: kerris deployed on the test bed, a fault that breaks the sample app, and a guard on the app's
  * HTTP endpoint. The breach aborts the experiment and every fault is taken away within 5 s of the guard's window; the
- * verdict says Aborted and names the guard and what it saw. A guard that keeps passing lets the fault run its course,
- * with a score of 100.
+ * verdict says Aborted and names the guard and what it saw; the same with a Prometheus query against a real Prometheus.
+ * A guard that keeps passing lets the fault run its course, with a score of 100.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { clusterNode, type ClusterNode, type ControlPlane } from '../testbed/index.ts';
 import { deployKerris, removeKerris } from '../testbed/kerris.ts';
 import { kubectlJson } from '../testbed/kubectl.ts';
+import { startPrometheus } from '../testbed/prometheus.ts';
 import { answersHttp, appPods } from '../testbed/sample-app.ts';
 import { chaosFixtures, condition, type ChaosFixtures, type EventJson } from './chaos-fixtures.ts';
 
@@ -70,6 +71,29 @@ describe('guards on the real cluster', { timeout: 600_000 }, () => {
     assert.ok(events.items.some((e) => e.reason === 'GuardBreached' && e.type === 'Warning' && e.message.includes('web-answers')), 'a GuardBreached Event says which guard');
     assert.ok(events.items.some((e) => e.reason === 'Aborted'));
     await fx.waitAppReady(namespace);
+  });
+
+  it('a Prometheus guard (a real Prometheus and blackbox exporter probing the app) aborts a pod-failure once probe_success drops', async () => {
+    const namespace = await fx.newApp(3);
+    const pods = await appPods(plane, namespace);
+    const ips = await Promise.all(pods.map(async (p) => (await kubectlJson<PodIp>(plane, ['get', 'pod', p.name, '-n', namespace])).status.podIP ?? ''));
+    // On the node's address, so the controller in its pod can query it; the exporter probes the pods from the host.
+    const prometheus = await startPrometheus({ probe: ips.map((ip) => `http://${ip}:8080/`), host: node.internalIP });
+    try {
+      await prometheus.waitForProbes();
+      await fx.applyChaos(namespace, 'watched', {
+        action: 'pod-failure', mode: 'all', duration: '10m',
+        guards: [{ name: 'all-probes-up', for: '2s', prometheus: { url: prometheus.url, query: 'min(probe_success{probe="probe"})', comparison: { operator: '==', value: '1' } } }],
+      });
+      const chaos = await fx.waitChaos(namespace, 'watched', 'Aborted by the Prometheus guard', (c) => c.status?.phase === 'Aborted' && c.status.verdict !== undefined, 90_000);
+      assert.match(chaos.status?.verdict?.reason ?? '', /^guard all-probes-up breached: /);
+      assert.equal(chaos.status?.guards?.[0]?.state, 'Breached');
+      assert.match(chaos.status?.guards?.[0]?.observed ?? '', /0/, `what the query returned while the pods were frozen: ${JSON.stringify(chaos.status?.guards)}`);
+      assert.deepEqual(chaos.status?.targets?.map((t) => t.phase), ['Recovered', 'Recovered', 'Recovered']);
+      await when('every pod answers again', 30_000, async () => (await Promise.all(ips.map((ip) => answersHttp(ip, 500)))).every(Boolean));
+    } finally {
+      await prometheus.stop();
+    }
   });
 
   it('a guard that keeps passing lets the fault run its course: Passed, score 100', async () => {

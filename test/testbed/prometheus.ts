@@ -42,12 +42,12 @@ export class PrometheusStartError extends Error {
   }
 }
 
-/** A loopback port nobody listens on now (the process gets it a moment later; a clash fails its start loudly). */
-async function freePort(): Promise<number> {
+/** A port nobody listens on now at `host` (the process gets it a moment later; a clash fails its start loudly). */
+async function freePort(host = '127.0.0.1'): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
+    server.listen(0, host, resolve);
   });
   const address = server.address();
   await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -111,9 +111,11 @@ async function waitReady(url: string, started: Started, what: string): Promise<v
 
 /**
  * Starts the exporter and the server. Each probed URL is one scrape target of the job `probe`, its label `target`
- * set to the URL; the exporter's `http_2xx` module follows no redirect and gives up after 1 s.
+ * set to the URL; the exporter's `http_2xx` module follows no redirect and gives up after 1 s. The server listens on
+ * `host` (loopback unless told): the test-bed node's address lets the in-cluster controller query it.
  */
-export async function startPrometheus(options: { probe: readonly string[] }): Promise<PrivatePrometheus> {
+export async function startPrometheus(options: { probe: readonly string[]; host?: string }): Promise<PrivatePrometheus> {
+  const host = options.host ?? '127.0.0.1';
   await requireExecutables({ [PROMETHEUS_BIN]: 'prometheus', [BLACKBOX_BIN]: 'prometheus-blackbox-exporter' });
   await ensureNoSystemServices();
   const dir = await mkdtemp(join(tmpdir(), 'kerris-prometheus-'));
@@ -129,7 +131,7 @@ export async function startPrometheus(options: { probe: readonly string[] }): Pr
     const blackboxUrl = `http://127.0.0.1:${blackboxPort}`;
     await waitReady(`${blackboxUrl}/metrics`, blackbox, 'the blackbox exporter');
 
-    const port = await freePort();
+    const port = await freePort(host);
     const config = join(dir, 'prometheus.yml');
     await writeFile(config, stringify({
       global: { scrape_interval: '1s', scrape_timeout: '1s', evaluation_interval: '1s' },
@@ -141,12 +143,12 @@ export async function startPrometheus(options: { probe: readonly string[] }): Pr
       })),
     }));
     const server = await startProcess([
-      PROMETHEUS_BIN, `--config.file=${config}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`,
+      PROMETHEUS_BIN, `--config.file=${config}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=${host}:${port}`,
       // The Debian build looks for its console templates in /etc; none are needed.
       `--web.console.templates=${join(dir, 'consoles')}`, `--web.console.libraries=${join(dir, 'console_libraries')}`,
     ], join(dir, 'prometheus.log'));
     started.push(server);
-    const url = `http://127.0.0.1:${port}`;
+    const url = `http://${host}:${port}`;
     await waitReady(`${url}/-/ready`, server, 'prometheus');
 
     const stop = async (): Promise<void> => {
