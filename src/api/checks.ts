@@ -77,7 +77,7 @@ export const httpCheck: ObjectSchema = object('HttpCheck', 'An HTTP request and 
       }],
     },
   )),
-  body: optional(string('The request body, sent as it is (with `POST`).', { maxLength: MAX_HTTP_BODY_LENGTH })),
+  body: optional(string('The request body, sent as it is, with either method (as Chaos Mesh sends it).', { maxLength: MAX_HTTP_BODY_LENGTH })),
   criteria: required(object('HttpCriteria', 'How a response is judged.', {
     statusCode: required(statusCode),
   })),

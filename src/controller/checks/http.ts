@@ -1,11 +1,10 @@
 /**
  * The HTTP check, as Chaos Mesh's: one request, judged by its status code. Redirects are never followed: a 3xx is
- * judged by its own code (`redirect: 'manual'`), so a check cannot land on another host unseen. The body is not read
- * beyond what closing the response takes, and never recorded.
+ * judged by its own code, so a check cannot land on another host unseen. The body is not read, and never recorded.
  */
 import type { HttpCheck } from '../../api/generated/types.ts';
 import { failure, outcome, type CheckOutcome } from './outcome.ts';
-import { deadlineSignal, describeRequestFailure } from './request-failure.ts';
+import { RequestFailed, send, type Answer } from './request.ts';
 
 /** `200` or an inclusive `200-399`, as the schema admits it. */
 export interface StatusCodeRange {
@@ -31,12 +30,6 @@ export function parseStatusCodes(text: string): StatusCodeRange {
   return { min, max };
 }
 
-export function headersOf(check: HttpCheck): Headers {
-  const headers = new Headers();
-  for (const [name, values] of Object.entries(check.headers ?? {})) for (const value of values) headers.append(name, value);
-  return headers;
-}
-
 export async function evaluateHttp(check: HttpCheck, timeoutMs: number, signal?: AbortSignal): Promise<CheckOutcome> {
   const method = check.method ?? 'GET';
   let codes: StatusCodeRange;
@@ -46,25 +39,17 @@ export async function evaluateHttp(check: HttpCheck, timeoutMs: number, signal?:
     // The apiserver admits only well-formed criteria; an object written before the schema said so still gets an outcome.
     return failure('invalid criteria', error instanceof Error ? error.message : String(error));
   }
-  let response: Response;
+  let response: Answer;
   try {
-    response = await fetch(check.url, {
-      method,
-      headers: headersOf(check),
-      ...(check.body !== undefined && method !== 'GET' ? { body: check.body } : {}),
-      redirect: 'manual',
-      signal: deadlineSignal(timeoutMs, signal),
-    });
+    response = await send(new URL(check.url), { method, headers: check.headers, body: check.body, timeoutMs, signal, maxBodyBytes: 0 });
   } catch (error) {
-    const reason = describeRequestFailure(error, timeoutMs);
-    return failure('no response', `${method} ${check.url}: ${reason}`);
+    if (error instanceof RequestFailed) return failure('no response', `${method} ${check.url}: ${error.reason}`);
+    throw error;
   }
-  // Free the connection without reading a body nobody looks at.
-  await response.body?.cancel().catch(() => undefined);
   const status = response.status;
   const wanted = codes.min === codes.max ? `${codes.min}` : `${codes.min}-${codes.max}`;
   const ok = status >= codes.min && status <= codes.max;
-  const location = status >= 300 && status < 400 ? response.headers.get('location') : null;
-  const redirect = location === null ? '' : ` (a redirect to ${location}, not followed)`;
+  const location = status >= 300 && status < 400 ? response.headers.location : undefined;
+  const redirect = location === undefined ? '' : ` (a redirect to ${location}, not followed)`;
   return outcome(ok, `HTTP ${status}`, `${method} ${check.url}: status ${status} is ${ok ? '' : 'not '}in ${wanted}${redirect}`);
 }

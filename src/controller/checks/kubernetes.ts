@@ -9,7 +9,6 @@ import { isApiError, isNotFound } from '../../kube/errors.ts';
 import { defineResource, resourceName, type Resource } from '../../kube/resource.ts';
 import type { KubeObject } from '../../kube/types.ts';
 import { failure, outcome, type CheckOutcome } from './outcome.ts';
-import { deadlineSignal } from './request-failure.ts';
 
 interface WorkloadStatus extends KubeObject {
   status?: { availableReplicas?: number; numberAvailable?: number };
@@ -97,6 +96,12 @@ export async function evaluateCondition(client: KubeClient, check: ConditionChec
   const seen = `${check.type}=${condition.status ?? ''}${reason}`;
   const detail = condition.message ? `: ${condition.message}` : '';
   return outcome(ok, seen, ok ? `${what} has ${seen}` : `${what} has ${seen}, wanted ${check.type}=${check.status}${detail}`);
+}
+
+/** A signal that aborts after `timeoutMs` or when `outer` does, whichever is first. */
+function deadlineSignal(timeoutMs: number, outer: AbortSignal | undefined): AbortSignal {
+  const timeout = AbortSignal.timeout(timeoutMs);
+  return outer === undefined ? timeout : AbortSignal.any([timeout, outer]);
 }
 
 export async function evaluateKubernetes(client: KubeClient, check: KubernetesCheck, defaultNamespace: string, timeoutMs: number, signal?: AbortSignal): Promise<CheckOutcome> {

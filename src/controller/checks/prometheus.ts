@@ -5,7 +5,10 @@
  */
 import type { ComparisonOperator, PrometheusCheck, PrometheusComparison } from '../../api/generated/types.ts';
 import { clip, failure, outcome, type CheckOutcome } from './outcome.ts';
-import { deadlineSignal, describeRequestFailure } from './request-failure.ts';
+import { RequestFailed, send } from './request.ts';
+
+/** A bigger answer is not a check's: the query selects far more series than a comparison needs. */
+export const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
 
 /** One sample of a result: its labels (`{}` for a scalar) and its value. */
 export interface Sample {
@@ -124,14 +127,11 @@ export async function evaluatePrometheus(check: PrometheusCheck, timeoutMs: numb
   const url = queryUrl(check.url, check.query);
   // Prometheus stops evaluating a query at its own timeout; asking for a little less than ours lets it say so itself.
   url.searchParams.set('timeout', `${Math.max(1, Math.floor(timeoutMs * 0.9))}ms`);
-  let status: number;
-  let text: string;
   try {
-    const response = await fetch(url, { headers: { accept: 'application/json' }, redirect: 'manual', signal: deadlineSignal(timeoutMs, signal) });
-    status = response.status;
-    text = await response.text();
+    const answer = await send(url, { method: 'GET', headers: { accept: ['application/json'] }, timeoutMs, signal, maxBodyBytes: MAX_ANSWER_BYTES });
+    return judgeQueryResponse(answer.status, answer.body, check.comparison);
   } catch (error) {
-    return failure('no response', `GET ${url.origin}${url.pathname}: ${describeRequestFailure(error, timeoutMs)}`);
+    if (error instanceof RequestFailed) return failure('no response', `GET ${url.origin}${url.pathname}: ${error.reason}`);
+    throw error;
   }
-  return judgeQueryResponse(status, text, check.comparison);
 }

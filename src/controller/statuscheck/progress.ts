@@ -39,10 +39,13 @@ const CONDITION_TYPES = ['SuccessThresholdExceed', 'FailureThresholdExceed', 'Du
 export const isCompleted = (status: StatusCheckStatus | undefined): boolean =>
   status?.conditions?.some((c) => c.type === 'Completed' && c.status === 'True') ?? false;
 
-/** When `duration` runs out (epoch ms), or undefined without one. */
+/**
+ * When `duration` runs out (epoch ms), or undefined without one. `startTime` is whole seconds, cut down from the real
+ * start; the deadline rounds it up again, so a check runs at least its duration (and at most a second more).
+ */
 export function deadlineMs(status: StatusCheckStatus | undefined, settings: Settings, nowMs: number): number | undefined {
   if (settings.durationMs === undefined) return undefined;
-  return (status?.startTime === undefined ? nowMs : parseTime(status.startTime)) + settings.durationMs;
+  return (status?.startTime === undefined ? nowMs : parseTime(status.startTime) + 999) + settings.durationMs;
 }
 
 /** The four conditions as they stand: all False with reason `Running` until one reason completes the check. */
