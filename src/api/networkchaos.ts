@@ -393,6 +393,8 @@ export const networkChaos: KindDefinition = {
     { name: 'Duration', type: 'string', jsonPath: '.spec.duration', description: 'spec.duration (empty: until deleted)', priority: 1 },
     { name: 'Paused', type: 'boolean', jsonPath: '.spec.paused', description: 'spec.paused', priority: 1 },
     { name: 'Dry-Run', type: 'boolean', jsonPath: '.spec.dryRun', description: 'spec.dryRun', priority: 1 },
+    { name: 'Verdict', type: 'string', jsonPath: '.status.verdict.result', description: 'Passed, Failed or Aborted, once it ended' },
+    { name: 'Score', type: 'integer', jsonPath: '.status.verdict.score', description: 'the resilience score, 0 to 100', priority: 1 },
     { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'time since creation' },
   ],
   // By hand, changing a pod's networking means running tc or nft in it (kubectl exec); finding targets and peers means listing pods.

@@ -75,6 +75,8 @@ export const podChaos: KindDefinition = {
     { name: 'Injected', type: 'integer', jsonPath: '.status.injected', description: 'how many targets are injected now', priority: 1 },
     { name: 'Paused', type: 'boolean', jsonPath: '.spec.paused', description: 'spec.paused', priority: 1 },
     { name: 'Dry-Run', type: 'boolean', jsonPath: '.spec.dryRun', description: 'spec.dryRun', priority: 1 },
+    { name: 'Verdict', type: 'string', jsonPath: '.status.verdict.result', description: 'Passed, Failed or Aborted, once it ended' },
+    { name: 'Score', type: 'integer', jsonPath: '.status.verdict.score', description: 'the resilience score, 0 to 100', priority: 1 },
     { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'time since creation' },
   ],
   // Every action makes pods unavailable, which a person can do by hand by deleting them; listing is what a dry run shows.

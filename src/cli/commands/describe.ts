@@ -32,6 +32,7 @@ export async function describeCommand(session: Session, ref: string): Promise<st
     `Started:      ${status.startTime ?? '-'}`,
     `Injected:     ${status.injectedAt ?? '-'}`,
     `Recovered:    ${status.recoveredAt ?? '-'}`,
+    `Verdict:      ${status.verdict ? `${status.verdict.result}, resilience score ${status.verdict.score}/100: ${status.verdict.reason}` : '-'}`,
     `Counts:       ${status.selected ?? 0} selected, ${status.injected ?? 0} injected, ${status.recovered ?? 0} recovered, ${status.failed ?? 0} failed${status.targetsTruncated ? ` (${status.targetsTruncated} without a record)` : ''}`,
     'Spec:',
     indent(stringify(chaos.spec, { lineWidth: 0 })),
@@ -56,6 +57,12 @@ export async function describeCommand(session: Session, ref: string): Promise<st
       if (t.evidence) out.push(`    counters read at ${t.evidence.observedAt}`);
       if (t.verification) out.push(`    ${t.verification.verdict}: configured ${t.verification.configured ?? '-'}; measured ${t.verification.measured ?? '-'}${t.verification.message ? ` (${t.verification.message})` : ''}`);
     }
+  }
+  if ((status.guards ?? []).length > 0) {
+    out.push('Guards:');
+    out.push(indent(table(['guard', 'state', 'passed', 'last seen', 'since'], (status.guards ?? []).map((g) => [
+      g.name, g.state, `${g.passed ?? 0} of ${g.checks ?? 0}`, `${g.observed ?? '-'}${g.message ? ` (${g.message})` : ''}`, g.since ?? '-',
+    ]))));
   }
   const conditions = status.conditions ?? [];
   out.push(`Conditions:${conditions.length === 0 ? ' <none>' : ''}`);

@@ -35,7 +35,8 @@ function columns(row: Row, wide: boolean, withNamespace: boolean, now: number): 
   if (!wide) return cells;
   const nodes = [...new Set((status.targets ?? []).map((t) => t.node).filter((n): n is string => n !== undefined))].sort();
   const verdicts = (status.targets ?? []).map((t) => t.verification?.verdict).filter((v): v is NonNullable<typeof v> => v !== undefined);
-  return [...cells, String(spec['mode'] ?? ''), chaos.spec.paused ? 'true' : 'false', chaos.spec.dryRun ? 'true' : 'false', nodes.join(',') || '-', verdicts.join(',') || '-'];
+  const verdict = status.verdict ? `${status.verdict.result} ${status.verdict.score}` : '-';
+  return [...cells, String(spec['mode'] ?? ''), chaos.spec.paused ? 'true' : 'false', chaos.spec.dryRun ? 'true' : 'false', nodes.join(',') || '-', verdicts.join(',') || '-', verdict];
 }
 
 export async function getCommand(session: Session, output: string | undefined, kindArg: string | undefined, name: string | undefined): Promise<string> {
@@ -61,7 +62,7 @@ export async function getCommand(session: Session, output: string | undefined, k
   if (rows.length === 0) return `No chaos experiments found${namespace === undefined ? '' : ` in ${namespace} namespace`}.\n`;
   const withNamespace = session.allNamespaces;
   const headers = [...(withNamespace ? ['namespace'] : []), 'name', 'action', 'phase', 'targets', 'injected', 'recovered', 'failed', 'duration', 'age',
-    ...(format === 'wide' ? ['mode', 'paused', 'dry-run', 'nodes', 'verified'] : [])];
+    ...(format === 'wide' ? ['mode', 'paused', 'dry-run', 'nodes', 'verified', 'verdict'] : [])];
   const now = Date.now();
   return table(headers, rows.map((r) => columns(r, format === 'wide', withNamespace, now)));
 }
