@@ -60,7 +60,10 @@ interface Watched {
   dirty: boolean;
   /** A state changed: write at the next tick. */
   urgent: boolean;
+  /** The abort was asked for and the apiserver took it. */
   aborted: boolean;
+  /** An ask is on its way. */
+  breaching: boolean;
 }
 
 const DEFAULT_TICK_MS = 200;
@@ -103,13 +106,24 @@ export function guardRunner(options: GuardRunnerOptions): Runnable {
     }
   }
 
+  /** Asks for the abort; a failed ask (the apiserver away) is asked again at the next tick, which finds the breach. */
   async function breach(entry: Watched, run: GuardRun, chaos: Experiment): Promise<void> {
-    entry.aborted = true;
+    if (entry.breaching) return;
+    entry.breaching = true;
+    try {
+      await askAbort(entry, run, chaos);
+    } finally {
+      entry.breaching = false;
+    }
+  }
+
+  async function askAbort(entry: Watched, run: GuardRun, chaos: Experiment): Promise<void> {
     const last = run.standing.last;
     const window = run.guard.for ?? '0s';
     const reason = `guard ${run.guard.name} breached: ${last?.observed ?? ''}${last?.message ? ` (${last.message})` : ''}, failing for ${window}`;
     await flush(entry);
     await options.client.patch(entry.resource, entry.name, { type: 'merge', body: { metadata: { annotations: { [ABORT_ANNOTATION]: reason.slice(0, 4096) } } } }, { namespace: entry.namespace });
+    entry.aborted = true;
     options.log.warn('guard breached; aborting the experiment', { namespace: entry.namespace, name: entry.name, guard: run.guard.name, observed: last?.observed });
     await options.events.record(entry.resource, chaos, { type: 'Warning', reason: 'GuardBreached', message: `${reason}; every fault is being taken away` });
   }
@@ -145,7 +159,7 @@ export function guardRunner(options: GuardRunnerOptions): Runnable {
         if (entry === undefined) {
           const start = clock.monotonicMs();
           entry = {
-            resource: kind.resource, namespace: chaos.metadata.namespace ?? '', name: chaos.metadata.name ?? '', lastFlushMs: start, dirty: false, urgent: true, aborted: false,
+            resource: kind.resource, namespace: chaos.metadata.namespace ?? '', name: chaos.metadata.name ?? '', lastFlushMs: start, dirty: false, urgent: true, aborted: false, breaching: false,
             // After a pause the counts go on from what status holds; only the window starts afresh.
             guards: new Map(guards.map((guard) => {
               const prior = chaos.status?.guards?.find((g) => g.name === guard.name);
@@ -155,6 +169,11 @@ export function guardRunner(options: GuardRunnerOptions): Runnable {
           watched.set(uid, entry);
         }
         if (entry.aborted) continue;
+        const breached = [...entry.guards.values()].find((run) => run.standing.state === 'Breached');
+        if (breached !== undefined) {
+          await breach(entry, breached, chaos);
+          continue;
+        }
         for (const run of entry.guards.values()) if (!run.inFlight && clock.monotonicMs() >= run.nextDueMs) evaluate(entry, run, chaos);
         if (entry.urgent || (entry.dirty && clock.monotonicMs() - entry.lastFlushMs >= flushMs)) await flush(entry);
       }
