@@ -9,6 +9,7 @@ import type { KubeClient } from '../kube/client.ts';
 import { namespaces, nodes, pods } from '../kube/resources.ts';
 import type { KubeObject, Namespace, Pod } from '../kube/types.ts';
 import type { Schedule } from '../api/generated/types.ts';
+import type { Workflow } from '../api/generated/types.ts';
 import { Controller } from '../runtime/controller.ts';
 import { EventRecorder } from '../runtime/events.ts';
 import { Informer } from '../runtime/informer.ts';
@@ -37,6 +38,8 @@ import { ownerKeys } from './schedule/chaos-objects.ts';
 import { ScheduleReconciler } from './schedule/reconciler.ts';
 import { schedules } from './schedule/resource.ts';
 import { clusterView } from './targets/cluster-view.ts';
+import { WorkflowReconciler } from './workflow/reconciler.ts';
+import { workflows } from './workflow/resource.ts';
 import { statusChecks } from './statuscheck/resource.ts';
 import { StatusCheckReconciler } from './statuscheck/reconciler.ts';
 import { selectedNamespaces } from './targets/pod-selection.ts';
@@ -129,10 +132,20 @@ export function buildOperator(client: KubeClient, config: OperatorConfig, logger
     name: 'schedule', informer: scheduleObjects, concurrency: config.concurrency, metrics, logger, shouldEnqueueUpdate: specOrLifecycleChanged,
     reconcile: (_schedule, ctx) => scheduleReconciler.reconcile({ namespace: ctx.namespace ?? '', name: ctx.name }),
   }).watches(podExperiments, (run) => ownerKeys(run, 'Schedule')).watches(networkExperiments, (run) => ownerKeys(run, 'Schedule'));
+  const workflowObjects = new Informer<Workflow>({ client, resource: workflows, logger, observer: metrics.informerObserver('workflows') });
+  const workflowReconciler = new WorkflowReconciler({ client, events });
+  // Deadlines and Suspends are its requeue; its steps' changes (an experiment ended, a check completed) and an abort wake it.
+  const workflowController = new Controller<Workflow>({
+    name: 'workflow', informer: workflowObjects, concurrency: config.concurrency, metrics, logger,
+    shouldEnqueueUpdate: anyOf(specOrLifecycleChanged, annotationChanged(ABORT_ANNOTATION)),
+    reconcile: (_workflow, ctx) => workflowReconciler.reconcile({ namespace: ctx.namespace ?? '', name: ctx.name }),
+  }).watches(podExperiments, (step) => ownerKeys(step, 'Workflow')).watches(networkExperiments, (step) => ownerKeys(step, 'Workflow'))
+    .watches(checks, (step) => ownerKeys(step, 'Workflow')).watches(scheduleObjects, (step) => ownerKeys(step, 'Workflow'));
   const controllers = [
     chaosController('podchaos', podExperiments, podChaosKind({ client, view, fleet, safety })),
     chaosController('networkchaos', networkExperiments, networkChaosKind({ view, fleet, safety }), networkChaosReach),
     scheduleController,
+    workflowController,
     // Its own status writes need no reconcile: the next execution is on its requeue timer.
     new Controller<StatusCheck>({
       name: 'statuscheck', informer: checks, concurrency: config.concurrency, metrics, logger, shouldEnqueueUpdate: specOrLifecycleChanged,
@@ -140,7 +153,7 @@ export function buildOperator(client: KubeClient, config: OperatorConfig, logger
     }),
   ];
   return new Manager({
-    informers: [podExperiments, networkExperiments, scheduleObjects, checks, allPods, daemonPods, allNamespaces, allNodes],
+    informers: [podExperiments, networkExperiments, scheduleObjects, workflowObjects, checks, allPods, daemonPods, allNamespaces, allNodes],
     controllers: [...controllers, leaseRenewer(fleet), journalDamageReporter(fleet, events, logger.child({ component: 'daemons' })),
       fleetSurveyor({ client, fleet, namespace: config.namespace, identity: config.identity, log: logger.child({ component: 'daemons' }) }),
       guardRunner({
