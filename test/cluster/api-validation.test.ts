@@ -175,23 +175,26 @@ describe('PodChaos validation by the apiserver', { timeout: 180_000 }, () => {
 
   it('takes status through the status subresource and shows it in kubectl get', async () => {
     assert.equal((await create('with-status', killOne)).code, 0);
-    const status = { phase: 'Running', selected: 3, injected: 1, observedGeneration: 1 };
+    const status = { phase: 'Aborted', selected: 3, injected: 0, observedGeneration: 1, verdict: { result: 'Aborted', score: 40, reason: 'guard web breached: HTTP 503', concludedAt: '2026-12-01T10:00:00Z' } };
     await kubectl(plane, ['patch', '-n', namespace, resource, 'with-status', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status })]);
     const table = await kubectl(plane, ['get', '-n', namespace, 'pchaos', 'with-status']);
     const [header, row] = table.stdout.trim().split('\n').map((line) => line.trim().split(/\s+/));
-    assert.deepEqual(header, ['NAME', 'ACTION', 'PHASE', 'TARGETS', 'AGE']);
-    assert.deepEqual(row?.slice(0, 4), ['with-status', 'pod-kill', 'Running', '3']);
+    assert.deepEqual(header, ['NAME', 'ACTION', 'PHASE', 'TARGETS', 'VERDICT', 'AGE']);
+    assert.deepEqual(row?.slice(0, 5), ['with-status', 'pod-kill', 'Aborted', '3', 'Aborted']);
+    const wide = await kubectl(plane, ['get', '-n', namespace, 'pchaos', 'with-status', '-o', 'wide']);
+    assert.match(wide.stdout, /SCORE/);
+    assert.match(wide.stdout.split('\n')[1] ?? '', /\s40\s/);
     const inCategory = await kubectl(plane, ['get', '-n', namespace, 'chaos', '-o', 'name']);
     assert.ok(inCategory.stdout.includes(`${resource}/with-status`), inCategory.stdout);
   });
 
-  it('accepts every example in examples/', async () => {
-    const files = (await readdir(join(repoRoot, 'examples'))).filter((f) => f.startsWith('podchaos-') && f.endsWith('.yaml'));
-    assert.ok(files.length >= 2);
+  it('accepts every example in examples/, of every kind', async () => {
+    const files = (await readdir(join(repoRoot, 'examples'))).filter((f) => f.endsWith('.yaml'));
+    assert.ok(['podchaos-', 'networkchaos-', 'schedule-', 'workflow-'].every((kind) => files.some((f) => f.startsWith(kind))), files.join(', '));
     for (const file of files) {
       const text = await readFile(join(repoRoot, 'examples', file), 'utf8');
       const result = await kubectl(plane, ['create', '--dry-run=server', '-n', namespace, '-f', '-'], {
-        input: text.replace(/namespace: demo\n/, `namespace: ${namespace}\n`),
+        input: text.replace(/namespace: demo\n/, `namespace: ${namespace}\n`).replaceAll('namespaces: [demo]', `namespaces: [${namespace}]`),
         allowFailure: true,
       });
       assert.equal(result.code, 0, `${file}: ${result.stderr}`);

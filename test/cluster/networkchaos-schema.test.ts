@@ -574,10 +574,10 @@ describe('NetworkChaos validation by the apiserver', { timeout: 300_000 }, () =>
 
     const table = await kubectl(plane, ['get', '-n', namespace, 'nchaos', 'with-status']);
     const [header, row] = table.stdout.trim().split('\n').map((line) => line.trim().split(/\s+/));
-    assert.deepEqual(header, ['NAME', 'ACTION', 'PHASE', 'TARGETS', 'AGE']);
+    assert.deepEqual(header, ['NAME', 'ACTION', 'PHASE', 'TARGETS', 'VERDICT', 'AGE']);
     assert.deepEqual(row?.slice(0, 2), ['with-status', 'delay']);
     const wide = await kubectl(plane, ['get', '-n', namespace, 'nchaos', 'with-status', '-o', 'wide']);
-    assert.match(wide.stdout.split('\n')[0] ?? '', /^NAME\s+ACTION\s+DIRECTION\s+MODE\s+PHASE\s+TARGETS\s+INJECTED\s+PEERS\s+DURATION\s+PAUSED\s+DRY-RUN\s+AGE$/);
+    assert.match(wide.stdout.split('\n')[0] ?? '', /^NAME\s+ACTION\s+DIRECTION\s+MODE\s+PHASE\s+TARGETS\s+INJECTED\s+PEERS\s+DURATION\s+PAUSED\s+DRY-RUN\s+VERDICT\s+SCORE\s+AGE$/);
     const inCategory = await kubectl(plane, ['get', '-n', namespace, 'chaos', '-o', 'name']);
     assert.ok(inCategory.stdout.includes(`${resource}/with-status`), inCategory.stdout);
   });
