@@ -88,6 +88,39 @@ function embeddedValidations(api: ApiGroupVersion, kind: KindDefinition): object
   });
 }
 
+/**
+ * CEL over a check `c`: its creator may `get` what a `kubernetes` check reads. A workload's resource is known; a
+ * condition's is the kind's lower-case plural by the usual rule (ies, es, s), so a kind with an irregular plural is
+ * refused unless its creator may get that name too: refused wrongly, never admitted wrongly. The namespace is the
+ * check's, else the object's own; a cluster-scoped object (a Node) is asked with that namespace.
+ */
+const READS = (() => {
+  const w = 'c.kubernetes.workload';
+  const k = 'c.kubernetes.condition';
+  const kind = `string(${k}.kind).lowerAscii()`;
+  const plural = `(${kind}.endsWith('s') || ${kind}.endsWith('x') ? ${kind} + 'es' : ${kind}.endsWith('y') ? ${kind}.substring(0, size(${kind}) - 1) + 'ies' : ${kind} + 's')`;
+  const workload = `authorizer.group('apps').resource(${w}.kind == 'Deployment' ? 'deployments' : ${w}.kind == 'StatefulSet' ? 'statefulsets' : 'daemonsets').namespace(has(${w}.namespace) ? ${w}.namespace : request.namespace).check('get').allowed()`;
+  const condition = `authorizer.group(${k}.apiVersion.contains('/') ? ${k}.apiVersion.split('/')[0] : '').resource(${plural}).namespace(has(${k}.namespace) ? ${k}.namespace : request.namespace).check('get').allowed()`;
+  return `!has(c.kubernetes) || (has(${w}) ? ${workload} : ${condition})`;
+})();
+
+const READS_MESSAGE = 'a kubernetes check reads an object you may not get yourself; kerris does only what its requester could do by hand';
+
+/** Every kubernetes check the kind's controller evaluates, directly or in an embedded spec, held to its creator's own read access. */
+function checkValidations(api: ApiGroupVersion, kind: KindDefinition): object[] {
+  const direct = (kind.checks?.('object.spec') ?? []).map((list) => ({
+    expression: `request.kind.kind != '${kind.kind}' || (${list}).all(c, ${READS})`,
+    message: READS_MESSAGE,
+    reason: 'Forbidden',
+  }));
+  const embedded = (kind.embeds ?? []).flatMap((e: EmbeddedSpec) => (api.kinds.find((k) => k.kind === e.kind)?.checks?.(`h.${e.field}`) ?? []).map((list) => ({
+    expression: `request.kind.kind != '${kind.kind}' || ${e.holders}.all(h, !has(h.${e.field}) || (${list}).all(c, ${READS}))`,
+    message: `${READS_MESSAGE} (in ${e.place})`,
+    reason: 'Forbidden',
+  })));
+  return [...direct, ...embedded];
+}
+
 /** The variables the checks use, `namespaces` first, so a kind that needs no other selector adds none. */
 function variables(api: ApiGroupVersion): object[] {
   const used = new Set<SelectorPath>(['spec.selector']);
@@ -114,7 +147,7 @@ export function requesterAccessObjects(api: ApiGroupVersion): [policy: ManifestO
         ],
       },
       variables: variables(api),
-      validations: [...api.kinds.flatMap(validations), ...api.kinds.flatMap((k) => embeddedValidations(api, k))],
+      validations: [...api.kinds.flatMap(validations), ...api.kinds.flatMap((k) => embeddedValidations(api, k)), ...api.kinds.flatMap((k) => checkValidations(api, k))],
     },
   };
   const binding = {

@@ -24,6 +24,9 @@ const guard = object('Guard', 'A check of the steady state, evaluated while the 
   },
 ]);
 
+/** The checks a chaos kind's guards hold, for the admission policy (KindDefinition.checks). */
+export const guardChecks = (spec: string): readonly string[] => [`has(${spec}.guards) ? ${spec}.guards : []`];
+
 /** `spec.guards`, the same on every chaos kind. */
 export const guardsField: Field = optional(array(
   'Checks of the steady state while the fault is held (a kerris extension): when one fails for its `for` window, every target is recovered at once and the experiment ends Aborted. Evaluated by the leading controller; see docs/checks.md.',
@@ -39,7 +42,7 @@ export const guardsField: Field = optional(array(
 export const guardSemantics = {
   title: 'Guards, abort and the verdict',
   body: `
-\`spec.guards\` (a kerris extension) lists checks of the steady state, each with a \`name\` and exactly one of \`http\` (Chaos Mesh's StatusCheck request), \`prometheus\` (an instant query and a comparison) and \`kubernetes\` (a workload's available replicas or an object's condition). While the fault is held, the leading controller evaluates each every \`intervalSeconds\` (1), each evaluation bounded by \`timeoutSeconds\` (1). A guard that fails without a pass in between for its whole \`for\` window (the first failure when omitted) is **breached**: the controller sets the abort annotation, every target is recovered at once, the phase becomes \`Aborted\`, a Warning Event \`GuardBreached\` names the guard and what it saw, and the verdict says so. \`status.guards\` shows each guard's state (\`Pending\`, \`Passing\`, \`Failing\`, \`Breached\`), what it last saw, and its counts. The windows are kept in the leader's memory: a new leader starts them afresh, which can delay an abort by one window but never causes one. The checks run from the controller's pod, with its network and its rights.
+\`spec.guards\` (a kerris extension) lists checks of the steady state, each with a \`name\` and exactly one of \`http\` (Chaos Mesh's StatusCheck request), \`prometheus\` (an instant query and a comparison) and \`kubernetes\` (a workload's available replicas or an object's condition). While the fault is held, the leading controller evaluates each every \`intervalSeconds\` (1), each evaluation bounded by \`timeoutSeconds\` (1). A guard that fails without a pass in between for its whole \`for\` window (the first failure when omitted) is **breached**: the controller sets the abort annotation, every target is recovered at once, the phase becomes \`Aborted\`, a Warning Event \`GuardBreached\` names the guard and what it saw, and the verdict says so. \`status.guards\` shows each guard's state (\`Pending\`, \`Passing\`, \`Failing\`, \`Breached\`), what it last saw, and its counts. The windows are kept in the leader's memory: a new leader starts them afresh, which can delay an abort by one window but never causes one. The checks run from the controller's pod, with its network and its rights; so a \`kubernetes\` check is admitted only if its creator may \`get\` what it reads (the workload, or the object whose condition it reads, by its kind's plural), asked of the apiserver's authorizer by the admission policy, and an \`http\` or \`prometheus\` check reaches whatever the controller's pod can reach (limit it with a NetworkPolicy on the controller).
 
 **Abort.** The annotation \`chaos.kerris.dev/abort\` (its value is the reason) stops an experiment now, whoever sets it (a guard, \`kubectl kerris abort\`, a person): nothing more is injected, every held fault is taken away, and it ends \`Aborted\`; the condition \`Aborted\` carries the reason. Unlike a delete, it keeps the record.
 

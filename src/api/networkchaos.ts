@@ -1,6 +1,6 @@
 /** NetworkChaos: delay, lose, duplicate, corrupt, rate-limit or cut off the traffic of pods, optionally only to some peers. */
 import { chaosStatus } from './chaos-status.ts';
-import { guardSemantics, guardsField } from './guards.ts';
+import { guardChecks, guardSemantics, guardsField } from './guards.ts';
 import { celRegex, duration, immutableFields, maxSeed } from './common.ts';
 import type { KindDefinition } from './resource.ts';
 import {
@@ -398,6 +398,7 @@ export const networkChaos: KindDefinition = {
     { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'time since creation' },
   ],
   // By hand, changing a pod's networking means running tc or nft in it (kubectl exec); finding targets and peers means listing pods.
+  checks: guardChecks,
   requesterAccess: [
     { verb: 'create', group: '', resource: 'pods', subresource: 'exec' },
     { verb: 'list', group: '', resource: 'pods' },

@@ -1,6 +1,6 @@
 /** PodChaos: kill pods, kill containers, or make pods fail for a while. */
 import { chaosStatus } from './chaos-status.ts';
-import { guardSemantics, guardsField } from './guards.ts';
+import { guardChecks, guardSemantics, guardsField } from './guards.ts';
 import { dnsLabel, duration, immutableFields, maxSeed } from './common.ts';
 import type { KindDefinition } from './resource.ts';
 import {
@@ -80,6 +80,7 @@ export const podChaos: KindDefinition = {
     { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'time since creation' },
   ],
   // Every action makes pods unavailable, which a person can do by hand by deleting them; listing is what a dry run shows.
+  checks: guardChecks,
   requesterAccess: [
     { verb: 'delete', group: '', resource: 'pods' },
     { verb: 'list', group: '', resource: 'pods' },

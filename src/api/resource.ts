@@ -44,6 +44,12 @@ export interface KindDefinition {
   readonly embeds?: readonly EmbeddedSpec[];
   /** Also check the embedded specs on UPDATE: the spec may change after creation (a Schedule). */
   readonly embedsMutable?: boolean;
+  /**
+   * The checks (src/api/checks.ts) the controller evaluates for an object of this kind, as CEL lists over its spec
+   * (`spec` is the CEL path of the spec: `object.spec`, or an embedding's field): a `kubernetes` check reads with the
+   * controller's rights, so its creator must be allowed to `get` what it reads (admission.ts).
+   */
+  readonly checks?: (spec: string) => readonly string[];
 }
 
 /** Where a kind embeds another kind's spec. */

@@ -110,6 +110,7 @@ export const statusCheck: KindDefinition = {
     { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'time since creation' },
   ],
   // A StatusCheck only reads: a request anyone in the namespace could send from a pod, or an object (see "Who may create one").
+  checks: (spec) => [`[${spec}]`],
   requesterAccess: [],
   semantics: [
     {

@@ -175,6 +175,7 @@ export const workflow: KindDefinition = {
     { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'time since creation' },
   ],
   requesterAccess: [],
+  checks: (spec) => [`${spec}.templates.filter(t, has(t.statusCheck)).map(t, t.statusCheck)`],
   embeds: embeddableKinds.flatMap((k) => [
     { kind: k.kind, holders: 'object.spec.templates', field: k.field, place: 'a template of this Workflow' },
     { kind: k.kind, holders: "object.spec.templates.filter(t, has(t.schedule)).map(t, t.schedule)", field: k.field, place: 'a Schedule template of this Workflow' },

@@ -98,4 +98,45 @@ describe('requester authorisation at admission (ValidatingAdmissionPolicy)', () 
     }
     assert.equal(result.code, 0, `admitted once the user may delete and list there: ${result.output}`);
   });
+
+  it('holds a kubernetes check (a guard, a StatusCheck) to its creator\'s own right to get what it reads', async () => {
+    const guarded = (check: object) => stringify({
+      apiVersion: 'chaos.kerris.dev/v1alpha1', kind: 'PodChaos', metadata: { name: 'guarded', namespace: home },
+      spec: { action: 'pod-kill', mode: 'one', selector: {}, guards: [{ name: 'replicas', kubernetes: check }] },
+    });
+    const statusCheck = (check: object) => stringify({
+      apiVersion: 'chaos.kerris.dev/v1alpha1', kind: 'StatusCheck', metadata: { name: 'reads', namespace: home },
+      spec: { mode: 'Synchronous', type: 'Kubernetes', kubernetes: check },
+    });
+    const createAs = async (manifest: string) => {
+      const result = await kubectl(plane, ['create', '--dry-run=server', `--as=${user}`, '-f', '-'], { input: manifest, allowFailure: true });
+      return { code: result.code, output: `${result.stdout}${result.stderr}` };
+    };
+    const workload = { workload: { kind: 'Deployment', name: 'web', minAvailable: 1 } };
+    const refused = await createAs(guarded(workload));
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.output, /a kubernetes check reads an object you may not get yourself/);
+    const node = await createAs(guarded({ condition: { apiVersion: 'v1', kind: 'Node', name: 'n1', type: 'Ready', status: 'True' } }));
+    assert.notEqual(node.code, 0, 'nor may it read a Node\'s condition');
+
+    // Once the user may get Deployments in its namespace (and create StatusChecks), the same are admitted.
+    await kubectl(plane, ['apply', '-f', '-'], {
+      input: [
+        { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'chaos-user-reads', namespace: home }, rules: [
+          { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get'] },
+          { apiGroups: ['chaos.kerris.dev'], resources: ['statuschecks'], verbs: ['create'] },
+        ] },
+        { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'chaos-user-reads', namespace: home }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'chaos-user-reads' }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }] },
+      ].map((doc) => stringify(doc)).join('---\n'),
+    });
+    let admitted = { code: 1, output: '' };
+    for (const until = Date.now() + 30_000; Date.now() < until && admitted.code !== 0; await sleep(250)) admitted = await createAs(guarded(workload));
+    assert.equal(admitted.code, 0, admitted.output);
+    assert.equal((await createAs(statusCheck(workload))).code, 0, 'a StatusCheck reading the same Deployment');
+    const elsewhere = await createAs(statusCheck({ workload: { kind: 'Deployment', name: 'web', namespace: other, minAvailable: 1 } }));
+    assert.notEqual(elsewhere.code, 0, 'but not one in a namespace where the user may not get Deployments');
+    assert.match(elsewhere.output, /a kubernetes check reads an object you may not get yourself/);
+    const deployments = await createAs(guarded({ condition: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', type: 'Available', status: 'True' } }));
+    assert.equal(deployments.code, 0, `a condition of a Deployment, by its plural: ${deployments.output}`);
+  });
 });
