@@ -128,8 +128,16 @@ function variables(api: ApiGroupVersion): object[] {
   return [...used].map((path) => ({ name: selectorVariables[path].name, expression: selectorVariables[path].expression }));
 }
 
-/** The policy and its binding, as objects: deploy/ writes them as they are, the Helm chart with its own labels. */
-export function requesterAccessObjects(api: ApiGroupVersion): [policy: ManifestObject, binding: ManifestObject] {
+/** The namespace deploy/ installs kerris in; the Helm chart puts its release namespace in its place. */
+export const DEFAULT_KERRIS_NAMESPACE = 'kerris-system';
+
+/**
+ * The policy and its binding, as objects: deploy/ writes them as they are, the Helm chart with its own labels.
+ * `kerrisNamespace` names the controller's ServiceAccount, whose own creations (a Schedule's runs, a Workflow's steps)
+ * the policy does not judge: the specs it creates them from were held to their creator's rights when the Schedule or
+ * Workflow was admitted, and judging them again would ask the controller for rights it must not have (pods/exec).
+ */
+export function requesterAccessObjects(api: ApiGroupVersion, kerrisNamespace = DEFAULT_KERRIS_NAMESPACE): [policy: ManifestObject, binding: ManifestObject] {
   const policy = {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'ValidatingAdmissionPolicy',
@@ -146,6 +154,7 @@ export function requesterAccessObjects(api: ApiGroupVersion): [policy: ManifestO
             : []),
         ],
       },
+      matchConditions: [{ name: 'not-the-kerris-controller', expression: `request.userInfo.username != 'system:serviceaccount:${kerrisNamespace}:kerris-controller'` }],
       variables: variables(api),
       validations: [...api.kinds.flatMap(validations), ...api.kinds.flatMap((k) => embeddedValidations(api, k)), ...api.kinds.flatMap((k) => checkValidations(api, k))],
     },

@@ -99,6 +99,22 @@ describe('requester authorisation at admission (ValidatingAdmissionPolicy)', () 
     assert.equal(result.code, 0, `admitted once the user may delete and list there: ${result.output}`);
   });
 
+  it('does not judge what the kerris controller creates (a Schedule\'s run, a Workflow\'s step): those specs were judged with their holder', async () => {
+    const controller = 'system:serviceaccount:kerris-system:kerris-controller';
+    await kubectl(plane, ['apply', '-f', '-'], {
+      input: [
+        { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'as-controller', namespace: other }, rules: [{ apiGroups: ['chaos.kerris.dev'], resources: ['podchaos', 'networkchaos'], verbs: ['create'] }] },
+        { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'as-controller', namespace: other }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'as-controller' }, subjects: [{ kind: 'ServiceAccount', name: 'kerris-controller', namespace: 'kerris-system' }] },
+      ].map((doc) => stringify(doc)).join('---\n'),
+    });
+    const step = stringify({ apiVersion: 'chaos.kerris.dev/v1alpha1', kind: 'NetworkChaos', metadata: { name: 'step', namespace: other }, spec: { action: 'partition', mode: 'all', selector: {} } });
+    let result = { code: 1, stdout: '', stderr: '' };
+    for (const until = Date.now() + 30_000; Date.now() < until && result.code !== 0; await sleep(250)) {
+      result = await kubectl(plane, ['create', '--dry-run=server', `--as=${controller}`, '-f', '-'], { input: step, allowFailure: true });
+    }
+    assert.equal(result.code, 0, `the controller may create the step it was given, without pods/exec of its own: ${result.stderr}`);
+  });
+
   it('holds a kubernetes check (a guard, a StatusCheck) to its creator\'s own right to get what it reads', async () => {
     const guarded = (check: object) => stringify({
       apiVersion: 'chaos.kerris.dev/v1alpha1', kind: 'PodChaos', metadata: { name: 'guarded', namespace: home },
