@@ -189,4 +189,55 @@ describe('workflows on the real cluster', { timeout: 900_000 }, () => {
       server.close();
     }
   });
+
+  it('a Suspend keeps its clock across a controller outage: it ends when its recorded start plus deadline says', async () => {
+    const namespace = await fx.newApp(3);
+    await applyWorkflow(namespace, 'patient', 'main', [
+      { name: 'main', templateType: 'Serial', children: ['pause', 'kill'] },
+      { name: 'pause', templateType: 'Suspend', deadline: '40s' },
+      { name: 'kill', templateType: 'PodChaos', podChaos: { action: 'pod-kill', mode: 'one', selector } },
+    ]);
+    await waitWorkflow(namespace, 'patient', 'the Suspend started', (w) => w.status?.nodes?.some((n) => n.name === 'pause') ?? false);
+    await fx.scaleController(0);
+    const downAt = Date.now();
+    await new Promise((r) => setTimeout(r, 10_000));
+    await fx.scaleController(1);
+    process.stderr.write(`suspend restart: controller away ${((Date.now() - downAt) / 1000).toFixed(1)} s\n`);
+    const w = await waitWorkflow(namespace, 'patient', 'an end', ended, 120_000);
+    assert.equal(w.status?.phase, 'Finished', JSON.stringify(w.status, null, 1));
+    const pause = nodeOf(w, 'pause');
+    const heldMs = pause.endMs - pause.startMs;
+    process.stderr.write(`suspend restart: the 40 s Suspend lasted ${heldMs} ms\n`);
+    assert.ok(heldMs >= 40_000 && heldMs <= 41_000, `the Suspend lasted ${heldMs} ms across the restart`);
+    assert.ok(nodeOf(w, 'kill').startMs >= pause.endMs);
+    await fx.waitAppReady(namespace);
+  });
+
+  it('the abort annotation on a Workflow aborts every step; deleting a Workflow recovers its experiments first', async () => {
+    const namespace = await fx.newApp(3);
+    const ips = await podIps(namespace);
+    const templates: WorkflowTemplate[] = [
+      { name: 'main', templateType: 'Parallel', children: ['freeze', 'pause'] },
+      { name: 'freeze', templateType: 'PodChaos', deadline: '5m', podChaos: { action: 'pod-failure', mode: 'all', selector, duration: '10m' } },
+      { name: 'pause', templateType: 'Suspend', deadline: '5m' },
+    ];
+    const allAnswer = async () => (await Promise.all(ips.map((ip) => answersHttp(ip, 500)))).every(Boolean);
+    const noneAnswers = async () => !(await Promise.all(ips.map((ip) => answersHttp(ip, 500)))).some(Boolean);
+    await applyWorkflow(namespace, 'stopped', 'main', templates);
+    await when('the app stops answering', 60_000, noneAnswers);
+    const annotated = Date.now();
+    await kubectl(plane, ['annotate', 'workflow', 'stopped', '-n', namespace, 'chaos.kerris.dev/abort=game day over']);
+    const healed = await when('every pod answers again', 30_000, allAnswer);
+    process.stderr.write(`workflow abort: every frozen pod answered ${healed - annotated} ms after the annotation\n`);
+    const w = await waitWorkflow(namespace, 'stopped', 'an end', ended, 30_000);
+    assert.equal(w.status?.phase, 'Aborted');
+    assert.equal(w.status?.conditions?.find((c) => c.type === 'Aborted')?.message, 'abort requested: game day over');
+    assert.deepEqual(w.status?.nodes?.map((n) => [n.name, n.phase]), [['main', 'Aborted'], ['freeze', 'Aborted'], ['pause', 'Aborted']]);
+
+    await applyWorkflow(namespace, 'deleted', 'main', templates);
+    await when('the app stops answering', 60_000, noneAnswers);
+    await kubectl(plane, ['delete', 'workflow', 'deleted', '-n', namespace, '--wait=true']);
+    await when('every pod answers again', 30_000, allAnswer);
+    await when('its experiment is gone', 60_000, async () => (await kubectlJson<{ items: PodChaos[] }>(plane, ['get', 'podchaos', '-n', namespace])).items.every((c) => c.metadata.name !== 'deleted-freeze'));
+  });
 });
