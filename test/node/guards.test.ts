@@ -2,13 +2,16 @@
  * Guards end to end: kerris deployed on the test bed, a fault that breaks the sample app, and a guard on the app's
  * HTTP endpoint. The breach aborts the experiment and every fault is taken away within 5 s of the guard's window; the
  * verdict says Aborted and names the guard and what it saw; the same with a Prometheus query against a real Prometheus.
- * A guard that keeps passing lets the fault run its course, with a score of 100.
+ * A guard on one step of a Workflow aborts the whole workflow. A guard that keeps passing lets the fault run its
+ * course, with a score of 100.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { clusterNode, type ClusterNode, type ControlPlane } from '../testbed/index.ts';
 import { deployKerris, removeKerris } from '../testbed/kerris.ts';
-import { kubectlJson } from '../testbed/kubectl.ts';
+import { stringify } from 'yaml';
+import type { NetworkChaos, Workflow } from '../../src/api/generated/types.ts';
+import { kubectl, kubectlJson } from '../testbed/kubectl.ts';
 import { startPrometheus } from '../testbed/prometheus.ts';
 import { answersHttp, appPods } from '../testbed/sample-app.ts';
 import { chaosFixtures, condition, type ChaosFixtures, type EventJson } from './chaos-fixtures.ts';
@@ -94,6 +97,43 @@ describe('guards on the real cluster', { timeout: 600_000 }, () => {
     } finally {
       await prometheus.stop();
     }
+  });
+
+  it('a guard on one step of a Workflow aborts the whole workflow: the other step\'s fault is taken away too, verdict Aborted naming the guard', async () => {
+    const namespace = await fx.newApp(3);
+    const pods = await appPods(plane, namespace);
+    const [guarded] = await Promise.all(pods.map(async (p) => (await kubectlJson<PodIp>(plane, ['get', 'pod', p.name, '-n', namespace])).status.podIP ?? ''));
+    const selector = { labelSelectors: { app: 'web' } };
+    await kubectl(plane, ['apply', '-f', '-'], {
+      input: stringify({
+        apiVersion: 'chaos.kerris.dev/v1alpha1', kind: 'Workflow', metadata: { name: 'day', namespace },
+        spec: {
+          entry: 'main',
+          templates: [
+            { name: 'main', templateType: 'Parallel', children: ['freeze', 'throttle'] },
+            { name: 'freeze', templateType: 'PodChaos', deadline: '5m', podChaos: {
+              action: 'pod-failure', mode: 'all', selector, duration: '5m',
+              guards: [{ name: 'web-answers', for: '2s', http: { url: `http://${guarded}:8080/`, criteria: { statusCode: '200' } } }],
+            } },
+            { name: 'throttle', templateType: 'NetworkChaos', deadline: '5m', networkChaos: { action: 'bandwidth', mode: 'all', selector, duration: '5m', bandwidth: { rate: '1mbps', limit: 20971520, buffer: 10000 } } },
+          ],
+        },
+      }),
+    });
+    const deadline = Date.now() + 120_000;
+    let workflow: Workflow | undefined;
+    while (Date.now() < deadline) {
+      workflow = await kubectlJson<Workflow>(plane, ['get', 'workflows', 'day', '-n', namespace]);
+      if (workflow.status?.verdict !== undefined) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.equal(workflow?.status?.phase, 'Aborted', JSON.stringify(workflow?.status, null, 1));
+    assert.equal(workflow?.status?.verdict?.result, 'Aborted');
+    assert.match(workflow?.status?.verdict?.reason ?? '', /guard web-answers breached/);
+    const throttle = await kubectlJson<NetworkChaos>(plane, ['get', 'networkchaos', 'day-throttle', '-n', namespace]);
+    assert.equal(throttle.status?.phase, 'Aborted', 'the step without a guard was aborted with the workflow');
+    assert.ok((throttle.status?.targets ?? []).length === 3 && throttle.status?.targets?.every((t) => t.phase === 'Recovered'), JSON.stringify(throttle.status?.targets));
+    await fx.waitAppReady(namespace);
   });
 
   it('a guard that keeps passing lets the fault run its course: Passed, score 100', async () => {
