@@ -190,6 +190,58 @@ describe('workflows on the real cluster', { timeout: 900_000 }, () => {
     }
   });
 
+  it('a Schedule step runs until its deadline, then is deleted and its active run aborted; a StatusCheck\'s branches follow its result', async () => {
+    const namespace = await fx.newApp(3);
+    const server: Server = createServer((_req, res) => res.writeHead(200).end());
+    await new Promise<void>((resolve) => server.listen(0, node.internalIP, resolve));
+    const url = `http://${node.internalIP}:${(server.address() as AddressInfo).port}/`;
+    const runs = async () => (await kubectlJson<{ items: PodChaos[] }>(plane, ['get', 'podchaos', '-n', namespace, '-l', 'chaos.kerris.dev/schedule=branches-sched'])).items;
+    try {
+      await applyWorkflow(namespace, 'branches', 'main', [
+        { name: 'main', templateType: 'Serial', children: ['sched', 'probe'] },
+        {
+          name: 'sched', templateType: 'Schedule', deadline: '8s',
+          schedule: { schedule: '@every 3s', type: 'PodChaos', historyLimit: 5, podChaos: { action: 'pod-kill', mode: 'one', selector } },
+        },
+        {
+          name: 'probe', templateType: 'StatusCheck', deadline: '30s',
+          statusCheck: { intervalSeconds: 1, timeoutSeconds: 1, successThreshold: 1, http: { url, criteria: { statusCode: '200' } } },
+          conditionalBranches: [{ target: 'pause', expression: 'result == "Success"' }, { target: 'kill', expression: 'result == "Failure"' }],
+        },
+        { name: 'pause', templateType: 'Suspend', deadline: '2s' },
+        { name: 'kill', templateType: 'PodChaos', podChaos: { action: 'pod-kill', mode: 'one', selector } },
+      ]);
+      const slots = new Set<string>();
+      const collect = async () => {
+        for (const r of await runs()) slots.add(r.metadata.annotations?.['chaos.kerris.dev/scheduled-at'] ?? '');
+      };
+      await when('a run of the Schedule step', 15_000, async () => (await collect(), slots.size > 0));
+      await when('the workflow ends', 90_000, async () => (await collect(), ended(await getWorkflow(namespace, 'branches'))));
+      const w = await getWorkflow(namespace, 'branches');
+      assert.equal(w.status?.phase, 'Finished', JSON.stringify(w.status, null, 1));
+      const sched = nodeOf(w, 'sched');
+      assert.equal(sched.endReason, 'DeadlineExceeded');
+      assert.equal(sched.phase, 'Succeeded');
+      const heldMs = sched.endMs - sched.startMs;
+      process.stderr.write(`schedule step: ended ${heldMs} ms after its start (deadline 8 s); runs at ${[...slots].join(', ')}\n`);
+      // The Schedule is deleted at the deadline, so no slot after it runs; its active run is aborted at once.
+      assert.ok(heldMs >= 8_000 && heldMs <= 8_000 + 2_000, `the Schedule step lasted ${heldMs} ms`);
+      assert.ok([...slots].every((at) => Date.parse(at) <= Date.parse(sched.deadlineTime ?? '')), `no run after the deadline: ${[...slots].join(', ')}`);
+      const left = await kubectlJson<{ items: unknown[] }>(plane, ['get', 'schedules', '-n', namespace]);
+      assert.equal(left.items.length, 0, 'the Schedule is gone');
+      assert.ok((await runs()).every((r) => ['Finished', 'Aborted'].includes(r.status?.phase ?? '')), 'none of its runs holds a fault (the garbage collector deletes them)');
+      const probe = nodeOf(w, 'probe');
+      assert.equal(probe.result, 'Success');
+      assert.deepEqual(probe.children, ['pause']);
+      assert.equal(nodeOf(w, 'pause').parent, 'probe');
+      assert.equal(w.status?.nodes?.some((n) => n.name === 'kill'), false, 'the Failure branch did not run');
+      assert.ok(probe.endMs >= nodeOf(w, 'pause').endMs, 'the StatusCheck step ended with its branch');
+    } finally {
+      server.close();
+    }
+    await fx.waitAppReady(namespace);
+  });
+
   it('a Suspend keeps its clock across a controller outage: it ends when its recorded start plus deadline says', async () => {
     const namespace = await fx.newApp(3);
     await applyWorkflow(namespace, 'patient', 'main', [

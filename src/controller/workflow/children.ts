@@ -97,10 +97,10 @@ export function statusCheckObservation(check: StatusCheck): Observation {
   return { kind: 'statuscheck', completedReason: completed.reason, message: `${completed.reason}${last?.observed ? `; last observed ${last.observed}` : ''}` };
 }
 
-export function observe(kind: ChildKind, object: KubeObject | undefined): Observation {
+/** A chaos or StatusCheck step's object as the planner sees it; a Schedule step is observed with its runs (reconciler.ts). */
+export function observe(kind: Exclude<ChildKind, 'Schedule'>, object: KubeObject | undefined): Observation {
   if (object === undefined) return { kind: 'missing' };
   if (kind === 'StatusCheck') return statusCheckObservation(object as StatusCheck);
-  if (kind === 'Schedule') return { kind: 'schedule' };
   return chaosObservation(object as ChaosObject);
 }
 

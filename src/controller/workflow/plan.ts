@@ -32,7 +32,13 @@ export type Observation =
     message?: string;
   }
   | { kind: 'statuscheck'; /** The Completed condition's reason once it is True. */ completedReason?: string; message?: string }
-  | { kind: 'schedule' }
+  | {
+    kind: 'schedule';
+    /** Whether the Schedule is still there (it may be on its way out). */
+    exists: boolean;
+    /** Its runs that have not ended, found by the Schedule's label: they hold faults, even after the Schedule is gone. */
+    activeRuns: readonly { kind: 'PodChaos' | 'NetworkChaos'; name: string; abortRequested: boolean }[];
+  }
   /** The object is not there (any more). */
   | { kind: 'missing' };
 
@@ -60,7 +66,7 @@ export interface Plan {
   create: Creation[];
   /** Chaos objects to give the abort annotation, with its value. */
   abort: { kind: 'PodChaos' | 'NetworkChaos'; name: string; reason: string }[];
-  /** StatusChecks and Schedules to delete: a Schedule's runs recover before it goes (foreground deletion). */
+  /** StatusChecks and Schedules to delete. */
   remove: { kind: 'StatusCheck' | 'Schedule'; name: string }[];
   events: PlannedEvent[];
   /** The earliest wall time a deadline or a Suspend's end needs a look; undefined when only changes matter. */
@@ -226,13 +232,18 @@ export function planWorkflow(input: PlanInput): Plan {
       return;
     }
     if (type === 'Schedule') {
-      if (observed === undefined) return;
-      if (observed.kind === 'missing') {
-        if (endingAs !== undefined) end(node, endedPhase(node), endingAs);
-        else end(node, 'Failed', 'Failed', `its Schedule ${node.object?.name ?? ''} was deleted before its deadline`);
+      if (observed === undefined || observed.kind !== 'schedule') return;
+      if (endingAs === undefined) {
+        if (!observed.exists) end(node, 'Failed', 'Failed', `its Schedule ${node.object?.name ?? ''} was deleted before its deadline`);
         return;
       }
-      if (endingAs !== undefined) removeOnce('Schedule', node.object?.name ?? '');
+      // Deleted, so no slot runs any more; its active runs are aborted here rather than left to the garbage
+      // collector, and the step ends once none holds a fault.
+      if (observed.exists) removeOnce('Schedule', node.object?.name ?? '');
+      for (const run of observed.activeRuns) {
+        if (!run.abortRequested && !plan.abort.some((a) => a.name === run.name)) plan.abort.push({ kind: run.kind, name: run.name, reason: abortReason(node, endingAs) });
+      }
+      if (!observed.exists && observed.activeRuns.length === 0) end(node, endedPhase(node), endingAs);
       return;
     }
     if (type === 'StatusCheck') {

@@ -10,6 +10,9 @@ import { isAlreadyExists, isApiError, isNotFound } from '../../kube/errors.ts';
 import { awaitChange, requeueAfter, type Action } from '../../runtime/action.ts';
 import type { EventRecorder } from '../../runtime/events.ts';
 import { ABORT_ANNOTATION } from '../engine/lifecycle.ts';
+import { chaosResources, hasEnded, isChaosKind } from '../schedule/chaos-objects.ts';
+import { SCHEDULE_LABEL } from '../schedule/reconciler.ts';
+import { schedules } from '../schedule/resource.ts';
 import { childName, childObject, childResources, observe } from './children.ts';
 import { hasEndedNode, planWorkflow, type ChildKind, type Creation, type Observation, type Plan } from './plan.ts';
 import { workflows } from './resource.ts';
@@ -84,6 +87,10 @@ export class WorkflowReconciler {
     await Promise.all(running.map(async (node) => {
       const object = node.object;
       if (object === undefined || !isChildKind(object.kind)) return;
+      if (object.kind === 'Schedule') {
+        observations.set(node.name, await this.#observeSchedule(workflow, node, object.name));
+        return;
+      }
       try {
         const found = await this.#client.get(childResources[object.kind], object.name, { namespace: workflow.metadata.namespace ?? '' });
         observations.set(node.name, observe(object.kind, found));
@@ -93,6 +100,26 @@ export class WorkflowReconciler {
       }
     }));
     return observations;
+  }
+
+  /**
+   * A Schedule step's Schedule and its runs not ended, found by the Schedule's name label: the garbage collector
+   * may delete the Schedule before its runs (it may not know their kind yet), so their faults are judged by themselves.
+   */
+  async #observeSchedule(workflow: Workflow, node: WorkflowNode, name: string): Promise<Observation> {
+    const namespace = workflow.metadata.namespace ?? '';
+    let exists = true;
+    try {
+      await this.#client.get(schedules, name, { namespace });
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      exists = false;
+    }
+    const type = workflow.spec.templates.find((t) => t.name === node.template)?.schedule?.type ?? '';
+    if (!isChaosKind(type)) return { kind: 'schedule', exists, activeRuns: [] };
+    const runs = await this.#client.list(chaosResources[type], { namespace, labelSelector: `${SCHEDULE_LABEL}=${name}` });
+    const activeRuns = runs.items.filter((r) => !hasEnded(r)).map((r) => ({ kind: type, name: r.metadata.name ?? '', abortRequested: r.metadata.annotations?.[ABORT_ANNOTATION] !== undefined }));
+    return { kind: 'schedule', exists, activeRuns };
   }
 
   /** Carries the plan out; returns the steps whose object the apiserver refused, with why. */
@@ -116,8 +143,7 @@ export class WorkflowReconciler {
     }
     for (const removal of plan.remove) {
       try {
-        // Foreground: a Schedule is gone only once its runs are, each having taken its faults away.
-        await this.#client.delete(childResources[removal.kind], removal.name, { namespace, propagationPolicy: 'Foreground' });
+        await this.#client.delete(childResources[removal.kind], removal.name, { namespace });
       } catch (error) {
         if (!isNotFound(error)) throw error;
       }
