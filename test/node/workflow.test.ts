@@ -37,7 +37,9 @@ async function waitWorkflow(namespace: string, name: string, what: string, done:
     if (done(last)) return last;
     await new Promise((r) => setTimeout(r, 250));
   }
-  assert.fail(`workflow ${namespace}/${name}: ${what} not reached in ${timeoutMs} ms; status: ${JSON.stringify(last?.status, null, 1)}`);
+  const steps = await kubectlJson<{ items: PodChaos[] }>(plane, ['get', 'podchaos', '-n', namespace]);
+  const stepStatus = steps.items.map((c) => ({ name: c.metadata.name, phase: c.status?.phase, targets: c.status?.targets?.map((t) => [t.name, t.phase, t.message]), conditions: c.status?.conditions?.filter((x) => x.status === 'True') }));
+  assert.fail(`workflow ${namespace}/${name}: ${what} not reached in ${timeoutMs} ms; status: ${JSON.stringify(last?.status, null, 1)}; its experiments: ${JSON.stringify(stepStatus, null, 1)}`);
 }
 
 const ended = (w: Workflow): boolean => ['Finished', 'Aborted', 'Failed'].includes(w.status?.phase ?? '');
@@ -104,10 +106,13 @@ describe('workflows on the real cluster', { timeout: 900_000 }, () => {
 
   it('Parallel: every step starts at once; the workflow ends when the last has', async () => {
     const namespace = await fx.newApp(3);
+    // Different pods, so the kill does not delete the pod the other step freezes.
+    const [first, second] = await appPods(plane, namespace);
+    const only = (pod: string | undefined) => ({ pods: { [namespace]: [pod ?? ''] } });
     await applyWorkflow(namespace, 'wide', 'main', [
       { name: 'main', templateType: 'Parallel', children: ['kill', 'freeze', 'pause'] },
-      { name: 'kill', templateType: 'PodChaos', podChaos: { action: 'pod-kill', mode: 'one', selector } },
-      { name: 'freeze', templateType: 'PodChaos', podChaos: { action: 'pod-failure', mode: 'one', selector, duration: '4s' } },
+      { name: 'kill', templateType: 'PodChaos', podChaos: { action: 'pod-kill', mode: 'one', selector: only(first?.name) } },
+      { name: 'freeze', templateType: 'PodChaos', podChaos: { action: 'pod-failure', mode: 'one', selector: only(second?.name), duration: '4s' } },
       { name: 'pause', templateType: 'Suspend', deadline: '3s' },
     ]);
     const w = await waitWorkflow(namespace, 'wide', 'an end', ended, 120_000);

@@ -47,6 +47,7 @@ describe('workflow planner', () => {
     assert.equal(node(p, 'pause')?.endTime, undefined);
     p = plan(w, p.status, T0 + 8000);
     assert.equal(node(p, 'pause')?.endTime, '2026-12-01T10:00:08.000Z');
+    assert.equal(node(p, 'pause')?.endReason, 'Completed', 'a Suspend\'s deadline is its own end');
     assert.deepEqual(p.create.map((c) => c.name), ['wf-freeze']);
     assert.deepEqual(node(p, 'main')?.children, ['kill', 'pause', 'freeze']);
     p = plan(w, p.status, T0 + 9000, { freeze: chaos('Finished', { verdict: { score: 80, reason: 'guards' } }) });

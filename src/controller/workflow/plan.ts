@@ -191,10 +191,12 @@ export function planWorkflow(input: PlanInput): Plan {
       end(node, 'Failed', 'Failed', `template ${node.template} is gone from the spec`);
       return;
     }
+    const type = node.templateType;
     const deadlineMs = node.deadlineTime === undefined ? undefined : parseTime(node.deadlineTime);
     if (node.endReason === undefined && deadlineMs !== undefined) {
-      if (nowMs >= deadlineMs) requestEnd(node, 'DeadlineExceeded');
-      else wake(deadlineMs);
+      if (nowMs < deadlineMs) wake(deadlineMs);
+      // A Suspend's deadline is its own end (Completed), not a cut short.
+      else if (type !== 'Suspend') requestEnd(node, 'DeadlineExceeded');
     }
     const endingAs = node.endReason;
     const kids = childrenOf(node);
@@ -202,7 +204,6 @@ export function planWorkflow(input: PlanInput): Plan {
       for (const k of kids) requestEnd(k, endingAs === 'Aborted' ? 'Aborted' : 'ParentEnded');
     }
     const observed = input.observations.get(node.name);
-    const type = node.templateType;
     if (isChaos(type)) {
       const name = node.object?.name ?? input.objectName(node.name);
       if (observed === undefined) return; // created in this pass: seen next time
