@@ -9,6 +9,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { chaosApi } from '../../src/api/group.ts';
 import { CHART_DIR, helm, testBedValues } from '../testbed/chart.ts';
 import { clusterNode, type ClusterNode, type ControlPlane } from '../testbed/index.ts';
 import { daemonImage, DAEMON_SELECTOR, deployKerris, KERRIS_NAMESPACE, kerrisImage, removeKerris } from '../testbed/kerris.ts';
@@ -21,7 +22,8 @@ import { appPods } from '../testbed/sample-app.ts';
 import { chaosFixtures, finished, type ChaosFixtures } from './chaos-fixtures.ts';
 
 const RELEASE = 'kerris';
-const CRDS = ['podchaos.chaos.kerris.dev', 'networkchaos.chaos.kerris.dev'];
+/** Every CRD the chart's crds/ holds: one per kind of the API. */
+const CRDS = chaosApi.kinds.map((kind) => `${kind.plural}.${chaosApi.group}`);
 const KERRIS_LABEL = 'app.kubernetes.io/name=kerris';
 
 let plane: ControlPlane;
