@@ -370,6 +370,88 @@ export declare type NetworkFaults = Message<"kerris.daemon.v2.NetworkFaults"> & 
 export declare const NetworkFaultsSchema: GenMessage<NetworkFaults>;
 
 /**
+ * Stressors (stress-ng) run in the target container's cgroups, so they count against its limits and show in its metrics.
+ *
+ * @generated from message kerris.daemon.v2.CpuStressor
+ */
+export declare type CpuStressor = Message<"kerris.daemon.v2.CpuStressor"> & {
+  /**
+   * Processes, 1 to 64.
+   *
+   * @generated from field: uint32 workers = 1;
+   */
+  workers: number;
+
+  /**
+   * Percent of one CPU each worker keeps busy, 1 to 100 (Chaos Mesh's `load`).
+   *
+   * @generated from field: uint32 load = 2;
+   */
+  load: number;
+};
+
+/**
+ * Describes the message kerris.daemon.v2.CpuStressor.
+ * Use `create(CpuStressorSchema)` to create a new message.
+ */
+export declare const CpuStressorSchema: GenMessage<CpuStressor>;
+
+/**
+ * @generated from message kerris.daemon.v2.MemoryStressor
+ */
+export declare type MemoryStressor = Message<"kerris.daemon.v2.MemoryStressor"> & {
+  /**
+   * Processes, 1 to 64.
+   *
+   * @generated from field: uint32 workers = 1;
+   */
+  workers: number;
+
+  /**
+   * Bytes held in all, split evenly over the workers; at least 1 MiB, at most the node's memory.
+   *
+   * @generated from field: uint64 size_bytes = 2;
+   */
+  sizeBytes: bigint;
+
+  /**
+   * oom_score_adj of the stressor processes, -1000 to 1000 (Chaos Mesh's `oomScoreAdj`, default 0).
+   *
+   * @generated from field: int32 oom_score_adj = 3;
+   */
+  oomScoreAdj: number;
+};
+
+/**
+ * Describes the message kerris.daemon.v2.MemoryStressor.
+ * Use `create(MemoryStressorSchema)` to create a new message.
+ */
+export declare const MemoryStressorSchema: GenMessage<MemoryStressor>;
+
+/**
+ * At least one of the two.
+ *
+ * @generated from message kerris.daemon.v2.Stressors
+ */
+export declare type Stressors = Message<"kerris.daemon.v2.Stressors"> & {
+  /**
+   * @generated from field: optional kerris.daemon.v2.CpuStressor cpu = 1;
+   */
+  cpu?: CpuStressor | undefined;
+
+  /**
+   * @generated from field: optional kerris.daemon.v2.MemoryStressor memory = 2;
+   */
+  memory?: MemoryStressor | undefined;
+};
+
+/**
+ * Describes the message kerris.daemon.v2.Stressors.
+ * Use `create(StressorsSchema)` to create a new message.
+ */
+export declare const StressorsSchema: GenMessage<Stressors>;
+
+/**
  * @generated from message kerris.daemon.v2.Fault
  */
 export declare type Fault = Message<"kerris.daemon.v2.Fault"> & {
@@ -394,6 +476,12 @@ export declare type Fault = Message<"kerris.daemon.v2.Fault"> & {
      */
     value: NetworkFaults;
     case: "network";
+  } | {
+    /**
+     * @generated from field: kerris.daemon.v2.Stressors stress = 4;
+     */
+    value: Stressors;
+    case: "stress";
   } | { case: undefined; value?: undefined };
 };
 
@@ -561,6 +649,13 @@ export declare type InjectionStatus = Message<"kerris.daemon.v2.InjectionStatus"
    * @generated from field: uint32 evidence_age_ms = 16;
    */
   evidenceAgeMs: number;
+
+  /**
+   * With List(evidence: true), for active stress injections; read at most every 2 s like network evidence.
+   *
+   * @generated from field: kerris.daemon.v2.StressEvidence stress = 17;
+   */
+  stress?: StressEvidence | undefined;
 };
 
 /**
@@ -568,6 +663,72 @@ export declare type InjectionStatus = Message<"kerris.daemon.v2.InjectionStatus"
  * Use `create(InjectionStatusSchema)` to create a new message.
  */
 export declare const InjectionStatusSchema: GenMessage<InjectionStatus>;
+
+/**
+ * A container's use of its resources, read from its cgroup.
+ *
+ * @generated from message kerris.daemon.v2.ResourceUsage
+ */
+export declare type ResourceUsage = Message<"kerris.daemon.v2.ResourceUsage"> & {
+  /**
+   * CPU time used per second over the window, in thousandths of a CPU.
+   *
+   * @generated from field: uint32 cpu_millicores = 1;
+   */
+  cpuMillicores: number;
+
+  /**
+   * Memory in use less the inactive file cache: the kubelet's working set.
+   *
+   * @generated from field: uint64 memory_working_set_bytes = 2;
+   */
+  memoryWorkingSetBytes: bigint;
+
+  /**
+   * The window the CPU figure is over.
+   *
+   * @generated from field: uint32 window_ms = 3;
+   */
+  windowMs: number;
+};
+
+/**
+ * Describes the message kerris.daemon.v2.ResourceUsage.
+ * Use `create(ResourceUsageSchema)` to create a new message.
+ */
+export declare const ResourceUsageSchema: GenMessage<ResourceUsage>;
+
+/**
+ * @generated from message kerris.daemon.v2.StressEvidence
+ */
+export declare type StressEvidence = Message<"kerris.daemon.v2.StressEvidence"> & {
+  /**
+   * Read just before the stressors started (kept in the journal, so it survives a daemon restart).
+   *
+   * @generated from field: kerris.daemon.v2.ResourceUsage before = 1;
+   */
+  before?: ResourceUsage | undefined;
+
+  /**
+   * The latest reading while stressed.
+   *
+   * @generated from field: kerris.daemon.v2.ResourceUsage now = 2;
+   */
+  now?: ResourceUsage | undefined;
+
+  /**
+   * Stressor processes alive in the container's cgroup.
+   *
+   * @generated from field: uint32 stressors = 3;
+   */
+  stressors: number;
+};
+
+/**
+ * Describes the message kerris.daemon.v2.StressEvidence.
+ * Use `create(StressEvidenceSchema)` to create a new message.
+ */
+export declare const StressEvidenceSchema: GenMessage<StressEvidence>;
 
 /**
  * One of kerris's counters in a target's network namespace: a qdisc of kerris's tc tree, or the rules of its
@@ -1144,6 +1305,11 @@ export enum FaultKind {
    * @generated from enum value: FAULT_KIND_NETWORK = 3;
    */
   NETWORK = 3,
+
+  /**
+   * @generated from enum value: FAULT_KIND_STRESS = 4;
+   */
+  STRESS = 4,
 }
 
 /**
