@@ -1,7 +1,7 @@
 /**
  * The status every chaos kind shares: one lifecycle (src/controller/engine), so one shape of status, conditions and
  * target records. A kind's own proof lives in optional fields that only it writes (NetworkChaos: `evidence`,
- * `verification`, `network`), so every kind keeps the one status type.
+ * `verification`, `network`; StressChaos: `stress`), so every kind keeps the one status type.
  */
 import { conditions, dnsLabel, dnsSubdomain, maxSeed, time } from './common.ts';
 import { array, enumeration, integer, map, object, optional, required, string, type ObjectSchema } from './schema.ts';
@@ -33,6 +33,19 @@ const networkEvidence = object('NetworkEvidence', 'NetworkChaos only: what the k
   counters: required(array('One entry per qdisc or rule kerris installed for the target.', faultCounter, { maxItems: 32 })),
 });
 
+const resourceUsage = object('ResourceUsage', 'A target container\'s use of its resources, read from its cgroup.', {
+  cpuMillicores: required(integer('CPU time used per second, in thousandths of a CPU (`500` is half a core).', { format: 'int64', minimum: 0 })),
+  memoryWorkingSetBytes: required(integer('Memory in use less the inactive file cache: the working set, as the kubelet counts it.', { format: 'int64', minimum: 0 })),
+});
+
+const stressEvidence = object('StressEvidence', 'StressChaos only: the target container\'s CPU and memory before and while stressed, as the node daemon read them from its cgroup.', {
+  observedAt: required(time('When the daemon last read them.')),
+  // Read just before the stressors started, and at the last reading while they ran.
+  before: required(resourceUsage),
+  during: required(resourceUsage),
+  stressors: required(integer('Stressor processes alive in the container at the last reading.', { format: 'int32', minimum: 0 })),
+});
+
 const networkVerification = object('NetworkVerification', 'NetworkChaos only, with `spec.verify`: the effect measured from inside the target, against what was configured.', {
   verdict: required(enumeration('VerificationVerdict', '`Verified`: the measured effect matches the configured one; `NotVerified`: it does not; `Unmeasured`: it could not be measured (no peer answered, or the action has no measurable effect).', ['Verified', 'NotVerified', 'Unmeasured'])),
   configured: optional(string('What was configured, e.g. `delay 100ms to 10.0.0.7`.', { maxLength: 256 })),
@@ -58,6 +71,7 @@ const chaosTarget = object('ChaosTarget', 'One target pod and what happened to i
   replacedBy: optional(string('After pod-kill, the name of the pod its controller created in its place.', { maxLength: 253 })),
   message: optional(string('What went wrong, or any other note, for people.', { maxLength: 1024 })),
   evidence: optional(networkEvidence),
+  stress: optional(stressEvidence),
   verification: optional(networkVerification),
 });
 

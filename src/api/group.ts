@@ -3,13 +3,14 @@ import { networkChaos } from './networkchaos.ts';
 import { podChaos } from './podchaos.ts';
 import { schedule } from './schedule.ts';
 import { statusCheck } from './statuscheck.ts';
+import { stressChaos } from './stresschaos.ts';
 import { workflow } from './workflow.ts';
 import type { ApiGroupVersion } from './resource.ts';
 
 export const chaosApi: ApiGroupVersion = {
   group: 'chaos.kerris.dev',
   version: 'v1alpha1',
-  kinds: [podChaos, networkChaos, statusCheck, schedule, workflow],
+  kinds: [podChaos, networkChaos, stressChaos, statusCheck, schedule, workflow],
 };
 
 export const referenceIntro = `

@@ -68,6 +68,37 @@ export interface NetworkChaosList {
   items: NetworkChaos[];
 }
 
+/** How to address StressChaos objects over REST. */
+export const stressChaosResource = {
+  group: 'chaos.kerris.dev',
+  version: 'v1alpha1',
+  apiVersion: 'chaos.kerris.dev/v1alpha1',
+  kind: 'StressChaos',
+  listKind: 'StressChaosList',
+  plural: 'stresschaos',
+  singular: 'stresschaos',
+  shortNames: ['schaos'],
+  categories: ['chaos', 'kerris'],
+  namespaced: true,
+  crdName: 'stresschaos.chaos.kerris.dev',
+} as const;
+
+/** StressChaos runs CPU and memory stressors inside the containers of pods picked by a selector and a mode, in their cgroups: the load counts against their limits and shows in their metrics. */
+export interface StressChaos {
+  apiVersion: 'chaos.kerris.dev/v1alpha1';
+  kind: 'StressChaos';
+  metadata: ObjectMeta;
+  spec: StressChaosSpec;
+  status?: ChaosStatus;
+}
+
+export interface StressChaosList {
+  apiVersion: 'chaos.kerris.dev/v1alpha1';
+  kind: 'StressChaosList';
+  metadata: ListMeta;
+  items: StressChaos[];
+}
+
 /** How to address StatusCheck objects over REST. */
 export const statusCheckResource = {
   group: 'chaos.kerris.dev',
@@ -433,6 +464,8 @@ export interface ChaosTarget {
   message?: string;
   /** NetworkChaos only: what the kernel counted for the target's faults, as the node daemon last read it. */
   evidence?: NetworkEvidence;
+  /** StressChaos only: the target container's CPU and memory before and while stressed, as the node daemon read them from its cgroup. */
+  stress?: StressEvidence;
   /** NetworkChaos only, with `spec.verify`: the effect measured from inside the target, against what was configured. */
   verification?: NetworkVerification;
 }
@@ -482,6 +515,26 @@ export interface FaultCounter {
 /** Which traffic the counted fault acts on: `egress` leaves the target, `ingress` arrives at it. */
 export type CounterDirection = 'egress' | 'ingress';
 export const counterDirectionValues: readonly CounterDirection[] = ['egress', 'ingress'];
+
+/** StressChaos only: the target container's CPU and memory before and while stressed, as the node daemon read them from its cgroup. */
+export interface StressEvidence {
+  /** When the daemon last read them. */
+  observedAt: string;
+  /** A target container's use of its resources, read from its cgroup. */
+  before: ResourceUsage;
+  /** A target container's use of its resources, read from its cgroup. */
+  during: ResourceUsage;
+  /** Stressor processes alive in the container at the last reading. */
+  stressors: number;
+}
+
+/** A target container's use of its resources, read from its cgroup. */
+export interface ResourceUsage {
+  /** CPU time used per second, in thousandths of a CPU (`500` is half a core). */
+  cpuMillicores: number;
+  /** Memory in use less the inactive file cache: the working set, as the kubelet counts it. */
+  memoryWorkingSetBytes: number;
+}
 
 /** NetworkChaos only, with `spec.verify`: the effect measured from inside the target, against what was configured. */
 export interface NetworkVerification {
@@ -705,6 +758,62 @@ export interface BandwidthSpec {
   peakrate?: number;
   /** The peak-rate bucket in bytes, at least 1514; usually the interface MTU. Only with `peakrate`. */
   minburst?: number;
+}
+
+/** What a StressChaos runs and in which containers. Fixed at creation except `paused`. */
+export interface StressChaosSpec {
+  /** Which pods are candidates. Every field given must match (they are ANDed), except `pods`, which names pods directly and ignores the other fields. An empty selector matches every pod in the experiment's namespace. */
+  selector: PodSelectorSpec;
+  /** How many of the candidate pods become targets: `one` picks one, `all` takes all, `fixed` picks `value` pods, `fixed-percent` picks `value` percent (rounded up), `random-max-percent` picks a random share from 1 to `value` percent (rounded up). Picks are random; `seed` makes them repeatable. */
+  mode: SelectorMode;
+  /** How many to pick: a pod count for `fixed`, a percentage from 1 to 100 for `fixed-percent` and `random-max-percent`. A string, as in Chaos Mesh. Not used with `one` and `all`. */
+  value?: string;
+  /** The stressors to run in each target container: `cpu`, `memory`, or both. */
+  stressors: Stressors;
+  /** Chaos Mesh's raw stress-ng command line. Not supported: must be absent or empty. */
+  stressngStressors?: string;
+  /** The containers to stress; when omitted, the pod's first container (as in Chaos Mesh). */
+  containerNames?: string[];
+  /** How long the stressors run, as a Go duration (`30s`, `5m`, `1h30m`). Counted from injection; time spent paused does not count. When omitted they run until the StressChaos is deleted or paused. */
+  duration?: string;
+  /** Seed for the random pick of targets, 0 to 9007199254740991. The same seed over the same candidate pods picks the same targets. When omitted the controller chooses one and reports it in status.seed. */
+  seed?: number;
+  /** Pauses the experiment: the stressors are stopped, and nothing new is injected until it is set back to false. The only spec field that may change after creation. */
+  paused?: boolean;
+  /** Selects and reports the targets in status without injecting anything. */
+  dryRun?: boolean;
+  /** Checks of the steady state while the fault is held (a kerris extension): when one fails for its `for` window, every target is recovered at once and the experiment ends Aborted. Evaluated by the leading controller; see docs/checks.md. */
+  guards?: Guard[];
+}
+
+/** The stressors to run in each target container: `cpu`, `memory`, or both. */
+export interface Stressors {
+  /** Keeps CPUs busy inside each target container. */
+  cpu?: CpuStressor;
+  /** Holds memory inside each target container. */
+  memory?: MemoryStressor;
+}
+
+/** Keeps CPUs busy inside each target container. */
+export interface CpuStressor {
+  /** How many CPU stressor processes run in each target container, 1 to 64. */
+  workers: number;
+  /** Percent of one CPU each worker keeps busy, 1 to 100; 100 when omitted, as in Chaos Mesh. The container uses `workers × load` percent of a CPU, less if its CPU limit is lower. */
+  load?: number;
+  /** Chaos Mesh's raw stress-ng flags for the CPU stressor. Not supported: must be absent or empty. */
+  options?: string[];
+}
+
+/** Holds memory inside each target container. */
+export interface MemoryStressor {
+  /** How many memory stressor processes run in each target container, 1 to 64. */
+  workers: number;
+  /** Memory held in all, split evenly over the workers: bytes with an optional binary unit (`B`, `KB`/`KiB`, `MB`/`MiB`, `GB`/`GiB`, `TB`/`TiB`; `256MB` is 256 MiB, as Chaos Mesh reads it), or a percentage of the container's memory limit (of the node's memory when the container has none), e.g. `25%`. At least 1 MiB. */
+  size: string;
+  /** The stressors' `oom_score_adj`, -1000 to 1000, as in Chaos Mesh: 1000 makes the kernel's OOM killer take them first, -1000 never. 0 when omitted. */
+  oomScoreAdj?: number;
+  /** Chaos Mesh's raw stress-ng flags for the memory stressor. Not supported: must be absent or empty. */
+  options?: string[];
 }
 
 /** What a StatusCheck checks, how often, and when it is done. Fixed at creation. */
