@@ -75,6 +75,8 @@ export interface Container {
   image: string;
   command?: string[];
   args?: string[];
+  /** Quantities as the apiserver returns them, e.g. `{ limits: { memory: '128Mi' } }`. */
+  resources?: { limits?: Record<string, string>; requests?: Record<string, string> };
 }
 
 export interface PodCondition {

@@ -18,6 +18,7 @@ const view: ClusterView = {
   podsIn: (ns) => (ns === 'shop' ? pods : []),
   pod: (ns, name) => pods.find((p) => p.metadata.namespace === ns && p.metadata.name === name),
   nodeLabels: () => new Map(),
+    nodeMemoryBytes: () => undefined,
 };
 const survey: FleetSurvey = {
   version: 1, controller: 'c', observedAt: '2026-12-01T00:00:00Z', intervalSeconds: 30, certificates: {},

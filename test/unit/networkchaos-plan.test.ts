@@ -100,6 +100,7 @@ describe('level-triggered targets', () => {
     podsIn: (namespace) => pods.filter((p) => p.metadata.namespace === namespace),
     pod: (namespace, name) => pods.find((p) => p.metadata.namespace === namespace && p.metadata.name === name),
     nodeLabels: () => new Map([['n1', {}]]),
+    nodeMemoryBytes: () => undefined,
   });
   const safety = { protectedNamespaces: new Set<string>(), requireOptIn: false };
   const held = (name: string, uid: string) => ({ namespace: 'app', name, uid, phase: 'Injected' as const, node: 'n1' });

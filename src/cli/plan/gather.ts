@@ -153,6 +153,8 @@ export async function gatherPlanInput(client: KubeClient, chaos: AnyChaos, kerri
     podsIn: (ns) => podsByNamespace.get(ns) ?? [],
     pod: (ns, name) => podsByNamespace.get(ns)?.find((p) => p.metadata.name === name),
     nodeLabels: () => nodeLabels,
+    // The plan picks targets; it does not size StressChaos's stressors, which is all node memory is read for.
+    nodeMemoryBytes: () => undefined,
   };
   const [policy, survey, access, admission] = await Promise.all([
     controllerPolicy(client, kerrisNamespace), fleetSurvey(client, kerrisNamespace), reviewAccess(client, chaos), dryRun(client, chaos),

@@ -12,7 +12,8 @@ import type { Pod } from '../../kube/types.ts';
 import { mapLimit } from '../../util/concurrency.ts';
 import type { Fault, RecoverOutcome, TargetRecord } from '../engine/experiment.ts';
 import { clearExperiment } from '../daemons/clear.ts';
-import { daemonDeadlineMs, experimentOf, runtimeId } from '../daemons/injection.ts';
+import { containersOf, namedContainers, type TargetContainer } from '../daemons/containers.ts';
+import { daemonDeadlineMs, experimentOf } from '../daemons/injection.ts';
 import { DaemonUnavailableError, type DaemonFleet, type ItemOutcome } from '../daemons/fleet.ts';
 import type { ClusterView } from '../targets/cluster-view.ts';
 
@@ -22,32 +23,14 @@ export interface ContainerFaultOptions {
   now: () => Date;
 }
 
-/** A container of a target and its runtime ID, from the pod's status. */
-interface TargetContainer {
-  name: string;
-  containerId: string;
-  restartCount: number;
-  ready: boolean;
-}
-
-function containersOf(pod: Pod): TargetContainer[] {
-  return (pod.status?.containerStatuses ?? []).map((c) => ({ name: c.name, containerId: runtimeId(c.containerID), restartCount: c.restartCount, ready: c.ready }));
-}
-
 const injectionId = (chaos: PodChaos, target: TargetRecord, container: string): string => `${experimentOf(chaos)}/${target.uid}/${container}`;
 
 /** The containers a target's fault acts on: all of them for pod-failure; `containerNames`, or the first, for container-kill. */
 function chosenContainers(chaos: PodChaos, pod: Pod): { containers: TargetContainer[]; problem?: string } {
+  if (chaos.spec.action !== 'pod-failure') return namedContainers(pod, chaos.spec.containerNames);
   const all = containersOf(pod);
-  if (chaos.spec.action === 'pod-failure') {
-    const missing = all.filter((c) => c.containerId === '');
-    return missing.length > 0 ? { containers: [], problem: `container(s) ${missing.map((c) => c.name).join(', ')} not started yet` } : { containers: all };
-  }
-  const names = chaos.spec.containerNames ?? (pod.spec?.containers[0] ? [pod.spec.containers[0].name] : []);
-  const containers = names.map((name) => all.find((c) => c.name === name));
-  const unknown = names.filter((_, i) => containers[i] === undefined || containers[i]?.containerId === '');
-  if (unknown.length > 0) return { containers: [], problem: `no running container named ${unknown.join(', ')} in the pod (it has ${all.map((c) => c.name).join(', ') || 'none'})` };
-  return { containers: containers.filter((c) => c !== undefined) };
+  const missing = all.filter((c) => c.containerId === '');
+  return missing.length > 0 ? { containers: [], problem: `container(s) ${missing.map((c) => c.name).join(', ')} not started yet` } : { containers: all };
 }
 
 interface Planned {

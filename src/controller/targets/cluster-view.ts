@@ -4,7 +4,13 @@
  * here instead of listing from the apiserver on every reconcile.
  */
 import type { KubeObject, Namespace, Pod } from '../../kube/types.ts';
+import { parseQuantity } from '../../kube/quantity.ts';
 import type { Store } from '../../runtime/store.ts';
+
+/** The part of a Node object the view reads beyond its labels. */
+interface NodeCapacity extends KubeObject {
+  status?: { capacity?: Record<string, string> };
+}
 
 /** Read-only access to the informers' stores. */
 export interface ClusterView {
@@ -12,6 +18,8 @@ export interface ClusterView {
   podsIn(namespace: string): Pod[];
   pod(namespace: string, name: string): Pod | undefined;
   nodeLabels(): Map<string, Record<string, string>>;
+  /** The node's memory capacity in bytes (`status.capacity.memory`), if the cache has it. */
+  nodeMemoryBytes(name: string): number | undefined;
 }
 
 export function clusterView(stores: { namespaces: Store<Namespace>; pods: Store<Pod>; nodes: Store<KubeObject> }): ClusterView {
@@ -20,5 +28,9 @@ export function clusterView(stores: { namespaces: Store<Namespace>; pods: Store<
     podsIn: (namespace) => stores.pods.inNamespace(namespace),
     pod: (namespace, name) => stores.pods.get(`${namespace}/${name}`),
     nodeLabels: () => new Map(stores.nodes.list().map((n) => [n.metadata.name ?? '', n.metadata.labels ?? {}])),
+    nodeMemoryBytes: (name) => {
+      const memory = (stores.nodes.get(name) as NodeCapacity | undefined)?.status?.capacity?.memory;
+      return memory === undefined ? undefined : parseQuantity(memory);
+    },
   };
 }

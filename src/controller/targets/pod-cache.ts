@@ -31,7 +31,11 @@ export function slimPod(pod: Pod): Pod {
       spec: {
         ...(pod.spec.nodeName !== undefined ? { nodeName: pod.spec.nodeName } : {}),
         ...(pod.spec.hostNetwork !== undefined ? { hostNetwork: pod.spec.hostNetwork } : {}),
-        containers: pod.spec.containers.map((c) => ({ name: c.name, image: c.image })),
+        // A container's memory limit sizes StressChaos's percentage stressors.
+        containers: pod.spec.containers.map((c) => {
+          const memory = c.resources?.limits?.memory;
+          return { name: c.name, image: c.image, ...(memory !== undefined ? { resources: { limits: { memory } } } : {}) };
+        }),
       },
     } : {}),
     ...(pod.status ? {
