@@ -10,8 +10,10 @@ import type { Phase } from './journal.ts';
 import {
   Direction, ErrorCode as WireErrorCode, FaultKind as WireFaultKind, NodeDaemon, Phase as WirePhase, Protocol,
   type EvidenceSchema, type Fault, type InjectionSpec, type InjectionSpecSchema, type InjectionStatusSchema, type ItemResultSchema,
-  type NetworkFault, type NetworkFaultSchema, type NetworkScope, type Target,
+  type NetworkFault, type NetworkFaultSchema, type NetworkScope, type ResourceUsageSchema, type StressEvidenceSchema, type Stressors, type StressorsSchema, type Target,
 } from './proto/gen/daemon_pb.js';
+import type { StressEvidence } from './faults/module.ts';
+import type { ResourceUsage } from './usage.ts';
 import type { Evidence } from './net/evidence.ts';
 import type { FaultKind, RawFault, RawInjection, TargetRef } from './spec.ts';
 import type { InjectionStatus, ItemResult } from './status.ts';
@@ -29,17 +31,21 @@ export const methods = {
 /** A network fault as the client sends it: the generated message's fields. */
 export type NetworkFaultInput = MessageInitShape<typeof NetworkFaultSchema>;
 
+/** A stress fault's stressors as the client sends them: the generated message's fields. */
+export type StressorsInput = MessageInitShape<typeof StressorsSchema>;
+
 /** An injection as the controller describes it (converted to the wire by injectionToWire). */
 export interface InjectionInput {
   id: string;
   target: TargetRef;
-  fault: { kind: 'container-kill' } | { kind: 'container-freeze' } | { kind: 'network'; faults: readonly NetworkFaultInput[] };
+  fault: { kind: 'container-kill' } | { kind: 'container-freeze' } | { kind: 'network'; faults: readonly NetworkFaultInput[] } | { kind: 'stress'; stressors: StressorsInput };
   /** The daemon ends the injection by itself this long after it first receives it; absent or 0: none. */
   deadlineInMs?: number;
 }
 
 const KINDS: ReadonlyArray<readonly [FaultKind, WireFaultKind]> = [
   ['container-kill', WireFaultKind.CONTAINER_KILL], ['container-freeze', WireFaultKind.CONTAINER_FREEZE], ['network', WireFaultKind.NETWORK],
+  ['stress', WireFaultKind.STRESS],
 ];
 const PHASES: ReadonlyArray<readonly [Phase, WirePhase]> = [
   ['applying', WirePhase.APPLYING], ['active', WirePhase.ACTIVE], ['done', WirePhase.DONE], ['reverting', WirePhase.REVERTING], ['not-reapplied', WirePhase.NOT_REAPPLIED],
@@ -114,13 +120,24 @@ export function networkFaultFromWire(fault: NetworkFault): Record<string, unknow
   }
 }
 
+/** Stressors in the input form of faults/stress.ts's validator, which checks every bound. */
+export function stressorsFromWire(stressors: Stressors): RawFault {
+  const { cpu, memory } = stressors;
+  return {
+    kind: 'stress',
+    ...(cpu === undefined ? {} : { cpu: { workers: cpu.workers, load: cpu.load } }),
+    ...(memory === undefined ? {} : { memory: { workers: memory.workers, sizeBytes: memory.sizeBytes, oomScoreAdj: memory.oomScoreAdj } }),
+  };
+}
+
 export function faultFromWire(fault: Fault | undefined): RawFault {
   const kind = fault?.kind;
   switch (kind?.case) {
     case 'containerKill': return { kind: 'container-kill' };
     case 'containerFreeze': return { kind: 'container-freeze' };
     case 'network': return { kind: 'network', faults: kind.value.faults.map(networkFaultFromWire) };
-    case undefined: throw new DaemonError('invalid', 'an injection needs a fault (container_kill, container_freeze or network)');
+    case 'stress': return stressorsFromWire(kind.value);
+    case undefined: throw new DaemonError('invalid', 'an injection needs a fault (container_kill, container_freeze, network or stress)');
   }
 }
 
@@ -134,12 +151,25 @@ export function injectionToWire(input: InjectionInput): MessageInitShape<typeof 
     id: input.id,
     target: targetToWire(input.target),
     deadlineInMs: input.deadlineInMs ?? 0,
-    fault: {
-      kind: fault.kind === 'container-kill' ? { case: 'containerKill', value: {} }
-        : fault.kind === 'container-freeze' ? { case: 'containerFreeze', value: {} }
-          : { case: 'network', value: { faults: [...fault.faults] } },
-    },
+    fault: { kind: faultToWire(fault) },
   };
+}
+
+function faultToWire(fault: InjectionInput['fault']): NonNullable<MessageInitShape<typeof InjectionSpecSchema>['fault']>['kind'] {
+  switch (fault.kind) {
+    case 'container-kill': return { case: 'containerKill', value: {} };
+    case 'container-freeze': return { case: 'containerFreeze', value: {} };
+    case 'network': return { case: 'network', value: { faults: [...fault.faults] } };
+    case 'stress': return { case: 'stress', value: fault.stressors };
+  }
+}
+
+function usageToWire(u: ResourceUsage): MessageInitShape<typeof ResourceUsageSchema> {
+  return { cpuMillicores: u.cpuMillicores, memoryWorkingSetBytes: BigInt(u.memoryWorkingSetBytes), windowMs: u.windowMs };
+}
+
+function stressEvidenceToWire(e: StressEvidence): MessageInitShape<typeof StressEvidenceSchema> {
+  return { before: usageToWire(e.before), now: usageToWire(e.now), stressors: e.stressors };
 }
 
 function evidenceToWire(e: Evidence): MessageInitShape<typeof EvidenceSchema> {
@@ -155,6 +185,7 @@ export function statusToWire(s: InjectionStatus): MessageInitShape<typeof Inject
     phase: lookup(PHASES, s.phase, 'phase'), summary: s.summary, pid: s.pid, reapplied: s.reapplied, error: s.error,
     hasDeadline: s.deadlineRemainingMs !== undefined, deadlineRemainingMs: s.deadlineRemainingMs ?? 0, leaseRemainingMs: s.leaseRemainingMs,
     evidence: (s.evidence ?? []).map(evidenceToWire), evidenceAgeMs: s.evidenceAgeMs ?? 0,
+    ...(s.stress === undefined ? {} : { stress: stressEvidenceToWire(s.stress) }),
   };
 }
 

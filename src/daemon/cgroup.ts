@@ -103,3 +103,37 @@ export async function freezerOfPid(pid: number): Promise<Freezer> {
     ? `process ${pid} is in no freezable cgroup (only root cgroups, which would freeze the node, or no freezer mounted)`
     : `no freezer control file is writable: ${candidates.map((c) => c.file).join(', ')}`);
 }
+
+/** A process's cgroup in one mounted hierarchy. */
+export interface CgroupDir {
+  version: 1 | 2;
+  /** The v1 hierarchy's controllers (or its name=…); empty for v2. */
+  controllers: readonly string[];
+  dir: string;
+}
+
+/**
+ * The cgroup directories of every mounted hierarchy a process is in, leaving out root cgroups (acting on those acts
+ * on the whole node) and hierarchies this mount namespace does not mount.
+ */
+export function cgroupDirsOf(lines: readonly CgroupLine[], mounts: CgroupMounts): CgroupDir[] {
+  const dirs: CgroupDir[] = [];
+  for (const line of lines) {
+    const path = safeCgroupPath(line.path);
+    if (path === '/') continue;
+    const isV2 = line.hierarchy === '0' && line.controllers.length === 0;
+    const mount = isV2 ? mounts.v2 : mounts.v1.get(line.controllers[0] ?? '');
+    if (mount === undefined) continue;
+    dirs.push({ version: isV2 ? 2 : 1, controllers: line.controllers, dir: posix.join(mount, path) });
+  }
+  return dirs;
+}
+
+export async function cgroupDirs(pid: number): Promise<CgroupDir[]> {
+  const [cgroups, mountinfo] = await Promise.all([
+    readFile(`/proc/${pid}/cgroup`, 'utf8').catch(() => undefined),
+    readFile('/proc/self/mountinfo', 'utf8'),
+  ]);
+  if (cgroups === undefined) throw new DaemonError('not-found', `process ${pid} is gone`);
+  return cgroupDirsOf(parseProcCgroup(cgroups), parseCgroupMounts(mountinfo));
+}

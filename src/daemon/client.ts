@@ -9,10 +9,10 @@ import { probeBudgetMs } from './probe/probe.ts';
 import type { CapabilitiesResponse, ListResponse, ProbeResponse, RenewLeaseResponse, SyncResponse } from './proto/gen/daemon_pb.js';
 import { clientCredentials, type TlsMaterial } from './tls.ts';
 
-export type { InjectionInput, NetworkFaultInput } from './api.ts';
+export type { InjectionInput, NetworkFaultInput, StressorsInput } from './api.ts';
 export {
   Direction, ErrorCode, FaultKind, Phase, Protocol,
-  type CapabilitiesResponse, type Evidence, type InjectionStatus, type ItemResult, type Lease, type ListResponse, type NetworkCapabilities,
+  type CapabilitiesResponse, type Evidence, type InjectionStatus, type ResourceUsage, type StressEvidence, type ItemResult, type Lease, type ListResponse, type NetworkCapabilities,
   type ProbeResponse, type ProbeResult, type RenewLeaseResponse, type SyncResponse,
 } from './proto/gen/daemon_pb.js';
 
@@ -45,7 +45,10 @@ export interface ListFilter {
   pageSize?: number;
   /** The previous page's nextPageToken. */
   pageToken?: string;
-  /** Also the kernel's counters of each active network injection (InjectionStatus.evidence, at most about 2 s old). */
+  /**
+   * Also the kernel's counters of each active network injection (InjectionStatus.evidence) and the cgroup usage of
+   * each active stress injection (InjectionStatus.stress), each at most about 2 s old.
+   */
   evidence?: boolean;
 }
 

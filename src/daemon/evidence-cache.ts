@@ -6,9 +6,8 @@
  */
 import type { Clock } from './clock.ts';
 import { errorMessage } from './errors.ts';
-import type { FaultModule } from './faults/module.ts';
+import type { FaultEvidence, FaultModule } from './faults/module.ts';
 import type { JournalRecord } from './journal.ts';
-import type { Evidence } from './net/evidence.ts';
 import type { Plan } from './plan.ts';
 import type { Logger } from '../util/log.ts';
 
@@ -16,7 +15,7 @@ import type { Logger } from '../util/log.ts';
 export const EVIDENCE_EVERY_MS = 2_000;
 
 export interface EvidenceReading {
-  evidence: readonly Evidence[];
+  evidence: FaultEvidence;
   /** How old the counters are; 0 while none was ever read. */
   ageMs: number;
 }
@@ -27,11 +26,11 @@ interface Reading {
   startedAt: number;
   /** When the read that gave `evidence` started. */
   readAt: number | undefined;
-  evidence: readonly Evidence[];
+  evidence: FaultEvidence;
   pending: Promise<void> | undefined;
 }
 
-const NONE: EvidenceReading = { evidence: [], ageMs: 0 };
+const NONE: EvidenceReading = { evidence: {}, ageMs: 0 };
 
 export class EvidenceCache {
   private readonly readings = new WeakMap<Plan, Reading>();
@@ -44,7 +43,7 @@ export class EvidenceCache {
   }
 
   /**
-   * The counters of an active injection's plan: read again when the last read started EVIDENCE_EVERY_MS ago or more
+   * The evidence of an active injection's plan: read again when the last read started EVIDENCE_EVERY_MS ago or more
    * (calls meanwhile share it), else the last reading. A read that fails keeps the last reading, growing older.
    */
   async of(record: JournalRecord, module: FaultModule | undefined): Promise<EvidenceReading> {
@@ -52,7 +51,7 @@ export class EvidenceCache {
     if (record.phase !== 'active' || plan === undefined || target === undefined || module?.evidence === undefined) return NONE;
     let reading = this.readings.get(plan);
     if (reading === undefined || reading.pid !== target.pid) {
-      reading = { pid: target.pid, startedAt: -Infinity, readAt: undefined, evidence: [], pending: undefined };
+      reading = { pid: target.pid, startedAt: -Infinity, readAt: undefined, evidence: {}, pending: undefined };
       this.readings.set(plan, reading);
     }
     const now = this.clock();

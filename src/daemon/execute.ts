@@ -18,13 +18,16 @@ import { writeFile } from 'node:fs/promises';
 import { CommandError, run } from '../util/exec.ts';
 import type { Argv } from '../util/exec.ts';
 import type { Logger } from '../util/log.ts';
+import { killHeld, spawnHeld } from './held.ts';
 import { parseNetnsPath } from './net/values.ts';
-import type { ExecStep, Plan, Step } from './plan.ts';
+import type { ExecStep, HeldProcess, Plan, Step } from './plan.ts';
 
 export interface ExecuteOptions {
   /** Per step; a kernel command that takes longer is stuck. */
   timeoutMs?: number;
   log?: Logger;
+  /** Journals a spawn step's process once it is started (stopped), before it is attached and continued. */
+  started?: (marker: string, process: HeldProcess) => Promise<void>;
 }
 
 export type StepOutcome = 'done' | 'absent';
@@ -55,6 +58,8 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 
 export function describeStep(step: Step): string {
   if (step.kind === 'write') return `write ${step.path}`;
+  if (step.kind === 'spawn') return `spawn ${step.argv.join(' ')} in ${step.cgroups.length} cgroup(s)`;
+  if (step.kind === 'kill') return `kill the processes of ${step.marker}${step.process === undefined ? '' : ` (session ${step.process.pid})`}`;
   return `${step.netns ? `in ${step.netns}: ` : ''}${step.argv.join(' ')}`;
 }
 
@@ -89,6 +94,15 @@ export async function runStep(step: Step, options: ExecuteOptions = {}): Promise
     return 'done';
   }
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  if (step.kind === 'spawn') {
+    const { started } = options;
+    await spawnHeld(step, { timeoutMs, started: (process) => (started === undefined ? Promise.resolve() : started(step.marker, process)) });
+    return 'done';
+  }
+  if (step.kind === 'kill') {
+    await killHeld(step, timeoutMs);
+    return 'done';
+  }
   if (!await guardHolds(step, options)) return 'absent';
   const result = await run(execArgv(step), { input: step.input, timeoutMs, allowFailure: true });
   if (result.code === 0) return 'done';

@@ -116,7 +116,8 @@ export class Injector {
     this.concurrency = options.concurrency ?? 32;
     this.metrics = daemonMetrics(() => this.activeCounts());
     const faults = faultModules(options.faults);
-    this.kinds = [...faults.keys()];
+    // A kind this node cannot apply keeps its module (its journaled injections are still reverted) but is not offered.
+    this.kinds = options.faults.filter((m) => m.unavailable === undefined).map((m) => m.kind);
     this.lifecycle = new Lifecycle({
       journal: this.journal, table: this.table, policy: options.policy, executor: options.executor, targets: options.targets, faults, metrics: this.metrics, log: this.log,
     });
@@ -292,15 +293,15 @@ export class Injector {
     return { injections: records.map((r) => this.status(r)), leases, nextPageToken };
   }
 
-  /** Like list, with the kernel's counters of each active injection whose kind has them, read at most every 2 s. */
+  /** Like list, with the evidence of each active injection whose kind has it (network counters, stress usage), read at most every 2 s. */
   async listWithEvidence(filter: ListFilter = {}): Promise<ListPage> {
     const { records, leases, nextPageToken } = this.page(filter);
     // Each read spawns a command or two; a bounded number at once keeps a large page from flooding the node.
     const injections = await mapLimit(records, EVIDENCE_CONCURRENCY, async (record): Promise<InjectionStatus> => {
       // A journaled injection of a kind this build does not offer has no module, and no counters to read.
-      const module = this.kinds.includes(record.spec.fault.kind) ? this.lifecycle.module(record.spec.fault.kind) : undefined;
+      const module = this.lifecycle.has(record.spec.fault.kind) ? this.lifecycle.module(record.spec.fault.kind) : undefined;
       const { evidence, ageMs } = await this.evidence.of(record, module);
-      return { ...this.status(record), evidence, evidenceAgeMs: ageMs };
+      return { ...this.status(record), evidence: evidence.network ?? [], ...(evidence.stress === undefined ? {} : { stress: evidence.stress }), evidenceAgeMs: ageMs };
     });
     return { injections, leases, nextPageToken };
   }

@@ -9,7 +9,9 @@ import { NETWORK_ACTIONS, type NetworkAction } from './net/fault.ts';
 import { parseDeviceName } from './net/values.ts';
 import type { Step } from './plan.ts';
 import { checkId, checkTarget, type FaultSpec } from './spec.ts';
+import { normalizeStress } from './faults/stress.ts';
 import { trustedPlan } from './stored-plan.ts';
+import type { ResourceUsage, UsageFiles, UsageSample } from './usage.ts';
 
 export class RecordSchemaError extends Error {
   override name = 'RecordSchemaError';
@@ -55,7 +57,20 @@ function strings(path: string, value: unknown): string[] {
 function step(path: string, value: unknown): Step {
   const s = object(path, value);
   if (s['kind'] === 'write') return { kind: 'write', path: string(`${path}.path`, s['path']), value: string(`${path}.value`, s['value']) };
-  if (s['kind'] !== 'exec') fail(`${path}.kind`, 'is neither exec nor write');
+  if (s['kind'] === 'spawn') {
+    return {
+      kind: 'spawn', marker: string(`${path}.marker`, s['marker']), argv: strings(`${path}.argv`, s['argv']), cgroups: strings(`${path}.cgroups`, s['cgroups']),
+      oomScoreAdj: integer(`${path}.oomScoreAdj`, s['oomScoreAdj'], -1000),
+    };
+  }
+  if (s['kind'] === 'kill') {
+    const held = optional(s, 'process', (p, v) => {
+      const h = object(`${path}.${p}`, v);
+      return { pid: integer(`${path}.process.pid`, h['pid'], 1), startTime: integer(`${path}.process.startTime`, h['startTime']) };
+    });
+    return { kind: 'kill', marker: string(`${path}.marker`, s['marker']), ...(held === undefined ? {} : { process: held }) };
+  }
+  if (s['kind'] !== 'exec') fail(`${path}.kind`, 'is none of exec, write, spawn, kill');
   return {
     kind: 'exec', argv: strings(`${path}.argv`, s['argv']),
     ...(s['netns'] === undefined ? {} : { netns: string(`${path}.netns`, s['netns']) }),
@@ -101,9 +116,52 @@ function counters(path: string, value: unknown): PlanCounters {
   return { qdiscs: c['qdiscs'].map((q, i) => qdiscCounter(`${path}.qdiscs[${i}]`, q)), nft: c['nft'] };
 }
 
+function resourceUsage(path: string, value: unknown): ResourceUsage {
+  const u = object(path, value);
+  return { cpuMillicores: integer(`${path}.cpuMillicores`, u['cpuMillicores']), memoryWorkingSetBytes: integer(`${path}.memoryWorkingSetBytes`, u['memoryWorkingSetBytes']), windowMs: integer(`${path}.windowMs`, u['windowMs']) };
+}
+
+function usageSample(path: string, value: unknown): UsageSample {
+  const u = object(path, value);
+  return { cpuNs: integer(`${path}.cpuNs`, u['cpuNs']), memoryWorkingSetBytes: integer(`${path}.memoryWorkingSetBytes`, u['memoryWorkingSetBytes']), at: finite(`${path}.at`, u['at']) };
+}
+
+/** Only ever read, never written or run; their paths are checked by stored-plan.ts all the same. */
+function usageFiles(path: string, value: unknown): UsageFiles {
+  const u = object(path, value);
+  const version = u['version'] === 1 || u['version'] === 2 ? u['version'] : fail(`${path}.version`, 'is neither 1 nor 2');
+  return {
+    version, cpu: string(`${path}.cpu`, u['cpu']), memory: string(`${path}.memory`, u['memory']), memoryStat: string(`${path}.memoryStat`, u['memoryStat']),
+    before: resourceUsage(`${path}.before`, u['before']), beforeSample: usageSample(`${path}.beforeSample`, u['beforeSample']),
+  };
+}
+
+/** A stressor's integer field, as the validator takes it. */
+function stressField(path: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) fail(path, 'is not an integer');
+  return value;
+}
+
+function stressFault(f: Fields): FaultSpec {
+  const cpu = optional(f, 'cpu', (path, v) => {
+    const c = object(`spec.fault.${path}`, v);
+    return { workers: stressField('spec.fault.cpu.workers', c['workers']), load: stressField('spec.fault.cpu.load', c['load']) };
+  });
+  const memory = optional(f, 'memory', (path, v) => {
+    const m = object(`spec.fault.${path}`, v);
+    return {
+      workers: stressField('spec.fault.memory.workers', m['workers']), sizeBytes: BigInt(stressField('spec.fault.memory.sizeBytes', m['sizeBytes'])),
+      oomScoreAdj: stressField('spec.fault.memory.oomScoreAdj', m['oomScoreAdj']),
+    };
+  });
+  // The same bounds as a request's, but not this node's memory now: a record is not refused because the node shrank.
+  return checked('spec.fault', () => normalizeStress({ kind: 'stress', ...(cpu === undefined ? {} : { cpu }), ...(memory === undefined ? {} : { memory }) }, Number.MAX_SAFE_INTEGER));
+}
+
 function fault(value: unknown): FaultSpec {
   const f = object('spec.fault', value);
   if (f['kind'] === 'container-kill' || f['kind'] === 'container-freeze') return { kind: f['kind'] };
+  if (f['kind'] === 'stress') return stressFault(f);
   if (f['kind'] !== 'network') fail('spec.fault.kind', 'is not a fault kind this daemon knows');
   if (!Array.isArray(f['faults'])) fail('spec.fault.faults', 'is not a list');
   return { kind: 'network', faults: f['faults'] };
@@ -143,6 +201,7 @@ export function parseRecord(value: unknown, v1 = false): JournalRecord {
     return {
       summary: string(`${path}.summary`, p['summary']), apply: steps(`${path}.apply`, p['apply']), revert: steps(`${path}.revert`, p['revert']),
       ...(p['counters'] === undefined ? {} : { counters: counters(`${path}.counters`, p['counters']) }),
+      ...(p['usage'] === undefined ? {} : { usage: usageFiles(`${path}.usage`, p['usage']) }),
     };
   });
   const endedBy = optional(r, 'endedBy', string);
@@ -159,7 +218,7 @@ export function parseRecord(value: unknown, v1 = false): JournalRecord {
   if (resolved !== undefined) record.target = resolved;
   const netnsInode = optional(r, 'netnsInode', (path, v) => integer(path, v, 1));
   if (netnsInode !== undefined) record.netnsInode = netnsInode;
-  if (stored !== undefined) record.plan = trustedPlan(spec.fault.kind, resolved?.pid, stored);
+  if (stored !== undefined) record.plan = trustedPlan(spec.fault, resolved?.pid, stored);
   const error = optional(r, 'error', string);
   if (error !== undefined) record.error = error;
   return record;

@@ -7,7 +7,7 @@ import { DaemonError, errorMessage } from './errors.ts';
 import type { FaultModule, FaultModules } from './faults/module.ts';
 import { isStorageError, type Journal, type JournalRecord } from './journal.ts';
 import type { DaemonMetrics } from './metrics.ts';
-import type { Step } from './plan.ts';
+import type { HeldProcess, Plan, Step } from './plan.ts';
 import { netnsInode } from './proc.ts';
 import { reachableRevert } from './revert-reach.ts';
 import type { ResolvedTarget } from './runtime/resolve.ts';
@@ -17,8 +17,11 @@ import type { Logger } from '../util/log.ts';
 
 /** Runs a plan's steps: execute.ts's applySteps/revertSteps on a node, a recording fake in unit tests. */
 export interface StepExecutor {
-  /** Runs steps in order and throws at the first that fails. */
-  apply(steps: readonly Step[]): Promise<void>;
+  /**
+   * Runs steps in order and throws at the first that fails. `started` journals the process a spawn step started,
+   * before it is attached and continued.
+   */
+  apply(steps: readonly Step[], started?: (marker: string, process: HeldProcess) => Promise<void>): Promise<void>;
   /** Runs every step, treating state already absent as done; throws if any step failed. */
   revert(steps: readonly Step[]): Promise<void>;
 }
@@ -77,6 +80,10 @@ export class Lifecycle {
     this.log = options.log;
   }
 
+  has(kind: FaultKind): boolean {
+    return this.faults.has(kind);
+  }
+
   module(kind: FaultKind): FaultModule {
     const module = this.faults.get(kind);
     if (module === undefined) throw new DaemonError('invalid', `${kind} faults are not available in this daemon build`);
@@ -120,7 +127,7 @@ export class Lifecycle {
     this.table.set(record);
     const journaledAt = performance.now();
     try {
-      await this.executor.apply(effect.plan.apply);
+      await this.executor.apply(effect.plan.apply, (marker, process) => this.journalHeld(record, marker, process));
     } catch (error) {
       await this.revert(record, 'failed-apply').catch((revertError: unknown) => {
         this.log.error('revert after a failed apply failed; kept for retry', { id: spec.id, error: errorMessage(revertError) });
@@ -142,6 +149,15 @@ export class Lifecycle {
       applyMs: ms(appliedAt - journaledAt), commitMs: ms(performance.now() - appliedAt),
     });
     return record;
+  }
+
+  /**
+   * Puts the process a spawn step started into the record's kill step, durably, before the process is attached or
+   * continued: a restarted daemon then knows it by pid and start time (and by its marker before that).
+   */
+  async journalHeld(record: JournalRecord, marker: string, process: HeldProcess): Promise<void> {
+    if (record.plan !== undefined) record.plan = withHeld(record.plan, marker, process);
+    await this.writeAhead(record);
   }
 
   /** The write before a kernel change: if the journal cannot take it, nothing is changed and the item fails alone. */
@@ -238,6 +254,11 @@ export class Lifecycle {
     await this.journal.remove(id);
     this.table.delete(id);
   }
+}
+
+/** `plan` with the process of the spawn step `marker` named in its kill step. */
+export function withHeld(plan: Plan, marker: string, process: HeldProcess): Plan {
+  return { ...plan, revert: plan.revert.map((step) => (step.kind === 'kill' && step.marker === marker ? { ...step, process } : step)) };
 }
 
 function ms(value: number): number {

@@ -11,12 +11,14 @@
  * the kernel, and whatever lapsed meanwhile is reverted at start-up. A controller that is gone stops renewing, and
  * the daemon reverts on expiry. Only uninstalling the daemon for good needs --revert-on-shutdown=true.
  */
+import { monotonicMs } from './clock.ts';
 import { parseConfig, USAGE, type DaemonConfig } from './config.ts';
 import { errorMessage } from './errors.ts';
 import { applySteps, revertSteps } from './execute.ts';
 import { containerFreeze } from './faults/container-freeze.ts';
 import { containerKill } from './faults/container-kill.ts';
 import { networkFault } from './faults/network.ts';
+import { findStressNg, stressFault } from './faults/stress.ts';
 import { Injector } from './injector.ts';
 import { Journal } from './journal.ts';
 import { startMetricsServer } from './metrics-server.ts';
@@ -70,12 +72,21 @@ async function main(): Promise<void> {
   const capabilities = () => detectCapabilities(config.nodeName);
   const executorLog = log.child({ component: 'execute' });
   const policy = new TargetPolicy({ protectedNamespaces: config.protectedNamespaces, pod: (containerId) => resolver.pod(containerId) });
+  // Found once: without it the node offers no stress faults (Capabilities leaves the kind out), but still reverts journaled ones.
+  const stressNg = await findStressNg();
+  if (stressNg === undefined) log.warn('no stress-ng found; stress faults are unavailable on this node', { node: config.nodeName });
   const injector = new Injector({
     journal: new Journal(config.journalDir),
     targets: resolver,
     policy,
-    executor: { apply: (steps) => applySteps(steps, { log: executorLog }), revert: (steps) => revertSteps(steps, { log: executorLog }) },
-    faults: [containerKill(resolver, log), containerFreeze, networkFault(createNetworkEngine({ capabilities }))],
+    executor: {
+      apply: (steps, started) => applySteps(steps, { log: executorLog, ...(started === undefined ? {} : { started }) }),
+      revert: (steps) => revertSteps(steps, { log: executorLog }),
+    },
+    faults: [
+      containerKill(resolver, log), containerFreeze, networkFault(createNetworkEngine({ capabilities })),
+      stressFault({ stressNg, node: config.nodeName, clock: monotonicMs }),
+    ],
     log,
   });
   let server: RunningServer | undefined;

@@ -4,6 +4,7 @@
  * journal before its first step runs, so that its undo survives a crash.
  */
 import type { PlanCounters } from './net/evidence.ts';
+import type { UsageFiles } from './usage.ts';
 
 /** Runs argv, inside the network namespace at `netns` when given (via nsenter). */
 export interface ExecStep {
@@ -33,7 +34,36 @@ export interface WriteStep {
   value: string;
 }
 
-export type Step = ExecStep | WriteStep;
+/**
+ * Starts a process the fault holds for its life (a stressor), in its own session, stopped until it has been written
+ * into every one of `cgroups` and given `oomScoreAdj` (held.ts): none of its work happens outside those cgroups.
+ */
+export interface SpawnStep {
+  kind: 'spawn';
+  /** Unique to this launch, in the launcher's environment: finds it again if the daemon stops before journaling its pid. */
+  marker: string;
+  /** What the launcher becomes once attached; argv[0] an absolute path. */
+  argv: readonly string[];
+  /** The cgroup.procs files it is written into, one per hierarchy the target is in. */
+  cgroups: readonly string[];
+  oomScoreAdj: number;
+}
+
+/** A process a spawn step started: pid and start time name it for good, and its session holds its children. */
+export interface HeldProcess {
+  pid: number;
+  startTime: number;
+}
+
+/** Ends what the spawn step with `marker` started: SIGKILL to its whole session, then waits until none is left. */
+export interface KillStep {
+  kind: 'kill';
+  marker: string;
+  /** Set (and journaled) once the process is started, before it is continued. */
+  process?: HeldProcess;
+}
+
+export type Step = ExecStep | WriteStep | SpawnStep | KillStep;
 
 export interface Plan {
   /** One line a person can read: what this plan does and to whom. */
@@ -43,4 +73,6 @@ export interface Plan {
   revert: readonly Step[];
   /** Where the kernel counts what a network plan does, and for which fault (net/evidence.ts reads them). */
   counters?: PlanCounters;
+  /** Where a stress plan reads its target's resource use, and what it was just before the stressors started. */
+  usage?: UsageFiles;
 }

@@ -4,6 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { errorMessage } from './errors.ts';
+import { heldEnded } from './held.ts';
 import type { JournalRecord } from './journal.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import type { Step } from './plan.ts';
@@ -34,6 +35,13 @@ export async function reconcileRecord(record: JournalRecord, table: InjectionTab
   }
   if (record.phase !== 'active' || record.plan === undefined || record.target === undefined) return;
   if (await processStartTime(record.target.pid) !== record.target.startTime) return; // restart following re-applies it
+  const ended = await heldEnded(record.plan);
+  if (ended !== undefined) {
+    // Ended while the daemon was down: reported like one that ends while it runs, and not started again.
+    record.error = ended;
+    log.warn('reconcile: held process ended on its own; not restarted', { id, error: ended });
+    return;
+  }
   const drifted = await driftedWrites(record.plan.apply);
   if (drifted.length > 0) {
     log.warn('reconcile: fault no longer in the kernel; re-applying', { id, drifted });

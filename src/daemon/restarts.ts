@@ -4,6 +4,7 @@
  * timer, apart from the guard, so slow runtime calls for restarted targets never delay a lease expiry or deadline.
  */
 import { errorCode, errorMessage } from './errors.ts';
+import { HELD_ENDED, heldEnded } from './held.ts';
 import type { JournalRecord } from './journal.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import type { DaemonMetrics } from './metrics.ts';
@@ -61,11 +62,29 @@ export class RestartFollower {
   private async checkTargets(): Promise<void> {
     const { table } = this.o;
     for (const record of table.all().filter((r) => r.phase === 'active' || r.phase === 'not-reapplied')) {
-      if (record.phase === 'active' && record.target !== undefined && await processStartTime(record.target.pid) === record.target.startTime) continue;
+      if (record.phase === 'active' && record.target !== undefined && await processStartTime(record.target.pid) === record.target.startTime) {
+        await this.checkHeld(record);
+        continue;
+      }
       await table.locked(record.spec.id, async () => {
         if (table.holds(record) && (record.phase === 'active' || record.phase === 'not-reapplied')) await this.reapply(record);
       });
     }
+  }
+
+  /** Reports, once, a held process (a stressor) of an active injection that ended on its own (held.ts says why it stays ended). */
+  private async checkHeld(record: JournalRecord): Promise<void> {
+    const { table, metrics, log } = this.o;
+    if (record.plan === undefined || record.error?.startsWith(HELD_ENDED) === true) return;
+    const ended = await heldEnded(record.plan);
+    if (ended === undefined) return;
+    await table.locked(record.spec.id, async () => {
+      if (!table.holds(record) || record.phase !== 'active') return;
+      record.error = ended;
+      metrics.failed.inc({ kind: record.spec.fault.kind, operation: 'hold' });
+      log.warn('held process ended on its own; not restarted', { id: record.spec.id, error: ended });
+      await this.writeBehind(record);
+    });
   }
 
   private async successor(target: TargetRef): Promise<ResolvedTarget> {
@@ -131,7 +150,7 @@ export class RestartFollower {
       return;
     }
     try {
-      await executor.apply(plan.apply);
+      await executor.apply(plan.apply, (marker, process) => lifecycle.journalHeld(record, marker, process));
     } catch (error) {
       await executor.revert(plan.revert).catch((revertError: unknown) => {
         log.error('revert after a failed re-apply failed', { id, error: errorMessage(revertError) });

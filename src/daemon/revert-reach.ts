@@ -28,6 +28,9 @@ export async function reachableRevert(record: JournalRecord, log: Logger): Promi
   for (const step of plan.revert) {
     if (step.kind === 'write') {
       if (await pathExists(step.path)) reachable.push(step);
+    } else if (step.kind !== 'exec') {
+      // A held process is found by its session and marker wherever it is; a kill of what is gone is a no-op.
+      reachable.push(step);
     } else if (step.netns === undefined || record.netnsInode === undefined || await pathInode(step.netns) === record.netnsInode) {
       reachable.push(step);
     } else {

@@ -13,11 +13,32 @@ export interface TargetRef {
   containerName?: string;
 }
 
+/** Processes that keep CPUs busy, each `load` percent of one. */
+export interface CpuStress {
+  workers: number;
+  load: number;
+}
+
+/** Processes that hold `sizeBytes` resident in all, split evenly over them. */
+export interface MemoryStress {
+  workers: number;
+  sizeBytes: number;
+  oomScoreAdj: number;
+}
+
+/** Stressors run in the target's cgroups (faults/stress.ts); at least one of the two. */
+export interface StressSpec {
+  kind: 'stress';
+  cpu?: CpuStress;
+  memory?: MemoryStress;
+}
+
 export type FaultSpec =
   | { kind: 'container-kill' }
   | { kind: 'container-freeze' }
   /** Network faults in the normal form their validator returns; planned together in one netns. */
-  | { kind: 'network'; faults: readonly unknown[] };
+  | { kind: 'network'; faults: readonly unknown[] }
+  | StressSpec;
 
 export type FaultKind = FaultSpec['kind'];
 
@@ -28,7 +49,10 @@ export interface InjectionSpec {
 }
 
 /** A fault as a request carries it: network faults still raw, in the form their validator accepts. */
-export type RawFault = { kind: 'container-kill' } | { kind: 'container-freeze' } | { kind: 'network'; faults: readonly unknown[] };
+export type RawFault =
+  | { kind: 'container-kill' } | { kind: 'container-freeze' } | { kind: 'network'; faults: readonly unknown[] }
+  /** Sizes as the wire carries them (uint64), checked by faults/stress.ts. */
+  | { kind: 'stress'; cpu?: { workers: number; load: number }; memory?: { workers: number; sizeBytes: bigint; oomScoreAdj: number } };
 
 /** One listed injection of a Sync, before validation. */
 export interface RawInjection {

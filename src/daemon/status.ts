@@ -1,6 +1,7 @@
 /** What the daemon reports about an injection: its record as seen now, with times as durations. */
 import type { ErrorCode } from './errors.ts';
 import type { JournalRecord, Phase } from './journal.ts';
+import type { StressEvidence } from './faults/module.ts';
 import type { Evidence } from './net/evidence.ts';
 import type { FaultKind, TargetRef } from './spec.ts';
 
@@ -22,7 +23,9 @@ export interface InjectionStatus {
   leaseRemainingMs: number;
   /** The kernel's counters of the fault, when the List asked for them (evidence-cache.ts). */
   evidence?: readonly Evidence[];
-  /** How old `evidence` is; 0 while none was read. */
+  /** A stress injection's cgroup usage before and while stressed, when the List asked for evidence. */
+  stress?: StressEvidence;
+  /** How old `evidence` (or `stress`) is; 0 while none was read. */
   evidenceAgeMs?: number;
 }
 

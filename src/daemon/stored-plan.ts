@@ -2,15 +2,18 @@
  * What a journal record's plan may hold, checked when the journal is read. Reconciliation runs stored steps as
  * root in other pods' namespaces, so a stored plan is trusted only as far as kerris could have written it: a freeze
  * plan is rebuilt from the freezer file it names, a network plan's revert is rebuilt step by step from the undo
- * builders (net/undo.ts), and anything else (another argv[0], another path, another namespace) refuses the record.
+ * builders (net/undo.ts), a stress plan is rebuilt from the record's stressors, and anything else (another argv[0], another path, another namespace) refuses the record.
  */
 import { posix } from 'node:path';
 import { freezePlan } from './faults/container-freeze.ts';
+import { STRESS_NG_PATHS, stressArgs, stressOomScoreAdj, stressPlan } from './faults/stress.ts';
 import type { Freezer } from './cgroup.ts';
+import { MARKER_PATTERN } from './held.ts';
 import { IFB_NAME, ifbUndo, ingressUndo, nftUndo, rootUndo, txqueuelenUndo } from './net/undo.ts';
 import { parseDeviceName } from './net/values.ts';
 import type { ExecStep, Plan, Step } from './plan.ts';
-import { canonicalJson, type FaultKind } from './spec.ts';
+import { canonicalJson, type FaultSpec, type StressSpec } from './spec.ts';
+import { USAGE_FILE_NAMES, type UsageFiles } from './usage.ts';
 
 /** A stored plan kerris could not have written. */
 export class UnsafePlanError extends Error {
@@ -25,13 +28,49 @@ export function targetNetns(pid: number): string {
   return `/proc/${pid}/ns/net`;
 }
 
+/** `path` if it is a file in a cgroup below CGROUP_ROOT (named `name`, when given). */
+function cgroupFile(what: string, path: string, name?: string): string {
+  if (posix.normalize(path) !== path || !path.startsWith(`${CGROUP_ROOT}/`) || /[\0\n]/.test(path) || (name !== undefined && posix.basename(path) !== name)) {
+    throw new UnsafePlanError(`${what} path ${JSON.stringify(path)} is not ${name ?? 'a file'} below ${CGROUP_ROOT}`);
+  }
+  return path;
+}
+
+/**
+ * A stress plan, rebuilt from the record's own (validated) stressors: stress-ng at one of its known paths with
+ * exactly the arguments kerris gives those stressors, the request's oom_score_adj, cgroup.procs files below the
+ * cgroup root, one kill of the same marker; usage files of one cgroup version with their own names.
+ */
+function trustedStress(spec: StressSpec, plan: Plan): Plan {
+  const [spawn, ...moreApply] = plan.apply;
+  if (spawn?.kind !== 'spawn' || moreApply.length > 0) throw new UnsafePlanError('a stress plan applies exactly one spawn step');
+  const [stressNg, ...args] = spawn.argv;
+  const path = STRESS_NG_PATHS.find((p) => p === stressNg);
+  if (path === undefined) throw new UnsafePlanError(`stress plan runs ${JSON.stringify(stressNg)}, not stress-ng at ${STRESS_NG_PATHS.join(', ')}`);
+  if (canonicalJson(args) !== canonicalJson(stressArgs(spec))) throw new UnsafePlanError(`stress plan's arguments ${JSON.stringify(args)} are not those kerris gives its stressors`);
+  if (!MARKER_PATTERN.test(spawn.marker)) throw new UnsafePlanError(`stress plan's marker ${JSON.stringify(spawn.marker)} is not one kerris makes`);
+  if (spawn.oomScoreAdj !== stressOomScoreAdj(spec)) throw new UnsafePlanError(`stress plan's oom_score_adj ${spawn.oomScoreAdj} is not its stressors'`);
+  const cgroups = spawn.cgroups.map((file) => cgroupFile('stress cgroup', file, 'cgroup.procs'));
+  if (cgroups.length === 0 || new Set(cgroups).size !== cgroups.length) throw new UnsafePlanError('a stress plan names each of its cgroups once, and at least one');
+  const [kill, ...moreRevert] = plan.revert;
+  if (kill?.kind !== 'kill' || kill.marker !== spawn.marker || moreRevert.length > 0) throw new UnsafePlanError('a stress plan reverts with exactly one kill of its own marker');
+  const usage = plan.usage;
+  if (usage === undefined) throw new UnsafePlanError('a stress plan without its usage files');
+  const names = USAGE_FILE_NAMES[usage.version];
+  const trustedUsage: UsageFiles = {
+    ...usage, cpu: cgroupFile('usage', usage.cpu, names.cpu), memory: cgroupFile('usage', usage.memory, names.memory), memoryStat: cgroupFile('usage', usage.memoryStat, names.memoryStat),
+  };
+  const rebuilt = stressPlan('', spec, path, cgroups, spawn.marker);
+  return {
+    summary: plan.summary, apply: rebuilt.apply,
+    revert: [{ kind: 'kill', marker: spawn.marker, ...(kill.process === undefined ? {} : { process: kill.process }) }], usage: trustedUsage,
+  };
+}
+
 /** The freezer a stored freeze plan names, or why it cannot be one of kerris's. */
 function storedFreezer(step: Step | undefined): Freezer {
   if (step?.kind !== 'write') throw new UnsafePlanError('a freeze plan applies exactly one write to a freezer file');
-  const { path } = step;
-  if (posix.normalize(path) !== path || !path.startsWith(`${CGROUP_ROOT}/`) || /[\0\n]/.test(path)) {
-    throw new UnsafePlanError(`freezer path ${JSON.stringify(path)} is not below ${CGROUP_ROOT}`);
-  }
+  const path = cgroupFile('freezer', step.path);
   const dir = posix.dirname(path);
   if (posix.basename(path) === 'cgroup.freeze' && step.value === '1') return { version: 2, dir, file: path, frozen: '1', thawed: '0' };
   if (posix.basename(path) === 'freezer.state' && step.value === 'FROZEN') return { version: 1, dir, file: path, frozen: 'FROZEN', thawed: 'THAWED' };
@@ -46,7 +85,7 @@ function rebuiltUndo(netns: string, step: Step): ExecStep {
 }
 
 function undoLike(netns: string, step: Step): ExecStep {
-  if (step.kind !== 'exec') throw new UnsafePlanError(`a network revert has no writes (got one to ${JSON.stringify(step.path)})`);
+  if (step.kind !== 'exec') throw new UnsafePlanError(`a network revert has only commands (got a ${step.kind} step)`);
   const [tool, ...args] = step.argv;
   const device = (value: string | undefined): string => {
     try {
@@ -74,10 +113,13 @@ function checkNetworkApply(netns: string, step: Step): Step {
 }
 
 /**
- * The plan to keep for a record of `kind` whose fault was put on process `pid`: rebuilt where the code can, else
+ * The plan to keep for a record of `fault` whose fault was put on process `pid`: rebuilt where the code can, else
  * checked step by step. Throws UnsafePlanError for anything kerris could not have written.
  */
-export function trustedPlan(kind: FaultKind, pid: number | undefined, plan: Plan): Plan {
+export function trustedPlan(fault: FaultSpec, pid: number | undefined, plan: Plan): Plan {
+  const { kind } = fault;
+  if (fault.kind === 'stress') return trustedStress(fault, plan);
+  if (plan.usage !== undefined) throw new UnsafePlanError(`a ${kind} plan has no usage files`);
   if (kind === 'container-kill') throw new UnsafePlanError('a container-kill has nothing to revert, so no plan');
   if (kind === 'container-freeze') {
     if (plan.apply.length !== 1) throw new UnsafePlanError(`a freeze plan has one apply step, not ${plan.apply.length}`);

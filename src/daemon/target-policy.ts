@@ -1,6 +1,6 @@
 /**
  * What the daemon never faults, whatever the caller asks: the host's network (a hostNetwork pod shares it), itself
- * (its own process tree, cgroup or network), static pods (the node's own control plane, which no controller can
+ * (its own process tree, cgroup or network; a stress in a cgroup that holds the daemon would load the daemon), static pods (the node's own control plane, which no controller can
  * replace) and protected namespaces (kube-system and the daemon's own by default). Checked after the target is
  * resolved and before anything is journaled or changed; a refusal is an INVALID item.
  */
@@ -43,7 +43,8 @@ export function refusal(kind: FaultKind, facts: TargetFacts, protectedNamespaces
     if (facts.netns === facts.hostNetns) return 'the target is in the host\'s network namespace (a hostNetwork pod): a network fault there hits the whole node';
     if (facts.netns === facts.ownNetns) return 'the target shares the daemon\'s network namespace: the fault would cut the daemon off';
   } else if (holdsOwnCgroup(facts)) {
-    return `the target's cgroup holds the daemon itself: a ${kind} would ${kind === 'container-freeze' ? 'freeze' : 'kill'} the daemon`;
+    const effect = kind === 'container-freeze' ? 'freeze the daemon' : kind === 'stress' ? 'load the daemon\'s own cgroup and limits' : 'kill the daemon';
+    return `the target's cgroup holds the daemon itself: a ${kind} would ${effect}`;
   }
   if (facts.pod?.staticPod === true) return 'the target is a static pod (kubernetes.io/config.source=file): the node\'s own components are never faulted';
   const namespace = facts.pod?.namespace;

@@ -49,14 +49,14 @@ class RecordingExecutor implements StepExecutor {
   failReverts = false;
   async apply(steps: readonly Step[]): Promise<void> {
     for (const step of steps) {
-      const text = step.kind === 'exec' ? step.input ?? step.argv.join(' ') : `${step.path}=${step.value}`;
+      const text = step.kind === 'exec' ? step.input ?? step.argv.join(' ') : step.kind === 'write' ? `${step.path}=${step.value}` : step.kind;
       if (text === this.failOn) throw new Error(`${text} failed`);
       this.ran.push(`apply ${text}`);
     }
   }
   async revert(steps: readonly Step[]): Promise<void> {
     if (this.failReverts) throw new Error('revert failed');
-    for (const step of steps) this.ran.push(`revert ${step.kind === 'exec' ? step.argv.join(' ') : `${step.path}=${step.value}`}`);
+    for (const step of steps) this.ran.push(`revert ${step.kind === 'exec' ? step.argv.join(' ') : step.kind === 'write' ? `${step.path}=${step.value}` : step.kind}`);
   }
 }
 

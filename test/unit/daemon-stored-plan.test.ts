@@ -11,6 +11,9 @@ import { planNetworkFaults } from '../../src/daemon/net/plan.ts';
 import { validateNetworkFault } from '../../src/daemon/net/validate.ts';
 import type { Plan, Step } from '../../src/daemon/plan.ts';
 import type { NodeCapabilities } from '../../src/daemon/preflight.ts';
+import { stressArgs } from '../../src/daemon/faults/stress.ts';
+import type { FaultSpec, StressSpec } from '../../src/daemon/spec.ts';
+import type { UsageFiles } from '../../src/daemon/usage.ts';
 import { targetNetns, trustedPlan, UnsafePlanError } from '../../src/daemon/stored-plan.ts';
 
 const PID = 4242;
@@ -33,26 +36,33 @@ const FREEZER = { version: 2 as const, dir: '/sys/fs/cgroup/kubepods/pod1/c1', f
 test('genuine plans load as planned: network reverts rebuilt equal, freeze plans rebuilt from their freezer file', () => {
   const network = genuineNetworkPlan();
   assert.ok(network.revert.length >= 6, 'ingress, root, nft and IFB undos');
-  assert.deepEqual(trustedPlan('network', PID, network), network);
+  assert.deepEqual(trustedPlan({ kind: 'network', faults: [] }, PID, network), network);
   const freeze = freezePlan('c1', FREEZER);
-  assert.deepEqual(trustedPlan('container-freeze', PID, freeze), freeze);
+  assert.deepEqual(trustedPlan({ kind: 'container-freeze' }, PID, freeze), freeze);
   const v1 = freezePlan('c1', { version: 1, dir: '/sys/fs/cgroup/freezer/k/c1', file: '/sys/fs/cgroup/freezer/k/c1/freezer.state', frozen: 'FROZEN', thawed: 'THAWED' });
-  assert.deepEqual(trustedPlan('container-freeze', undefined, v1), v1);
+  assert.deepEqual(trustedPlan({ kind: 'container-freeze' }, undefined, v1), v1);
 });
 
 test('a stored ingress undo is rebuilt with its ownership guard, even when the record was written without one', () => {
   const genuine = genuineNetworkPlan();
   const bare = genuine.revert.map((step) => (step.kind === 'exec' ? { kind: step.kind, argv: step.argv, netns: step.netns } : step));
-  const ingress = trustedPlan('network', PID, { ...genuine, revert: bare }).revert.filter((s) => s.kind === 'exec' && s.argv.at(-1) === 'ingress');
+  const ingress = trustedPlan({ kind: 'network', faults: [] }, PID, { ...genuine, revert: bare }).revert.filter((s) => s.kind === 'exec' && s.argv.at(-1) === 'ingress');
   assert.equal(ingress.length, 2);
   for (const step of ingress) assert.ok(step.kind === 'exec' && step.onlyIf?.stdoutIncludes === 'Redirect to device kerris-ifb');
 });
 
 test('a freeze record\'s revert is rebuilt from its apply, whatever revert was stored', () => {
   const stored = { ...freezePlan('c1', FREEZER), revert: [{ kind: 'write' as const, path: '/etc/passwd', value: 'x' }] };
-  assert.deepEqual(trustedPlan('container-freeze', PID, stored).revert, [{ kind: 'write', path: FREEZER.file, value: '0' }]);
+  assert.deepEqual(trustedPlan({ kind: 'container-freeze' }, PID, stored).revert, [{ kind: 'write', path: FREEZER.file, value: '0' }]);
 });
 
+const STRESS: StressSpec = { kind: 'stress', cpu: { workers: 1, load: 50 } };
+const MARKER = '0123456789abcdef0123456789abcdef';
+const SAMPLE = { cpuNs: 0, memoryWorkingSetBytes: 0, at: 0 };
+const USAGE: UsageFiles = {
+  version: 1, cpu: '/sys/fs/cgroup/cpuacct/k/c1/cpuacct.usage', memory: '/sys/fs/cgroup/memory/k/c1/memory.usage_in_bytes', memoryStat: '/sys/fs/cgroup/memory/k/c1/memory.stat',
+  before: { cpuMillicores: 0, memoryWorkingSetBytes: 0, windowMs: 1000 }, beforeSample: SAMPLE,
+};
 const hostileText = fc.oneof(fc.string(), fc.constantFrom('tc', 'nft', 'ip', 'nsenter', 'rm', 'sh', '/bin/sh', 'eth0', 'ingress', 'root', 'del', 'kerris-ifb0', '../', '/etc/shadow'));
 const hostileStep: fc.Arbitrary<Step> = fc.oneof(
   fc.record({
@@ -66,11 +76,24 @@ const hostileStep: fc.Arbitrary<Step> = fc.oneof(
     path: fc.oneof(fc.string(), fc.constantFrom(FREEZER.file, '/sys/fs/cgroup/cgroup.freeze', '/sys/fs/cgroup/../../etc/x/cgroup.freeze', '/proc/sysrq-trigger')),
     value: fc.constantFrom('1', '0', 'FROZEN', 'c'),
   }),
+  fc.record({
+    kind: fc.constant('spawn' as const),
+    marker: fc.constantFrom(MARKER, 'x', '../..'),
+    argv: fc.oneof(fc.constant(['/usr/bin/stress-ng', ...stressArgs(STRESS)]), fc.constant(['/bin/sh', ...stressArgs(STRESS)]), fc.array(hostileText, { maxLength: 6 })),
+    cgroups: fc.array(fc.constantFrom('/sys/fs/cgroup/cpu/k/c1/cgroup.procs', '/sys/fs/cgroup/cpu/../../etc/cgroup.procs', '/etc/passwd', '/sys/fs/cgroup/cpu/k/c1/tasks'), { maxLength: 3 }),
+    oomScoreAdj: fc.constantFrom(0, -1000, 5),
+  }),
+  fc.record({ kind: fc.constant('kill' as const), marker: fc.constantFrom(MARKER, 'x') }),
 );
 
 /** The only steps a kept plan may replay: the planner's own shapes, in the target's netns, or a freezer write. */
 function isKerrisStep(step: Step): boolean {
   if (step.kind === 'write') return /^\/sys\/fs\/cgroup\/([A-Za-z0-9_.:@-]+\/)*(cgroup\.freeze|freezer\.state)$/.test(step.path) && !step.path.includes('/../');
+  if (step.kind === 'kill') return /^[0-9a-f]{32}$/.test(step.marker);
+  if (step.kind === 'spawn') {
+    return /^[0-9a-f]{32}$/.test(step.marker) && step.argv[0] === '/usr/bin/stress-ng'
+      && step.cgroups.every((c) => /^\/sys\/fs\/cgroup\/([A-Za-z0-9_.:@=,-]+\/)*cgroup\.procs$/.test(c) && !c.includes('/../'));
+  }
   if (step.netns !== NETNS) return false;
   const [tool, ...args] = step.argv;
   const text = args.join(' ');
@@ -81,17 +104,18 @@ function isKerrisStep(step: Step): boolean {
 }
 
 test('hostile plans are refused or reduced to kerris\'s own steps, never run as stored', () => {
-  fc.assert(fc.property(fc.constantFrom('network' as const, 'container-freeze' as const), fc.array(hostileStep, { maxLength: 4 }), fc.array(hostileStep, { maxLength: 4 }),
+  const faults: FaultSpec[] = [{ kind: 'network', faults: [] }, { kind: 'container-freeze' }, STRESS];
+  fc.assert(fc.property(fc.constantFrom(...faults), fc.array(hostileStep, { maxLength: 4 }), fc.array(hostileStep, { maxLength: 4 }),
     (kind, apply, revert) => {
       let kept: Plan;
       try {
-        kept = trustedPlan(kind, PID, { summary: 's', apply, revert });
+        kept = trustedPlan(kind, PID, { summary: 's', apply, revert, ...(kind.kind === 'stress' ? { usage: USAGE } : {}) });
       } catch (error) {
         assert.ok(error instanceof UnsafePlanError, String(error));
         return;
       }
       for (const step of [...kept.apply, ...kept.revert]) assert.ok(isKerrisStep(step), JSON.stringify(step));
-      for (const step of kept.revert) assert.ok(step.kind === 'write' || step.input === undefined, 'a revert carries no stored input');
+      for (const step of kept.revert) assert.ok(step.kind !== 'exec' || step.input === undefined, 'a revert carries no stored input');
     }), { numRuns: 2_000 });
 });
 
@@ -108,7 +132,7 @@ test('one changed field of a genuine network plan refuses it', () => {
     const mutate = mutations[m];
     assert.ok(step?.kind === 'exec' && mutate !== undefined);
     const revert = genuine.revert.map((s, i) => (i === index ? mutate(step) : s));
-    assert.throws(() => trustedPlan('network', PID, { ...genuine, revert }), UnsafePlanError);
+    assert.throws(() => trustedPlan({ kind: 'network', faults: [] }, PID, { ...genuine, revert }), UnsafePlanError);
   }));
 });
 

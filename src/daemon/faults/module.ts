@@ -7,6 +7,21 @@ import type { Evidence } from '../net/evidence.ts';
 import type { Plan } from '../plan.ts';
 import type { ResolvedTarget } from '../runtime/resolve.ts';
 import type { FaultKind, FaultSpec, RawFault } from '../spec.ts';
+import type { ResourceUsage } from '../usage.ts';
+
+/** What a stress injection's target uses, from its cgroup, before and while stressed (faults/stress.ts). */
+export interface StressEvidence {
+  before: ResourceUsage;
+  now: ResourceUsage;
+  /** Stressor processes alive. */
+  stressors: number;
+}
+
+/** A reading of what a fault in force does, by the kind that reads it: network counters, or a stressed target's usage. */
+export interface FaultEvidence {
+  network?: readonly Evidence[];
+  stress?: StressEvidence;
+}
 
 /** What putting a fault on a target does: a plan stays in force until its revert runs; an action happens once. */
 export type Effect =
@@ -20,15 +35,20 @@ export interface FaultModule {
    * still has it, so the daemon follows it instead of applying it twice.
    */
   readonly inNetns: boolean;
+  /**
+   * Why this node cannot apply the kind (a missing tool), naming the node; absent when it can. Such a kind is left
+   * out of Capabilities and its new injections are refused, while its journaled ones are still reverted.
+   */
+  readonly unavailable?: string;
   /** Validates a request's fault into the canonical form that is hashed and journaled; throws DaemonError('invalid'). */
   normalize(raw: RawFault): FaultSpec;
   /** What applying the (normalized) fault to target does, worked out before anything is touched. */
   prepare(fault: FaultSpec, target: ResolvedTarget): Promise<Effect>;
   /**
-   * The kernel's counters of `plan`, in force on `target` in the netns with inode `netnsInode`; only kinds whose
-   * plans the kernel counts (network) have it.
+   * What `plan`, in force on `target` (in the netns with inode `netnsInode` for network faults), is seen to do: the
+   * kernel's counters of a network plan, a stressed container's cgroup usage. Kinds with nothing to read lack it.
    */
-  evidence?(plan: Plan, target: ResolvedTarget, netnsInode: number | undefined): Promise<readonly Evidence[]>;
+  evidence?(plan: Plan, target: ResolvedTarget, netnsInode: number | undefined): Promise<FaultEvidence>;
 }
 
 export type FaultModules = ReadonlyMap<FaultKind, FaultModule>;

@@ -37,6 +37,6 @@ export function networkFault(engine: NetworkEngine): FaultModule {
         throw planError(error);
       }
     },
-    evidence: (plan, target, netnsInode) => engine.evidence(target, plan, netnsInode),
+    evidence: async (plan, target, netnsInode) => ({ network: await engine.evidence(target, plan, netnsInode) }),
   };
 }
