@@ -4,7 +4,7 @@
  * the daemon certificates, the Event recorder, leader election and the
  * health/metrics server.
  */
-import type { NetworkChaos, PodChaos, StatusCheck } from '../api/generated/types.ts';
+import type { NetworkChaos, PodChaos, StatusCheck, StressChaos } from '../api/generated/types.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { namespaces, nodes, pods } from '../kube/resources.ts';
 import type { KubeObject, Namespace, Pod } from '../kube/types.ts';
@@ -33,6 +33,8 @@ import { verdictMetrics } from './engine/verdict-metrics.ts';
 import { networkChaosKind } from './networkchaos/kind.ts';
 import { networkChaos } from './networkchaos/resource.ts';
 import { podChaosKind } from './podchaos/kind.ts';
+import { stressChaosKind } from './stresschaos/kind.ts';
+import { stressChaos } from './stresschaos/resource.ts';
 import { podChaos } from './podchaos/resource.ts';
 import { ownerKeys } from './schedule/chaos-objects.ts';
 import { ScheduleReconciler } from './schedule/reconciler.ts';
@@ -123,6 +125,7 @@ export function buildOperator(client: KubeClient, config: OperatorConfig, logger
   }
   const podExperiments = new Informer<PodChaos>({ client, resource: podChaos, logger, observer: metrics.informerObserver('podchaos') });
   const networkExperiments = new Informer<NetworkChaos>({ client, resource: networkChaos, logger, observer: metrics.informerObserver('networkchaos') });
+  const stressExperiments = new Informer<StressChaos>({ client, resource: stressChaos, logger, observer: metrics.informerObserver('stresschaos') });
   const checks = new Informer<StatusCheck>({ client, resource: statusChecks, logger, observer: metrics.informerObserver('statuschecks') });
   const statusCheckReconciler = new StatusCheckReconciler({ client, events });
   const scheduleObjects = new Informer<Schedule>({ client, resource: schedules, logger, observer: metrics.informerObserver('schedules') });
@@ -144,6 +147,7 @@ export function buildOperator(client: KubeClient, config: OperatorConfig, logger
   const controllers = [
     chaosController('podchaos', podExperiments, podChaosKind({ client, view, fleet, safety })),
     chaosController('networkchaos', networkExperiments, networkChaosKind({ view, fleet, safety }), networkChaosReach),
+    chaosController('stresschaos', stressExperiments, stressChaosKind({ view, fleet, safety })),
     scheduleController,
     workflowController,
     // Its own status writes need no reconcile: the next execution is on its requeue timer.
@@ -153,12 +157,12 @@ export function buildOperator(client: KubeClient, config: OperatorConfig, logger
     }),
   ];
   return new Manager({
-    informers: [podExperiments, networkExperiments, scheduleObjects, workflowObjects, checks, allPods, daemonPods, allNamespaces, allNodes],
+    informers: [podExperiments, networkExperiments, stressExperiments, scheduleObjects, workflowObjects, checks, allPods, daemonPods, allNamespaces, allNodes],
     controllers: [...controllers, leaseRenewer(fleet), journalDamageReporter(fleet, events, logger.child({ component: 'daemons' })),
       fleetSurveyor({ client, fleet, namespace: config.namespace, identity: config.identity, log: logger.child({ component: 'daemons' }) }),
       guardRunner({
         client, events, log: logger.child({ component: 'guards' }),
-        kinds: [{ resource: podChaos, store: podExperiments.store }, { resource: networkChaos, store: networkExperiments.store }],
+        kinds: [{ resource: podChaos, store: podExperiments.store }, { resource: networkChaos, store: networkExperiments.store }, { resource: stressChaos, store: stressExperiments.store }],
       }), ...(config.certificates === 'controller' ? [certificateKeeper(certificates, logger)] : [])],
     metrics,
     logger,

@@ -7,6 +7,7 @@ import { stringify } from 'yaml';
 import type { Session } from '../context.ts';
 import { findExperiment } from '../experiments.ts';
 import { age, table } from '../output.ts';
+import { formatBytes } from '../../util/bytes.ts';
 
 /** The experiment's Events, oldest first. */
 export async function eventsOf(client: KubeClient, chaos: Experiment): Promise<CoreEvent[]> {
@@ -49,12 +50,16 @@ export async function describeCommand(session: Session, ref: string): Promise<st
     out.push(indent(table(['pod', 'node', 'phase', 'injected', 'recovered', 'message'], targets.map((t) => [
       `${t.namespace}/${t.name}`, t.node ?? '-', t.phase, t.injectedAt ?? '-', t.recoveredAt ?? '-', t.message ?? '',
     ]))));
-    for (const t of targets.filter((x) => x.evidence || x.verification)) {
+    for (const t of targets.filter((x) => x.evidence || x.verification || x.stress)) {
       out.push(`  Proof for ${t.namespace}/${t.name}:`);
       for (const c of t.evidence?.counters ?? []) {
         out.push(`    ${c.kind} ${c.direction} ${c.device} (${c.fault}): ${c.packets} packets${c.dropped !== undefined ? `, ${c.dropped} dropped` : ''}${c.overlimits !== undefined ? `, ${c.overlimits} overlimits` : ''}${c.bytes !== undefined ? `, ${c.bytes} bytes` : ''}`);
       }
       if (t.evidence) out.push(`    counters read at ${t.evidence.observedAt}`);
+      if (t.stress) {
+        const { before, during } = t.stress;
+        out.push(`    CPU ${before.cpuMillicores}m -> ${during.cpuMillicores}m, working set ${formatBytes(before.memoryWorkingSetBytes)} -> ${formatBytes(during.memoryWorkingSetBytes)}, ${t.stress.stressors} stressor process(es), read at ${t.stress.observedAt}`);
+      }
       if (t.verification) out.push(`    ${t.verification.verdict}: configured ${t.verification.configured ?? '-'}; measured ${t.verification.measured ?? '-'}${t.verification.message ? ` (${t.verification.message})` : ''}`);
     }
   }

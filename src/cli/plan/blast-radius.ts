@@ -122,6 +122,8 @@ export interface Plan {
 /** Whether the action takes pods out of service: `yes` counts against budgets; `may` only warns. */
 function disruption(chaos: AnyChaos): 'yes' | 'may' | 'no' {
   if (chaos.kind === 'PodChaos') return 'yes';
+  // Memory held in a container may get it OOM-killed; CPU load only slows it.
+  if (chaos.kind === 'StressChaos') return chaos.spec.stressors.memory !== undefined ? 'may' : 'no';
   const action = chaos.spec.action;
   return action === 'partition' || action === 'loss' ? 'may' : 'no';
 }
@@ -155,6 +157,7 @@ function workloadName(pod: Pod, workloadOf: ReadonlyMap<string, WorkloadRef>): s
 /** The daemon fault kind each action needs; pod-kill acts through the API alone. */
 function daemonKind(chaos: AnyChaos): string | undefined {
   if (chaos.kind === 'NetworkChaos') return 'network';
+  if (chaos.kind === 'StressChaos') return 'stress';
   return chaos.spec.action === 'pod-failure' ? 'container-freeze' : chaos.spec.action === 'container-kill' ? 'container-kill' : undefined;
 }
 
@@ -178,7 +181,7 @@ export function planBlastRadius(input: PlanInput): Plan {
   const spec = chaos.spec;
   const findings: Finding[] = input.notes.map((message) => ({ severity: 'note', message }));
   const experiment = {
-    kind: chaos.kind, namespace, name: chaos.metadata.name ?? '', action: spec.action, mode: spec.mode,
+    kind: chaos.kind, namespace, name: chaos.metadata.name ?? '', action: chaos.kind === 'StressChaos' ? 'stress' : chaos.spec.action, mode: spec.mode,
     ...(spec.value === undefined ? {} : { value: spec.value }), ...(spec.duration === undefined ? {} : { duration: spec.duration }),
   };
   if (!input.admission.accepted) findings.push({ severity: 'unsafe', message: `the apiserver refuses it (server-side dry run): ${input.admission.message}` });

@@ -5,6 +5,7 @@
  * a `<script>` smuggled into a pod message or an Event; markup.ts escapes all text in the first place.
  */
 import { html, Markup, type Part } from './markup.ts';
+import { formatBytes } from '../../util/bytes.ts';
 import { instant, type EventLine, type Report, type TargetEffect, type TargetTimeline } from './model.ts';
 import { calendarDate, clockTime, dateTime, span } from './time.ts';
 import { timelineSvg } from './timeline-svg.ts';
@@ -147,6 +148,16 @@ ${v.message ? html`<tr><th>how</th><td>${v.message}</td></tr>` : undefined}
   return html`<div class="effect" data-target="${t.target}"><h3>${t.target}</h3>${verification}${evidence}</div>`;
 }
 
+/** StressChaos: what the target's cgroup showed before the stressors started and while they ran. */
+function stressEffect(t: TargetEffect): Markup {
+  const s = t.stress;
+  const usage = s ? html`<p class="muted">Read from the container's cgroup at ${when(s.observedAt)}; ${count(s.stressors)} stressor process(es) alive.</p><table class="evidence">
+<thead><tr><th></th><th>CPU (millicores)</th><th>memory working set</th></tr></thead>
+<tbody><tr><th>before</th><td class="num">${count(s.before.cpuMillicores)}</td><td class="num">${formatBytes(s.before.memoryWorkingSetBytes)}</td></tr>
+<tr><th>during</th><td class="num">${count(s.during.cpuMillicores)}</td><td class="num">${formatBytes(s.during.memoryWorkingSetBytes)}</td></tr></tbody></table>` : html`<p class="muted">No reading of the container's cgroup recorded.</p>`;
+  return html`<div class="effect" data-target="${t.target}"><h3>${t.target}</h3>${usage}</div>`;
+}
+
 function effect(report: Report): Markup {
   const e = report.effect;
   if (e === undefined) {
@@ -154,6 +165,9 @@ function effect(report: Report): Markup {
       ? 'PodChaos records its proof per target (replacement, restart counts, times) in the targets table.'
       : 'Nothing was measured.';
     return html`<section id="effect"><h2>Measured against configured</h2><p class="empty">${why}</p></section>`;
+  }
+  if (report.experiment.kind === 'StressChaos') {
+    return html`<section id="effect"><h2>Measured against configured</h2>${e.targets.length === 0 ? html`<p class="empty">No target has a reading yet.</p>` : e.targets.map(stressEffect)}</section>`;
   }
   return html`<section id="effect"><h2>Measured against configured</h2><dl class="summary">
 ${row('expected round trip', e.expectedRtt ?? '–')}

@@ -8,7 +8,7 @@
  */
 import type {
   ChaosCondition, ChaosStatus, ChaosTarget, FaultCounter, NetworkChaos, NetworkChaosSpec, NetworkStatus, PodChaos,
-  PodChaosSpec, PodSelectorSpec, VerificationVerdict,
+  PodChaosSpec, PodSelectorSpec, StressChaos, StressChaosSpec, StressEvidence, VerificationVerdict,
 } from '../../api/generated/types.ts';
 
 export const REPORT_API_VERSION = 'report.kerris.dev/v1alpha1';
@@ -34,7 +34,7 @@ export interface ReportEventInput {
 }
 
 export interface ReportInput {
-  experiment: PodChaos | NetworkChaos;
+  experiment: PodChaos | NetworkChaos | StressChaos;
   events: readonly ReportEventInput[];
   /** When the report is made: the end of what is still held, and the report's own timestamp. */
   generatedAt: Date;
@@ -119,6 +119,8 @@ export interface TargetEffect {
   target: string;
   verification?: { verdict: VerificationVerdict; configured?: string; measured?: string; message?: string };
   evidence?: { observedAt: string; counters: FaultCounter[] };
+  /** StressChaos: the container's CPU and memory before and while stressed. */
+  stress?: StressEvidence;
 }
 
 export interface EffectSection {
@@ -152,7 +154,7 @@ export interface Report {
   apiVersion: typeof REPORT_API_VERSION;
   kind: typeof REPORT_KIND;
   generatedAt: string;
-  experiment: { kind: 'PodChaos' | 'NetworkChaos'; namespace: string; name: string; uid: string; generation?: number; createdAt?: string };
+  experiment: { kind: 'PodChaos' | 'NetworkChaos' | 'StressChaos'; namespace: string; name: string; uid: string; generation?: number; createdAt?: string };
   spec: SpecSummary;
   /** status.phase as written by the controller, `Unknown` when there is no status yet. */
   phase: string;
@@ -191,7 +193,7 @@ export function buildReport(input: ReportInput): Report {
     failed: status.failed ?? 0,
     untracked: status.targetsTruncated ?? 0,
   };
-  const effect = chaos.kind === 'NetworkChaos' ? effectSection(status.network, status.targets ?? []) : undefined;
+  const effect = chaos.kind === 'PodChaos' ? undefined : effectSection(status.network, status.targets ?? []);
   return {
     apiVersion: REPORT_API_VERSION,
     kind: REPORT_KIND,
@@ -204,7 +206,7 @@ export function buildReport(input: ReportInput): Report {
       ...defined('generation', chaos.metadata.generation),
       ...defined('createdAt', chaos.metadata.creationTimestamp),
     },
-    spec: chaos.kind === 'NetworkChaos' ? networkSpec(chaos.spec, status) : podSpec(chaos.spec, status),
+    spec: chaos.kind === 'NetworkChaos' ? networkSpec(chaos.spec, status) : chaos.kind === 'StressChaos' ? stressSpec(chaos.spec, status) : podSpec(chaos.spec, status),
     phase: status.phase ?? 'Unknown',
     verdict: verdict(chaos, status, counts, effect),
     counts,
@@ -314,7 +316,7 @@ function sortedRecord<V>(record: Readonly<Record<string, V>>): Record<string, V>
 }
 
 function effectSection(network: NetworkStatus | undefined, targets: readonly ChaosTarget[]): EffectSection | undefined {
-  const measured = [...targets].sort(byName).filter((t) => t.evidence !== undefined || t.verification !== undefined).map((t): TargetEffect => ({
+  const measured = [...targets].sort(byName).filter((t) => t.evidence !== undefined || t.verification !== undefined || t.stress !== undefined).map((t): TargetEffect => ({
     target: `${t.namespace}/${t.name}`,
     ...defined('verification', t.verification ? {
       verdict: t.verification.verdict,
@@ -323,6 +325,7 @@ function effectSection(network: NetworkStatus | undefined, targets: readonly Cha
       ...defined('message', t.verification.message),
     } : undefined),
     ...defined('evidence', t.evidence ? { observedAt: t.evidence.observedAt, counters: t.evidence.counters.map((c) => ({ ...c })) } : undefined),
+    ...defined('stress', t.stress ? { ...t.stress, before: { ...t.stress.before }, during: { ...t.stress.during } } : undefined),
   }));
   if (network === undefined && measured.length === 0) return undefined;
   return {
@@ -340,7 +343,7 @@ function effectVerdict(effect: EffectSection | undefined): VerificationVerdict |
   return verdicts.includes('Verified') ? 'Verified' : 'Unmeasured';
 }
 
-function verdict(chaos: PodChaos | NetworkChaos, status: ChaosStatus, counts: Counts, effect: EffectSection | undefined): Verdict {
+function verdict(chaos: PodChaos | NetworkChaos | StressChaos, status: ChaosStatus, counts: Counts, effect: EffectSection | undefined): Verdict {
   const effectWord = effectVerdict(effect);
   const withEffect = (outcome: Outcome, summary: string): Verdict => ({ outcome, summary, ...(effectWord ? { effect: effectWord } : {}) });
   const failedCondition = (status.conditions ?? []).find((c) => c.type === 'Failed' && c.status === 'True');
@@ -390,9 +393,9 @@ function selectorText(selector: PodSelectorSpec): string {
   return parts.length > 0 ? parts.join('; ') : 'every pod in the experiment\'s namespace';
 }
 
-function common(spec: PodChaosSpec | NetworkChaosSpec, status: ChaosStatus, asked: AskedLine[]): SpecSummary {
+function common(spec: PodChaosSpec | NetworkChaosSpec | StressChaosSpec, status: ChaosStatus, asked: AskedLine[]): SpecSummary {
   return {
-    action: spec.action,
+    action: 'action' in spec ? spec.action : 'stress',
     mode: spec.mode,
     ...defined('value', spec.value),
     ...defined('duration', spec.duration),
@@ -414,6 +417,15 @@ function podSpec(spec: PodChaosSpec, status: ChaosStatus): SpecSummary {
 
 const withCorrelation = (main: string, correlation: string | undefined): string => (correlation ? `${main} (correlation ${percent(correlation)})` : main);
 const percent = (value: string): string => (value.endsWith('%') ? value : `${value}%`);
+
+function stressSpec(spec: StressChaosSpec, status: ChaosStatus): SpecSummary {
+  const asked: AskedLine[] = [];
+  const { cpu, memory } = spec.stressors;
+  if (cpu) asked.push({ field: 'cpu', value: `${cpu.workers} worker(s) at ${cpu.load ?? 100}% of a CPU each` });
+  if (memory) asked.push({ field: 'memory', value: `${memory.size} over ${memory.workers} worker(s), oom_score_adj ${memory.oomScoreAdj ?? 0}` });
+  asked.push({ field: 'containers', value: spec.containerNames?.length ? spec.containerNames.join(', ') : 'the first container of each pod' });
+  return common(spec, status, asked);
+}
 
 function networkSpec(spec: NetworkChaosSpec, status: ChaosStatus): SpecSummary {
   const asked: AskedLine[] = [];

@@ -5,7 +5,7 @@
  * the experiment engine and the lease renewer make.
  */
 import { DaemonClient, type InjectionInput, type ProbeInput } from '../../daemon/client.ts';
-import { ErrorCode, FaultKind, Phase, type CapabilitiesResponse, type Evidence, type InjectionStatus, type JournalDamage, type ListResponse, type ProbeResult, type SyncResponse } from '../../daemon/proto/gen/daemon_pb.js';
+import { ErrorCode, FaultKind, Phase, type CapabilitiesResponse, type Evidence, type InjectionStatus, type JournalDamage, type ListResponse, type ProbeResult, type ResourceUsage, type SyncResponse } from '../../daemon/proto/gen/daemon_pb.js';
 import type { TlsMaterial } from '../../daemon/tls.ts';
 import type { Pod } from '../../kube/types.ts';
 import type { Store } from '../../runtime/store.ts';
@@ -29,6 +29,21 @@ export interface FleetOptions {
   log: Logger;
   /** Per call. */
   timeoutMs?: number;
+}
+
+/** A container's CPU (thousandths of a CPU) and memory working set (bytes). */
+export interface UsageReading {
+  cpuMillicores: number;
+  memoryWorkingSetBytes: number;
+}
+
+/** A stress injection's evidence: its container's use before and while stressed, and its live stressor processes. */
+export interface StressReading {
+  before: UsageReading;
+  now: UsageReading;
+  stressors: number;
+  /** How old the reading is, on the daemon's clock. */
+  ageMs: number;
 }
 
 /** What one item of a sync came to, in the controller's words. */
@@ -69,9 +84,9 @@ const CODES: Readonly<Record<number, string>> = {
 /** The contract this controller speaks (daemon.proto's package version). */
 export const API_VERSION = 2;
 
-export type DaemonFaultKind = 'container-kill' | 'container-freeze' | 'network';
+export type DaemonFaultKind = 'container-kill' | 'container-freeze' | 'network' | 'stress';
 const FAULT_KINDS: Readonly<Record<number, DaemonFaultKind>> = {
-  [FaultKind.CONTAINER_KILL]: 'container-kill', [FaultKind.CONTAINER_FREEZE]: 'container-freeze', [FaultKind.NETWORK]: 'network',
+  [FaultKind.CONTAINER_KILL]: 'container-kill', [FaultKind.CONTAINER_FREEZE]: 'container-freeze', [FaultKind.NETWORK]: 'network', [FaultKind.STRESS]: 'stress',
 };
 
 /** A daemon's phase number in the controller's words. */
@@ -224,6 +239,22 @@ export class DaemonFleet {
     const found = new Map<string, { counters: Evidence[]; ageMs: number }>();
     for (const injection of await this.#listAll(node, { experiment, evidence: true })) {
       if (injection.evidence.length > 0) found.set(injection.id, { counters: injection.evidence, ageMs: injection.evidenceAgeMs });
+    }
+    return found;
+  }
+
+  /**
+   * What each of the experiment's active stress injections on the node reads from its container's cgroup, by
+   * injection ID, as the daemon last read it (at most about 2 s before). Throws DaemonUnavailableError when it cannot
+   * be asked.
+   */
+  async stressEvidence(node: string, experiment: string): Promise<Map<string, StressReading>> {
+    const found = new Map<string, StressReading>();
+    const usage = (u: ResourceUsage | undefined) => ({ cpuMillicores: u?.cpuMillicores ?? 0, memoryWorkingSetBytes: Number(u?.memoryWorkingSetBytes ?? 0n) });
+    for (const injection of await this.#listAll(node, { experiment, evidence: true })) {
+      const { stress } = injection;
+      if (stress?.now === undefined) continue;
+      found.set(injection.id, { before: usage(stress.before), now: usage(stress.now), stressors: stress.stressors, ageMs: injection.evidenceAgeMs });
     }
     return found;
   }
