@@ -39,6 +39,8 @@ const DAEMON_PACKAGES = ['@grpc/grpc-js', '@grpc/proto-loader', '@bufbuild/proto
 const DAEMON_TOOLS: Readonly<Record<string, string>> = {
   tc: 'iproute2', ip: 'iproute2', nft: 'nftables', nsenter: 'util-linux', ipset: 'ipset',
   'iptables-legacy-save': 'iptables', 'ip6tables-legacy-save': 'iptables', 'iptables-nft-save': 'iptables', 'ip6tables-nft-save': 'iptables',
+  // StressChaos's stressors, run in the target container's cgroups (src/daemon/faults/stress.ts).
+  'stress-ng': 'stress-ng',
 };
 const TOOL_DIRS = ['/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 /**
