@@ -53,8 +53,14 @@ async function pids(): Promise<number[]> {
   return (await readdir('/proc')).filter((e) => /^[1-9][0-9]*$/.test(e)).map(Number);
 }
 
-/** Live processes of `leader`'s session that started no earlier than it: the held tree, the leader included. */
+/**
+ * Live processes of `leader`'s session: the held tree, the leader included. A session's ID stays allocated while any
+ * member lives, so when pid `leader.pid` now names another process (another start time) the held tree is all gone,
+ * and that process's session, whatever it is, is not looked at.
+ */
 export async function sessionMembers(leader: HeldProcess): Promise<number[]> {
+  const now = await procStat(leader.pid);
+  if (now !== undefined && now.startTime !== leader.startTime) return [];
   const members: number[] = [];
   for (const pid of await pids()) {
     const stat = await procStat(pid);
@@ -63,13 +69,17 @@ export async function sessionMembers(leader: HeldProcess): Promise<number[]> {
   return members;
 }
 
+/** Whether process `pid` carries `marker` in its environment (the launcher, and the stress-ng parent it becomes). */
+export async function carriesMarker(pid: number, marker: string): Promise<boolean> {
+  const environ = await readFile(`/proc/${pid}/environ`, 'latin1').catch(() => undefined);
+  return environ !== undefined && `\0${environ}`.includes(`\0${MARKER_ENV}=${marker}\0`);
+}
+
 /** Session leaders whose environment carries `marker`: a launcher (or the stress-ng it became) whose pid was not journaled. */
 async function markedLeaders(marker: string): Promise<HeldProcess[]> {
   const found: HeldProcess[] = [];
-  const needle = `\0${MARKER_ENV}=${marker}\0`;
   for (const pid of await pids()) {
-    const environ = await readFile(`/proc/${pid}/environ`, 'latin1').catch(() => undefined);
-    if (environ === undefined || !`\0${environ}`.includes(needle)) continue;
+    if (!await carriesMarker(pid, marker)) continue;
     const stat = await procStat(pid);
     if (stat !== undefined && stat.session === pid && stat.state !== 'Z') found.push({ pid, startTime: stat.startTime });
   }

@@ -14,7 +14,7 @@ import type { Plan } from './plan.ts';
 import { processStartTime } from './proc.ts';
 import type { ResolvedTarget } from './runtime/resolve.ts';
 import type { InjectionSpec } from './spec.ts';
-import { UnsafePlanError } from './stored-plan.ts';
+import { checkHeldProcesses, UnsafePlanError } from './stored-plan.ts';
 
 /**
  * applying: written before the first step runs; after a crash it is reverted.
@@ -172,6 +172,8 @@ export class Journal {
       let record: JournalRecord;
       try {
         record = parseRecord(envelope.value, envelope.format === V1_FORMAT);
+        // Processes are only compared within their own boot; a record of another is dropped below.
+        if (envelope.format !== FORMAT || envelope.bootId === this.bootId) await checkHeldProcesses(record.plan);
       } catch (error) {
         damaged.push(await this.setAside(name, error instanceof UnsafePlanError ? 'unsafe-plan' : 'invalid', errorMessage(error)));
         continue;

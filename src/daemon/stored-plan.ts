@@ -8,7 +8,7 @@ import { posix } from 'node:path';
 import { freezePlan } from './faults/container-freeze.ts';
 import { STRESS_NG_PATHS, stressArgs, stressOomScoreAdj, stressPlan } from './faults/stress.ts';
 import type { Freezer } from './cgroup.ts';
-import { MARKER_PATTERN } from './held.ts';
+import { carriesMarker, isAlive, MARKER_PATTERN } from './held.ts';
 import { IFB_NAME, ifbUndo, ingressUndo, nftUndo, rootUndo, txqueuelenUndo } from './net/undo.ts';
 import { parseDeviceName } from './net/values.ts';
 import type { ExecStep, Plan, Step } from './plan.ts';
@@ -137,4 +137,17 @@ export function trustedPlan(fault: FaultSpec, pid: number | undefined, plan: Pla
     // Only ever compared with what tc and nft print (journal-record.ts checked their shape), so kept as stored.
     ...(plan.counters === undefined ? {} : { counters: plan.counters }),
   };
+}
+
+/**
+ * A kill step's process, where it is alive, must be the one kerris started: it carries the step's marker. A record
+ * naming another live process (a hand edit, a file from elsewhere) would have the daemon SIGKILL its session.
+ */
+export async function checkHeldProcesses(plan: Plan | undefined): Promise<void> {
+  for (const step of plan?.revert ?? []) {
+    if (step.kind !== 'kill' || step.process === undefined || !await isAlive(step.process)) continue;
+    if (!await carriesMarker(step.process.pid, step.marker)) {
+      throw new UnsafePlanError(`process ${step.process.pid} is alive but is not the held process the record names (it lacks its marker)`);
+    }
+  }
 }
