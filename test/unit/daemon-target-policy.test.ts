@@ -14,7 +14,7 @@ const pod: TargetFacts = {
 };
 
 test('an ordinary pod may take every fault', () => {
-  for (const kind of ['network', 'container-freeze', 'container-kill'] as const) assert.equal(refusal(kind, pod, PROTECTED), undefined);
+  for (const kind of ['network', 'container-freeze', 'container-kill', 'stress'] as const) assert.equal(refusal(kind, pod, PROTECTED), undefined);
 });
 
 test('a hostNetwork pod is refused network faults only', () => {
@@ -31,6 +31,7 @@ test('the daemon itself is never frozen or killed: its process tree, its cgroup 
     const facts = { ...pod, cgroups: parseProcCgroup(`0::${path}\n`) };
     assert.match(refusal('container-freeze', facts, PROTECTED) ?? '', /holds the daemon itself/, path);
     assert.match(refusal('container-kill', facts, PROTECTED) ?? '', /kill the daemon/, path);
+    assert.match(refusal('stress', facts, PROTECTED) ?? '', /would load the daemon's own cgroup and limits/, path);
   }
   assert.equal(refusal('container-freeze', { ...pod, cgroups: parseProcCgroup('0::/kubepods/burstable/pod-kerris-2/x\n') }, PROTECTED), undefined, 'a sibling with a common prefix');
 });
