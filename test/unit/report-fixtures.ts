@@ -4,7 +4,7 @@
  * PodChaos pod-kill whose targets were replaced. A target message and an Event message carry a `<script>`, as a
  * user-controlled string could.
  */
-import type { NetworkChaos, PodChaos } from '../../src/api/generated/types.ts';
+import type { NetworkChaos, PodChaos, StressChaos } from '../../src/api/generated/types.ts';
 import type { ReportEventInput } from '../../src/cli/report/model.ts';
 
 /** What the injected script would do if it ran: the browser test checks that it never does. */
@@ -137,6 +137,22 @@ export function podEvents(): ReportEventInput[] {
     at('Recovered', 'pod shop/api-6d8b-m4p: replaced by api-6d8b-t7w', '2026-03-02T11:00:09Z'),
     at('Finished', 'all 2 target(s) handled: 2 recovered, 0 failed', '2026-03-02T11:00:32Z'),
   ];
+}
+
+/** A StressChaos holding cpu and memory stressors on one pod, with the cgroup readings of its daemon. */
+export function stressChaos(): StressChaos {
+  return {
+    apiVersion: 'chaos.kerris.dev/v1alpha1', kind: 'StressChaos',
+    metadata: { name: 'cpu', namespace: 'shop', uid: 'a1', creationTimestamp: '2026-03-02T10:00:00Z' },
+    spec: { mode: 'one', selector: { labelSelectors: { app: 'web' } }, stressors: { cpu: { workers: 1 }, memory: { workers: 2, size: '64MiB' } }, duration: '60s' },
+    status: {
+      phase: 'Running', selected: 1, injected: 1,
+      targets: [{
+        namespace: 'shop', name: 'web-0', uid: 'p1', phase: 'Injected', injectedAt: '2026-03-02T10:00:05Z', containers: ['web'],
+        stress: { observedAt: '2026-03-02T10:00:30Z', before: { cpuMillicores: 4, memoryWorkingSetBytes: 4_194_304 }, during: { cpuMillicores: 1003, memoryWorkingSetBytes: 71_303_168 }, stressors: 3 },
+      }],
+    },
+  };
 }
 
 export const GENERATED_AT = new Date('2026-03-02T12:00:00Z');

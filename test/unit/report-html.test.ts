@@ -9,7 +9,7 @@ import type { NetworkChaos } from '../../src/api/generated/types.ts';
 import { renderHtml } from '../../src/cli/report/html.ts';
 import { escapeHtml } from '../../src/cli/report/markup.ts';
 import { buildReport } from '../../src/cli/report/model.ts';
-import { GENERATED_AT, INJECTED_SCRIPT, networkChaos, networkEvents, podChaos, podEvents } from './report-fixtures.ts';
+import { GENERATED_AT, INJECTED_SCRIPT, networkChaos, networkEvents, podChaos, podEvents, stressChaos } from './report-fixtures.ts';
 
 const networkPage = () => renderHtml(buildReport({ experiment: networkChaos(), events: networkEvents(), generatedAt: GENERATED_AT }));
 
@@ -67,5 +67,15 @@ describe('the report page', () => {
     const page = renderHtml(buildReport({ experiment: { ...podChaos(), status: undefined }, events: [], generatedAt: GENERATED_AT }));
     assert.match(page, /No time recorded yet/);
     assert.doesNotMatch(page, /class="series"/);
+  });
+});
+
+describe('the report page of a StressChaos', () => {
+  it('shows each target\'s CPU and working set before and while stressed, and no network rows', () => {
+    const page = renderHtml(buildReport({ experiment: stressChaos(), events: [], generatedAt: GENERATED_AT }));
+    assert.match(page, /<tr><th>before<\/th><td class="num">4<\/td><td class="num">4MiB<\/td><\/tr>/);
+    assert.match(page, /<tr><th>during<\/th><td class="num">1,003<\/td><td class="num">68MiB<\/td><\/tr>/);
+    assert.match(page, /3 stressor process\(es\) alive/);
+    assert.doesNotMatch(page, /expected round trip/);
   });
 });

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { NetworkChaos, PodChaos } from '../../src/api/generated/types.ts';
 import { buildReport, REPORT_API_VERSION, type ReportEventInput } from '../../src/cli/report/model.ts';
-import { GENERATED_AT, NETWORK_UID, networkChaos, networkEvents, podChaos, podEvents } from './report-fixtures.ts';
+import { GENERATED_AT, NETWORK_UID, networkChaos, networkEvents, podChaos, podEvents, stressChaos } from './report-fixtures.ts';
 
 const network = () => buildReport({ experiment: networkChaos(), events: networkEvents(), generatedAt: GENERATED_AT });
 
@@ -167,5 +167,18 @@ describe('report of a PodChaos', () => {
     const fresh: PodChaos = { ...podChaos(), status: undefined };
     const r = buildReport({ experiment: fresh, events: [], generatedAt: GENERATED_AT });
     assert.deepEqual([r.phase, r.verdict.outcome, r.targets, r.conditions, r.times], ['Unknown', 'Pending', [], [], { createdAt: '2026-03-02T11:00:00Z' }]);
+  });
+});
+
+describe('report of a StressChaos', () => {
+  it('summarises the stressors and the containers, and puts each target\'s cgroup readings in the effect section', () => {
+    const r = buildReport({ experiment: stressChaos(), events: [], generatedAt: GENERATED_AT });
+    assert.equal(r.spec.action, 'stress');
+    assert.deepEqual(r.spec.asked, [
+      { field: 'cpu', value: '1 worker(s) at 100% of a CPU each' },
+      { field: 'memory', value: '64MiB over 2 worker(s), oom_score_adj 0' },
+      { field: 'containers', value: 'the first container of each pod' },
+    ]);
+    assert.deepEqual(r.effect?.targets, [{ target: 'shop/web-0', stress: stressChaos().status?.targets?.[0]?.stress }]);
   });
 });
