@@ -124,6 +124,12 @@ export class KubeClient {
     return this.#json<T>({ method: 'POST', path, query: writeQuery(options), body: JSON.stringify(withType(resource, object)), signal: options.signal });
   }
 
+  /** POST to a subresource of one object (a pod's `eviction`); the answer is whatever the subresource returns. */
+  async createSubresource<T extends KubeObject, R>(resource: Resource<T>, name: string, subresource: string, body: object, options: WriteOptions = {}): Promise<R> {
+    const path = resourcePath(resource, { namespace: this.#namespace(resource, options.namespace), name, subresource });
+    return this.#json<R>({ method: 'POST', path, query: writeQuery(options), body: JSON.stringify(body), signal: options.signal });
+  }
+
   /** PUT: the apiserver refuses it with Conflict when metadata.resourceVersion is stale. */
   async replace<T extends KubeObject>(resource: Resource<T>, object: T, options: WriteOptions = {}): Promise<T> {
     return this.#put(resource, object, undefined, options);

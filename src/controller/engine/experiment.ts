@@ -30,9 +30,26 @@ export interface Selection {
   targets: TargetRecord[];
   /** Why candidates were left out (refused namespaces, missing namespaces). */
   notes: string[];
-  /** Set when nothing was picked because the policy refused every namespace asked for. */
+  /** Set when nothing was picked because the policy refused every candidate asked for (namespaces, protected nodes). */
   refused: boolean;
+  /** The Failed reason when `refused`; `NamespaceRefused` when absent. */
+  refusedReason?: string;
 }
+
+/**
+ * How Events and messages name a kind's targets. Pods (`pod demo/web-1`) unless the kind says otherwise: a node
+ * target (NodeChaos) is cluster-scoped, its record's namespace is empty, and it reads `node worker-2`.
+ */
+export interface TargetNaming {
+  /** One target, e.g. `pod`. */
+  readonly noun: string;
+  /** Several, e.g. `pods`. */
+  readonly plural: string;
+  /** The target's name in messages, e.g. `demo/web-1`. */
+  name(target: TargetRecord): string;
+}
+
+export const POD_TARGETS: TargetNaming = { noun: 'pod', plural: 'pods', name: (t) => `${t.namespace}/${t.name}` };
 
 /** A spec the controller cannot run, found before anything is touched. */
 export class SelectionError extends Error {
@@ -67,7 +84,9 @@ export interface Fault<T extends Experiment> {
   /**
    * Applies the fault to `pending` (phase Selected) and returns their new records, in the same order. `held` are the
    * targets already injected, for kinds whose node calls state the whole desired set. In the pass that picks them,
-   * `pending` also holds the targets beyond the record limit, which are applied and then only counted.
+   * `pending` also holds the targets beyond the record limit, which are applied and then only counted. While the fault
+   * is held it is stated again with `pending` empty; a kind whose held fault keeps working (NodeChaos retrying the
+   * evictions a PodDisruptionBudget refused) may then return the `held` records that changed, and the engine writes them.
    */
   apply(chaos: T, pending: readonly TargetRecord[], held: readonly TargetRecord[], context: ApplyContext): Promise<TargetRecord[]>;
   /** Takes a held fault away from every target of the experiment. One-time actions have nothing to take away. */
@@ -83,6 +102,8 @@ export interface Fault<T extends Experiment> {
 
 export interface ChaosKind<T extends Experiment> {
   readonly resource: Resource<T>;
+  /** How Events and messages name the targets; pods when absent. */
+  readonly naming?: TargetNaming;
   /** Why this spec cannot run here, or undefined. Asked before targets are picked; nothing is touched before it passes. */
   refuse(chaos: T): Promise<string | undefined>;
   /** Picks the targets: the one step that decides who is hit. Throws SelectionError for a spec that cannot select. */

@@ -16,7 +16,7 @@ import { addFinalizer, removeFinalizer } from '../../runtime/finalizer.ts';
 import { countTargets, MAX_TARGET_RECORDS, untrackedCounts } from './counts.ts';
 import { parseDuration } from './duration.ts';
 import { verdictOf, type Verdict } from './verdict.ts';
-import { SelectionError, type ApplyContext, type ChaosKind, type ChaosStatus, type Experiment, type KindStatus, type RecoverOutcome, type TargetRecord } from './experiment.ts';
+import { POD_TARGETS, SelectionError, type ApplyContext, type ChaosKind, type ChaosStatus, type Experiment, type KindStatus, type RecoverOutcome, type TargetNaming, type TargetRecord } from './experiment.ts';
 
 /** Held on every experiment until its faults are taken away. */
 export const RECOVERY_FINALIZER = 'chaos.kerris.dev/recover';
@@ -73,12 +73,14 @@ export class ExperimentEngine<T extends Experiment> {
   readonly #maxTargets: number;
   readonly #now: () => Date;
   readonly #onVerdict: EngineOptions['onVerdict'];
+  readonly #naming: TargetNaming;
 
   constructor(client: KubeClient, events: EventRecorder, kind: ChaosKind<T>, options: EngineOptions = {}) {
     this.#onVerdict = options.onVerdict;
     this.#client = client;
     this.#events = events;
     this.#kind = kind;
+    this.#naming = kind.naming ?? POD_TARGETS;
     this.#pollMs = options.recoveryPollMs ?? 2_000;
     this.#resyncMs = options.resyncMs ?? 15_000;
     this.#maxTargets = options.maxTargets ?? DEFAULT_MAX_TARGETS;
@@ -135,6 +137,11 @@ export class ExperimentEngine<T extends Experiment> {
   #condition(chaos: T, status: ChaosStatus, type: string, value: 'True' | 'False', reason: string, message: string): ChaosStatus {
     const update = { type, status: value, reason, message: clip(message, CONDITION_MESSAGE_MAX), ...(chaos.metadata.generation === undefined ? {} : { observedGeneration: chaos.metadata.generation }) };
     return { ...status, conditions: setCondition(status.conditions, update, this.#now().getTime()) };
+  }
+
+  /** A target as Events name it, e.g. `pod demo/web-1` or `node worker-2`. */
+  #named(target: TargetRecord): string {
+    return `${this.#naming.noun} ${this.#naming.name(target)}`;
   }
 
   #event(chaos: T, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
@@ -231,8 +238,9 @@ export class ExperimentEngine<T extends Experiment> {
     const chosen = selection.targets;
     let status: ChaosStatus = { ...chaos.status, seed, startTime: chaos.status?.startTime ?? formatTime(this.#now().getTime()) };
     if (chosen.length === 0) {
-      const reason = selection.refused ? 'NamespaceRefused' : 'NoTargets';
-      const message = ['the selector matched no pods', ...selection.notes].join('; ');
+      const reason = selection.refused ? selection.refusedReason ?? 'NamespaceRefused' : 'NoTargets';
+      // A kind's own refusal (protected nodes) says what it refused; the pod kinds' notes follow the plain fact.
+      const message = (selection.refusedReason === undefined ? [`the selector matched no ${this.#naming.plural}`, ...selection.notes] : selection.notes).join('; ');
       status = this.#condition(chaos, status, 'Selected', 'False', reason, message);
       status = this.#condition(chaos, { ...status, phase: 'Failed', selected: 0, experiment: { desiredPhase: 'Stop' } }, 'Failed', 'True', reason, message);
       await this.#writeStatus(chaos, status);
@@ -240,14 +248,14 @@ export class ExperimentEngine<T extends Experiment> {
       return awaitChange();
     }
     if (chosen.length > this.#maxTargets) {
-      const message = `the selector picked ${chosen.length} pods, more than the ${this.#maxTargets} one experiment may hit (the controller's --max-targets); nothing was touched: narrow the selector or the mode`;
+      const message = `the selector picked ${chosen.length} ${this.#naming.plural}, more than the ${this.#maxTargets} one experiment may hit (the controller's --max-targets); nothing was touched: narrow the selector or the mode`;
       status = this.#condition(chaos, { ...status, phase: 'Failed', selected: 0, experiment: { desiredPhase: 'Stop' } }, 'Failed', 'True', 'TooManyTargets', message);
       await this.#writeStatus(chaos, status);
       await this.#event(chaos, 'Warning', 'TooManyTargets', message);
       return awaitChange();
     }
     const records = chosen.slice(0, MAX_TARGET_RECORDS);
-    const message = [`picked ${chosen.length} of the candidate pods with seed ${seed}`, ...selection.notes].join('; ');
+    const message = [`picked ${chosen.length} of the candidate ${this.#naming.plural} with seed ${seed}`, ...selection.notes].join('; ');
     status = this.#condition(chaos, {
       ...status,
       ...countTargets(records, { selected: chosen.length - records.length, injected: 0, recovered: 0, failed: 0 }),
@@ -258,7 +266,7 @@ export class ExperimentEngine<T extends Experiment> {
     }, 'Selected', 'True', 'TargetsPicked', message);
     if (chaos.spec.dryRun) status = this.#condition(chaos, status, 'AllInjected', 'False', 'DryRun', 'dry run: nothing was injected');
     const updated = await this.#writeStatus(chaos, status);
-    await this.#event(chaos, 'Normal', 'Selected', `${message}: ${chosen.slice(0, 10).map((p) => `${p.namespace}/${p.name}`).join(', ')}${chosen.length > 10 ? ', …' : ''}`);
+    await this.#event(chaos, 'Normal', 'Selected', `${message}: ${chosen.slice(0, 10).map((p) => this.#naming.name(p)).join(', ')}${chosen.length > 10 ? ', …' : ''}`);
     if (chaos.spec.dryRun) {
       await this.#event(chaos, 'Normal', 'DryRun', 'dry run finished: targets reported in status, nothing injected');
       return awaitChange();
@@ -301,18 +309,18 @@ export class ExperimentEngine<T extends Experiment> {
     next = failures.length === 0 && lostToRestart === 0 && waiting.length === 0
       ? this.#condition(chaos, next, 'AllInjected', 'True', this.#kind.fault(chaos).injectedReason, `injected ${counts.injected} target(s)`)
       : failures.length === 0 && lostToRestart === 0
-        ? this.#condition(chaos, next, 'AllInjected', 'False', 'Waiting', [`${waiting.length} target(s) wait to be injected`, ...waiting.slice(0, 3).map((t) => `${t.namespace}/${t.name}: ${t.message ?? ''}`)].join('; '))
+        ? this.#condition(chaos, next, 'AllInjected', 'False', 'Waiting', [`${waiting.length} target(s) wait to be injected`, ...waiting.slice(0, 3).map((t) => `${this.#naming.name(t)}: ${t.message ?? ''}`)].join('; '))
         : this.#condition(chaos, next, 'AllInjected', 'False', 'InjectionFailed',
-        [`${failures.length + lostToRestart} of ${counts.selected} target(s) could not be injected`, ...failures.slice(0, 3).map((t) => `${t.namespace}/${t.name}: ${t.message ?? ''}`),
+        [`${failures.length + lostToRestart} of ${counts.selected} target(s) could not be injected`, ...failures.slice(0, 3).map((t) => `${this.#naming.name(t)}: ${t.message ?? ''}`),
           ...(lostToRestart > 0 ? [`${lostToRestart} target(s) beyond the record limit were lost by a controller restart before injection`] : [])].join('; '));
     const updated = await this.#writeStatus(chaos, next);
     const reason = this.#kind.fault(chaos).injectedReason;
-    for (const target of applied.filter((t) => t.phase === 'Injected' && recordedUids.has(t.uid))) await this.#event(chaos, 'Normal', reason, `pod ${target.namespace}/${target.name}: ${target.message ?? ''}`);
-    if (unrecorded.length > 0) await this.#event(chaos, 'Normal', reason, `${unrecorded.filter((t) => t.phase === 'Injected').length} more pod(s) beyond the record limit`);
+    for (const target of applied.filter((t) => t.phase === 'Injected' && recordedUids.has(t.uid))) await this.#event(chaos, 'Normal', reason, `${this.#named(target)}: ${target.message ?? ''}`);
+    if (unrecorded.length > 0) await this.#event(chaos, 'Normal', reason, `${unrecorded.filter((t) => t.phase === 'Injected').length} more ${this.#naming.noun}(s) beyond the record limit`);
     // Refused targets already had their Refused Event.
     const refusedUids = new Set(refused.map((t) => t.uid));
-    for (const target of failures.filter((t) => !refusedUids.has(t.uid)).slice(0, 10)) await this.#event(chaos, 'Warning', 'InjectionFailed', `pod ${target.namespace}/${target.name}: ${target.message ?? ''}`);
-    for (const target of waiting.slice(0, 10)) await this.#event(chaos, 'Warning', 'InjectionWaiting', `pod ${target.namespace}/${target.name}: ${target.message ?? ''}`);
+    for (const target of failures.filter((t) => !refusedUids.has(t.uid)).slice(0, 10)) await this.#event(chaos, 'Warning', 'InjectionFailed', `${this.#named(target)}: ${target.message ?? ''}`);
+    for (const target of waiting.slice(0, 10)) await this.#event(chaos, 'Warning', 'InjectionWaiting', `${this.#named(target)}: ${target.message ?? ''}`);
     return updated;
   }
 
@@ -325,7 +333,7 @@ export class ExperimentEngine<T extends Experiment> {
     const checked = this.#kind.recheck(chaos, targets);
     const refused = bounded(checked.filter((t, i) => t.phase === 'Failed' && targets[i]?.phase !== 'Failed'));
     const allowed = targets.filter((_, i) => checked[i]?.phase !== 'Failed');
-    for (const target of refused.slice(0, 10)) await this.#event(chaos, 'Warning', 'Refused', `pod ${target.namespace}/${target.name}: ${target.message ?? ''}`);
+    for (const target of refused.slice(0, 10)) await this.#event(chaos, 'Warning', 'Refused', `${this.#named(target)}: ${target.message ?? ''}`);
     const wasHeld = new Set(targets.filter((t) => t.phase === 'Injected').map((t) => t.uid));
     const fault = this.#kind.fault(chaos);
     if (fault.holds && refused.some((t) => wasHeld.has(t.uid))) await fault.recover(chaos, refused.filter((t) => wasHeld.has(t.uid)));
@@ -371,12 +379,12 @@ export class ExperimentEngine<T extends Experiment> {
       ? this.#condition(chaos, { ...next, ...(lastRecovery ? { recoveredAt: lastRecovery } : {}) }, 'AllRecovered', 'True', 'Recovered', `${counts.recovered} target(s) recovered${counts.failed > 0 ? `, ${counts.failed} failed` : ''}${(status.targetsTruncated ?? 0) > 0 ? `; ${status.targetsTruncated} target(s) beyond the record limit are not tracked one by one` : ''}`)
       : this.#condition(chaos, next, 'AllRecovered', 'False', 'Recovering', recovering && !recovering.complete
         ? `taking the fault away: ${recovering.message}`
-        : `${waiting.length} target(s) not recovered yet: ${waiting.slice(0, 3).map((t) => `${t.namespace}/${t.name}: ${t.message ?? ''}`).join('; ')}`);
+        : `${waiting.length} target(s) not recovered yet: ${waiting.slice(0, 3).map((t) => `${this.#naming.name(t)}: ${t.message ?? ''}`).join('; ')}`);
     if (done) next = { ...next, phase: 'Finished', experiment: { ...next.experiment, desiredPhase: 'Stop' } };
     else if (fault.holds && recovering) next = { ...next, phase: 'Recovering' };
     const changed = JSON.stringify(next) !== JSON.stringify(status);
     if (changed) await this.#writeStatus(chaos, next);
-    for (const target of newlyRecovered.slice(0, 20)) await this.#event(chaos, 'Normal', 'Recovered', `pod ${target.namespace}/${target.name}: ${target.message ?? ''}`);
+    for (const target of newlyRecovered.slice(0, 20)) await this.#event(chaos, 'Normal', 'Recovered', `${this.#named(target)}: ${target.message ?? ''}`);
     if (done) {
       if (changed) await this.#event(chaos, 'Normal', 'Finished', `all ${counts.selected} target(s) handled: ${counts.recovered} recovered, ${counts.failed} failed`);
       return awaitChange();
@@ -401,10 +409,10 @@ export class ExperimentEngine<T extends Experiment> {
     const { allowed, refused } = await this.#recheck(followed, injected);
     const reports: { last?: KindStatus } = {};
     const fault = this.#kind.fault(followed);
-    if (allowed.length > 0) await fault.apply(followed, [], allowed, this.#applyContext(followed, reports));
+    const restated = allowed.length > 0 ? bounded(await fault.apply(followed, [], allowed, this.#applyContext(followed, reports))) : [];
     const proven = allowed.length > 0 && fault.evidence ? bounded(await fault.evidence(followed, allowed)) : [];
     const reportChanged = reports.last !== undefined && JSON.stringify(reports.last.network) !== JSON.stringify(followed.status?.network);
-    const byUid = new Map([...proven, ...refused].map((t) => [t.uid, t]));
+    const byUid = new Map([...restated, ...proven, ...refused].map((t) => [t.uid, t]));
     const targets = (followed.status?.targets ?? []).map((t) => byUid.get(t.uid) ?? t);
     if (reportChanged || JSON.stringify(targets) !== JSON.stringify(followed.status?.targets ?? [])) {
       await this.#writeStatus(followed, { ...followed.status, ...reports.last, targets, ...countTargets(targets, untrackedCounts(followed.status)) });
@@ -428,10 +436,10 @@ export class ExperimentEngine<T extends Experiment> {
     if (gone.length === 0 && added.length === 0) return chaos;
     const targets = [...followed.slice(0, records.length), ...added];
     const updated = await this.#writeStatus(chaos, { ...status, targets, ...countTargets(targets, untrackedCounts(status)) });
-    for (const target of gone.slice(0, 20)) await this.#event(chaos, 'Normal', 'TargetGone', `pod ${target.namespace}/${target.name}: ${target.message ?? ''}`);
-    for (const target of added.slice(0, 20)) await this.#event(chaos, 'Normal', 'TargetAdded', `pod ${target.namespace}/${target.name} is picked now: ${target.message ?? 'injecting'}`);
+    for (const target of gone.slice(0, 20)) await this.#event(chaos, 'Normal', 'TargetGone', `${this.#named(target)}: ${target.message ?? ''}`);
+    for (const target of added.slice(0, 20)) await this.#event(chaos, 'Normal', 'TargetAdded', `${this.#named(target)} is picked now: ${target.message ?? 'injecting'}`);
     if (candidates.length > added.length) {
-      await this.#event(chaos, 'Warning', 'TargetsFull', `${candidates.length - added.length} more pod(s) match, but the experiment already keeps ${MAX_TARGET_RECORDS} target records; they are not injected`);
+      await this.#event(chaos, 'Warning', 'TargetsFull', `${candidates.length - added.length} more ${this.#naming.noun}(s) match, but the experiment already keeps ${MAX_TARGET_RECORDS} target records; they are not injected`);
     }
     return updated;
   }

@@ -149,11 +149,11 @@ export function targetCount(mode: SelectorMode, value: string | undefined, candi
 }
 
 /**
- * Picks `count` pods: each candidate gets a rank from a hash of the seed and
+ * Picks `count` candidates (pods; nodes, whose namespace is empty): each gets a rank from a hash of the seed and
  * its namespace/name, and the lowest ranks win. The pick depends only on the
  * seed and the set of candidates, never on the order they were listed in.
  */
-export function pickTargets(candidates: readonly CandidatePod[], count: number, seed: number): CandidatePod[] {
+export function pickTargets<C extends { namespace: string; name: string }>(candidates: readonly C[], count: number, seed: number): C[] {
   return candidates
     .map((pod) => ({ pod, rank: seededUnit(seed, `${pod.namespace}/${pod.name}`) }))
     .sort((a, b) => a.rank - b.rank || a.pod.namespace.localeCompare(b.pod.namespace) || a.pod.name.localeCompare(b.pod.name))
