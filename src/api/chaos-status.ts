@@ -4,7 +4,7 @@
  * `verification`, `network`; StressChaos: `stress`), so every kind keeps the one status type.
  */
 import { conditions, dnsLabel, dnsSubdomain, maxSeed, time } from './common.ts';
-import { array, enumeration, integer, map, object, optional, required, string, type ObjectSchema } from './schema.ts';
+import { array, boolean, enumeration, integer, map, object, optional, required, string, type ObjectSchema } from './schema.ts';
 
 const chaosConditionTypes = ['Selected', 'AllInjected', 'AllRecovered', 'Paused', 'Aborted', 'Failed'] as const;
 
@@ -53,10 +53,38 @@ const networkVerification = object('NetworkVerification', 'NetworkChaos only, wi
   message: optional(string('How it was measured, or why it could not be, for people.', { maxLength: 1024 })),
 });
 
-const chaosTarget = object('ChaosTarget', 'One target pod and what happened to it.', {
+/** NodeChaos only: a pod a drain evicted, and where its controller put the pod that replaced it. */
+const evictedPod = object('EvictedPod', 'A pod `node-drain` evicted through the Eviction API, and its replacement once seen.', {
   namespace: required(dnsLabel('The pod\'s namespace.')),
   name: required(dnsSubdomain('The pod\'s name.')),
-  uid: required(string('The pod\'s UID, so a pod recreated under the same name is not mistaken for the target.', { maxLength: 64 })),
+  uid: required(string('The pod\'s UID.', { maxLength: 64 })),
+  ownerUid: optional(string('The UID of the workload controller that owned it, whose new pod is its replacement.', { maxLength: 64 })),
+  evictedAt: required(time('When the apiserver accepted the eviction.')),
+  replacedBy: optional(dnsSubdomain('The pod its controller created in its place.')),
+  replacementNode: optional(string('The node the replacement was scheduled to.', { maxLength: 253 })),
+});
+
+const nodeFault = object('NodeFaultRecord', 'NodeChaos only: what kerris changed on the node, what it was before, and what it saw while the fault was held.', {
+  wasUnschedulable: optional(boolean('`node-drain`: the node was already cordoned before kerris acted; it stays cordoned afterwards.')),
+  cordoned: optional(boolean('`node-drain`: kerris cordoned the node (spec.unschedulable), and uncordons it at the end.')),
+  taint: optional(object('AddedTaint', '`node-taint`: the taint kerris added, removed exactly at the end.', {
+    key: required(string('The taint key.', { maxLength: 317 })),
+    value: optional(string('The taint value.', { maxLength: 63 })),
+    effect: required(string('The taint effect.', { maxLength: 16 })),
+  })),
+  notReadyAt: optional(time('When the node was seen NotReady (its Ready condition\'s last transition) while the fault was held.')),
+  readyAt: optional(time('When it was seen Ready again after that.')),
+  evicted: optional(array('The pods evicted from the node, first 50.', evictedPod, { maxItems: 50 })),
+  evictedTruncated: optional(integer('Evicted pods beyond those listed.', { format: 'int32', minimum: 0 })),
+  remaining: optional(integer('`node-drain`: pods still on the node that are to be evicted (a PodDisruptionBudget refused them so far, or the eviction failed).', { format: 'int32', minimum: 0 })),
+  refusals: optional(integer('`node-drain`: evictions a PodDisruptionBudget refused (HTTP 429) and that were asked again at a later pass.', { format: 'int32', minimum: 0 })),
+  lastRefusal: optional(string('The last refusal, as the apiserver worded it.', { maxLength: 512 })),
+});
+
+const chaosTarget = object('ChaosTarget', 'One target (a pod; a node for NodeChaos) and what happened to it.', {
+  namespace: required(string('The pod\'s namespace; empty for a node, which is cluster-scoped.', { maxLength: 63, pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$' })),
+  name: required(dnsSubdomain('The pod\'s or node\'s name.')),
+  uid: required(string('The pod\'s or node\'s UID, so an object recreated under the same name is not mistaken for the target.', { maxLength: 64 })),
   node: optional(string('The node the pod ran on when selected.', { maxLength: 253 })),
   owner: optional(object('TargetOwner', 'The workload controller that owned the pod when it was picked, whose new pod counts as its replacement.', {
     kind: required(string('The owner\'s kind, e.g. ReplicaSet or StatefulSet.', { maxLength: 63 })),
@@ -73,6 +101,7 @@ const chaosTarget = object('ChaosTarget', 'One target pod and what happened to i
   evidence: optional(networkEvidence),
   stress: optional(stressEvidence),
   verification: optional(networkVerification),
+  nodeFault: optional(nodeFault),
 });
 
 const networkStatus = object('NetworkStatus', 'NetworkChaos only: what the fault is scoped to, and what to expect from it.', {

@@ -1,5 +1,6 @@
 /** The chaos.kerris.dev/v1alpha1 API: every kind the generator renders, in reference order. */
 import { networkChaos } from './networkchaos.ts';
+import { nodeChaos } from './nodechaos.ts';
 import { podChaos } from './podchaos.ts';
 import { schedule } from './schedule.ts';
 import { statusCheck } from './statuscheck.ts';
@@ -10,7 +11,7 @@ import type { ApiGroupVersion } from './resource.ts';
 export const chaosApi: ApiGroupVersion = {
   group: 'chaos.kerris.dev',
   version: 'v1alpha1',
-  kinds: [podChaos, networkChaos, stressChaos, statusCheck, schedule, workflow],
+  kinds: [podChaos, networkChaos, stressChaos, nodeChaos, statusCheck, schedule, workflow],
 };
 
 export const referenceIntro = `

@@ -76,8 +76,11 @@ export interface AccessCheck {
   readonly group: string;
   readonly resource: string;
   readonly subresource?: string;
-  /** Whose namespaces the check covers; `spec.selector` when omitted. */
-  readonly namespacesOf?: SelectorPath;
+  /**
+   * Whose namespaces the check covers; `spec.selector` when omitted. `cluster`: asked with no namespace, for
+   * cluster-scoped resources (nodes) and for acts on whatever namespaces a node runs (a drain's evictions).
+   */
+  readonly namespacesOf?: SelectorPath | 'cluster';
 }
 
 export interface ApiGroupVersion {

@@ -16,7 +16,7 @@ function qualifiedKeysRule(what: string): CelRule {
   };
 }
 
-function labelMap(description: string, what: string): MapSchema {
+export function labelMap(description: string, what: string): MapSchema {
   return map(description, string('Label value.', { maxLength: 63, pattern: '^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$' }), {
     maxProperties: 32,
     keyDescription: 'label keys (qualified names)',
@@ -80,7 +80,7 @@ const podSelectorSpec: ObjectSchema = object(
   },
 );
 
-const selectorMode = enumeration(
+export const selectorMode = enumeration(
   'SelectorMode',
   'How many of the candidate pods become targets: `one` picks one, `all` takes all, `fixed` picks `value` pods, `fixed-percent` picks `value` percent (rounded up), `random-max-percent` picks a random share from 1 to `value` percent (rounded up). Picks are random; `seed` makes them repeatable.',
   ['one', 'all', 'fixed', 'fixed-percent', 'random-max-percent'],
@@ -96,34 +96,38 @@ export const podSelectorFields: Readonly<Record<string, Field>> = {
   value: optional(string('How many to pick: a pod count for `fixed`, a percentage from 1 to 100 for `fixed-percent` and `random-max-percent`. A string, as in Chaos Mesh. Not used with `one` and `all`.', { maxLength: 8 })),
 };
 
-/** Rules that tie `value` to `mode`; they sit on the object that holds both. */
-export const podSelectorRules: readonly CelRule[] = [
-  {
-    rule: "!(self.mode in ['fixed', 'fixed-percent', 'random-max-percent']) || has(self.value)",
-    message: messageExpression("'value is required when mode is ' + self.mode", 'value is required when mode is <mode>'),
-    fieldPath: '.value',
-    reason: 'FieldValueRequired',
-  },
-  {
-    rule: "self.mode != 'fixed' || !has(self.value) || self.value.matches('^[1-9][0-9]{0,5}$')",
-    message: messageExpression(
-      "'value must be a whole number of pods from 1 to 999999 when mode is fixed, got \"' + self.value + '\"'",
-      'value must be a whole number of pods from 1 to 999999 when mode is fixed, got "<value>"',
-    ),
-    fieldPath: '.value',
-  },
-  {
-    rule: "!(self.mode in ['fixed-percent', 'random-max-percent']) || !has(self.value) || (self.value.matches('^[0-9]{1,3}$') && int(self.value) >= 1 && int(self.value) <= 100)",
-    message: messageExpression(
-      "'value is a percentage when mode is ' + self.mode + ': it must be a whole number from 1 to 100, got \"' + self.value + '\"'",
-      'value is a percentage when mode is <mode>: it must be a whole number from 1 to 100, got "<value>"',
-    ),
-    fieldPath: '.value',
-  },
-  {
-    rule: "!(self.mode in ['one', 'all']) || !has(self.value) || self.value == ''",
-    message: messageExpression("'value has no meaning when mode is ' + self.mode + '; remove it'", 'value has no meaning when mode is <mode>; remove it'),
-    fieldPath: '.value',
-    reason: 'FieldValueForbidden',
-  },
-];
+/** Rules that tie `value` to `mode`, counting `noun` (`pods`, `nodes`); they sit on the object that holds both. */
+export function modeRules(noun: string): readonly CelRule[] {
+  return [
+    {
+      rule: "!(self.mode in ['fixed', 'fixed-percent', 'random-max-percent']) || has(self.value)",
+      message: messageExpression("'value is required when mode is ' + self.mode", 'value is required when mode is <mode>'),
+      fieldPath: '.value',
+      reason: 'FieldValueRequired',
+    },
+    {
+      rule: "self.mode != 'fixed' || !has(self.value) || self.value.matches('^[1-9][0-9]{0,5}$')",
+      message: messageExpression(
+        `'value must be a whole number of ${noun} from 1 to 999999 when mode is fixed, got \"' + self.value + '\"'`,
+        `value must be a whole number of ${noun} from 1 to 999999 when mode is fixed, got "<value>"`,
+      ),
+      fieldPath: '.value',
+    },
+    {
+      rule: "!(self.mode in ['fixed-percent', 'random-max-percent']) || !has(self.value) || (self.value.matches('^[0-9]{1,3}$') && int(self.value) >= 1 && int(self.value) <= 100)",
+      message: messageExpression(
+        "'value is a percentage when mode is ' + self.mode + ': it must be a whole number from 1 to 100, got \"' + self.value + '\"'",
+        'value is a percentage when mode is <mode>: it must be a whole number from 1 to 100, got "<value>"',
+      ),
+      fieldPath: '.value',
+    },
+    {
+      rule: "!(self.mode in ['one', 'all']) || !has(self.value) || self.value == ''",
+      message: messageExpression("'value has no meaning when mode is ' + self.mode + '; remove it'", 'value has no meaning when mode is <mode>; remove it'),
+      fieldPath: '.value',
+      reason: 'FieldValueForbidden',
+    },
+  ];
+}
+
+export const podSelectorRules: readonly CelRule[] = modeRules('pods');

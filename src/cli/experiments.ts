@@ -1,7 +1,8 @@
 /** The chaos kinds the CLI knows, and how a name on the command line finds an experiment. */
-import type { NetworkChaos, PodChaos, StressChaos } from '../api/generated/types.ts';
+import type { NetworkChaos, NodeChaos, PodChaos, StressChaos } from '../api/generated/types.ts';
 import type { Experiment } from '../controller/engine/experiment.ts';
 import { networkChaos } from '../controller/networkchaos/resource.ts';
+import { nodeChaos } from '../controller/nodechaos/resource.ts';
 import { podChaos } from '../controller/podchaos/resource.ts';
 import { stressChaos } from '../controller/stresschaos/resource.ts';
 import type { KubeClient } from '../kube/client.ts';
@@ -9,7 +10,7 @@ import { isNotFound } from '../kube/errors.ts';
 import type { Resource } from '../kube/resource.ts';
 import { CliError, UsageError } from './errors.ts';
 
-export type AnyChaos = PodChaos | NetworkChaos | StressChaos;
+export type AnyChaos = PodChaos | NetworkChaos | StressChaos | NodeChaos;
 
 export interface ChaosKindInfo {
   kind: AnyChaos['kind'];
@@ -22,6 +23,7 @@ export const CHAOS_KINDS: readonly ChaosKindInfo[] = [
   { kind: 'PodChaos', resource: podChaos as unknown as Resource<Experiment>, names: ['podchaos', 'pchaos', 'podchaos.chaos.kerris.dev'] },
   { kind: 'NetworkChaos', resource: networkChaos as unknown as Resource<Experiment>, names: ['networkchaos', 'netchaos', 'networkchaos.chaos.kerris.dev'] },
   { kind: 'StressChaos', resource: stressChaos as unknown as Resource<Experiment>, names: ['stresschaos', 'schaos', 'stresschaos.chaos.kerris.dev'] },
+  { kind: 'NodeChaos', resource: nodeChaos as unknown as Resource<Experiment>, names: ['nodechaos', 'nchaos', 'nodechaos.chaos.kerris.dev'] },
 ];
 
 export function kindNamed(name: string): ChaosKindInfo {

@@ -15,6 +15,10 @@ export interface OperatorConfig {
   concurrency: number;
   /** The most targets one experiment may hit. */
   maxTargets: number;
+  /** NodeChaos may target the node that runs every Ready controller replica (docs/api.md, NodeChaos). */
+  allowControllerNode: boolean;
+  /** The most of the cluster's nodes one NodeChaos may hit, in percent (never less than one node). */
+  maxNodeSharePercent: number;
   /** How long node daemons keep this controller's faults without a lease renewal. */
   daemonLeaseTtlMs: number;
   /**
@@ -28,6 +32,9 @@ export interface OperatorConfig {
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
+
+/** A third of a cluster's nodes and a little more: with three nodes, one. */
+export const DEFAULT_MAX_NODE_SHARE = 34;
 
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -43,6 +50,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Op
       concurrency: { type: 'string', default: '4' },
       'daemon-lease-ttl': { type: 'string', default: '10s' },
       'max-targets': { type: 'string', default: String(DEFAULT_MAX_TARGETS) },
+      'allow-controller-node': { type: 'boolean', default: false },
+      'max-node-share': { type: 'string', default: `${DEFAULT_MAX_NODE_SHARE}%` },
       certificates: { type: 'string', default: 'controller' },
       namespace: { type: 'string' },
     },
@@ -61,6 +70,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Op
   if (leaseTtl === null || daemonLeaseTtlMs < 3_000 || daemonLeaseTtlMs > 600_000) throw new ConfigError(`--daemon-lease-ttl ${values['daemon-lease-ttl']} must be whole seconds from 3s to 600s`);
   const maxTargets = Number(values['max-targets']);
   if (!Number.isInteger(maxTargets) || maxTargets < 1 || maxTargets > 100_000) throw new ConfigError(`--max-targets ${values['max-targets']} is not a whole number from 1 to 100000`);
+  const share = /^(\d{1,3})%$/.exec(values['max-node-share']);
+  const maxNodeSharePercent = Number(share?.[1]);
+  if (share === null || maxNodeSharePercent < 1 || maxNodeSharePercent > 100) throw new ConfigError(`--max-node-share ${values['max-node-share']} must be a percentage from 1% to 100%`);
   const certificates = values.certificates;
   if (certificates !== 'controller' && certificates !== 'external') throw new ConfigError(`--certificates ${certificates} must be controller or external`);
   return {
@@ -73,6 +85,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Op
     concurrency,
     daemonLeaseTtlMs,
     maxTargets,
+    allowControllerNode: values['allow-controller-node'],
+    maxNodeSharePercent,
     certificates,
   };
 }

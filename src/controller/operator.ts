@@ -4,10 +4,10 @@
  * the daemon certificates, the Event recorder, leader election and the
  * health/metrics server.
  */
-import type { NetworkChaos, PodChaos, StatusCheck, StressChaos } from '../api/generated/types.ts';
+import type { NetworkChaos, NodeChaos, PodChaos, StatusCheck, StressChaos } from '../api/generated/types.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { namespaces, nodes, pods } from '../kube/resources.ts';
-import type { KubeObject, Namespace, Pod } from '../kube/types.ts';
+import type { Namespace, Pod } from '../kube/types.ts';
 import type { Schedule } from '../api/generated/types.ts';
 import type { Workflow } from '../api/generated/types.ts';
 import { Controller } from '../runtime/controller.ts';
@@ -33,6 +33,9 @@ import { verdictMetrics } from './engine/verdict-metrics.ts';
 import { networkChaosKind } from './networkchaos/kind.ts';
 import { networkChaos } from './networkchaos/resource.ts';
 import { podChaosKind } from './podchaos/kind.ts';
+import { nodeChaosKind } from './nodechaos/kind.ts';
+import type { NodeObject } from './nodechaos/node-changes.ts';
+import { nodeChaos } from './nodechaos/resource.ts';
 import { stressChaosKind } from './stresschaos/kind.ts';
 import { stressChaos } from './stresschaos/resource.ts';
 import { podChaos } from './podchaos/resource.ts';
@@ -59,6 +62,17 @@ function experimentsConcerning<T extends Experiment>(experiments: Informer<T>, r
   return (pod) => experiments.store.list()
     .filter((chaos) => (chaos.status?.phase === 'Running' || chaos.status?.phase === 'Recovering')
       && (chaos.status.targets?.some((t) => t.namespace === pod.metadata.namespace) || (reaches?.(chaos).includes(pod.metadata.namespace ?? '') ?? false)))
+    .map((chaos) => keyOf(chaos));
+}
+
+/**
+ * Running NodeChaos experiments a change of this pod may concern: it is on one of their nodes (an eviction to make
+ * or one done), or in a namespace they evicted from (a replacement to record, a budget that may allow the next one).
+ */
+function nodeExperimentsConcerning(experiments: Informer<NodeChaos>): (pod: Pod) => ObjectKey[] {
+  return (pod) => experiments.store.list()
+    .filter((chaos) => chaos.status?.phase === 'Running' && (chaos.status.targets ?? []).some((t) => t.name === pod.spec?.nodeName
+      || (t.nodeFault?.evicted ?? []).some((e) => e.namespace === pod.metadata.namespace)))
     .map((chaos) => keyOf(chaos));
 }
 
@@ -92,7 +106,7 @@ export function buildOperator(client: KubeClient, config: OperatorConfig, logger
   const metrics = new RuntimeMetrics();
   const allPods = new Informer<Pod>({ client, resource: pods, logger, observer: metrics.informerObserver('pods'), transform: slimPod });
   const allNamespaces = new Informer<Namespace>({ client, resource: namespaces, logger, observer: metrics.informerObserver('namespaces') });
-  const allNodes = new Informer<KubeObject>({ client, resource: nodes, logger, observer: metrics.informerObserver('nodes') });
+  const allNodes = new Informer<NodeObject>({ client, resource: nodes, logger, observer: metrics.informerObserver('nodes') });
   // The fleet reads only the daemon pods: a small store of its own instead of a scan of every pod per call.
   const daemonPods = new Informer<Pod>({
     client, resource: pods, namespace: config.namespace, labelSelector: DAEMON_SELECTOR, logger, observer: metrics.informerObserver('daemon-pods'), transform: slimPod,
@@ -110,7 +124,7 @@ export function buildOperator(client: KubeClient, config: OperatorConfig, logger
   const safety = { protectedNamespaces: config.protectedNamespaces, requireOptIn: config.requireOptIn };
   const onVerdict = verdictMetrics(metrics.registry);
   /** One controller per chaos kind, each on the shared engine, woken by changes of the pods its experiments concern. */
-  function chaosController<T extends Experiment>(name: string, informer: Informer<T>, kind: ChaosKind<T>, reaches?: (chaos: T) => string[]): Controller<T> {
+  function chaosController<T extends Experiment>(name: string, informer: Informer<T>, kind: ChaosKind<T>, reaches?: (chaos: T) => string[], concerning = experimentsConcerning(informer, reaches)): Controller<T> {
     const engine = new ExperimentEngine(client, events, kind, { maxTargets: config.maxTargets, onVerdict });
     return new Controller<T>({
       name,
@@ -121,11 +135,12 @@ export function buildOperator(client: KubeClient, config: OperatorConfig, logger
       // Status writes by this controller come back as updates; only spec and lifecycle changes, and an abort, need a reconcile.
       shouldEnqueueUpdate: anyOf(specOrLifecycleChanged, annotationChanged(ABORT_ANNOTATION)),
       reconcile: (_object, ctx) => engine.reconcile({ namespace: ctx.namespace ?? '', name: ctx.name }),
-    }).watches(allPods, experimentsConcerning(informer, reaches));
+    }).watches(allPods, concerning);
   }
   const podExperiments = new Informer<PodChaos>({ client, resource: podChaos, logger, observer: metrics.informerObserver('podchaos') });
   const networkExperiments = new Informer<NetworkChaos>({ client, resource: networkChaos, logger, observer: metrics.informerObserver('networkchaos') });
   const stressExperiments = new Informer<StressChaos>({ client, resource: stressChaos, logger, observer: metrics.informerObserver('stresschaos') });
+  const nodeExperiments = new Informer<NodeChaos>({ client, resource: nodeChaos, logger, observer: metrics.informerObserver('nodechaos') });
   const checks = new Informer<StatusCheck>({ client, resource: statusChecks, logger, observer: metrics.informerObserver('statuschecks') });
   const statusCheckReconciler = new StatusCheckReconciler({ client, events });
   const scheduleObjects = new Informer<Schedule>({ client, resource: schedules, logger, observer: metrics.informerObserver('schedules') });
@@ -148,6 +163,10 @@ export function buildOperator(client: KubeClient, config: OperatorConfig, logger
     chaosController('podchaos', podExperiments, podChaosKind({ client, view, fleet, safety })),
     chaosController('networkchaos', networkExperiments, networkChaosKind({ view, fleet, safety }), networkChaosReach),
     chaosController('stresschaos', stressExperiments, stressChaosKind({ view, fleet, safety })),
+    chaosController('nodechaos', nodeExperiments, nodeChaosKind({
+      client, pods: allPods.store, nodes: allNodes.store, controllerNamespace: config.namespace, protectedNamespaces: config.protectedNamespaces,
+      policy: { allowControllerNode: config.allowControllerNode, maxNodeSharePercent: config.maxNodeSharePercent },
+    }), undefined, nodeExperimentsConcerning(nodeExperiments)),
     scheduleController,
     workflowController,
     // Its own status writes need no reconcile: the next execution is on its requeue timer.
@@ -157,12 +176,12 @@ export function buildOperator(client: KubeClient, config: OperatorConfig, logger
     }),
   ];
   return new Manager({
-    informers: [podExperiments, networkExperiments, stressExperiments, scheduleObjects, workflowObjects, checks, allPods, daemonPods, allNamespaces, allNodes],
+    informers: [podExperiments, networkExperiments, stressExperiments, nodeExperiments, scheduleObjects, workflowObjects, checks, allPods, daemonPods, allNamespaces, allNodes],
     controllers: [...controllers, leaseRenewer(fleet), journalDamageReporter(fleet, events, logger.child({ component: 'daemons' })),
       fleetSurveyor({ client, fleet, namespace: config.namespace, identity: config.identity, log: logger.child({ component: 'daemons' }) }),
       guardRunner({
         client, events, log: logger.child({ component: 'guards' }),
-        kinds: [{ resource: podChaos, store: podExperiments.store }, { resource: networkChaos, store: networkExperiments.store }, { resource: stressChaos, store: stressExperiments.store }],
+        kinds: [{ resource: podChaos, store: podExperiments.store }, { resource: networkChaos, store: networkExperiments.store }, { resource: stressChaos, store: stressExperiments.store }, { resource: nodeChaos, store: nodeExperiments.store }],
       }), ...(config.certificates === 'controller' ? [certificateKeeper(certificates, logger)] : [])],
     metrics,
     logger,

@@ -99,6 +99,37 @@ export interface StressChaosList {
   items: StressChaos[];
 }
 
+/** How to address NodeChaos objects over REST. */
+export const nodeChaosResource = {
+  group: 'chaos.kerris.dev',
+  version: 'v1alpha1',
+  apiVersion: 'chaos.kerris.dev/v1alpha1',
+  kind: 'NodeChaos',
+  listKind: 'NodeChaosList',
+  plural: 'nodechaos',
+  singular: 'nodechaos',
+  shortNames: ['nchaos'],
+  categories: ['chaos', 'kerris'],
+  namespaced: true,
+  crdName: 'nodechaos.chaos.kerris.dev',
+} as const;
+
+/** NodeChaos drains or taints whole nodes for a while, picked by name or labels and a mode, and undoes exactly what it did. */
+export interface NodeChaos {
+  apiVersion: 'chaos.kerris.dev/v1alpha1';
+  kind: 'NodeChaos';
+  metadata: ObjectMeta;
+  spec: NodeChaosSpec;
+  status?: ChaosStatus;
+}
+
+export interface NodeChaosList {
+  apiVersion: 'chaos.kerris.dev/v1alpha1';
+  kind: 'NodeChaosList';
+  metadata: ListMeta;
+  items: NodeChaos[];
+}
+
 /** How to address StatusCheck objects over REST. */
 export const statusCheckResource = {
   group: 'chaos.kerris.dev',
@@ -436,13 +467,13 @@ export interface ChaosCondition {
 export type ChaosConditionType = 'Selected' | 'AllInjected' | 'AllRecovered' | 'Paused' | 'Aborted' | 'Failed';
 export const chaosConditionTypeValues: readonly ChaosConditionType[] = ['Selected', 'AllInjected', 'AllRecovered', 'Paused', 'Aborted', 'Failed'];
 
-/** One target pod and what happened to it. */
+/** One target (a pod; a node for NodeChaos) and what happened to it. */
 export interface ChaosTarget {
-  /** The pod's namespace. */
+  /** The pod's namespace; empty for a node, which is cluster-scoped. */
   namespace: string;
-  /** The pod's name. */
+  /** The pod's or node's name. */
   name: string;
-  /** The pod's UID, so a pod recreated under the same name is not mistaken for the target. */
+  /** The pod's or node's UID, so an object recreated under the same name is not mistaken for the target. */
   uid: string;
   /** The node the pod ran on when selected. */
   node?: string;
@@ -468,6 +499,8 @@ export interface ChaosTarget {
   stress?: StressEvidence;
   /** NetworkChaos only, with `spec.verify`: the effect measured from inside the target, against what was configured. */
   verification?: NetworkVerification;
+  /** NodeChaos only: what kerris changed on the node, what it was before, and what it saw while the fault was held. */
+  nodeFault?: NodeFaultRecord;
 }
 
 /** The workload controller that owned the pod when it was picked, whose new pod counts as its replacement. */
@@ -551,6 +584,58 @@ export interface NetworkVerification {
 /** `Verified`: the measured effect matches the configured one; `NotVerified`: it does not; `Unmeasured`: it could not be measured (no peer answered, or the action has no measurable effect). */
 export type VerificationVerdict = 'Verified' | 'NotVerified' | 'Unmeasured';
 export const verificationVerdictValues: readonly VerificationVerdict[] = ['Verified', 'NotVerified', 'Unmeasured'];
+
+/** NodeChaos only: what kerris changed on the node, what it was before, and what it saw while the fault was held. */
+export interface NodeFaultRecord {
+  /** `node-drain`: the node was already cordoned before kerris acted; it stays cordoned afterwards. */
+  wasUnschedulable?: boolean;
+  /** `node-drain`: kerris cordoned the node (spec.unschedulable), and uncordons it at the end. */
+  cordoned?: boolean;
+  /** `node-taint`: the taint kerris added, removed exactly at the end. */
+  taint?: AddedTaint;
+  /** When the node was seen NotReady (its Ready condition's last transition) while the fault was held. */
+  notReadyAt?: string;
+  /** When it was seen Ready again after that. */
+  readyAt?: string;
+  /** The pods evicted from the node, first 50. */
+  evicted?: EvictedPod[];
+  /** Evicted pods beyond those listed. */
+  evictedTruncated?: number;
+  /** `node-drain`: pods still on the node that are to be evicted (a PodDisruptionBudget refused them so far, or the eviction failed). */
+  remaining?: number;
+  /** `node-drain`: evictions a PodDisruptionBudget refused (HTTP 429) and that were asked again at a later pass. */
+  refusals?: number;
+  /** The last refusal, as the apiserver worded it. */
+  lastRefusal?: string;
+}
+
+/** `node-taint`: the taint kerris added, removed exactly at the end. */
+export interface AddedTaint {
+  /** The taint key. */
+  key: string;
+  /** The taint value. */
+  value?: string;
+  /** The taint effect. */
+  effect: string;
+}
+
+/** A pod `node-drain` evicted through the Eviction API, and its replacement once seen. */
+export interface EvictedPod {
+  /** The pod's namespace. */
+  namespace: string;
+  /** The pod's name. */
+  name: string;
+  /** The pod's UID. */
+  uid: string;
+  /** The UID of the workload controller that owned it, whose new pod is its replacement. */
+  ownerUid?: string;
+  /** When the apiserver accepted the eviction. */
+  evictedAt: string;
+  /** The pod its controller created in its place. */
+  replacedBy?: string;
+  /** The node the replacement was scheduled to. */
+  replacementNode?: string;
+}
 
 /** Where the controller is steering the experiment, as in Chaos Mesh. */
 export interface ExperimentStatus {
@@ -815,6 +900,58 @@ export interface MemoryStressor {
   /** Chaos Mesh's raw stress-ng flags for the memory stressor. Not supported: must be absent or empty. */
   options?: string[];
 }
+
+/** What a NodeChaos does and to which nodes. Fixed at creation except `paused`. */
+export interface NodeChaosSpec {
+  /** What happens to each target node: `node-drain` cordons it and evicts its pods through the Eviction API (PodDisruptionBudgets are honoured), `node-taint` adds `taint`. Both last `duration` and are undone exactly at the end. The actions that act through the node daemon (kubelet-stop, node-network, node-reboot) come later. */
+  action: NodeChaosAction;
+  /** Which nodes are candidates: those named in `nodes`, and those whose labels match `nodeSelectors` (both given: both must match). At least one of them is required, so no NodeChaos picks among every node by default. */
+  selector: NodeSelectorSpec;
+  /** How many of the candidate nodes become targets: `one`, `all`, `fixed` (`value` nodes), `fixed-percent` (`value` percent, rounded up), `random-max-percent` (a random share from 1 to `value` percent, rounded up). Picks are random; `seed` makes them repeatable. */
+  mode: SelectorMode;
+  /** How many to pick: a node count for `fixed`, a percentage from 1 to 100 for `fixed-percent` and `random-max-percent`. A string, as in Chaos Mesh. Not used with `one` and `all`. */
+  value?: string;
+  /** The taint `node-taint` adds to each target node for `duration`. */
+  taint?: NodeChaosTaint;
+  /** Allows a target to be a node the kerris controller needs: the one node that runs every Ready controller replica. Without it (and without the controller's `--allow-controller-node`) such a node is never a target. */
+  allowControllerNode?: boolean;
+  /** How long each node stays drained or tainted, as a Go duration (`30s`, `5m`). Counted from injection; time spent paused does not count. Required, so that every node fault ends on its own. */
+  duration: string;
+  /** Seed for the random pick of targets, 0 to 9007199254740991. When omitted the controller chooses one and reports it in status.seed. */
+  seed?: number;
+  /** Pauses the experiment: every node is uncordoned or untainted, and nothing new is done until it is set back to false. The only spec field that may change after creation. */
+  paused?: boolean;
+  /** Selects and reports the target nodes in status without touching them. */
+  dryRun?: boolean;
+  /** Checks of the steady state while the fault is held (a kerris extension): when one fails for its `for` window, every target is recovered at once and the experiment ends Aborted. Evaluated by the leading controller; see docs/checks.md. */
+  guards?: Guard[];
+}
+
+/** What happens to each target node: `node-drain` cordons it and evicts its pods through the Eviction API (PodDisruptionBudgets are honoured), `node-taint` adds `taint`. Both last `duration` and are undone exactly at the end. The actions that act through the node daemon (kubelet-stop, node-network, node-reboot) come later. */
+export type NodeChaosAction = 'node-drain' | 'node-taint';
+export const nodeChaosActionValues: readonly NodeChaosAction[] = ['node-drain', 'node-taint'];
+
+/** Which nodes are candidates: those named in `nodes`, and those whose labels match `nodeSelectors` (both given: both must match). At least one of them is required, so no NodeChaos picks among every node by default. */
+export interface NodeSelectorSpec {
+  /** Nodes by name. */
+  nodes?: string[];
+  /** Labels a node must carry, with these values. */
+  nodeSelectors?: Record<string, string>;
+}
+
+/** The taint `node-taint` adds to each target node for `duration`. */
+export interface NodeChaosTaint {
+  /** The taint key, a qualified name such as `example.com/chaos`. */
+  key: string;
+  /** The taint value, a label value. */
+  value?: string;
+  /** A taint effect, as in node.spec.taints. */
+  effect: TaintEffect;
+}
+
+/** A taint effect, as in node.spec.taints. */
+export type TaintEffect = 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+export const taintEffectValues: readonly TaintEffect[] = ['NoSchedule', 'PreferNoSchedule', 'NoExecute'];
 
 /** What a StatusCheck checks, how often, and when it is done. Fixed at creation. */
 export interface StatusCheckSpec {

@@ -1,0 +1,147 @@
+/** NodeChaos: whole nodes, selected by name or labels and a mode: drained (cordon and evict) or tainted for a while. */
+import { chaosStatus } from './chaos-status.ts';
+import { guardChecks, guardSemantics, guardsField } from './guards.ts';
+import { dnsSubdomain, duration, immutableFields, maxSeed, qualifiedNameMaxLength, qualifiedNamePattern } from './common.ts';
+import type { KindDefinition } from './resource.ts';
+import {
+  array, boolean, describedAs, enumeration, integer, message, messageExpression, object, optional, required, string,
+  type Field, type ObjectSchema,
+} from './schema.ts';
+import { labelMap, modeRules, selectorMode } from './selector.ts';
+
+const action = enumeration(
+  'NodeChaosAction',
+  'What happens to each target node: `node-drain` cordons it and evicts its pods through the Eviction API (PodDisruptionBudgets are honoured), `node-taint` adds `taint`. Both last `duration` and are undone exactly at the end. The actions that act through the node daemon (kubelet-stop, node-network, node-reboot) come later.',
+  ['node-drain', 'node-taint'],
+);
+
+const nodeSelectorSpec: ObjectSchema = object(
+  'NodeSelectorSpec',
+  'Which nodes are candidates: those named in `nodes`, and those whose labels match `nodeSelectors` (both given: both must match). At least one of them is required, so no NodeChaos picks among every node by default.',
+  {
+    nodes: optional(array('Nodes by name.', dnsSubdomain('A node name.'), { maxItems: 128, listType: 'set' })),
+    nodeSelectors: optional(labelMap('Labels a node must carry, with these values.', 'nodeSelectors')),
+  },
+  [{
+    rule: '(has(self.nodes) && size(self.nodes) > 0) || (has(self.nodeSelectors) && size(self.nodeSelectors) > 0)',
+    message: message('selector must name nodes or give nodeSelectors; a NodeChaos never picks among every node by default'),
+    reason: 'FieldValueRequired',
+  }],
+);
+
+const taintEffect = enumeration('TaintEffect', 'A taint effect, as in node.spec.taints.', ['NoSchedule', 'PreferNoSchedule', 'NoExecute']);
+
+const taint = object('NodeChaosTaint', 'The taint `node-taint` adds to each target node for `duration`.', {
+  key: required(string('The taint key, a qualified name such as `example.com/chaos`.', { pattern: qualifiedNamePattern, minLength: 1, maxLength: qualifiedNameMaxLength })),
+  value: optional(string('The taint value, a label value.', { maxLength: 63, pattern: '^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$' })),
+  effect: required(taintEffect),
+});
+
+const specFields: Readonly<Record<string, Field>> = {
+  action: required(action),
+  selector: required(nodeSelectorSpec),
+  mode: required(describedAs(selectorMode, 'How many of the candidate nodes become targets: `one`, `all`, `fixed` (`value` nodes), `fixed-percent` (`value` percent, rounded up), `random-max-percent` (a random share from 1 to `value` percent, rounded up). Picks are random; `seed` makes them repeatable.')),
+  value: optional(string('How many to pick: a node count for `fixed`, a percentage from 1 to 100 for `fixed-percent` and `random-max-percent`. A string, as in Chaos Mesh. Not used with `one` and `all`.', { maxLength: 8 })),
+  taint: optional(taint),
+  allowControllerNode: optional(boolean('Allows a target to be a node the kerris controller needs: the one node that runs every Ready controller replica. Without it (and without the controller\'s `--allow-controller-node`) such a node is never a target.')),
+  duration: required(duration('How long each node stays drained or tainted, as a Go duration (`30s`, `5m`). Counted from injection; time spent paused does not count. Required, so that every node fault ends on its own.')),
+  seed: optional(integer(`Seed for the random pick of targets, 0 to ${maxSeed}. When omitted the controller chooses one and reports it in status.seed.`, { format: 'int64', minimum: 0, maximum: maxSeed })),
+  paused: optional(boolean('Pauses the experiment: every node is uncordoned or untainted, and nothing new is done until it is set back to false. The only spec field that may change after creation.')),
+  dryRun: optional(boolean('Selects and reports the target nodes in status without touching them.')),
+  guards: guardsField,
+};
+
+const nodeChaosSpec: ObjectSchema = object(
+  'NodeChaosSpec',
+  'What a NodeChaos does and to which nodes. Fixed at creation except `paused`.',
+  specFields,
+  [
+    ...modeRules('nodes'),
+    {
+      rule: "self.action != 'node-taint' || has(self.taint)",
+      message: message('taint is required when action is node-taint'),
+      fieldPath: '.taint',
+      reason: 'FieldValueRequired',
+    },
+    {
+      rule: "self.action == 'node-taint' || !has(self.taint)",
+      message: messageExpression("'taint applies only to action node-taint; remove it for ' + self.action", 'taint applies only to action node-taint; remove it for <action>'),
+      fieldPath: '.taint',
+      reason: 'FieldValueForbidden',
+    },
+    ...immutableFields(specFields, ['paused'], 'spec'),
+  ],
+);
+
+export const nodeChaos: KindDefinition = {
+  kind: 'NodeChaos',
+  plural: 'nodechaos',
+  singular: 'nodechaos',
+  shortNames: ['nchaos'],
+  categories: ['chaos', 'kerris'],
+  description: 'NodeChaos drains or taints whole nodes for a while, picked by name or labels and a mode, and undoes exactly what it did.',
+  spec: nodeChaosSpec,
+  status: chaosStatus,
+  printerColumns: [
+    { name: 'Action', type: 'string', jsonPath: '.spec.action', description: 'what happens to each node' },
+    { name: 'Mode', type: 'string', jsonPath: '.spec.mode', description: 'how nodes are picked', priority: 1 },
+    { name: 'Phase', type: 'string', jsonPath: '.status.phase', description: 'where the experiment stands' },
+    { name: 'Targets', type: 'integer', jsonPath: '.status.selected', description: 'how many nodes were picked' },
+    { name: 'Injected', type: 'integer', jsonPath: '.status.injected', description: 'how many nodes are drained or tainted now', priority: 1 },
+    { name: 'Paused', type: 'boolean', jsonPath: '.spec.paused', description: 'spec.paused', priority: 1 },
+    { name: 'Dry-Run', type: 'boolean', jsonPath: '.spec.dryRun', description: 'spec.dryRun', priority: 1 },
+    { name: 'Verdict', type: 'string', jsonPath: '.status.verdict.result', description: 'Passed, Failed or Aborted, once it ended' },
+    { name: 'Score', type: 'integer', jsonPath: '.status.verdict.score', description: 'the resilience score, 0 to 100', priority: 1 },
+    { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'time since creation' },
+  ],
+  checks: guardChecks,
+  // Cordoning and tainting are patches of the node; a drain evicts pods in whichever namespaces run there.
+  requesterAccess: [
+    { verb: 'patch', group: '', resource: 'nodes', namespacesOf: 'cluster' },
+    { verb: 'create', group: '', resource: 'pods', subresource: 'eviction', namespacesOf: 'cluster' },
+    { verb: 'list', group: '', resource: 'nodes', namespacesOf: 'cluster' },
+  ],
+  semantics: [
+    {
+      title: 'Who may create one',
+      body: `
+A NodeChaos is namespaced like every chaos kind (its Events, guards and RBAC for the object itself live in a namespace), while the nodes it acts on are cluster-scoped. Creating one is allowed only if its creator may, cluster-wide, \`patch nodes\` (cordon, taint), \`create pods/eviction\` (a drain evicts pods in whatever namespaces run on the node) and \`list nodes\`: what \`kubectl drain\` and \`kubectl taint\` need. The apiserver checks it at admission through the ValidatingAdmissionPolicy \`kerris-requester-access\`; a refusal reads \`you may not patch nodes cluster-wide, as this NodeChaos needs; kerris does only what its requester could do by hand\`. Before every action on a node the controller checks again that it still matches the selector and the protected rules below.`,
+    },
+    {
+      title: 'Picking nodes, and the protected rules',
+      body: `
+The candidates are the nodes \`selector.nodes\` names and \`selector.nodeSelectors\` matches. \`mode\` and \`value\` pick among them with the seeded draw PodChaos uses (ordered by name, so the same seed over the same nodes picks the same ones).
+
+Two rules protect the cluster, whatever the selector says; nothing is touched when they refuse:
+- The node that runs every Ready replica of the kerris controller (the pods with the controller's labels in its namespace) is never a candidate: draining it would stop the component that undoes the fault. \`spec.allowControllerNode: true\` or the controller's \`--allow-controller-node\` lift it. When the replicas run on several nodes, a pick that takes all of them is refused (\`ControllerNodes\`).
+- At most \`--max-node-share\` percent of the cluster's nodes (34 by default, never less than one node) may be targets of one experiment; a larger pick fails with \`TooManyNodes\`.
+
+A refused node is named in the \`Selected\` condition and Event (\`node kerris-node runs every Ready kerris controller replica (kerris-system/kerris-controller-…); set spec.allowControllerNode: true to allow it\`); when nothing is left the experiment is \`Failed\` with reason \`ControllerNode\`.`,
+    },
+    {
+      title: 'Actions and undo',
+      body: `
+- \`node-drain\` cordons the node (\`spec.unschedulable: true\`), then evicts every pod on it except DaemonSet pods, mirror (static) pods, pods already terminating and pods in the protected namespaces, through the Eviction API (\`policy/v1\`), so PodDisruptionBudgets are honoured: an eviction the budget refuses now (HTTP 429) is asked again at later passes (every few seconds, and when a pod in the namespace changes), never turned into a delete. \`targets[].nodeFault.evicted\` lists the pods evicted, with \`replacedBy\` and \`replacementNode\`: the new pod of the same controller and where it was scheduled; \`refusals\` counts the 429s met. At the end the node is uncordoned, unless it was already cordoned before (\`wasUnschedulable\`): it is left as it was found. Evicted pods are not brought back; their controllers already replaced them.
+- \`node-taint\` adds \`taint\` to the node and at the end removes exactly that taint; every other taint stays. A node that already has a taint with the same key and effect is refused (its target \`Failed\`), since removing it at the end would take away a taint kerris did not add.
+
+What kerris did is written on the node itself, in the same write that does it: the annotation \`chaos.kerris.dev/node-chaos\` names the experiment (its UID) and whether kerris cordoned the node or which taint it added. The undo reads it, restores exactly that and removes the annotation in one write guarded by the node's resourceVersion, so it can be repeated safely: after a controller restart, an abort, a pause or the object's deletion (the finalizer waits for it) the node is put back once. One NodeChaos holds a node at a time; a second one refuses that node.
+
+\`targets[].nodeFault.notReadyAt\` and \`readyAt\` record the node's Ready condition going False and back while the fault is held (these API actions do not make a node NotReady themselves; the daemon actions will).`,
+    },
+    {
+      title: 'Pausing, dry runs and status',
+      body: `
+- \`paused: true\` undoes every node (uncordon, untaint) and does nothing new; \`paused: false\` drains or taints again. \`dryRun: true\` picks and reports the nodes without touching them.
+- Every spec field except \`paused\` is fixed at creation.
+- Target records name nodes: \`namespace\` is empty, \`name\` and \`uid\` are the node's; Events say \`node <name>\`. The counts and conditions are those of every chaos kind.`,
+    },
+    guardSemantics,
+  ],
+  differencesFromChaosMesh: [
+    { topic: 'The kind', chaosMesh: 'None: Chaos Mesh has no node-level kind for the API actions (its PhysicalMachineChaos needs an agent on the machine). Litmus has `node-drain` and `node-taint` experiments, run as Jobs with `kubectl drain`/`kubectl taint`.', kerris: 'A NodeChaos object on the shared experiment engine: status, conditions, Events, guards, verdict, pause and abort like every kerris kind.' },
+    { topic: 'PodDisruptionBudgets', chaosMesh: 'Litmus\'s node-drain runs `kubectl drain` with `--ignore-daemonsets --delete-emptydir-data --force`; a budget that blocks it fails the experiment on its timeout, with the node left cordoned until its revert step runs.', kerris: 'Evictions only, never deletes: a 429 is retried at later passes and counted in status; the drain goes as fast as the budget lets it.' },
+    { topic: 'Undo', chaosMesh: 'Litmus uncordons at the end whatever the node\'s state before, and removes the taint by key; a killed experiment pod leaves the node cordoned or tainted.', kerris: 'Exact: a node cordoned before stays cordoned, only kerris\'s own taint (key and effect) is removed, a same-key taint already there is refused; the record sits on the node, so a restarted controller or a deleted object still undoes it once.' },
+    { topic: 'Safety', chaosMesh: 'Litmus drains whichever node it is given (`TARGET_NODE`), including the one running its own operator.', kerris: 'Never the node running every Ready kerris controller replica unless allowed, never more than `--max-node-share` of the nodes; the requester must be allowed to patch nodes and evict pods.' },
+    { topic: 'Proof', chaosMesh: 'Litmus reports pass or fail of its probes.', kerris: 'Per node: when it was cordoned or tainted and restored, which pods were evicted and where their replacements went, NotReady/Ready times seen.' },
+  ],
+};
