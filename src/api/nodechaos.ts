@@ -77,7 +77,7 @@ export const nodeChaos: KindDefinition = {
   kind: 'NodeChaos',
   plural: 'nodechaos',
   singular: 'nodechaos',
-  shortNames: ['nchaos'],
+  shortNames: ['ndchaos'],
   categories: ['chaos', 'kerris'],
   description: 'NodeChaos drains or taints whole nodes for a while, picked by name or labels and a mode, and undoes exactly what it did.',
   spec: nodeChaosSpec,

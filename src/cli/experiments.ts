@@ -23,7 +23,7 @@ export const CHAOS_KINDS: readonly ChaosKindInfo[] = [
   { kind: 'PodChaos', resource: podChaos as unknown as Resource<Experiment>, names: ['podchaos', 'pchaos', 'podchaos.chaos.kerris.dev'] },
   { kind: 'NetworkChaos', resource: networkChaos as unknown as Resource<Experiment>, names: ['networkchaos', 'netchaos', 'networkchaos.chaos.kerris.dev'] },
   { kind: 'StressChaos', resource: stressChaos as unknown as Resource<Experiment>, names: ['stresschaos', 'schaos', 'stresschaos.chaos.kerris.dev'] },
-  { kind: 'NodeChaos', resource: nodeChaos as unknown as Resource<Experiment>, names: ['nodechaos', 'nchaos', 'nodechaos.chaos.kerris.dev'] },
+  { kind: 'NodeChaos', resource: nodeChaos as unknown as Resource<Experiment>, names: ['nodechaos', 'ndchaos', 'nodechaos.chaos.kerris.dev'] },
 ];
 
 export function kindNamed(name: string): ChaosKindInfo {

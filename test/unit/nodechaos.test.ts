@@ -2,6 +2,7 @@
 // drain evicts, what an eviction's answer means, and where evicted pods' replacements went.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { chaosApi } from '../../src/api/group.ts';
 import { ApiError } from '../../src/kube/errors.ts';
 import type { Pod } from '../../src/kube/types.ts';
 import { controllerNodes } from '../../src/controller/nodechaos/kind.ts';
@@ -14,6 +15,11 @@ const policy = { allowControllerNode: false, maxNodeSharePercent: 34 };
 const none = new Map<string, string[]>();
 
 describe('NodeChaos node pick', () => {
+  it('has names no other kind uses: the apiserver refuses to serve a CRD whose short name is taken', () => {
+    const names = chaosApi.kinds.flatMap((k) => [...new Set([k.plural, k.singular, ...k.shortNames])]);
+    assert.deepEqual(names.filter((n, i) => names.indexOf(n) !== i), []);
+  });
+
   it('picks among the named and labelled nodes with the seed, the same whatever order the cache lists them in', () => {
     const spec = { selector: { nodeSelectors: { pool: 'x' } }, mode: 'one' as const };
     const first = pickNodes(cluster, spec, none, policy, 7).picked.map((n) => n.name);

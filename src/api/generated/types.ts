@@ -108,7 +108,7 @@ export const nodeChaosResource = {
   listKind: 'NodeChaosList',
   plural: 'nodechaos',
   singular: 'nodechaos',
-  shortNames: ['nchaos'],
+  shortNames: ['ndchaos'],
   categories: ['chaos', 'kerris'],
   namespaced: true,
   crdName: 'nodechaos.chaos.kerris.dev',
