@@ -15,6 +15,7 @@ import { DaemonFixture, eventually, journalFiles, type RunningDaemon } from './d
 
 const EXP = 'exp-stress';
 const MIB = 1024 * 1024;
+const MIB_N = 1024n * 1024n;
 
 let fixture: DaemonFixture;
 let daemon: RunningDaemon;
@@ -206,6 +207,33 @@ test('memory 64 MiB with one worker: the working set rises by 64 MiB ± 10% at t
   assert.ok(rest < 4 * MIB, `the working set falls back: ${rest / MIB} MiB over before`);
   assert.deepEqual((await daemon.client.sync(EXP, 60_000, [])).removed, ['mem-1']);
   await fixture.removeContainer('mem1');
+});
+
+test('a memory stressor the container\'s limit OOM-kills is reported on the injection, with no stressors left, and not started again', async () => {
+  await fixture.runContainer('oom1');
+  // The container's own limit, as a pod's resources.limits.memory would set it.
+  await writeFile(cgroupFile('memory', 'oom1', 'memory.limit_in_bytes'), String(32 * MIB));
+  const result = await daemon.client.sync(EXP, 60_000, [stress('oom-1', 'oom1', { memory: { workers: 1, sizeBytes: 64n * MIB_N, oomScoreAdj: 1000 } })]);
+  assert.deepEqual(outcomes(result), [['oom-1', 'ok']]);
+  const [file] = await journalFiles(fixture.journalDir);
+  type Journaled = { value: { error?: string; plan: { revert: Array<{ process?: { pid: number; startTime: number } }> } } };
+  const journaled = async (): Promise<Journaled> => JSON.parse(await readFile(join(fixture.journalDir, file ?? ''), 'utf8')) as Journaled;
+  const started = (await journaled()).value.plan.revert[0]?.process;
+  assert.ok(started !== undefined, 'the stressor is journaled by pid and start time');
+  const failed = await eventually('the injection to report its stressor\'s end', async () => {
+    const status = (await daemon.client.list({ evidence: true })).injections[0];
+    return status?.error !== '' && status?.stress?.stressors === 0 ? status : undefined;
+  }, 15_000);
+  assert.equal(failed.phase, Phase.ACTIVE, 'still held until reverted');
+  assert.match(failed.error, /a held process ended on its own .*not restarted/);
+  const oomKills = /^oom_kill (\d+)$/m.exec(await readFile(cgroupFile('memory', 'oom1', 'memory.oom_control'), 'utf8'))?.[1];
+  assert.ok(Number(oomKills) >= 1, `the kernel's OOM killer ended it (oom_kill ${oomKills})`);
+  assert.deepEqual(await stressorProcesses(), [], 'none left, and none started again');
+  const after = (await journaled()).value;
+  assert.deepEqual(after.plan.revert[0]?.process, started, 'the journal still names the one stressor it started: none was started again');
+  assert.match(after.error ?? '', /ended on its own/, 'journaled');
+  assert.deepEqual((await daemon.client.sync(EXP, 60_000, [])).removed, ['oom-1'], 'its revert has nothing left to kill');
+  await fixture.removeContainer('oom1');
 });
 
 test('a daemon SIGKILLed while stressing: a new one on its journal keeps the stressors while the lease holds and ends them when it lapses', async () => {
