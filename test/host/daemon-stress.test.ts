@@ -153,8 +153,6 @@ test('cpu load 50 with one worker: the container\'s own cgroup counts half a cor
   assert.deepEqual(stressNg.filter((p) => !inContainer(p, 'cpu1')), [], 'stress-ng never ran outside the container\'s cgroups');
   const stoppedOutside = seen.filter((p) => p.exe?.endsWith('/stress-ng') !== true && p.state === 'T');
   assert.ok(stoppedOutside.length > 0, 'the launcher was seen stopped before it was continued');
-  assert.ok(seen.filter((p) => p.exe?.endsWith('/stress-ng') !== true && inContainer(p, 'cpu1')).every((p) => p.state === 'T' || p.state === 'R' || p.state === 'S'),
-    'the launcher in the container is at most on its way to execve');
 
   const live = await stressorProcesses();
   assert.ok(live.length >= 2, `stress-ng and its worker: ${JSON.stringify(live)}`);
