@@ -50,7 +50,7 @@ test('every stressor field is bounded, and a refusal names the field and its bou
 });
 
 test('stress-ng\'s argv: no timeout (kerris ends it), no respawn after an OOM kill, kerris\'s oom_score_adj, memory filled once and held', () => {
-  const base = ['--timeout', '0', '--quiet', '--oomable', '--no-oom-adjust'];
+  const base = ['--timeout', '0', '--quiet', '--oomable', '--no-oom-adjust', '--temp-path', '/tmp'];
   assert.deepEqual(stressArgs({ kind: 'stress', cpu: { workers: 2, load: 50 } }), [...base, '--cpu', '2', '--cpu-load', '50']);
   assert.deepEqual(stressArgs({ kind: 'stress', memory: { workers: 1, sizeBytes: 64 * MIB, oomScoreAdj: 0 } }),
     [...base, '--vm', '1', '--vm-bytes', `${64 * MIB}b`, '--vm-populate', '--vm-keep', '--vm-hang', '0']);

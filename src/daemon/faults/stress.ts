@@ -79,7 +79,9 @@ export function memoryPerWorker(memory: MemoryStress): number {
 
 /** stress-ng's argv for `spec`, after the path of stress-ng itself. */
 export function stressArgs(spec: StressSpec): string[] {
-  const args = ['--timeout', '0', '--quiet', '--oomable', '--no-oom-adjust'];
+  // The daemon's root filesystem is read-only: stress-ng refuses to start unless its temp path is writable (an
+  // emptyDir at /tmp in the DaemonSet). The cpu and vm stressors write nothing there.
+  const args = ['--timeout', '0', '--quiet', '--oomable', '--no-oom-adjust', '--temp-path', '/tmp'];
   if (spec.cpu !== undefined) args.push('--cpu', String(spec.cpu.workers), '--cpu-load', String(spec.cpu.load));
   if (spec.memory !== undefined) {
     args.push('--vm', String(spec.memory.workers), '--vm-bytes', `${memoryPerWorker(spec.memory) * spec.memory.workers}b`, '--vm-populate', '--vm-keep', '--vm-hang', '0');
