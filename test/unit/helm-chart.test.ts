@@ -111,6 +111,8 @@ describe('the Helm chart charts/kerris', { timeout: 600_000 }, () => {
     await refused({ daemon: { hostPaths: { journal: 'var/lib/kerris' } } }, /at '\/daemon\/hostPaths\/journal'/);
     await refused({ controller: { daemonLeaseTtl: '10m' } }, /at '\/controller\/daemonLeaseTtl'/);
     await refused({ controller: { certificates: 'cert-manager' } }, /at '\/controller\/certificates'/);
+    await refused({ controller: { maxNodeShare: '50%' } }, /at '\/controller\/maxNodeShare': got string, want (integer|null)/);
+    await refused({ controller: { maxNodeShare: 101 } }, /at '\/controller\/maxNodeShare'/);
     await refused({ daemon: { tolerations: [{ operator: 'Exists', efect: 'NoSchedule' }] } }, /additional properties 'efect' not allowed/);
   });
 
@@ -119,6 +121,7 @@ describe('the Helm chart charts/kerris', { timeout: 600_000 }, () => {
     const rendered = await chart({
       controller: {
         replicas: 3, requireOptIn: true, allowProtectedNamespaces: ['kube-system'], maxTargets: 50, daemonLeaseTtl: '20s', concurrency: 8, certificates: 'external',
+        allowControllerNode: true, maxNodeShare: 50,
         image: { repository: 'registry.example/kerris', tag: 'v0.1.0', pullPolicy: 'Always' },
       },
       daemon: {
@@ -133,8 +136,10 @@ describe('the Helm chart charts/kerris', { timeout: 600_000 }, () => {
     assert.equal(controller.imagePullPolicy, 'Always');
     const config = parseControllerConfig((controller.args ?? []).slice(1), { POD_NAMESPACE: 'kerris-system' });
     assert.deepEqual([...config.protectedNamespaces], ['kerris-system'], 'kube-system allowed, kerris\'s own namespace still protected');
-    assert.deepEqual({ requireOptIn: config.requireOptIn, maxTargets: config.maxTargets, daemonLeaseTtlMs: config.daemonLeaseTtlMs, concurrency: config.concurrency, certificates: config.certificates },
-      { requireOptIn: true, maxTargets: 50, daemonLeaseTtlMs: 20_000, concurrency: 8, certificates: 'external' });
+    assert.deepEqual({
+      requireOptIn: config.requireOptIn, maxTargets: config.maxTargets, daemonLeaseTtlMs: config.daemonLeaseTtlMs, concurrency: config.concurrency, certificates: config.certificates,
+      allowControllerNode: config.allowControllerNode, maxNodeSharePercent: config.maxNodeSharePercent,
+    }, { requireOptIn: true, maxTargets: 50, daemonLeaseTtlMs: 20_000, concurrency: 8, certificates: 'external', allowControllerNode: true, maxNodeSharePercent: 50 });
     const certificates = find(rendered, 'Role', 'kerris-controller-certificates');
     assert.deepEqual(certificates.rules?.map((r) => r.verbs), [['get']], 'with an external issuer the controller only reads the two Secrets');
 
