@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
-import type { ChaosStatus, NetworkChaos, PodChaos } from '../../src/api/generated/types.ts';
+import type { ChaosStatus, NetworkChaos, PodChaos, StressChaos } from '../../src/api/generated/types.ts';
 import type { ControlPlane } from '../testbed/index.ts';
 import { KERRIS_NAMESPACE } from '../testbed/kerris.ts';
 import { kubectl, kubectlJson } from '../testbed/kubectl.ts';
@@ -14,13 +14,14 @@ interface WithStatus { status?: ChaosStatus }
 export const finished = (c: WithStatus): boolean => c.status?.phase === 'Finished' || c.status?.phase === 'Failed';
 export const condition = (c: WithStatus, type: string) => c.status?.conditions?.find((x) => x.type === type);
 
-interface Kinds { PodChaos: PodChaos; NetworkChaos: NetworkChaos }
-/** What a test leaves out of a spec: PodChaos kills one of the app's pods, NetworkChaos hits all of them. */
+interface Kinds { PodChaos: PodChaos; NetworkChaos: NetworkChaos; StressChaos: StressChaos }
+/** What a test leaves out of a spec: PodChaos kills one of the app's pods, NetworkChaos and StressChaos hit all of them. */
 const DEFAULTS: { [K in keyof Kinds]: Partial<Kinds[K]['spec']> } = {
   PodChaos: { action: 'pod-kill', mode: 'one', selector: { labelSelectors: { app: SAMPLE_APP } } },
   NetworkChaos: { mode: 'all', selector: { labelSelectors: { app: SAMPLE_APP } } },
+  StressChaos: { mode: 'all', selector: { labelSelectors: { app: SAMPLE_APP } } },
 };
-const PLURALS: { [K in keyof Kinds]: string } = { PodChaos: 'podchaos', NetworkChaos: 'networkchaos' };
+const PLURALS: { [K in keyof Kinds]: string } = { PodChaos: 'podchaos', NetworkChaos: 'networkchaos', StressChaos: 'stresschaos' };
 
 export function chaosFixtures<K extends keyof Kinds = 'PodChaos'>(plane: ControlPlane, prefix: string, kind: K = 'PodChaos' as K) {
   type Chaos = Kinds[K];
