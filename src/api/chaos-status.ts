@@ -4,6 +4,7 @@
  * `verification`, `network`; StressChaos: `stress`), so every kind keeps the one status type.
  */
 import { conditions, dnsLabel, dnsSubdomain, maxSeed, time } from './common.ts';
+import type { PrinterColumn } from './resource.ts';
 import { array, boolean, enumeration, integer, map, object, optional, required, string, type ObjectSchema } from './schema.ts';
 
 const chaosConditionTypes = ['Selected', 'AllInjected', 'AllRecovered', 'Paused', 'Aborted', 'Failed'] as const;
@@ -161,3 +162,23 @@ export const chaosStatus: ObjectSchema = object('ChaosStatus', 'What the control
   guards: optional(array('The guards of `spec.guards` and how they stand; written by the leading controller\'s guard runner.', guardState, { maxItems: 16 })),
   verdict: optional(verdict),
 });
+
+/**
+ * The `kubectl get` columns of a chaos kind: its own in front (`action`, `mode`), then those every chaos kind shows,
+ * with the kind's `extra` ones after the counts. `targets` names what is picked (pods, nodes) and `injected` says
+ * what an injected target is undergoing.
+ */
+export function experimentColumns(own: readonly PrinterColumn[], options: { targets: string; injected: string; extra?: readonly PrinterColumn[] }): PrinterColumn[] {
+  return [
+    ...own,
+    { name: 'Phase', type: 'string', jsonPath: '.status.phase', description: 'where the experiment stands' },
+    { name: 'Targets', type: 'integer', jsonPath: '.status.selected', description: `how many ${options.targets} were picked` },
+    { name: 'Injected', type: 'integer', jsonPath: '.status.injected', description: options.injected, priority: 1 },
+    ...(options.extra ?? []),
+    { name: 'Paused', type: 'boolean', jsonPath: '.spec.paused', description: 'spec.paused', priority: 1 },
+    { name: 'Dry-Run', type: 'boolean', jsonPath: '.spec.dryRun', description: 'spec.dryRun', priority: 1 },
+    { name: 'Verdict', type: 'string', jsonPath: '.status.verdict.result', description: 'Passed, Failed or Aborted, once it ended' },
+    { name: 'Score', type: 'integer', jsonPath: '.status.verdict.score', description: 'the resilience score, 0 to 100', priority: 1 },
+    { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'time since creation' },
+  ];
+}

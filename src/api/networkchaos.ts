@@ -1,5 +1,5 @@
 /** NetworkChaos: delay, lose, duplicate, corrupt, rate-limit or cut off the traffic of pods, optionally only to some peers. */
-import { chaosStatus } from './chaos-status.ts';
+import { chaosStatus, experimentColumns } from './chaos-status.ts';
 import { guardChecks, guardSemantics, guardsField } from './guards.ts';
 import { celRegex, duration, immutableFields, maxSeed } from './common.ts';
 import type { KindDefinition } from './resource.ts';
@@ -382,21 +382,14 @@ export const networkChaos: KindDefinition = {
   description: 'NetworkChaos delays, drops, duplicates, corrupts, rate-limits or cuts off the traffic of pods picked by a selector and a mode, to and from every peer or only some: pods picked by `target`, and `externalTargets`.',
   spec: networkChaosSpec,
   status: chaosStatus,
-  printerColumns: [
+  printerColumns: experimentColumns([
     { name: 'Action', type: 'string', jsonPath: '.spec.action', description: 'what happens to the targets\' traffic' },
     { name: 'Direction', type: 'string', jsonPath: '.spec.direction', description: 'which packets are hit (empty means to)', priority: 1 },
     { name: 'Mode', type: 'string', jsonPath: '.spec.mode', description: 'how targets are picked', priority: 1 },
-    { name: 'Phase', type: 'string', jsonPath: '.status.phase', description: 'where the experiment stands' },
-    { name: 'Targets', type: 'integer', jsonPath: '.status.selected', description: 'how many pods were picked' },
-    { name: 'Injected', type: 'integer', jsonPath: '.status.injected', description: 'how many targets are injected now', priority: 1 },
+  ], { targets: 'pods', injected: 'how many targets are injected now', extra: [
     { name: 'Peers', type: 'integer', jsonPath: '.status.network.peers', description: 'how many peer addresses the fault is scoped to', priority: 1 },
     { name: 'Duration', type: 'string', jsonPath: '.spec.duration', description: 'spec.duration (empty: until deleted)', priority: 1 },
-    { name: 'Paused', type: 'boolean', jsonPath: '.spec.paused', description: 'spec.paused', priority: 1 },
-    { name: 'Dry-Run', type: 'boolean', jsonPath: '.spec.dryRun', description: 'spec.dryRun', priority: 1 },
-    { name: 'Verdict', type: 'string', jsonPath: '.status.verdict.result', description: 'Passed, Failed or Aborted, once it ended' },
-    { name: 'Score', type: 'integer', jsonPath: '.status.verdict.score', description: 'the resilience score, 0 to 100', priority: 1 },
-    { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'time since creation' },
-  ],
+  ] }),
   // By hand, changing a pod's networking means running tc or nft in it (kubectl exec); finding targets and peers means listing pods.
   checks: guardChecks,
   requesterAccess: [

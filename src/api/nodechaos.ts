@@ -1,5 +1,5 @@
 /** NodeChaos: whole nodes, selected by name or labels and a mode: drained (cordon and evict) or tainted for a while. */
-import { chaosStatus } from './chaos-status.ts';
+import { chaosStatus, experimentColumns } from './chaos-status.ts';
 import { guardChecks, guardSemantics, guardsField } from './guards.ts';
 import { dnsSubdomain, duration, immutableFields, maxSeed, qualifiedNameMaxLength, qualifiedNamePattern } from './common.ts';
 import type { KindDefinition } from './resource.ts';
@@ -82,18 +82,10 @@ export const nodeChaos: KindDefinition = {
   description: 'NodeChaos drains or taints whole nodes for a while, picked by name or labels and a mode, and undoes exactly what it did.',
   spec: nodeChaosSpec,
   status: chaosStatus,
-  printerColumns: [
+  printerColumns: experimentColumns([
     { name: 'Action', type: 'string', jsonPath: '.spec.action', description: 'what happens to each node' },
     { name: 'Mode', type: 'string', jsonPath: '.spec.mode', description: 'how nodes are picked', priority: 1 },
-    { name: 'Phase', type: 'string', jsonPath: '.status.phase', description: 'where the experiment stands' },
-    { name: 'Targets', type: 'integer', jsonPath: '.status.selected', description: 'how many nodes were picked' },
-    { name: 'Injected', type: 'integer', jsonPath: '.status.injected', description: 'how many nodes are drained or tainted now', priority: 1 },
-    { name: 'Paused', type: 'boolean', jsonPath: '.spec.paused', description: 'spec.paused', priority: 1 },
-    { name: 'Dry-Run', type: 'boolean', jsonPath: '.spec.dryRun', description: 'spec.dryRun', priority: 1 },
-    { name: 'Verdict', type: 'string', jsonPath: '.status.verdict.result', description: 'Passed, Failed or Aborted, once it ended' },
-    { name: 'Score', type: 'integer', jsonPath: '.status.verdict.score', description: 'the resilience score, 0 to 100', priority: 1 },
-    { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'time since creation' },
-  ],
+  ], { targets: 'nodes', injected: 'how many nodes are drained or tainted now' }),
   checks: guardChecks,
   // Cordoning and tainting are patches of the node; a drain evicts pods in whichever namespaces run there.
   requesterAccess: [

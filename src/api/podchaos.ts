@@ -1,5 +1,5 @@
 /** PodChaos: kill pods, kill containers, or make pods fail for a while. */
-import { chaosStatus } from './chaos-status.ts';
+import { chaosStatus, experimentColumns } from './chaos-status.ts';
 import { guardChecks, guardSemantics, guardsField } from './guards.ts';
 import { dnsLabel, duration, immutableFields, maxSeed } from './common.ts';
 import type { KindDefinition } from './resource.ts';
@@ -67,18 +67,10 @@ export const podChaos: KindDefinition = {
   description: 'PodChaos kills pods, kills containers, or makes pods fail for a while, on pods picked by a selector and a mode.',
   spec: podChaosSpec,
   status: chaosStatus,
-  printerColumns: [
+  printerColumns: experimentColumns([
     { name: 'Action', type: 'string', jsonPath: '.spec.action', description: 'what happens to each target' },
     { name: 'Mode', type: 'string', jsonPath: '.spec.mode', description: 'how targets are picked', priority: 1 },
-    { name: 'Phase', type: 'string', jsonPath: '.status.phase', description: 'where the experiment stands' },
-    { name: 'Targets', type: 'integer', jsonPath: '.status.selected', description: 'how many pods were picked' },
-    { name: 'Injected', type: 'integer', jsonPath: '.status.injected', description: 'how many targets are injected now', priority: 1 },
-    { name: 'Paused', type: 'boolean', jsonPath: '.spec.paused', description: 'spec.paused', priority: 1 },
-    { name: 'Dry-Run', type: 'boolean', jsonPath: '.spec.dryRun', description: 'spec.dryRun', priority: 1 },
-    { name: 'Verdict', type: 'string', jsonPath: '.status.verdict.result', description: 'Passed, Failed or Aborted, once it ended' },
-    { name: 'Score', type: 'integer', jsonPath: '.status.verdict.score', description: 'the resilience score, 0 to 100', priority: 1 },
-    { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'time since creation' },
-  ],
+  ], { targets: 'pods', injected: 'how many targets are injected now' }),
   // Every action makes pods unavailable, which a person can do by hand by deleting them; listing is what a dry run shows.
   checks: guardChecks,
   requesterAccess: [

@@ -1,5 +1,5 @@
 /** StressChaos: CPU and memory pressure inside target containers, by stressors the node daemon runs in their cgroups. */
-import { chaosStatus } from './chaos-status.ts';
+import { chaosStatus, experimentColumns } from './chaos-status.ts';
 import { guardChecks, guardSemantics, guardsField } from './guards.ts';
 import { celRegex, dnsLabel, duration, immutableFields, maxSeed } from './common.ts';
 import type { KindDefinition } from './resource.ts';
@@ -119,18 +119,11 @@ export const stressChaos: KindDefinition = {
   description: 'StressChaos runs CPU and memory stressors inside the containers of pods picked by a selector and a mode, in their cgroups: the load counts against their limits and shows in their metrics.',
   spec: stressChaosSpec,
   status: chaosStatus,
-  printerColumns: [
+  printerColumns: experimentColumns([
     { name: 'Mode', type: 'string', jsonPath: '.spec.mode', description: 'how targets are picked', priority: 1 },
-    { name: 'Phase', type: 'string', jsonPath: '.status.phase', description: 'where the experiment stands' },
-    { name: 'Targets', type: 'integer', jsonPath: '.status.selected', description: 'how many pods were picked' },
-    { name: 'Injected', type: 'integer', jsonPath: '.status.injected', description: 'how many targets are stressed now', priority: 1 },
+  ], { targets: 'pods', injected: 'how many targets are stressed now', extra: [
     { name: 'Duration', type: 'string', jsonPath: '.spec.duration', description: 'spec.duration (empty: until deleted)', priority: 1 },
-    { name: 'Paused', type: 'boolean', jsonPath: '.spec.paused', description: 'spec.paused', priority: 1 },
-    { name: 'Dry-Run', type: 'boolean', jsonPath: '.spec.dryRun', description: 'spec.dryRun', priority: 1 },
-    { name: 'Verdict', type: 'string', jsonPath: '.status.verdict.result', description: 'Passed, Failed or Aborted, once it ended' },
-    { name: 'Score', type: 'integer', jsonPath: '.status.verdict.score', description: 'the resilience score, 0 to 100', priority: 1 },
-    { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'time since creation' },
-  ],
+  ] }),
   // By hand, loading a container means running a stressor in it (kubectl exec); finding targets means listing pods.
   checks: guardChecks,
   requesterAccess: [
