@@ -17,6 +17,14 @@ export function table(headers: readonly string[], rows: readonly (readonly strin
   return [line(headers.map((h) => h.toUpperCase())), ...rows.map(line)].join('\n') + '\n';
 }
 
+/**
+ * A target as people read it: `namespace/name` for a pod, `node/<name>` for a node, whose record has an empty
+ * namespace since nodes are cluster-scoped (NodeChaos).
+ */
+export function targetName(target: { readonly namespace: string; readonly name: string }): string {
+  return target.namespace === '' ? `node/${target.name}` : `${target.namespace}/${target.name}`;
+}
+
 /** A value as `-o json` or `-o yaml` prints it. */
 export function serialise(value: unknown, format: 'json' | 'yaml'): string {
   return format === 'json' ? `${JSON.stringify(value, null, 2)}\n` : stringify(value, { lineWidth: 0 });

@@ -4,7 +4,7 @@
  * PodChaos pod-kill whose targets were replaced. A target message and an Event message carry a `<script>`, as a
  * user-controlled string could.
  */
-import type { NetworkChaos, PodChaos, StressChaos } from '../../src/api/generated/types.ts';
+import type { NetworkChaos, NodeChaos, PodChaos, StressChaos } from '../../src/api/generated/types.ts';
 import type { ReportEventInput } from '../../src/cli/report/model.ts';
 
 /** What the injected script would do if it ran: the browser test checks that it never does. */
@@ -153,6 +153,44 @@ export function stressChaos(): StressChaos {
       }],
     },
   };
+}
+
+/**
+ * A NodeChaos drain of two nodes, as the controller records it: node-a cordoned with two pods evicted (one replaced
+ * on node-b, one refused twice by its budget first), node-b refused since another NodeChaos holds it.
+ */
+export function nodeChaos(): NodeChaos {
+  return {
+    apiVersion: 'chaos.kerris.dev/v1alpha1', kind: 'NodeChaos',
+    metadata: { name: 'drain', namespace: 'shop', uid: 'nd1', creationTimestamp: '2026-03-02T10:00:00Z' },
+    spec: { action: 'node-drain', mode: 'all', selector: { nodes: ['node-a', 'node-b'], nodeSelectors: { zone: 'a', 'kubernetes.io/os': 'linux' } }, duration: '2m' },
+    status: {
+      phase: 'Running', selected: 2, injected: 1, failed: 1, startTime: '2026-03-02T10:00:01Z',
+      targets: [
+        { namespace: '', name: 'node-b', uid: 'n2', phase: 'Failed', message: 'node node-b is held by shop/other; one NodeChaos at a time per node' },
+        {
+          namespace: '', name: 'node-a', uid: 'n1', phase: 'Injected', injectedAt: '2026-03-02T10:00:02Z', message: 'cordoned',
+          nodeFault: {
+            wasUnschedulable: false, cordoned: true, remaining: 0, refusals: 2, lastRefusal: 'Cannot evict pod as it would violate the pod\'s disruption budget.',
+            evicted: [
+              { namespace: 'shop', name: 'web-1', uid: 'p1', ownerUid: 'rs1', evictedAt: '2026-03-02T10:00:03Z', replacedBy: 'web-9', replacementNode: 'node-b' },
+              { namespace: 'shop', name: 'db-0', uid: 'p2', ownerUid: 'ss1', evictedAt: '2026-03-02T10:00:20Z' },
+            ],
+          },
+        },
+      ],
+    },
+  };
+}
+
+/** The Events of nodeChaos(): a pod of the same name as a node is another target, and must not date it. */
+export function nodeEvents(): ReportEventInput[] {
+  const event = (reason: string, type: string, message: string, at: string): ReportEventInput => ({ involvedObject: { uid: 'nd1' }, reason, type, message, count: 1, firstTimestamp: at, lastTimestamp: at });
+  return [
+    event('InjectionFailed', 'Warning', 'pod shop/node-b: not this one', '2026-03-02T10:00:01Z'),
+    event('Refused', 'Warning', 'node node-b: node node-b is held by shop/other; one NodeChaos at a time per node', '2026-03-02T10:00:02Z'),
+    event('Cordoned', 'Normal', 'node node-a: cordoned', '2026-03-02T10:00:02Z'),
+  ];
 }
 
 export const GENERATED_AT = new Date('2026-03-02T12:00:00Z');

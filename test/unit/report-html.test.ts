@@ -9,7 +9,7 @@ import type { NetworkChaos } from '../../src/api/generated/types.ts';
 import { renderHtml } from '../../src/cli/report/html.ts';
 import { escapeHtml } from '../../src/cli/report/markup.ts';
 import { buildReport } from '../../src/cli/report/model.ts';
-import { GENERATED_AT, INJECTED_SCRIPT, networkChaos, networkEvents, podChaos, podEvents, stressChaos } from './report-fixtures.ts';
+import { GENERATED_AT, INJECTED_SCRIPT, networkChaos, networkEvents, nodeChaos, nodeEvents, podChaos, podEvents, stressChaos } from './report-fixtures.ts';
 
 const networkPage = () => renderHtml(buildReport({ experiment: networkChaos(), events: networkEvents(), generatedAt: GENERATED_AT }));
 
@@ -77,5 +77,29 @@ describe('the report page of a StressChaos', () => {
     assert.match(page, /<tr><th>during<\/th><td class="num">1,003<\/td><td class="num">68MiB<\/td><\/tr>/);
     assert.match(page, /3 stressor process\(es\) alive/);
     assert.doesNotMatch(page, /expected round trip/);
+  });
+});
+
+describe('the report page of a NodeChaos', () => {
+  const page = () => renderHtml(buildReport({ experiment: nodeChaos(), events: nodeEvents(), generatedAt: GENERATED_AT }));
+
+  it('names each node as node/<name> in the targets table, the plot and the effect section, never as /<name>', () => {
+    const text = page();
+    assert.match(text, /<tr data-target="node\/node-a">\n<td>node\/node-a<\/td>/);
+    assert.match(text, /<tr data-target="node\/node-b">\n<td>node\/node-b<\/td>/);
+    assert.match(text, /<text class="label"[^>]*>node\/node-a<title>node\/node-a: Injected<\/title>/);
+    assert.match(text, /<div class="effect" data-target="node\/node-a"><h3>node\/node-a<\/h3>/);
+    assert.doesNotMatch(text, />\/node-[ab]|"\/node-[ab]"/);
+  });
+
+  it('shows what kerris changed on the node, the evicted pods with their replacements, and the budget\'s refusals', () => {
+    const text = page();
+    assert.match(text, /What was done to each node/);
+    assert.match(text, /cordoned by kerris, uncordoned at the end/);
+    assert.match(text, /<td>shop\/web-1<\/td><td>.*?<\/td><td>web-9<\/td><td>node-b<\/td><\/tr>/);
+    assert.match(text, /<td>shop\/db-0<\/td><td>.*?<\/td><td>–<\/td><td>–<\/td><\/tr>/);
+    assert.match(text, /2 pod\(s\)/);
+    assert.match(text, /2 \(HTTP 429, asked again\); last: Cannot evict pod as it would violate the pod&#39;s disruption budget\./);
+    assert.doesNotMatch(text, /expected round trip/);
   });
 });

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { NetworkChaos, PodChaos } from '../../src/api/generated/types.ts';
 import { buildReport, REPORT_API_VERSION, type ReportEventInput } from '../../src/cli/report/model.ts';
-import { GENERATED_AT, NETWORK_UID, networkChaos, networkEvents, podChaos, podEvents, stressChaos } from './report-fixtures.ts';
+import { GENERATED_AT, NETWORK_UID, networkChaos, networkEvents, nodeChaos, nodeEvents, podChaos, podEvents, stressChaos } from './report-fixtures.ts';
 
 const network = () => buildReport({ experiment: networkChaos(), events: networkEvents(), generatedAt: GENERATED_AT });
 
@@ -180,5 +180,38 @@ describe('report of a StressChaos', () => {
       { field: 'containers', value: 'the first container of each pod' },
     ]);
     assert.deepEqual(r.effect?.targets, [{ target: 'shop/web-0', stress: stressChaos().status?.targets?.[0]?.stress }]);
+  });
+});
+
+describe('report of a NodeChaos', () => {
+  const report = () => buildReport({ experiment: nodeChaos(), events: nodeEvents(), generatedAt: GENERATED_AT });
+
+  it('summarises the node selector, and names nodes as node/<name>, not with an empty namespace', () => {
+    const r = report();
+    assert.equal(r.experiment.kind, 'NodeChaos');
+    assert.equal(r.spec.action, 'node-drain');
+    assert.equal(r.spec.selector, 'nodes node-a, node-b; node labels kubernetes.io/os=linux, zone=a');
+    assert.deepEqual(r.spec.asked, [{ field: 'controller node', value: 'never, unless the controller allows it' }]);
+    assert.deepEqual(r.effect?.targets.map((t) => t.target), ['node/node-a']);
+    assert.ok(!JSON.stringify(r).includes('"/node-'), 'no target printed as /name');
+  });
+
+  it('dates a failed node by the first Warning naming that node, not a pod of the same name', () => {
+    const b = report().targets.find((t) => t.name === 'node-b');
+    assert.equal(b?.namespace, '');
+    assert.equal(b?.failedAt, '2026-03-02T10:00:02Z');
+  });
+
+  it('puts each node\'s record in the effect section: the change, the evicted pods and where they went', () => {
+    assert.deepEqual(report().effect?.targets, [{ target: 'node/node-a', nodeFault: nodeChaos().status?.targets?.[1]?.nodeFault }]);
+  });
+
+  it('summarises a taint as key=value:effect', () => {
+    const chaos = nodeChaos();
+    chaos.spec = { ...chaos.spec, action: 'node-taint', taint: { key: 'example.com/chaos', value: 'on', effect: 'NoExecute' }, allowControllerNode: true };
+    assert.deepEqual(buildReport({ experiment: chaos, events: [], generatedAt: GENERATED_AT }).spec.asked, [
+      { field: 'taint', value: 'example.com/chaos=on:NoExecute' },
+      { field: 'controller node', value: 'allowed (spec.allowControllerNode)' },
+    ]);
   });
 });

@@ -1,4 +1,5 @@
 /** `kubectl kerris describe NAME`: an experiment as a person reads it: spec, targets with their proof, conditions, Events. */
+import type { ChaosTarget, NodeFaultRecord } from '../../api/generated/types.ts';
 import type { Experiment } from '../../controller/engine/experiment.ts';
 import type { KubeClient } from '../../kube/client.ts';
 import { coreEvents } from '../../kube/resources.ts';
@@ -6,7 +7,7 @@ import type { CoreEvent } from '../../kube/types.ts';
 import { stringify } from 'yaml';
 import type { Session } from '../context.ts';
 import { findExperiment } from '../experiments.ts';
-import { age, table } from '../output.ts';
+import { age, table, targetName } from '../output.ts';
 import { formatBytes } from '../../util/bytes.ts';
 
 /** The experiment's Events, oldest first. */
@@ -17,6 +18,46 @@ export async function eventsOf(client: KubeClient, chaos: Experiment): Promise<C
 }
 
 const indent = (text: string, by = '  '): string => text.trimEnd().split('\n').map((l) => `${by}${l}`).join('\n');
+
+/** How a NodeChaos's node record reads: what kerris changed, the pods a drain evicted and where they went. */
+function nodeFaultLines(f: NodeFaultRecord): string[] {
+  const lines = [f.taint ? `taint ${f.taint.key}${f.taint.value ? `=${f.taint.value}` : ''}:${f.taint.effect} added` : f.cordoned ? 'cordoned by kerris' : f.wasUnschedulable ? 'already cordoned before; left cordoned' : 'nothing changed yet'];
+  if (f.evicted !== undefined || f.remaining !== undefined) {
+    lines.push(`${(f.evicted?.length ?? 0) + (f.evictedTruncated ?? 0)} pod(s) evicted${f.remaining ? `, ${f.remaining} still to go` : ''}${f.refusals ? `, ${f.refusals} refusal(s) by a PodDisruptionBudget${f.lastRefusal ? ` (last: ${f.lastRefusal})` : ''}` : ''}`);
+  }
+  for (const e of f.evicted ?? []) lines.push(`evicted ${e.namespace}/${e.name} at ${e.evictedAt}${e.replacedBy ? `, replaced by ${e.replacedBy}${e.replacementNode ? ` on ${e.replacementNode}` : ''}` : ''}`);
+  if (f.notReadyAt) lines.push(`NotReady at ${f.notReadyAt}${f.readyAt ? `, Ready again at ${f.readyAt}` : ''}`);
+  return lines;
+}
+
+/**
+ * The Targets part of describe: a table of the targets (nodes by name for NodeChaos, whose records have no
+ * namespace; pods as namespace/name), then each target's proof.
+ */
+export function targetLines(targets: readonly ChaosTarget[]): string[] {
+  const out = [`Targets:${targets.length === 0 ? ' <none>' : ''}`];
+  if (targets.length === 0) return out;
+  const nodes = targets.every((t) => t.namespace === '');
+  out.push(indent(nodes
+    ? table(['node', 'phase', 'injected', 'recovered', 'message'], targets.map((t) => [t.name, t.phase, t.injectedAt ?? '-', t.recoveredAt ?? '-', t.message ?? '']))
+    : table(['pod', 'node', 'phase', 'injected', 'recovered', 'message'], targets.map((t) => [
+      targetName(t), t.node ?? '-', t.phase, t.injectedAt ?? '-', t.recoveredAt ?? '-', t.message ?? '',
+    ]))));
+  for (const t of targets.filter((x) => x.evidence || x.verification || x.stress || x.nodeFault)) {
+    out.push(`  Proof for ${targetName(t)}:`);
+    for (const c of t.evidence?.counters ?? []) {
+      out.push(`    ${c.kind} ${c.direction} ${c.device} (${c.fault}): ${c.packets} packets${c.dropped !== undefined ? `, ${c.dropped} dropped` : ''}${c.overlimits !== undefined ? `, ${c.overlimits} overlimits` : ''}${c.bytes !== undefined ? `, ${c.bytes} bytes` : ''}`);
+    }
+    if (t.evidence) out.push(`    counters read at ${t.evidence.observedAt}`);
+    if (t.stress) {
+      const { before, during } = t.stress;
+      out.push(`    CPU ${before.cpuMillicores}m -> ${during.cpuMillicores}m, working set ${formatBytes(before.memoryWorkingSetBytes)} -> ${formatBytes(during.memoryWorkingSetBytes)}, ${t.stress.stressors} stressor process(es), read at ${t.stress.observedAt}`);
+    }
+    if (t.verification) out.push(`    ${t.verification.verdict}: configured ${t.verification.configured ?? '-'}; measured ${t.verification.measured ?? '-'}${t.verification.message ? ` (${t.verification.message})` : ''}`);
+    if (t.nodeFault) out.push(...nodeFaultLines(t.nodeFault).map((l) => `    ${l}`));
+  }
+  return out;
+}
 
 export async function describeCommand(session: Session, ref: string): Promise<string> {
   const { info, chaos } = await findExperiment(session.client, session.namespace, ref);
@@ -44,25 +85,7 @@ export async function describeCommand(session: Session, ref: string): Promise<st
     if (status.network.peers !== undefined) out.push(`  Peers:        ${status.network.peers} address(es)`);
     for (const r of status.network.resolved ?? []) out.push(`  Resolved:     ${r.host} -> ${r.addresses.join(', ')}`);
   }
-  const targets = status.targets ?? [];
-  out.push(`Targets:${targets.length === 0 ? ' <none>' : ''}`);
-  if (targets.length > 0) {
-    out.push(indent(table(['pod', 'node', 'phase', 'injected', 'recovered', 'message'], targets.map((t) => [
-      `${t.namespace}/${t.name}`, t.node ?? '-', t.phase, t.injectedAt ?? '-', t.recoveredAt ?? '-', t.message ?? '',
-    ]))));
-    for (const t of targets.filter((x) => x.evidence || x.verification || x.stress)) {
-      out.push(`  Proof for ${t.namespace}/${t.name}:`);
-      for (const c of t.evidence?.counters ?? []) {
-        out.push(`    ${c.kind} ${c.direction} ${c.device} (${c.fault}): ${c.packets} packets${c.dropped !== undefined ? `, ${c.dropped} dropped` : ''}${c.overlimits !== undefined ? `, ${c.overlimits} overlimits` : ''}${c.bytes !== undefined ? `, ${c.bytes} bytes` : ''}`);
-      }
-      if (t.evidence) out.push(`    counters read at ${t.evidence.observedAt}`);
-      if (t.stress) {
-        const { before, during } = t.stress;
-        out.push(`    CPU ${before.cpuMillicores}m -> ${during.cpuMillicores}m, working set ${formatBytes(before.memoryWorkingSetBytes)} -> ${formatBytes(during.memoryWorkingSetBytes)}, ${t.stress.stressors} stressor process(es), read at ${t.stress.observedAt}`);
-      }
-      if (t.verification) out.push(`    ${t.verification.verdict}: configured ${t.verification.configured ?? '-'}; measured ${t.verification.measured ?? '-'}${t.verification.message ? ` (${t.verification.message})` : ''}`);
-    }
-  }
+  out.push(...targetLines(status.targets ?? []));
   if ((status.guards ?? []).length > 0) {
     out.push('Guards:');
     out.push(indent(table(['guard', 'state', 'passed', 'last seen', 'since'], (status.guards ?? []).map((g) => [

@@ -6,6 +6,7 @@
  */
 import { html, Markup, type Part } from './markup.ts';
 import { formatBytes } from '../../util/bytes.ts';
+import { targetName } from '../output.ts';
 import { instant, type EventLine, type Report, type TargetEffect, type TargetTimeline } from './model.ts';
 import { calendarDate, clockTime, dateTime, span } from './time.ts';
 import { timelineSvg } from './timeline-svg.ts';
@@ -121,8 +122,8 @@ function targetDetails(t: TargetTimeline): Markup {
 
 function targets(report: Report): Markup {
   const day = reportDay(report);
-  const body = report.targets.map((t) => html`<tr data-target="${t.namespace}/${t.name}">
-<td>${t.namespace}/${t.name}</td><td>${t.node ?? '–'}</td><td class="nowrap phase-${t.phase}">${t.phase}</td>
+  const body = report.targets.map((t) => html`<tr data-target="${targetName(t)}">
+<td>${targetName(t)}</td><td>${t.node ?? '–'}</td><td class="nowrap phase-${t.phase}">${t.phase}</td>
 <td>${when(t.selectedAt, day)}</td><td>${when(t.injectedAt, day)}</td><td>${when(t.recoveredAt, day)}</td><td>${when(t.failedAt, day)}</td>
 <td class="num">${t.heldSeconds !== undefined ? `${span(t.heldSeconds)}${t.stillHeld ? ' so far' : ''}` : '–'}</td><td>${targetDetails(t)}</td></tr>`);
   const untracked = report.counts.untracked > 0 ? html`<p class="muted">${report.counts.untracked} more target(s) are counted in the summary but have no record of their own (status keeps at most 100).</p>` : undefined;
@@ -158,6 +159,24 @@ function stressEffect(t: TargetEffect): Markup {
   return html`<div class="effect" data-target="${t.target}"><h3>${t.target}</h3>${usage}</div>`;
 }
 
+/** NodeChaos: what kerris changed on the node and restores, the pods a drain evicted and where their replacements went. */
+function nodeEffect(t: TargetEffect): Markup {
+  const f = t.nodeFault;
+  if (f === undefined) return html`<div class="effect" data-target="${t.target}"><h3>${t.target}</h3><p class="muted">No record of a change on the node.</p></div>`;
+  const changed = f.taint ? `taint ${f.taint.key}${f.taint.value ? `=${f.taint.value}` : ''}:${f.taint.effect} added, removed exactly at the end`
+    : f.cordoned ? 'cordoned by kerris, uncordoned at the end' : f.wasUnschedulable ? 'already cordoned before; left cordoned' : '–';
+  const evicted = f.evicted?.length ? html`<table class="evidence">
+<thead><tr><th>evicted pod</th><th>at</th><th>replaced by</th><th>on node</th></tr></thead>
+<tbody>${f.evicted.map((e) => html`<tr><td>${e.namespace}/${e.name}</td><td>${when(e.evictedAt)}</td><td>${e.replacedBy ?? '–'}</td><td>${e.replacementNode ?? '–'}</td></tr>`)}</tbody></table>` : undefined;
+  return html`<div class="effect" data-target="${t.target}"><h3>${t.target}</h3><dl class="summary">
+${row('change', changed)}
+${f.evicted !== undefined || f.remaining !== undefined ? row('evicted', `${count((f.evicted?.length ?? 0) + (f.evictedTruncated ?? 0))} pod(s)${f.remaining ? `, ${count(f.remaining)} still to go` : ''}`) : undefined}
+${f.refusals ? row('budget refusals', `${count(f.refusals)} (HTTP 429, asked again)${f.lastRefusal ? `; last: ${f.lastRefusal}` : ''}`) : undefined}
+${f.notReadyAt ? row('NotReady', when(f.notReadyAt)) : undefined}
+${f.readyAt ? row('Ready again', when(f.readyAt)) : undefined}
+</dl>${evicted}${f.evictedTruncated ? html`<p class="muted">${count(f.evictedTruncated)} more evicted pod(s) beyond those listed.</p>` : undefined}</div>`;
+}
+
 function effect(report: Report): Markup {
   const e = report.effect;
   if (e === undefined) {
@@ -165,6 +184,9 @@ function effect(report: Report): Markup {
       ? 'PodChaos records its proof per target (replacement, restart counts, times) in the targets table.'
       : 'Nothing was measured.';
     return html`<section id="effect"><h2>Measured against configured</h2><p class="empty">${why}</p></section>`;
+  }
+  if (report.experiment.kind === 'NodeChaos') {
+    return html`<section id="effect"><h2>What was done to each node</h2>${e.targets.length === 0 ? html`<p class="empty">No node has a record yet.</p>` : e.targets.map(nodeEffect)}</section>`;
   }
   if (report.experiment.kind === 'StressChaos') {
     return html`<section id="effect"><h2>Measured against configured</h2>${e.targets.length === 0 ? html`<p class="empty">No target has a reading yet.</p>` : e.targets.map(stressEffect)}</section>`;

@@ -7,9 +7,14 @@
  * reads a clock or the network. docs/reports.md documents every field.
  */
 import type {
-  ChaosCondition, ChaosStatus, ChaosTarget, FaultCounter, NetworkChaos, NetworkChaosSpec, NetworkStatus, PodChaos,
-  PodChaosSpec, PodSelectorSpec, StressChaos, StressChaosSpec, StressEvidence, VerificationVerdict,
+  ChaosCondition, ChaosStatus, ChaosTarget, FaultCounter, NetworkChaos, NetworkChaosSpec, NetworkStatus, NodeChaos,
+  NodeChaosSpec, NodeFaultRecord, NodeSelectorSpec, PodChaos, PodChaosSpec, PodSelectorSpec, StressChaos, StressChaosSpec,
+  StressEvidence, VerificationVerdict,
 } from '../../api/generated/types.ts';
+import { targetName } from '../output.ts';
+
+/** Every chaos kind a report covers. */
+export type ReportedChaos = PodChaos | NetworkChaos | StressChaos | NodeChaos;
 
 export const REPORT_API_VERSION = 'report.kerris.dev/v1alpha1';
 export const REPORT_KIND = 'ChaosReport';
@@ -34,7 +39,7 @@ export interface ReportEventInput {
 }
 
 export interface ReportInput {
-  experiment: PodChaos | NetworkChaos | StressChaos;
+  experiment: ReportedChaos;
   events: readonly ReportEventInput[];
   /** When the report is made: the end of what is still held, and the report's own timestamp. */
   generatedAt: Date;
@@ -115,12 +120,14 @@ export interface TargetTimeline {
 
 /** One target's measured effect: the verification of `spec.verify` and the kernel's counters. */
 export interface TargetEffect {
-  /** `namespace/name` of the target. */
+  /** `namespace/name` of the target, `node/<name>` for a node. */
   target: string;
   verification?: { verdict: VerificationVerdict; configured?: string; measured?: string; message?: string };
   evidence?: { observedAt: string; counters: FaultCounter[] };
   /** StressChaos: the container's CPU and memory before and while stressed. */
   stress?: StressEvidence;
+  /** NodeChaos: what kerris changed on the node, the pods a drain evicted and where they went, Ready transitions. */
+  nodeFault?: NodeFaultRecord;
 }
 
 export interface EffectSection {
@@ -154,7 +161,7 @@ export interface Report {
   apiVersion: typeof REPORT_API_VERSION;
   kind: typeof REPORT_KIND;
   generatedAt: string;
-  experiment: { kind: 'PodChaos' | 'NetworkChaos' | 'StressChaos'; namespace: string; name: string; uid: string; generation?: number; createdAt?: string };
+  experiment: { kind: ReportedChaos['kind']; namespace: string; name: string; uid: string; generation?: number; createdAt?: string };
   spec: SpecSummary;
   /** status.phase as written by the controller, `Unknown` when there is no status yet. */
   phase: string;
@@ -175,7 +182,7 @@ export interface Report {
 }
 
 const CONDITION_ORDER = ['Selected', 'AllInjected', 'AllRecovered', 'Paused', 'Failed', 'Aborted'];
-/** Warning reasons whose message begins with `pod ns/name:` and mean that target failed. */
+/** Warning reasons whose message begins with `pod ns/name:` (`node name:`) and mean that target failed. */
 const FAILURE_REASONS = new Set(['InjectionFailed', 'Refused', 'RecoveryFailed']);
 
 export function buildReport(input: ReportInput): Report {
@@ -206,7 +213,8 @@ export function buildReport(input: ReportInput): Report {
       ...defined('generation', chaos.metadata.generation),
       ...defined('createdAt', chaos.metadata.creationTimestamp),
     },
-    spec: chaos.kind === 'NetworkChaos' ? networkSpec(chaos.spec, status) : chaos.kind === 'StressChaos' ? stressSpec(chaos.spec, status) : podSpec(chaos.spec, status),
+    spec: chaos.kind === 'NetworkChaos' ? networkSpec(chaos.spec, status) : chaos.kind === 'StressChaos' ? stressSpec(chaos.spec, status)
+      : chaos.kind === 'NodeChaos' ? nodeSpec(chaos.spec, status) : podSpec(chaos.spec, status),
     phase: status.phase ?? 'Unknown',
     verdict: verdict(chaos, status, counts, effect),
     counts,
@@ -278,9 +286,10 @@ function compareEvents(a: EventLine, b: EventLine): number {
     || compareText(a.reason, b.reason) || compareText(a.message, b.message) || compareText(a.type, b.type) || a.count - b.count;
 }
 
-/** The first Event of one of `reasons` whose message names the target as the controller writes it: `pod ns/name: ...`. */
+/** The first Event of one of `reasons` whose message names the target as the controller writes it: `pod ns/name: ...`, `node name: ...`. */
 function firstEventNaming(events: readonly EventLine[], target: ChaosTarget, matches: (e: EventLine) => boolean): EventLine | undefined {
-  const prefix = `pod ${target.namespace}/${target.name}`;
+  // As the engine names targets (TargetNaming): `pod ns/name`, or `node name` for a node, which has no namespace.
+  const prefix = target.namespace === '' ? `node ${target.name}` : `pod ${target.namespace}/${target.name}`;
   return events.find((e) => matches(e) && (e.message.startsWith(`${prefix}:`) || e.message.startsWith(`${prefix} `)));
 }
 
@@ -316,8 +325,8 @@ function sortedRecord<V>(record: Readonly<Record<string, V>>): Record<string, V>
 }
 
 function effectSection(network: NetworkStatus | undefined, targets: readonly ChaosTarget[]): EffectSection | undefined {
-  const measured = [...targets].sort(byName).filter((t) => t.evidence !== undefined || t.verification !== undefined || t.stress !== undefined).map((t): TargetEffect => ({
-    target: `${t.namespace}/${t.name}`,
+  const measured = [...targets].sort(byName).filter((t) => t.evidence !== undefined || t.verification !== undefined || t.stress !== undefined || t.nodeFault !== undefined).map((t): TargetEffect => ({
+    target: targetName(t),
     ...defined('verification', t.verification ? {
       verdict: t.verification.verdict,
       ...defined('configured', t.verification.configured),
@@ -326,6 +335,7 @@ function effectSection(network: NetworkStatus | undefined, targets: readonly Cha
     } : undefined),
     ...defined('evidence', t.evidence ? { observedAt: t.evidence.observedAt, counters: t.evidence.counters.map((c) => ({ ...c })) } : undefined),
     ...defined('stress', t.stress ? { ...t.stress, before: { ...t.stress.before }, during: { ...t.stress.during } } : undefined),
+    ...defined('nodeFault', t.nodeFault ? { ...t.nodeFault, ...defined('taint', t.nodeFault.taint ? { ...t.nodeFault.taint } : undefined), ...defined('evicted', t.nodeFault.evicted?.map((e) => ({ ...e }))) } : undefined),
   }));
   if (network === undefined && measured.length === 0) return undefined;
   return {
@@ -343,7 +353,7 @@ function effectVerdict(effect: EffectSection | undefined): VerificationVerdict |
   return verdicts.includes('Verified') ? 'Verified' : 'Unmeasured';
 }
 
-function verdict(chaos: PodChaos | NetworkChaos | StressChaos, status: ChaosStatus, counts: Counts, effect: EffectSection | undefined): Verdict {
+function verdict(chaos: ReportedChaos, status: ChaosStatus, counts: Counts, effect: EffectSection | undefined): Verdict {
   const effectWord = effectVerdict(effect);
   const withEffect = (outcome: Outcome, summary: string): Verdict => ({ outcome, summary, ...(effectWord ? { effect: effectWord } : {}) });
   const failedCondition = (status.conditions ?? []).find((c) => c.type === 'Failed' && c.status === 'True');
@@ -393,13 +403,13 @@ function selectorText(selector: PodSelectorSpec): string {
   return parts.length > 0 ? parts.join('; ') : 'every pod in the experiment\'s namespace';
 }
 
-function common(spec: PodChaosSpec | NetworkChaosSpec | StressChaosSpec, status: ChaosStatus, asked: AskedLine[]): SpecSummary {
+function common(spec: PodChaosSpec | NetworkChaosSpec | StressChaosSpec | NodeChaosSpec, status: ChaosStatus, asked: AskedLine[], selector = selectorText(spec.selector)): SpecSummary {
   return {
     action: 'action' in spec ? spec.action : 'stress',
     mode: spec.mode,
     ...defined('value', spec.value),
     ...defined('duration', spec.duration),
-    selector: selectorText(spec.selector),
+    selector,
     dryRun: spec.dryRun ?? false,
     paused: spec.paused ?? false,
     ...defined('seed', status.seed ?? spec.seed),
@@ -425,6 +435,22 @@ function stressSpec(spec: StressChaosSpec, status: ChaosStatus): SpecSummary {
   if (memory) asked.push({ field: 'memory', value: `${memory.size} over ${memory.workers} worker(s), oom_score_adj ${memory.oomScoreAdj ?? 0}` });
   asked.push({ field: 'containers', value: spec.containerNames?.length ? spec.containerNames.join(', ') : 'the first container of each pod' });
   return common(spec, status, asked);
+}
+
+/** NodeChaos's selector in words: the nodes it names and the labels they must carry (both, when both are given). */
+function nodeSelectorText(selector: NodeSelectorSpec): string {
+  const parts: string[] = [];
+  if (selector.nodes?.length) parts.push(`nodes ${selector.nodes.join(', ')}`);
+  const labels = Object.entries(selector.nodeSelectors ?? {}).sort(([a], [b]) => compareText(a, b)).map(([k, v]) => `${k}=${v}`);
+  if (labels.length > 0) parts.push(`node labels ${labels.join(', ')}`);
+  return parts.join('; ');
+}
+
+function nodeSpec(spec: NodeChaosSpec, status: ChaosStatus): SpecSummary {
+  const asked: AskedLine[] = [];
+  if (spec.taint) asked.push({ field: 'taint', value: `${spec.taint.key}${spec.taint.value ? `=${spec.taint.value}` : ''}:${spec.taint.effect}` });
+  asked.push({ field: 'controller node', value: spec.allowControllerNode ? 'allowed (spec.allowControllerNode)' : 'never, unless the controller allows it' });
+  return common(spec, status, asked, nodeSelectorText(spec.selector));
 }
 
 function networkSpec(spec: NetworkChaosSpec, status: ChaosStatus): SpecSummary {

@@ -6,6 +6,7 @@
  * that forbids scripts, so a library would have to be inlined whole (hundreds of kilobytes of JavaScript) to draw
  * what is a few rects, lines and labels. Static SVG also prints, and needs no script to appear at all.
  */
+import { targetName } from '../output.ts';
 import { html, type Markup } from './markup.ts';
 import { instant, type Report, type TargetTimeline } from './model.ts';
 import { calendarDate, clockTime, dateTime, span } from './time.ts';
@@ -58,7 +59,7 @@ function shortened(text: string): string {
 }
 
 function series(t: TargetTimeline, row: number, x: (ms: number) => number, window: Window, generated: number): Markup {
-  const id = `${t.namespace}/${t.name}`;
+  const id = targetName(t);
   const top = TOP + row * ROW;
   const mid = top + ROW / 2;
   const selected = instant(t.selectedAt);
