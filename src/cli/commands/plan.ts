@@ -37,6 +37,11 @@ export async function readManifests(file: string, defaultNamespace: string): Pro
       throw new UsageError(`${where}: apiVersion ${object.apiVersion} is not ${API_VERSION}${hint}`);
     }
     kindNamed(object.kind);
+    // The blast radius below is of pods (workloads, budgets, daemons); read as a pod selector, a NodeChaos's node
+    // selector would show the pods on those nodes as targets, which is not what it does.
+    if (object.kind === 'NodeChaos') {
+      throw new UsageError(`${where}: plan covers the kinds that target pods, not NodeChaos yet; create it with spec.dryRun: true and the controller picks and reports the exact nodes in status (the protected rules applied), touching none`);
+    }
     if (typeof object.metadata?.name !== 'string') throw new UsageError(`${where}: metadata.name is missing`);
     objects.push({ ...(value as AnyChaos), metadata: { ...(value as AnyChaos).metadata, namespace: typeof object.metadata.namespace === 'string' ? object.metadata.namespace : defaultNamespace } });
   }
