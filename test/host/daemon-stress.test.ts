@@ -85,14 +85,26 @@ async function stressorProcesses(): Promise<ProcessSeen[]> {
   return seen;
 }
 
-/** Stressor processes seen until `done()`: a scan of /proc finds them, then each found one is looked at as often as possible. */
+/**
+ * Stressor processes seen until `done()`, as often as possible: only processes newer than the watch (pids not there
+ * at its start; pids wrap) are looked for, so each round costs a readdir, and each found one is read every round.
+ */
 async function watchStressors(done: () => boolean): Promise<ProcessSeen[]> {
+  const numeric = async (): Promise<number[]> => (await readdir('/proc')).filter((e) => /^\d+$/.test(e)).map(Number);
+  const before = new Set(await numeric());
   const seen: ProcessSeen[] = [];
-  const known = new Set<string>();
-  for (let round = 0; !done(); round += 1) {
-    if (known.size === 0 || round % 50 === 0) for (const p of await stressorProcesses()) known.add(String(p.pid));
+  const known = new Set<number>();
+  const looked = new Set<number>();
+  while (!done()) {
+    for (const pid of await numeric()) {
+      if (before.has(pid) || looked.has(pid)) continue;
+      looked.add(pid);
+      if (await stressor(String(pid)) !== undefined) known.add(pid);
+      // The daemon's child before its execve of the launcher is the daemon (node) still: looked at again next round.
+      else if ((await readlink(`/proc/${pid}/exe`).catch(() => undefined)) === process.execPath) looked.delete(pid);
+    }
     for (const pid of known) {
-      const found = await stressor(pid);
+      const found = await stressor(String(pid));
       if (found !== undefined) seen.push(found);
     }
   }
