@@ -7,6 +7,7 @@ const BENCHMARKS: Readonly<Record<string, () => Promise<{ main: () => Promise<vo
   'pod-failure': () => import('./pod-failure.ts'),
   guard: () => import('./guard.ts'),
   faults: () => import('./faults.ts'),
+  stress: () => import('./stress.ts'),
 };
 
 async function runBenchmark(name: string | undefined): Promise<void> {

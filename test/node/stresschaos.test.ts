@@ -12,7 +12,7 @@ import { ContainerdRuntime } from '../../src/daemon/runtime/containerd.ts';
 import { clusterNode, type ClusterNode, type ControlPlane } from '../testbed/index.ts';
 import { deployKerris, KERRIS_NAMESPACE, removeKerris } from '../testbed/kerris.ts';
 import { kubectl, kubectlJson } from '../testbed/kubectl.ts';
-import { ContainerCgroup, hostStressors, whereStressorsAre } from '../testbed/node/cgroup-usage.ts';
+import { ContainerCgroup, hostStressors, isStressNg, whereStressorsAre } from '../testbed/node/cgroup-usage.ts';
 import { chaosFixtures, condition, type ChaosFixtures } from './chaos-fixtures.ts';
 
 let plane: ControlPlane;
@@ -50,7 +50,7 @@ async function appContainer(namespace: string): Promise<{ pod: PodJson; cgroup: 
 }
 
 /** The stress-ng processes in the container's cgroup. */
-const stressorsIn = async (cgroup: ContainerCgroup): Promise<number[]> => [...(await cgroup.processes())].filter(([, cmd]) => /(^|\/)stress-ng\b/.test(cmd)).map(([pid]) => pid).sort();
+const stressorsIn = async (cgroup: ContainerCgroup): Promise<number[]> => [...(await cgroup.processes())].filter(([, cmd]) => isStressNg(cmd)).map(([pid]) => pid).sort();
 
 /** Waits until no stressor (nor its launcher) runs anywhere on the host. */
 async function noStressorLeft(what: string, timeoutMs = 20_000): Promise<void> {

@@ -82,6 +82,9 @@ export class ContainerCgroup {
   }
 }
 
+/** Whether a command line is stress-ng's own (its parent or a worker, which renames itself `stress-ng-cpu …`), not the launcher that becomes it. */
+export const isStressNg = (cmdline: string): boolean => /^(\S*\/)?stress-ng(-\S*)?( |$)/.test(cmdline);
+
 /** Where each stressor on the host is, for a failure message: its pid, command line and /proc/<pid>/cgroup. */
 export async function whereStressorsAre(): Promise<string> {
   const lines: string[] = [];
