@@ -160,7 +160,7 @@ function firstLines(step: ExecStep, lines: number): ExecStep {
 describe('revert', () => {
   test('is exact after every state a failed apply can leave, and again when run twice', async (t) => {
     const faults = await plan(combined);
-    assert.deepEqual(faults.apply.map((s) => (s.kind === 'exec' ? s.argv.join(' ') : s.path)), ['ip -batch -', 'nft -f -', 'tc -batch -']);
+    assert.deepEqual(faults.apply.map((s) => (s.kind === 'exec' ? s.argv.join(' ') : s.kind)), ['ip -batch -', 'nft -f -', 'tc -batch -']);
     const [ipStep, nftStep, tcStep] = faults.apply.map(exec) as [ExecStep, ExecStep, ExecStep];
     // Apply runs the ip batch and then the tc batch in one lane and the nft batch beside them (execute.ts). An ip or
     // tc batch that fails stops at its failing line with the lines before it applied; nft -f is one transaction. So a
