@@ -13,6 +13,7 @@ import { stringify } from 'yaml';
 import { repoRoot } from '../../src/api/generate.ts';
 import { nodeChaosResource, type NodeChaos, type NodeFaultRecord } from '../../src/api/generated/types.ts';
 import { controlPlane, type ControlPlane } from '../testbed/index.ts';
+import { crdFixtures } from './crd-fixtures.ts';
 import { kubectl, kubectlJson } from '../testbed/kubectl.ts';
 import { until } from '../testbed/kube-fixtures.ts';
 
@@ -21,29 +22,10 @@ const namespace = `ndc-schema-${suffix}`;
 const resource = `${nodeChaosResource.plural}.${nodeChaosResource.group}`;
 let plane: ControlPlane;
 
-async function create(name: string, spec: Record<string, unknown>, user?: string, ns = namespace): Promise<{ code: number; output: string }> {
-  const input = stringify({ apiVersion: nodeChaosResource.apiVersion, kind: nodeChaosResource.kind, metadata: { name, namespace: ns }, spec });
-  const result = await kubectl(plane, ['create', '--dry-run=server', ...(user ? [`--as=${user}`] : []), '-f', '-'], { input, allowFailure: true });
-  return { code: result.code, output: `${result.stdout}${result.stderr}` };
-}
-
-async function rejected(spec: Record<string, unknown>, ...expected: string[]): Promise<void> {
-  const { code, output } = await create('bad', spec);
-  assert.notEqual(code, 0, `the apiserver accepted ${JSON.stringify(spec)}`);
-  for (const text of expected) assert.ok(output.includes(text), `expected "${text}" in:\n${output}`);
-}
-
-async function accepted(spec: Record<string, unknown>): Promise<void> {
-  const { code, output } = await create('good', spec);
-  assert.equal(code, 0, `rejected ${JSON.stringify(spec)}:\n${output}`);
-}
+const { create, rejected, accepted, waitEstablished } = crdFixtures(() => plane, nodeChaosResource, namespace);
 
 const drain = { action: 'node-drain', mode: 'one', selector: { nodes: ['node-a', 'node-b'] }, duration: '2m' } as const;
 const taint = { ...drain, action: 'node-taint', taint: { key: 'example.com/chaos', value: 'game-day', effect: 'NoSchedule' } } as const;
-
-async function waitEstablished(): Promise<void> {
-  await until(async () => (await kubectl(plane, ['get', 'crd', nodeChaosResource.crdName, '-o', 'jsonpath={.status.conditions[?(@.type=="Established")].status}'], { allowFailure: true })).stdout.trim() === 'True', 60_000, `CRD ${nodeChaosResource.crdName} Established`, 200);
-}
 
 describe('NodeChaos validation by the apiserver', { timeout: 300_000 }, () => {
   before(async () => {

@@ -12,6 +12,7 @@ import { stringify } from 'yaml';
 import { repoRoot } from '../../src/api/generate.ts';
 import { stressChaosResource, type StressChaos } from '../../src/api/generated/types.ts';
 import { controlPlane, type ControlPlane } from '../testbed/index.ts';
+import { crdFixtures } from './crd-fixtures.ts';
 import { kubectl, kubectlJson } from '../testbed/kubectl.ts';
 import { until } from '../testbed/kube-fixtures.ts';
 
@@ -59,22 +60,7 @@ spec:
 `,
 };
 
-async function create(name: string, spec: Record<string, unknown>, user?: string, ns = namespace): Promise<{ code: number; output: string }> {
-  const input = stringify({ apiVersion: stressChaosResource.apiVersion, kind: stressChaosResource.kind, metadata: { name, namespace: ns }, spec });
-  const result = await kubectl(plane, ['create', '--dry-run=server', ...(user ? [`--as=${user}`] : []), '-f', '-'], { input, allowFailure: true });
-  return { code: result.code, output: `${result.stdout}${result.stderr}` };
-}
-
-async function rejected(spec: Record<string, unknown>, ...expected: string[]): Promise<void> {
-  const { code, output } = await create('bad', spec);
-  assert.notEqual(code, 0, `the apiserver accepted ${JSON.stringify(spec)}`);
-  for (const text of expected) assert.ok(output.includes(text), `expected "${text}" in:\n${output}`);
-}
-
-async function accepted(spec: Record<string, unknown>): Promise<void> {
-  const { code, output } = await create('good', spec);
-  assert.equal(code, 0, `rejected ${JSON.stringify(spec)}:\n${output}`);
-}
+const { create, rejected, accepted, waitEstablished } = crdFixtures(() => plane, stressChaosResource, namespace);
 
 const web = { mode: 'all', selector: { labelSelectors: { app: 'web' } } } as const;
 const cpu = (stressor: Record<string, unknown>) => ({ ...web, stressors: { cpu: stressor } });
@@ -84,7 +70,7 @@ describe('StressChaos validation by the apiserver', { timeout: 300_000 }, () => 
   before(async () => {
     plane = await controlPlane();
     await kubectl(plane, ['apply', '--server-side', '--force-conflicts', '--field-manager=kerris-api-test', '-f', join(repoRoot, 'deploy', 'crds')]);
-    await until(async () => (await kubectl(plane, ['get', 'crd', stressChaosResource.crdName, '-o', 'jsonpath={.status.conditions[?(@.type=="Established")].status}'], { allowFailure: true })).stdout.trim() === 'True', 60_000, `CRD ${stressChaosResource.crdName} Established`, 200);
+    await waitEstablished();
     await kubectl(plane, ['create', 'namespace', namespace]);
   });
 

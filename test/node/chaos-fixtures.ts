@@ -14,6 +14,17 @@ interface WithStatus { status?: ChaosStatus }
 export const finished = (c: WithStatus): boolean => c.status?.phase === 'Finished' || c.status?.phase === 'Failed';
 export const condition = (c: WithStatus, type: string) => c.status?.conditions?.find((x) => x.type === type);
 
+/** Polls `pick` every 100 ms until it gives a value, and fails the test saying `what` after `timeoutMs`. */
+export async function pollFor<T>(what: string, timeoutMs: number, pick: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await pick();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) assert.fail(`${what}: not within ${timeoutMs} ms`);
+    await sleep(100);
+  }
+}
+
 interface Kinds { PodChaos: PodChaos; NetworkChaos: NetworkChaos; StressChaos: StressChaos }
 /** What a test leaves out of a spec: PodChaos kills one of the app's pods, NetworkChaos and StressChaos hit all of them. */
 const DEFAULTS: { [K in keyof Kinds]: Partial<Kinds[K]['spec']> } = {

@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { parse } from 'yaml';
 import type { PodChaos } from '../../src/api/generated/types.ts';
@@ -17,7 +16,7 @@ import { kubectl, kubectlJson } from '../testbed/kubectl.ts';
 import { containerFreezer, freezerFile, isFrozen as frozenNow } from '../testbed/node/freezer.ts';
 import { REPO_ROOT } from '../testbed/paths.ts';
 import { answersHttp, SAMPLE_APP } from '../testbed/sample-app.ts';
-import { chaosFixtures, condition, finished, type ChaosFixtures } from './chaos-fixtures.ts';
+import { chaosFixtures, condition, pollFor, finished, type ChaosFixtures } from './chaos-fixtures.ts';
 
 let plane: ControlPlane;
 let node: ClusterNode;
@@ -46,16 +45,6 @@ async function freezerState(pod: PodJson): Promise<Record<string, string>> {
 
 /** Whether the pod's first container is frozen in the kernel. */
 const isFrozen = async (pod: PodJson): Promise<boolean> => frozenNow(await containerFreezer(containerd, pod.status.containerStatuses?.[0]?.containerID));
-
-async function until<T>(what: string, timeoutMs: number, pick: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await pick();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${timeoutMs} ms`);
-    await sleep(100);
-  }
-}
 
 const targetOf = async (namespace: string, chaos: PodChaos): Promise<PodJson> => {
   const [target] = chaos.status?.targets ?? [];
@@ -91,7 +80,7 @@ describe('pod-failure and container-kill through the node daemon, on the real cl
     await fx.applyChaos(namespace, 'freeze', { action: 'pod-failure', duration: '12s', seed: 7 });
     const running = await fx.waitChaos(namespace, 'freeze', 'injected', injected);
     const target = await targetOf(namespace, running);
-    await until('the target frozen in the kernel', 10_000, async () => (await isFrozen(target) ? true : undefined));
+    await pollFor('the target frozen in the kernel', 10_000, async () => (await isFrozen(target) ? true : undefined));
     t.diagnostic(`apply to frozen (kernel): ${Date.now() - appliedAt} ms`);
     assert.equal(await answersHttp(target.status.podIP ?? ''), false, 'the frozen pod does not answer');
     for (const other of pods.filter((p) => p.metadata.uid !== target.metadata.uid)) assert.equal(await answersHttp(other.status.podIP ?? ''), true, `${other.metadata.name} serves`);
@@ -104,7 +93,7 @@ describe('pod-failure and container-kill through the node daemon, on the real cl
     assert.equal(record?.phase, 'Recovered');
     assert.ok(record?.injectedAt && record.recoveredAt, 'status says when it was frozen and thawed');
     assert.ok(Date.parse(record.recoveredAt) - Date.parse(record.injectedAt) >= 11_000, `held for the duration: ${record.injectedAt} → ${record.recoveredAt}`);
-    await until('the pod to serve again', 10_000, async () => (await answersHttp(target.status.podIP ?? '') ? true : undefined));
+    await pollFor('the pod to serve again', 10_000, async () => (await answersHttp(target.status.podIP ?? '') ? true : undefined));
     const afterPod = await podJson(namespace, target.metadata.name);
     assert.deepEqual(afterPod.status.containerStatuses?.map((c) => c.restartCount), target.status.containerStatuses?.map((c) => c.restartCount), 'not restarted');
     for (const p of await appPodsJson(namespace)) assert.deepEqual(await freezerState(p), before.get(p.metadata.uid), `${p.metadata.name}: freezer state as before`);
@@ -116,7 +105,7 @@ describe('pod-failure and container-kill through the node daemon, on the real cl
     const namespace = await fx.newApp();
     await fx.applyChaos(namespace, 'toggle', { action: 'pod-failure', duration: '10m', seed: 11 });
     const target = await targetOf(namespace, await fx.waitChaos(namespace, 'toggle', 'injected', injected));
-    await until('frozen', 10_000, async () => (await isFrozen(target) ? true : undefined));
+    await pollFor('frozen', 10_000, async () => (await isFrozen(target) ? true : undefined));
 
     await kubectl(plane, ['patch', 'podchaos', 'toggle', '-n', namespace, '--type=merge', '-p', '{"spec":{"paused":true}}']);
     const paused = await fx.waitChaos(namespace, 'toggle', 'Paused', (c) => c.status?.phase === 'Paused');
@@ -126,7 +115,7 @@ describe('pod-failure and container-kill through the node daemon, on the real cl
 
     await kubectl(plane, ['patch', 'podchaos', 'toggle', '-n', namespace, '--type=merge', '-p', '{"spec":{"paused":false}}']);
     await fx.waitChaos(namespace, 'toggle', 'injected again', (c) => c.status?.phase === 'Running' && c.status.targets?.[0]?.phase === 'Injected');
-    await until('frozen again', 10_000, async () => (await isFrozen(target) ? true : undefined));
+    await pollFor('frozen again', 10_000, async () => (await isFrozen(target) ? true : undefined));
 
     await kubectl(plane, ['delete', 'podchaos', 'toggle', '-n', namespace, '--wait=true', '--timeout=30s'], { timeoutMs: 40_000 });
     assert.equal(await isFrozen(target), false, 'the object went only after its fault was taken away');
@@ -137,17 +126,17 @@ describe('pod-failure and container-kill through the node daemon, on the real cl
     const namespace = await fx.newApp();
     await fx.applyChaos(namespace, 'follow', { action: 'pod-failure', duration: '10m', seed: 19 });
     const target = await targetOf(namespace, await fx.waitChaos(namespace, 'follow', 'injected', injected));
-    await until('frozen', 10_000, async () => (await isFrozen(target) ? true : undefined));
+    await pollFor('frozen', 10_000, async () => (await isFrozen(target) ? true : undefined));
     const old = target.status.containerStatuses?.[0];
     assert.ok(old?.containerID);
     // SIGKILL ends a task frozen with cgroup v2's cgroup.freeze; the kubelet starts a new container in its place.
     await containerd.kill(old.containerID.replace(/^containerd:\/\//, ''));
-    const restarted = await until('the kubelet to restart the container', 60_000, async () => {
+    const restarted = await pollFor('the kubelet to restart the container', 60_000, async () => {
       const pod = await podJson(namespace, target.metadata.name);
       const now = pod.status.containerStatuses?.[0];
       return now?.containerID && now.containerID !== old.containerID && now.restartCount === old.restartCount + 1 ? pod : undefined;
     });
-    await until('the daemon to freeze the new container', 15_000, async () => (await isFrozen(restarted).catch(() => false) ? true : undefined));
+    await pollFor('the daemon to freeze the new container', 15_000, async () => (await isFrozen(restarted).catch(() => false) ? true : undefined));
     await kubectl(plane, ['delete', 'podchaos', 'follow', '-n', namespace, '--wait=true', '--timeout=30s'], { timeoutMs: 40_000 });
     assert.equal(await isFrozen(restarted), false);
   });
@@ -215,17 +204,17 @@ describe('pod-failure and container-kill through the node daemon, on the real cl
     const running = await fx.waitChaos(namespace, 'daemon-restart', 'injected', injected);
     const target = await targetOf(namespace, running);
     const injectedAt = Date.parse(running.status?.injectedAt ?? '');
-    await until('frozen', 10_000, async () => (await isFrozen(target) ? true : undefined));
+    await pollFor('frozen', 10_000, async () => (await isFrozen(target) ? true : undefined));
     const [old] = await daemonPods();
     assert.ok(old);
     await kubectl(plane, ['delete', 'pod', old.metadata.name, '-n', KERRIS_NAMESPACE, '--grace-period=0', '--force'], { allowFailure: true });
-    await until('a new daemon pod Ready', 60_000, async () => {
+    await pollFor('a new daemon pod Ready', 60_000, async () => {
       const ready = await kubectl(plane, ['wait', '--for=condition=Ready', 'pod', '-l', 'app.kubernetes.io/component=daemon', '-n', KERRIS_NAMESPACE, '--timeout=2s'], { allowFailure: true });
       const pods = await daemonPods();
       return ready.code === 0 && pods.length > 0 && pods.every((p) => p.metadata.uid !== old.metadata.uid) ? true : undefined;
     });
     assert.equal(await isFrozen(target), true, 'the restarted daemon kept the fault');
-    await until('thawed', 40_000, async () => (await isFrozen(target) ? undefined : true));
+    await pollFor('thawed', 40_000, async () => (await isFrozen(target) ? undefined : true));
     const heldMs = Date.now() - injectedAt;
     assert.ok(heldMs >= 24_000 && heldMs <= 25_000 + 8_000, `thawed on time: held ${heldMs} ms for a 25 s duration`);
     await fx.waitChaos(namespace, 'daemon-restart', 'Finished', finished, 30_000);
@@ -235,12 +224,12 @@ describe('pod-failure and container-kill through the node daemon, on the real cl
     const namespace = await fx.newApp();
     await fx.applyChaos(namespace, 'orphaned', { action: 'pod-failure', duration: '10m', seed: 17 });
     const target = await targetOf(namespace, await fx.waitChaos(namespace, 'orphaned', 'injected', injected));
-    await until('frozen', 10_000, async () => (await isFrozen(target) ? true : undefined));
+    await pollFor('frozen', 10_000, async () => (await isFrozen(target) ? true : undefined));
     try {
       await kubectl(plane, ['scale', 'deployment/kerris-controller', '-n', KERRIS_NAMESPACE, '--replicas=0']);
       await kubectl(plane, ['delete', 'pods', '-n', KERRIS_NAMESPACE, '-l', 'app.kubernetes.io/component=controller', '--grace-period=0', '--force'], { allowFailure: true });
       const goneAt = Date.now();
-      await until('thawed by the daemon', LEASE_TTL_MS + 10_000, async () => (await isFrozen(target) ? undefined : true));
+      await pollFor('thawed by the daemon', LEASE_TTL_MS + 10_000, async () => (await isFrozen(target) ? undefined : true));
       const thawMs = Date.now() - goneAt;
       t.diagnostic(`controller gone to thaw by lease expiry: ${thawMs} ms (lease TTL ${LEASE_TTL_MS} ms)`);
       assert.ok(thawMs <= LEASE_TTL_MS + 2_000, `thawed ${thawMs} ms after the controller went`);
@@ -257,7 +246,7 @@ describe('pod-failure and container-kill through the node daemon, on the real cl
     const away = { spec: { template: { spec: { nodeSelector: { 'kerris.dev/no-such-node': 'true' } } } } };
     await kubectl(plane, ['patch', 'daemonset', 'kerris-daemon', '-n', KERRIS_NAMESPACE, '--type=strategic', '-p', JSON.stringify(away)]);
     try {
-      await until('no daemon pod left', 60_000, async () => ((await daemonPods()).length === 0 ? true : undefined));
+      await pollFor('no daemon pod left', 60_000, async () => ((await daemonPods()).length === 0 ? true : undefined));
       await fx.applyChaos(namespace, 'no-daemon', { action: 'pod-failure', duration: '30s' });
       const refused = await fx.waitChaos(namespace, 'no-daemon', 'Failed', finished);
       assert.equal(condition(refused, 'Failed')?.reason, 'Unsupported');

@@ -13,7 +13,7 @@ import { clusterNode, type ClusterNode, type ControlPlane } from '../testbed/ind
 import { deployKerris, KERRIS_NAMESPACE, removeKerris } from '../testbed/kerris.ts';
 import { kubectl, kubectlJson } from '../testbed/kubectl.ts';
 import { ContainerCgroup, hostStressors, isStressNg, whereStressorsAre } from '../testbed/node/cgroup-usage.ts';
-import { chaosFixtures, condition, type ChaosFixtures } from './chaos-fixtures.ts';
+import { chaosFixtures, condition, pollFor, type ChaosFixtures } from './chaos-fixtures.ts';
 
 let plane: ControlPlane;
 let node: ClusterNode;
@@ -32,16 +32,6 @@ interface PodJson {
 const injected = (c: StressChaos): boolean => condition(c, 'AllInjected')?.status === 'True';
 const recovered = (c: StressChaos): boolean => condition(c, 'AllRecovered')?.status === 'True';
 
-async function until<T>(what: string, timeoutMs: number, pick: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await pick();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${timeoutMs} ms`);
-    await sleep(200);
-  }
-}
-
 /** The app's one pod and its container's cgroup. */
 async function appContainer(namespace: string): Promise<{ pod: PodJson; cgroup: ContainerCgroup }> {
   const [pod] = (await kubectlJson<{ items: PodJson[] }>(plane, ['get', 'pods', '-n', namespace])).items;
@@ -54,7 +44,8 @@ const stressorsIn = async (cgroup: ContainerCgroup): Promise<number[]> => [...(a
 
 /** Waits until no stressor (nor its launcher) runs anywhere on the host. */
 async function noStressorLeft(what: string, timeoutMs = 20_000): Promise<void> {
-  await until(`${what}: no stress-ng left on the host (${JSON.stringify([...await hostStressors()])})`, timeoutMs, async () => ((await hostStressors()).size === 0 ? true : undefined));
+  await pollFor(`${what}: no stress-ng left on the host`, timeoutMs, async () => ((await hostStressors()).size === 0 ? true : undefined))
+    .catch(async (error: unknown) => assert.fail(`${String(error)}; ${await whereStressorsAre()}`));
 }
 
 describe('StressChaos through the node daemon, on the real cluster', { timeout: 1_200_000 }, () => {
@@ -80,7 +71,7 @@ describe('StressChaos through the node daemon, on the real cluster', { timeout: 
     await fx.applyChaos(namespace, 'cpu', { stressors: { cpu: { workers: 1, load: 50 } }, duration: '40s' });
     const running = await fx.waitChaos(namespace, 'cpu', 'injected', injected);
     assert.match(running.status?.targets?.[0]?.message ?? '', /stressing web: cpu 1×50%/);
-    await until('stress-ng in the container\'s own cgroup', 5_000, async () => ((await stressorsIn(cgroup)).length > 0 ? true : undefined))
+    await pollFor('stress-ng in the container\'s own cgroup', 5_000, async () => ((await stressorsIn(cgroup)).length > 0 ? true : undefined))
       .catch(async (error: unknown) => assert.fail(`${String(error)}; the container's ${cgroup.describe()}; ${await whereStressorsAre()}`));
     const loaded = await cgroup.coresOver(10_000);
     t.diagnostic(`CPU of the container (its cgroup): ${idle.toFixed(3)} cores idle, ${loaded.toFixed(3)} over 10 s with load 50`);
@@ -106,7 +97,7 @@ describe('StressChaos through the node daemon, on the real cluster', { timeout: 
     await fx.applyChaos(namespace, 'memory', { stressors: { memory: { workers: 1, size: '64MiB' } } });
     await fx.waitChaos(namespace, 'memory', 'injected', injected);
     // The worker touches its pages after it starts: the working set climbs to its level within a few seconds.
-    const held = await until('the working set up by about 64 MiB', 30_000, async () => {
+    const held = await pollFor('the working set up by about 64 MiB', 30_000, async () => {
       const rise = (await cgroup.sample()).workingSetBytes - before;
       return rise >= 0.9 * 64 * MiB ? rise : undefined;
     });
@@ -128,7 +119,7 @@ describe('StressChaos through the node daemon, on the real cluster', { timeout: 
     const { cgroup } = await appContainer(namespace);
     await fx.applyChaos(namespace, 'held', { stressors: { cpu: { workers: 2, load: 20 } } });
     await fx.waitChaos(namespace, 'held', 'injected', injected);
-    const stressors = await until('the stressors in the container', 10_000, async () => {
+    const stressors = await pollFor('the stressors in the container', 10_000, async () => {
       const found = await stressorsIn(cgroup);
       return found.length >= 2 ? found : undefined;
     });
@@ -137,7 +128,7 @@ describe('StressChaos through the node daemon, on the real cluster', { timeout: 
     assert.ok(daemonPod && daemon?.containerID, 'the daemon pod on the node');
     const pid = await containerd.taskPid(daemon.containerID.replace(/^containerd:\/\//, ''));
     process.kill(pid, 'SIGKILL');
-    await until('the daemon restarted and Ready', 90_000, async () => {
+    await pollFor('the daemon restarted and Ready', 90_000, async () => {
       const pod = await kubectlJson<{ status: { containerStatuses?: { restartCount: number; ready: boolean }[] } }>(plane, ['get', 'pod', daemonPod.metadata.name, '-n', KERRIS_NAMESPACE]);
       const status = pod.status.containerStatuses?.[0];
       return status && status.restartCount > daemon.restartCount && status.ready ? true : undefined;
