@@ -34,7 +34,7 @@ function chaosType(description: string): ReturnType<typeof string> {
     knownValues: { typeName: 'ScheduleTemplateType', values: embeddableKinds.map((k) => k.kind) },
     rules: [{
       rule: `self in [${kindNames}]`,
-      message: messageExpression(`self + ' is not a kind kerris has yet; a Schedule runs ${kindList}'`, `<type> is not a kind kerris has yet; a Schedule runs ${kindList}`),
+      message: messageExpression(`self + ' is not a kind a kerris Schedule runs yet; a Schedule runs ${kindList}'`, `<type> is not a kind a kerris Schedule runs yet; a Schedule runs ${kindList}`),
     }],
   });
 }
@@ -177,7 +177,7 @@ At each slot the controller creates the run \`<schedule name>-<slot in Unix seco
   ],
   differencesFromChaosMesh: [
     { topic: 'apiVersion', chaosMesh: '`chaos-mesh.org/v1alpha1`', kerris: '`chaos.kerris.dev/v1alpha1`' },
-    { topic: '`type`', chaosMesh: 'Any chaos kind, or `Workflow` with `workflow`.', kerris: `${kindList}; any other kind is refused at admission naming it (\`StressChaos is not a kind kerris has yet; a Schedule runs ${kindList}\`).` },
+    { topic: '`type`', chaosMesh: 'Any chaos kind, or `Workflow` with `workflow`.', kerris: `${kindList}; any other kind is refused at admission naming it (\`StressChaos is not a kind a kerris Schedule runs yet; a Schedule runs ${kindList}\`).` },
     { topic: 'Time zone', chaosMesh: 'The chaos-controller-manager\'s own time zone (or a `CRON_TZ=` prefix).', kerris: '`spec.timeZone` (IANA name), else a `CRON_TZ=`/`TZ=` prefix, else UTC; never the controller\'s.' },
     { topic: 'Pause', chaosMesh: 'The annotation `experiment.chaos-mesh.org/pause: "true"` stops new runs and pauses the running ones.', kerris: '`spec.suspend: true` stops new runs only; running ones go on (pause them with their own `spec.paused`). The annotation is not read.' },
     { topic: '`@every`', chaosMesh: 'Counted from the previous run.', kerris: 'Counted from the Schedule\'s creation, on a fixed grid, so slots do not drift.' },

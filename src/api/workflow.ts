@@ -23,8 +23,8 @@ const templateType = string(`What the step does: ${templateTypes.map((t) => `\`$
   rules: [{
     rule: `self in [${templateTypes.map((t) => `'${t}'`).join(', ')}]`,
     message: messageExpression(
-      `self + ' is not a template type kerris has yet; a Workflow step is one of ${templateTypes.join(', ')}'`,
-      `<templateType> is not a template type kerris has yet; a Workflow step is one of ${templateTypes.join(', ')}`,
+      `self + ' is not a template type a kerris Workflow runs yet; a Workflow step is one of ${templateTypes.join(', ')}'`,
+      `<templateType> is not a template type a kerris Workflow runs yet; a Workflow step is one of ${templateTypes.join(', ')}`,
     ),
   }],
 });
@@ -214,7 +214,7 @@ Chaos Mesh evaluates \`conditionalBranches\` only after a \`Task\` step, over it
   ],
   differencesFromChaosMesh: [
     { topic: 'apiVersion', chaosMesh: '`chaos-mesh.org/v1alpha1`', kerris: '`chaos.kerris.dev/v1alpha1`' },
-    { topic: '`templateType`', chaosMesh: 'Task, Serial, Parallel, Suspend, Schedule, StatusCheck and every chaos kind.', kerris: `${templateTypes.join(', ')}. Any other (\`Task\`, \`StressChaos\`, …) is refused at admission naming it, before anything runs: \`StressChaos is not a template type kerris has yet; …\`.` },
+    { topic: '`templateType`', chaosMesh: 'Task, Serial, Parallel, Suspend, Schedule, StatusCheck and every chaos kind.', kerris: `${templateTypes.join(', ')}. Any other (\`Task\`, \`StressChaos\`, …) is refused at admission naming it, before anything runs: \`StressChaos is not a template type a kerris Workflow runs yet; …\`.` },
     { topic: 'Chaos `duration` in a step', chaosMesh: 'Refused: the step\'s `deadline` is the duration.', kerris: 'Allowed: the experiment ends at its duration or the deadline, whichever comes first; without it the deadline is the duration.' },
     { topic: 'Deadline', chaosMesh: 'Optional everywhere but Suspend; a Schedule step without one never ends.', kerris: 'Required for Suspend and Schedule, and for a pod-failure step without duration. A chaos step ended by it is aborted (faults taken away at once) and its end recorded when they are.' },
     { topic: '`conditionalBranches`', chaosMesh: 'After a Task, over `exitCode` and `stdout`, in the expr language.', kerris: 'After a StatusCheck, over `result`, in the comparison subset of expr; `exitCode`/`stdout` refused at admission.' },

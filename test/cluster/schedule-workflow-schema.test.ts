@@ -134,7 +134,7 @@ describe('Schedule and Workflow on a real apiserver', () => {
       assert.match(result.output, new RegExp(example.refusedFor, 'i'), `${example.name}: ${result.output}`);
       const withoutField = await create(example.name, stripFields(example.doc, example.refusedFor));
       assert.notEqual(withoutField.code, 0, `${example.name} without its ${example.refusedFor} field was accepted`);
-      assert.match(withoutField.output, new RegExp(`${example.refusedFor} is not a (template type|kind) kerris has yet`), `${example.name}: ${withoutField.output}`);
+      assert.match(withoutField.output, new RegExp(`${example.refusedFor} is not a (template type|kind) a kerris (Workflow|Schedule) runs yet`), `${example.name}: ${withoutField.output}`);
       if (example.doc['kind'] === 'Workflow') {
         const ported = await create(`${example.name}-ported`, withoutKind(example.doc, example.refusedFor));
         if (example.refusedFor === 'Task') continue;

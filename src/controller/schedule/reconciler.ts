@@ -70,7 +70,7 @@ export class ScheduleReconciler {
     const createdMs = parseTime(schedule.metadata.creationTimestamp ?? formatTime(nowMs));
     let slots;
     try {
-      if (!isChaosKind(spec.type)) throw new ScheduleError(`${spec.type} is not a kind kerris has yet`);
+      if (!isChaosKind(spec.type)) throw new ScheduleError(`${spec.type} is not a kind a kerris Schedule runs yet`);
       slots = parseSchedule(spec.schedule, spec.timeZone, createdMs);
     } catch (error) {
       if (!(error instanceof ScheduleError)) throw error;
