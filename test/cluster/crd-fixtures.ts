@@ -1,9 +1,11 @@
 /**
  * What the CRD schema tests share: creating an object of one kind with a server-side dry run (as a user, when asked),
- * judging the apiserver's answer, and waiting until the kind's CRD is served.
+ * judging the apiserver's answer, and installing the CRDs (and the requester-access policy) as users do.
  */
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { repoRoot } from '../../src/api/generate.ts';
 import type { ControlPlane } from '../testbed/index.ts';
 import { until } from '../testbed/kube-fixtures.ts';
 import { kubectl } from '../testbed/kubectl.ts';
@@ -45,5 +47,15 @@ export function crdFixtures(plane: () => ControlPlane, resource: KindResource, n
     await until(established, 60_000, `CRD ${resource.crdName} Established`, 200);
   }
 
-  return { create, rejected, accepted, waitEstablished };
+  /**
+   * The files users install, the way the reference says to install them (server-side), and then the kind's CRD
+   * served; other tests may share the CRDs, so they stay. With `admission`, the requester-access policy too.
+   */
+  async function install(options: { admission?: boolean } = {}): Promise<void> {
+    const files = [join(repoRoot, 'deploy', 'crds'), ...(options.admission ? [join(repoRoot, 'deploy', 'admission')] : [])];
+    await kubectl(plane(), ['apply', '--server-side', '--force-conflicts', '--field-manager=kerris-api-test', ...files.flatMap((f) => ['-f', f])]);
+    await waitEstablished();
+  }
+
+  return { create, rejected, accepted, install };
 }

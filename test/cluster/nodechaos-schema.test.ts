@@ -22,7 +22,7 @@ const namespace = `ndc-schema-${suffix}`;
 const resource = `${nodeChaosResource.plural}.${nodeChaosResource.group}`;
 let plane: ControlPlane;
 
-const { create, rejected, accepted, waitEstablished } = crdFixtures(() => plane, nodeChaosResource, namespace);
+const { create, rejected, accepted, install } = crdFixtures(() => plane, nodeChaosResource, namespace);
 
 const drain = { action: 'node-drain', mode: 'one', selector: { nodes: ['node-a', 'node-b'] }, duration: '2m' } as const;
 const taint = { ...drain, action: 'node-taint', taint: { key: 'example.com/chaos', value: 'game-day', effect: 'NoSchedule' } } as const;
@@ -30,8 +30,7 @@ const taint = { ...drain, action: 'node-taint', taint: { key: 'example.com/chaos
 describe('NodeChaos validation by the apiserver', { timeout: 300_000 }, () => {
   before(async () => {
     plane = await controlPlane();
-    await kubectl(plane, ['apply', '--server-side', '--force-conflicts', '--field-manager=kerris-api-test', '-f', join(repoRoot, 'deploy', 'crds')]);
-    await waitEstablished();
+    await install();
     await kubectl(plane, ['create', 'namespace', namespace]);
   });
 
@@ -178,8 +177,7 @@ describe('NodeChaos requester authorisation at admission (ValidatingAdmissionPol
 
   before(async () => {
     plane = await controlPlane();
-    await kubectl(plane, ['apply', '--server-side', '--force-conflicts', '--field-manager=kerris-api-test', '-f', join(repoRoot, 'deploy', 'crds'), '-f', join(repoRoot, 'deploy', 'admission')]);
-    await waitEstablished();
+    await install({ admission: true });
     await kubectl(plane, ['create', 'namespace', home]);
     // The user may create NodeChaos in their namespace, and evict pods there only: not what a drain needs.
     await kubectl(plane, ['apply', '-f', '-'], { input: [

@@ -6,10 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
-import { repoRoot } from '../../src/api/generate.ts';
 import { stressChaosResource, type StressChaos } from '../../src/api/generated/types.ts';
 import { controlPlane, type ControlPlane } from '../testbed/index.ts';
 import { crdFixtures } from './crd-fixtures.ts';
@@ -60,7 +58,7 @@ spec:
 `,
 };
 
-const { create, rejected, accepted, waitEstablished } = crdFixtures(() => plane, stressChaosResource, namespace);
+const { create, rejected, accepted, install } = crdFixtures(() => plane, stressChaosResource, namespace);
 
 const web = { mode: 'all', selector: { labelSelectors: { app: 'web' } } } as const;
 const cpu = (stressor: Record<string, unknown>) => ({ ...web, stressors: { cpu: stressor } });
@@ -69,8 +67,7 @@ const memory = (stressor: Record<string, unknown>) => ({ ...web, stressors: { me
 describe('StressChaos validation by the apiserver', { timeout: 300_000 }, () => {
   before(async () => {
     plane = await controlPlane();
-    await kubectl(plane, ['apply', '--server-side', '--force-conflicts', '--field-manager=kerris-api-test', '-f', join(repoRoot, 'deploy', 'crds')]);
-    await waitEstablished();
+    await install();
     await kubectl(plane, ['create', 'namespace', namespace]);
   });
 
@@ -157,7 +154,7 @@ describe('StressChaos requester authorisation at admission (ValidatingAdmissionP
 
   before(async () => {
     plane = await controlPlane();
-    await kubectl(plane, ['apply', '--server-side', '--force-conflicts', '--field-manager=kerris-api-test', '-f', join(repoRoot, 'deploy', 'crds'), '-f', join(repoRoot, 'deploy', 'admission')]);
+    await install({ admission: true });
     await kubectl(plane, ['create', 'namespace', home]);
     await kubectl(plane, ['apply', '-f', '-'], { input: role([{ resources: ['pods'], verbs: ['list'] }]) });
   });
