@@ -39,9 +39,10 @@ const resourceUsage = object('ResourceUsage', 'A target container\'s use of its 
   memoryWorkingSetBytes: required(integer('Memory in use less the inactive file cache: the working set, as the kubelet counts it.', { format: 'int64', minimum: 0 })),
 });
 
-const stressEvidence = object('StressEvidence', 'StressChaos only: the target container\'s CPU and memory before and while stressed, as the node daemon read them from its cgroup.', {
+const stressEvidence = object('StressEvidence', 'StressChaos only: the target container\'s CPU and memory before and while stressed, as the node daemon read them from its cgroup (`during`\'s CPU over the last 5 s or more; it appears once the stressors have run that long).', {
   observedAt: required(time('When the daemon last read them.')),
-  // Read just before the stressors started, and at the last reading while they ran.
+  // Read just before the stressors started, and at the last reading while they ran (its CPU over the last 5 s or
+  // more of them: the evidence appears once they have run that long).
   before: required(resourceUsage),
   during: required(resourceUsage),
   stressors: required(integer('Stressor processes alive in the container at the last reading.', { format: 'int32', minimum: 0 })),

@@ -169,7 +169,7 @@ function usageToWire(u: ResourceUsage): MessageInitShape<typeof ResourceUsageSch
 }
 
 function stressEvidenceToWire(e: StressEvidence): MessageInitShape<typeof StressEvidenceSchema> {
-  return { before: usageToWire(e.before), now: usageToWire(e.now), stressors: e.stressors };
+  return { before: usageToWire(e.before), ...(e.now === undefined ? {} : { now: usageToWire(e.now) }), stressors: e.stressors };
 }
 
 function evidenceToWire(e: Evidence): MessageInitShape<typeof EvidenceSchema> {

@@ -11,7 +11,7 @@ import type { Step } from './plan.ts';
 import { checkId, checkTarget, type FaultSpec } from './spec.ts';
 import { normalizeStress } from './faults/stress.ts';
 import { trustedPlan } from './stored-plan.ts';
-import type { ResourceUsage, UsageFiles, UsageSample } from './usage.ts';
+import type { ResourceUsage, UsageFiles } from './usage.ts';
 
 export class RecordSchemaError extends Error {
   override name = 'RecordSchemaError';
@@ -121,18 +121,13 @@ function resourceUsage(path: string, value: unknown): ResourceUsage {
   return { cpuMillicores: integer(`${path}.cpuMillicores`, u['cpuMillicores']), memoryWorkingSetBytes: integer(`${path}.memoryWorkingSetBytes`, u['memoryWorkingSetBytes']), windowMs: integer(`${path}.windowMs`, u['windowMs']) };
 }
 
-function usageSample(path: string, value: unknown): UsageSample {
-  const u = object(path, value);
-  return { cpuNs: integer(`${path}.cpuNs`, u['cpuNs']), memoryWorkingSetBytes: integer(`${path}.memoryWorkingSetBytes`, u['memoryWorkingSetBytes']), at: finite(`${path}.at`, u['at']) };
-}
-
 /** Only ever read, never written or run; their paths are checked by stored-plan.ts all the same. */
 function usageFiles(path: string, value: unknown): UsageFiles {
   const u = object(path, value);
   const version = u['version'] === 1 || u['version'] === 2 ? u['version'] : fail(`${path}.version`, 'is neither 1 nor 2');
   return {
     version, cpu: string(`${path}.cpu`, u['cpu']), memory: string(`${path}.memory`, u['memory']), memoryStat: string(`${path}.memoryStat`, u['memoryStat']),
-    before: resourceUsage(`${path}.before`, u['before']), beforeSample: usageSample(`${path}.beforeSample`, u['beforeSample']),
+    before: resourceUsage(`${path}.before`, u['before']),
   };
 }
 

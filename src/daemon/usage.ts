@@ -31,9 +31,8 @@ export interface UsageFiles {
   memory: string;
   /** memory.stat, for the inactive file cache taken off. */
   memoryStat: string;
-  /** Read just before the stressors started, and its sample (the start of the first `now` window). */
+  /** Read just before the stressors started. */
   before: ResourceUsage;
-  beforeSample: UsageSample;
 }
 
 export type UsagePaths = Pick<UsageFiles, 'version' | 'cpu' | 'memory' | 'memoryStat'>;
@@ -94,9 +93,8 @@ export function usageBetween(from: UsageSample, to: UsageSample): ResourceUsage 
 }
 
 /** The use over the next `windowMs`: the `before` reading of a stress plan. */
-export async function measureUsage(paths: UsagePaths, windowMs: number, now: () => number): Promise<{ usage: ResourceUsage; sample: UsageSample }> {
+export async function measureUsage(paths: UsagePaths, windowMs: number, now: () => number): Promise<ResourceUsage> {
   const first = await sampleUsage(paths, now);
   await sleep(windowMs);
-  const sample = await sampleUsage(paths, now);
-  return { usage: usageBetween(first, sample), sample };
+  return usageBetween(first, await sampleUsage(paths, now));
 }

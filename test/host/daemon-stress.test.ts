@@ -176,6 +176,7 @@ test('cpu load 50 with one worker: the container\'s own cgroup counts half a cor
   process.stderr.write(`cpu load 50: idle ${idle.toFixed(3)} cores, stressed ${load.toFixed(3)} cores over 10 s; evidence ${JSON.stringify(evidence, (_, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}\n`);
   assert.ok(load >= 0.4 && load <= 0.6, `0.5 ± 0.1 of a core, got ${load}`);
   assert.ok(first.injections[0]?.stress !== undefined, 'evidence from the first List');
+  assert.equal(first.injections[0]?.stress?.now, undefined, 'no CPU reading yet at the first List: its window would be shorter than 5 s');
   assert.ok(evidence !== undefined && evidence.now !== undefined && evidence.before !== undefined);
   assert.ok(evidence.before.cpuMillicores < 100, `before: ${evidence.before.cpuMillicores} millicores`);
   assert.ok(evidence.now.windowMs >= 9_000, `the window since the previous reading: ${evidence.now.windowMs} ms`);
@@ -194,12 +195,16 @@ test('cpu load 50 with one worker: the container\'s own cgroup counts half a cor
 test('memory 64 MiB with one worker: the working set rises by 64 MiB ± 10% at the oom_score_adj asked, and the deadline takes it away', async () => {
   await fixture.runContainer('mem1');
   const before = await workingSet('mem1');
-  const result = await daemon.client.sync(EXP, 60_000, [stress('mem-1', 'mem1', { memory: { workers: 1, sizeBytes: 64n * 1024n * 1024n, oomScoreAdj: 100 } }, 8_000)]);
+  const result = await daemon.client.sync(EXP, 60_000, [stress('mem-1', 'mem1', { memory: { workers: 1, sizeBytes: 64n * 1024n * 1024n, oomScoreAdj: 100 } }, 15_000)]);
   assert.deepEqual(outcomes(result), [['mem-1', 'ok']]);
+  // The first List starts the evidence's window; a reading comes with the first List 5 s or more after it.
+  await daemon.client.list({ evidence: true });
   await eventually('the memory to be held', async () => ((await workingSet('mem1')) - before > 60 * MIB ? true : undefined), 10_000);
-  await sleep(1_000);
+  const evidence = await eventually('a reading while stressed', async () => {
+    const stress = (await daemon.client.list({ evidence: true })).injections[0]?.stress;
+    return stress?.now === undefined ? undefined : stress;
+  }, 10_000, 500);
   const rise = (await workingSet('mem1')) - before;
-  const evidence = (await daemon.client.list({ evidence: true })).injections[0]?.stress;
   process.stderr.write(`memory 64 MiB: working set ${(before / MIB).toFixed(1)} MiB before, +${(rise / MIB).toFixed(2)} MiB stressed; evidence ${JSON.stringify(evidence, (_, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}\n`);
   assert.ok(Math.abs(rise - 64 * MIB) <= 6.4 * MIB, `64 MiB ± 10%, rose ${rise / MIB} MiB`);
   const live = await stressorProcesses();
@@ -211,7 +216,7 @@ test('memory 64 MiB with one worker: the working set rises by 64 MiB ± 10% at t
   const evidenceRise = Number(evidence.now.memoryWorkingSetBytes - evidence.before.memoryWorkingSetBytes);
   assert.ok(Math.abs(evidenceRise - rise) <= 4 * MIB, `the evidence's rise ${evidenceRise / MIB} MiB agrees with ${rise / MIB} MiB`);
 
-  await eventually('the deadline to end it', async () => ((await daemon.client.list()).injections[0]?.phase === Phase.DONE ? true : undefined), 15_000);
+  await eventually('the deadline to end it', async () => ((await daemon.client.list()).injections[0]?.phase === Phase.DONE ? true : undefined), 20_000);
   await noStressorsLeft();
   const rest = (await workingSet('mem1')) - before;
   assert.ok(rest < 4 * MIB, `the working set falls back: ${rest / MIB} MiB over before`);

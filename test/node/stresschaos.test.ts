@@ -76,7 +76,8 @@ describe('StressChaos through the node daemon, on the real cluster', { timeout: 
     const loaded = await cgroup.coresOver(10_000);
     t.diagnostic(`CPU of the container (its cgroup): ${idle.toFixed(3)} cores idle, ${loaded.toFixed(3)} over 10 s with load 50`);
     assert.ok(Math.abs(loaded - idle - 0.5) <= 0.1, `the container used ${loaded.toFixed(3)} cores (idle ${idle.toFixed(3)}), not 0.5 ± 0.1 more`);
-    const proven = await fx.waitChaos(namespace, 'cpu', 'evidence while stressed', (c) => (c.status?.targets?.[0]?.stress?.during.cpuMillicores ?? 0) > 300, 30_000);
+    // The first reading the status shows, whatever it says: its CPU is over 5 s or more of the stressors running.
+    const proven = await fx.waitChaos(namespace, 'cpu', 'evidence while stressed', (c) => c.status?.targets?.[0]?.stress !== undefined, 30_000);
     const evidence = proven.status?.targets?.[0]?.stress;
     t.diagnostic(`status evidence: ${JSON.stringify(evidence)}`);
     assert.ok(evidence !== undefined && Math.abs(evidence.during.cpuMillicores - 500) <= 150, `status says ${evidence?.during.cpuMillicores}m during`);

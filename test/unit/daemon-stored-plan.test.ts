@@ -58,10 +58,9 @@ test('a freeze record\'s revert is rebuilt from its apply, whatever revert was s
 
 const STRESS: StressSpec = { kind: 'stress', cpu: { workers: 1, load: 50 } };
 const MARKER = '0123456789abcdef0123456789abcdef';
-const SAMPLE = { cpuNs: 0, memoryWorkingSetBytes: 0, at: 0 };
 const USAGE: UsageFiles = {
   version: 1, cpu: '/sys/fs/cgroup/cpuacct/k/c1/cpuacct.usage', memory: '/sys/fs/cgroup/memory/k/c1/memory.usage_in_bytes', memoryStat: '/sys/fs/cgroup/memory/k/c1/memory.stat',
-  before: { cpuMillicores: 0, memoryWorkingSetBytes: 0, windowMs: 1000 }, beforeSample: SAMPLE,
+  before: { cpuMillicores: 0, memoryWorkingSetBytes: 0, windowMs: 1000 },
 };
 const hostileText = fc.oneof(fc.string(), fc.constantFrom('tc', 'nft', 'ip', 'nsenter', 'rm', 'sh', '/bin/sh', 'eth0', 'ingress', 'root', 'del', 'kerris-ifb0', '../', '/etc/shadow'));
 const hostileStep: fc.Arbitrary<Step> = fc.oneof(

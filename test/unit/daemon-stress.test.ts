@@ -84,7 +84,7 @@ const MARKER = 'aa'.repeat(16);
 const CGROUPS = ['/sys/fs/cgroup/cpu/k/c1/cgroup.procs', '/sys/fs/cgroup/memory/k/c1/cgroup.procs', '/sys/fs/cgroup/unified/k/c1/cgroup.procs'];
 const USAGE: UsageFiles = {
   version: 1, cpu: '/sys/fs/cgroup/cpuacct/k/c1/cpuacct.usage', memory: '/sys/fs/cgroup/memory/k/c1/memory.usage_in_bytes', memoryStat: '/sys/fs/cgroup/memory/k/c1/memory.stat',
-  before: { cpuMillicores: 3, memoryWorkingSetBytes: 500_000, windowMs: 1_000 }, beforeSample: { cpuNs: 10, memoryWorkingSetBytes: 500_000, at: 123.5 },
+  before: { cpuMillicores: 3, memoryWorkingSetBytes: 500_000, windowMs: 1_000 }
 };
 const PLAN: Plan = { ...stressPlan('c1', SPEC, '/usr/bin/stress-ng', CGROUPS, MARKER), revert: [{ kind: 'kill', marker: MARKER, process: { pid: 4242, startTime: 99 } }], usage: USAGE };
 

@@ -495,7 +495,7 @@ export interface ChaosTarget {
   message?: string;
   /** NetworkChaos only: what the kernel counted for the target's faults, as the node daemon last read it. */
   evidence?: NetworkEvidence;
-  /** StressChaos only: the target container's CPU and memory before and while stressed, as the node daemon read them from its cgroup. */
+  /** StressChaos only: the target container's CPU and memory before and while stressed, as the node daemon read them from its cgroup (`during`'s CPU over the last 5 s or more; it appears once the stressors have run that long). */
   stress?: StressEvidence;
   /** NetworkChaos only, with `spec.verify`: the effect measured from inside the target, against what was configured. */
   verification?: NetworkVerification;
@@ -549,7 +549,7 @@ export interface FaultCounter {
 export type CounterDirection = 'egress' | 'ingress';
 export const counterDirectionValues: readonly CounterDirection[] = ['egress', 'ingress'];
 
-/** StressChaos only: the target container's CPU and memory before and while stressed, as the node daemon read them from its cgroup. */
+/** StressChaos only: the target container's CPU and memory before and while stressed, as the node daemon read them from its cgroup (`during`'s CPU over the last 5 s or more; it appears once the stressors have run that long). */
 export interface StressEvidence {
   /** When the daemon last read them. */
   observedAt: string;

@@ -12,7 +12,8 @@ import type { ResourceUsage } from '../usage.ts';
 /** What a stress injection's target uses, from its cgroup, before and while stressed (faults/stress.ts). */
 export interface StressEvidence {
   before: ResourceUsage;
-  now: ResourceUsage;
+  /** Over the last NOW_WINDOW_MS or more while stressed; undefined until the stressors have run that long. */
+  now?: ResourceUsage;
   /** Stressor processes alive. */
   stressors: number;
 }

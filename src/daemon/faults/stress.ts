@@ -32,6 +32,11 @@ export const MAX_WORKERS = 64;
 export const MIN_MEMORY_BYTES = 1024 * 1024;
 /** The `before` reading's CPU window. */
 export const BEFORE_WINDOW_MS = 1_000;
+/**
+ * The shortest window the `now` reading's CPU is given over. A shorter one, or one reaching back before the
+ * stressors ran, shows a duty-cycled load (cpu `load` below 100) or the start-up as less than it is.
+ */
+export const NOW_WINDOW_MS = 5_000;
 const MIB = 1024 * 1024;
 
 /** The first stress-ng that runs, or undefined: then the node has no stress faults. */
@@ -126,8 +131,8 @@ export interface StressOptions {
 
 export function stressFault(options: StressOptions): FaultModule {
   const { stressNg, node, clock } = options;
-  /** The last `now` sample of each plan: the next reading's CPU is over the interval since it. */
-  const last = new WeakMap<Plan, UsageSample>();
+  /** Each plan's samples while stressed, oldest first: the newest one NOW_WINDOW_MS old or more starts the window. */
+  const samples = new WeakMap<Plan, UsageSample[]>();
   return {
     kind: 'stress',
     inNetns: false,
@@ -143,21 +148,25 @@ export function stressFault(options: StressOptions): FaultModule {
       const dirs = await cgroupDirs(target.pid);
       if (dirs.length === 0) throw new DaemonError('failed', `container ${target.containerId} has no cgroup of its own to stress in`);
       const paths = await usagePathsOf(target.pid);
-      const { usage, sample } = await measureUsage(paths, BEFORE_WINDOW_MS, clock);
+      const before = await measureUsage(paths, BEFORE_WINDOW_MS, clock);
       const plan = stressPlan(target.containerId, spec, stressNg, dirs.map((d) => `${d.dir}/cgroup.procs`), randomBytes(16).toString('hex'));
-      return { kind: 'plan', plan: { ...plan, usage: { ...paths, before: usage, beforeSample: sample } } };
+      return { kind: 'plan', plan: { ...plan, usage: { ...paths, before } } };
     },
     async evidence(plan: Plan): Promise<{ stress: StressEvidence }> {
       const { usage } = plan;
       if (usage === undefined) throw new DaemonError('failed', 'a stress plan without its usage files');
       const sample = await sampleUsage(usage, clock);
-      const now: ResourceUsage = usageBetween(last.get(plan) ?? usage.beforeSample, sample);
-      last.set(plan, sample);
+      const kept = [...(samples.get(plan) ?? []), sample];
+      const start = kept.findLastIndex((s) => sample.at - s.at >= NOW_WINDOW_MS);
+      samples.set(plan, kept.slice(Math.max(0, start)));
+      // The first sample is the first reading of an active plan, so the window never reaches back before the stressors ran.
+      const from = kept[start];
+      const now: ResourceUsage | undefined = from === undefined ? undefined : usageBetween(from, sample);
       let stressors = 0;
       for (const step of plan.revert) {
         if (step.kind === 'kill' && step.process !== undefined) stressors += (await sessionMembers(step.process)).length;
       }
-      return { stress: { before: usage.before, now, stressors } };
+      return { stress: { before: usage.before, ...(now === undefined ? {} : { now }), stressors } };
     },
   };
 }

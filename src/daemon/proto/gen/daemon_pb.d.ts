@@ -710,7 +710,7 @@ export declare type StressEvidence = Message<"kerris.daemon.v2.StressEvidence"> 
   before?: ResourceUsage | undefined;
 
   /**
-   * The latest reading while stressed.
+   * The latest reading while stressed, its CPU over the last 5 s or more; unset until the stressors have run that long.
    *
    * @generated from field: kerris.daemon.v2.ResourceUsage now = 2;
    */
