@@ -48,22 +48,22 @@ async function soon(check: () => boolean, what: string): Promise<void> {
 describe('onShutdownSignals', () => {
   it('aborts on the first signal, exits on the second', async (t) => {
     const exits: number[] = [];
-    const handle = onShutdownSignals({ signals: ['SIGUSR2'], exit: (code) => exits.push(code) });
+    const handle = onShutdownSignals({ signals: ['SIGWINCH'], exit: (code) => exits.push(code) });
     t.after(() => handle.dispose());
     assert.equal(handle.signal.aborted, false);
-    process.kill(process.pid, 'SIGUSR2');
+    process.kill(process.pid, 'SIGWINCH');
     await soon(() => handle.signal.aborted, 'the first signal aborts');
     assert.deepEqual(exits, []);
-    process.kill(process.pid, 'SIGUSR2');
+    process.kill(process.pid, 'SIGWINCH');
     await soon(() => exits.length > 0, 'the second signal exits');
     assert.deepEqual(exits, [1]);
   });
 
   it('exits when the shutdown outlasts its deadline', async (t) => {
     const exits: number[] = [];
-    const handle = onShutdownSignals({ signals: ['SIGUSR2'], forceAfterMs: 100, exit: (code) => exits.push(code) });
+    const handle = onShutdownSignals({ signals: ['SIGWINCH'], forceAfterMs: 100, exit: (code) => exits.push(code) });
     t.after(() => handle.dispose());
-    process.kill(process.pid, 'SIGUSR2');
+    process.kill(process.pid, 'SIGWINCH');
     await sleep(30);
     assert.deepEqual(exits, []);
     await soon(() => exits.length > 0, 'the deadline exits');
