@@ -34,11 +34,17 @@ export type NetworkFaultInput = MessageInitShape<typeof NetworkFaultSchema>;
 /** A stress fault's stressors as the client sends them: the generated message's fields. */
 export type StressorsInput = MessageInitShape<typeof StressorsSchema>;
 
+/** What an injection is put on: a container, or the node itself (the target of node faults: kubelet-stop). */
+export type TargetInput = TargetRef | { node: true };
+
 /** An injection as the controller describes it (converted to the wire by injectionToWire). */
 export interface InjectionInput {
   id: string;
-  target: TargetRef;
-  fault: { kind: 'container-kill' } | { kind: 'container-freeze' } | { kind: 'network'; faults: readonly NetworkFaultInput[] } | { kind: 'stress'; stressors: StressorsInput };
+  target: TargetInput;
+  fault:
+    | { kind: 'container-kill' } | { kind: 'container-freeze' } | { kind: 'network'; faults: readonly NetworkFaultInput[] } | { kind: 'stress'; stressors: StressorsInput }
+    /** The node's kubelet stopped for the injection's life; its target is `{ node: true }`. */
+    | { kind: 'kubelet-stop' };
   /** The daemon ends the injection by itself this long after it first receives it; absent or 0: none. */
   deadlineInMs?: number;
 }
@@ -74,7 +80,8 @@ export function targetFromWire(target: Target | undefined): TargetRef {
   };
 }
 
-function targetToWire(target: TargetRef): MessageInitShape<typeof InjectionSpecSchema>['target'] {
+export function targetToWire(target: TargetInput): MessageInitShape<typeof InjectionSpecSchema>['target'] {
+  if ('node' in target) return { node: true };
   return { containerId: target.containerId, podUid: target.podUid ?? '', containerName: target.containerName ?? '' };
 }
 
@@ -137,6 +144,7 @@ export function faultFromWire(fault: Fault | undefined): RawFault {
     case 'containerFreeze': return { kind: 'container-freeze' };
     case 'network': return { kind: 'network', faults: kind.value.faults.map(networkFaultFromWire) };
     case 'stress': return stressorsFromWire(kind.value);
+    case 'kubeletStop': throw new DaemonError('invalid', 'kubelet_stop is not served by this daemon yet');
     case undefined: throw new DaemonError('invalid', 'an injection needs a fault (container_kill, container_freeze, network or stress)');
   }
 }
@@ -161,6 +169,7 @@ function faultToWire(fault: InjectionInput['fault']): NonNullable<MessageInitSha
     case 'container-freeze': return { case: 'containerFreeze', value: {} };
     case 'network': return { case: 'network', value: { faults: [...fault.faults] } };
     case 'stress': return { case: 'stress', value: fault.stressors };
+    case 'kubelet-stop': return { case: 'kubeletStop', value: {} };
   }
 }
 

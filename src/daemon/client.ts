@@ -3,13 +3,13 @@
  * The caller's identity (lease holder, owner of what it syncs) is its client certificate's common name.
  */
 import * as grpc from '@grpc/grpc-js';
-import { injectionToWire, methods, type InjectionInput } from './api.ts';
+import { injectionToWire, methods, targetToWire, type InjectionInput, type TargetInput } from './api.ts';
 import { callUnary } from './grpc-unary.ts';
 import { probeBudgetMs } from './probe/probe.ts';
 import type { CapabilitiesResponse, ListResponse, ProbeResponse, RenewLeaseResponse, SyncResponse } from './proto/gen/daemon_pb.js';
 import { clientCredentials, type TlsMaterial } from './tls.ts';
 
-export type { InjectionInput, NetworkFaultInput, StressorsInput } from './api.ts';
+export type { InjectionInput, NetworkFaultInput, StressorsInput, TargetInput } from './api.ts';
 export {
   Direction, ErrorCode, FaultKind, Phase, Protocol,
   type CapabilitiesResponse, type Evidence, type InjectionStatus, type ResourceUsage, type StressEvidence, type ItemResult, type Lease, type ListResponse, type NetworkCapabilities,
@@ -18,7 +18,8 @@ export {
 
 /** What a Probe asks: see ProbeRequest in proto/daemon.proto. */
 export interface ProbeInput {
-  target: { containerId: string; podUid?: string; containerName?: string };
+  /** A container: the daemon refuses a probe of the node target (INVALID), which has no network namespace of its own. */
+  target: TargetInput;
   addresses: readonly string[];
   /** Absent or 0: port 9, which answers RST where nothing listens. */
   port?: number;
@@ -92,7 +93,7 @@ export class DaemonClient {
    */
   probe(request: ProbeInput): Promise<ProbeResponse> {
     return callUnary(this.client, methods.probe, {
-      target: request.target, addresses: [...request.addresses], port: request.port ?? 0, count: request.count, timeoutMs: request.timeoutMs,
+      target: targetToWire(request.target), addresses: [...request.addresses], port: request.port ?? 0, count: request.count, timeoutMs: request.timeoutMs,
     }, new grpc.Metadata(), Math.max(this.timeoutMs, probeBudgetMs(request.count, request.timeoutMs) + 10_000));
   }
 

@@ -36,6 +36,14 @@ export declare type Target = Message<"kerris.daemon.v2.Target"> & {
    * @generated from field: string container_name = 3;
    */
   containerName: string;
+
+  /**
+   * The node itself rather than a container: the target of node faults (kubelet_stop), and only of them. The
+   * container fields are then empty; a container fault on the node, or a node fault on a container, is INVALID.
+   *
+   * @generated from field: bool node = 4;
+   */
+  node: boolean;
 };
 
 /**
@@ -67,6 +75,22 @@ export declare type ContainerFreeze = Message<"kerris.daemon.v2.ContainerFreeze"
  * Use `create(ContainerFreezeSchema)` to create a new message.
  */
 export declare const ContainerFreezeSchema: GenMessage<ContainerFreeze>;
+
+/**
+ * The node's kubelet (the one host process the daemon's --kubelet-process names) is stopped for the injection's
+ * life, and continued by its revert, at the deadline, when the lease lapses, and by a guard process if the daemon
+ * dies first (a stopped kubelet cannot restart the daemon).
+ *
+ * @generated from message kerris.daemon.v2.KubeletStop
+ */
+export declare type KubeletStop = Message<"kerris.daemon.v2.KubeletStop"> & {
+};
+
+/**
+ * Describes the message kerris.daemon.v2.KubeletStop.
+ * Use `create(KubeletStopSchema)` to create a new message.
+ */
+export declare const KubeletStopSchema: GenMessage<KubeletStop>;
 
 /**
  * Which packets a fault hits. Addresses and ports are the remote peer's: destination on egress, source on
@@ -482,6 +506,12 @@ export declare type Fault = Message<"kerris.daemon.v2.Fault"> & {
      */
     value: Stressors;
     case: "stress";
+  } | {
+    /**
+     * @generated from field: kerris.daemon.v2.KubeletStop kubelet_stop = 5;
+     */
+    value: KubeletStop;
+    case: "kubeletStop";
   } | { case: undefined; value?: undefined };
 };
 
@@ -1310,6 +1340,13 @@ export enum FaultKind {
    * @generated from enum value: FAULT_KIND_STRESS = 4;
    */
   STRESS = 4,
+
+  /**
+   * The node's kubelet stopped (SIGSTOP) and continued (SIGCONT); its target is the node (Target.node).
+   *
+   * @generated from enum value: FAULT_KIND_KUBELET_STOP = 5;
+   */
+  KUBELET_STOP = 5,
 }
 
 /**
