@@ -53,18 +53,23 @@ function describe(check: AccessCheck): string {
   return `${check.verb} ${check.resource}${check.subresource === undefined ? '' : `/${check.subresource}`}`;
 }
 
+/** The CEL that lets an object through a check without asking: another kind, or a spec the check is not for. */
+function exempt(kind: KindDefinition, check: AccessCheck): string {
+  return `request.kind.kind != '${kind.kind}'${check.onlyWhen === undefined ? '' : ` || !(${check.onlyWhen.expression})`}`;
+}
+
 function validations(kind: KindDefinition): object[] {
   return kind.requesterAccess.map((check) => {
     if (check.namespacesOf === 'cluster') {
       return {
-        expression: `request.kind.kind != '${kind.kind}' || ${authorizerCall(check)}`,
-        message: `you may not ${describe(check)} cluster-wide, as this ${kind.kind} needs; kerris does only what its requester could do by hand`,
+        expression: `${exempt(kind, check)} || ${authorizerCall(check)}`,
+        message: `you may not ${describe(check)} cluster-wide, as this ${kind.kind}${check.onlyWhen === undefined ? '' : ` (${check.onlyWhen.what})`} needs; kerris does only what its requester could do by hand`,
         reason: 'Forbidden',
       };
     }
     const variable = selectorVariables[check.namespacesOf ?? 'spec.selector'];
     return {
-      expression: `request.kind.kind != '${kind.kind}' || variables.${variable.name}.all(ns, ${authorizerCall(check)})`,
+      expression: `${exempt(kind, check)} || variables.${variable.name}.all(ns, ${authorizerCall(check)})`,
       // A message expression has no authorizer (not even through a variable), so it names every namespace reached.
       messageExpression: `'you may not ${describe(check)} in every namespace this ${kind.kind} ${variable.reaches} (' + variables.${variable.name}.join(', ') + '); kerris does only what its requester could do by hand'`,
       reason: 'Forbidden',
@@ -89,7 +94,7 @@ function embeddedValidations(api: ApiGroupVersion, kind: KindDefinition): object
       const spec = `h.${embedded.field}`;
       const path = check.namespacesOf ?? 'spec.selector';
       // No Schedule or Workflow embeds a kind with cluster-wide checks yet; one that does needs them asked here.
-      if (path === 'cluster') throw new Error(`${kind.kind} embeds ${embedded.kind}, whose cluster-wide access checks embedding does not ask yet`);
+      if (path === 'cluster' || check.onlyWhen !== undefined) throw new Error(`${kind.kind} embeds ${embedded.kind}, whose cluster-wide or conditional access checks embedding does not ask yet`);
       return {
         expression: `request.kind.kind != '${kind.kind}' || ${embedded.holders}.all(h, !has(${spec}) || ${embeddedNamespaces(spec, path)}.all(ns, ${authorizerCall(check)}))`,
         message: `you may not ${describe(check)} in every namespace ${embedded.place} ${selectorVariables[path].reaches} with its ${embedded.field}; kerris does only what its requester could do by hand`,

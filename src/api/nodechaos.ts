@@ -11,8 +11,8 @@ import { labelMap, modeRules, selectorMode } from './selector.ts';
 
 const action = enumeration(
   'NodeChaosAction',
-  'What happens to each target node: `node-drain` cordons it and evicts its pods through the Eviction API (PodDisruptionBudgets are honoured), `node-taint` adds `taint`. Both last `duration` and are undone exactly at the end. The actions that act through the node daemon (kubelet-stop, node-network, node-reboot) come later.',
-  ['node-drain', 'node-taint'],
+  'What happens to each target node: `node-drain` cordons it and evicts its pods through the Eviction API (PodDisruptionBudgets are honoured), `node-taint` adds `taint`, `kubelet-stop` has the node\'s kerris daemon stop its kubelet (SIGSTOP), so the node goes NotReady, and continue it (SIGCONT) at the end. Each lasts `duration` and is undone exactly at the end. node-network and node-reboot come later.',
+  ['node-drain', 'node-taint', 'kubelet-stop'],
 );
 
 const nodeSelectorSpec: ObjectSchema = object(
@@ -44,7 +44,7 @@ const specFields: Readonly<Record<string, Field>> = {
   value: optional(string('How many to pick: a node count for `fixed`, a percentage from 1 to 100 for `fixed-percent` and `random-max-percent`. A string, as in Chaos Mesh. Not used with `one` and `all`.', { maxLength: 8 })),
   taint: optional(taint),
   allowControllerNode: optional(boolean('Allows a target to be a node the kerris controller needs: the one node that runs every Ready controller replica. Without it (and without the controller\'s `--allow-controller-node`) such a node is never a target.')),
-  duration: required(duration('How long each node stays drained or tainted, as a Go duration (`30s`, `5m`). Counted from injection; time spent paused does not count. Required, so that every node fault ends on its own.')),
+  duration: required(duration('How long each node stays drained, tainted or with its kubelet stopped, as a Go duration (`30s`, `5m`). Counted from injection; time spent paused does not count. Required, so that every node fault ends on its own.')),
   seed: optional(integer(`Seed for the random pick of targets, 0 to ${maxSeed}. When omitted the controller chooses one and reports it in status.seed.`, { format: 'int64', minimum: 0, maximum: maxSeed })),
   paused: optional(boolean('Pauses the experiment: every node is uncordoned or untainted, and nothing new is done until it is set back to false. The only spec field that may change after creation.')),
   dryRun: optional(boolean('Selects and reports the target nodes in status without touching them.')),
@@ -79,25 +79,27 @@ export const nodeChaos: KindDefinition = {
   singular: 'nodechaos',
   shortNames: ['ndchaos'],
   categories: ['chaos', 'kerris'],
-  description: 'NodeChaos drains or taints whole nodes for a while, picked by name or labels and a mode, and undoes exactly what it did.',
+  description: 'NodeChaos drains or taints whole nodes, or stops their kubelet, for a while, picked by name or labels and a mode, and undoes exactly what it did.',
   spec: nodeChaosSpec,
   status: chaosStatus,
   printerColumns: experimentColumns([
     { name: 'Action', type: 'string', jsonPath: '.spec.action', description: 'what happens to each node' },
     { name: 'Mode', type: 'string', jsonPath: '.spec.mode', description: 'how nodes are picked', priority: 1 },
-  ], { targets: 'nodes', injected: 'how many nodes are drained or tainted now' }),
+  ], { targets: 'nodes', injected: 'how many nodes are drained, tainted or stopped now' }),
   checks: guardChecks,
   // Cordoning and tainting are patches of the node; a drain evicts pods in whichever namespaces run there.
   requesterAccess: [
     { verb: 'patch', group: '', resource: 'nodes', namespacesOf: 'cluster' },
     { verb: 'create', group: '', resource: 'pods', subresource: 'eviction', namespacesOf: 'cluster' },
     { verb: 'list', group: '', resource: 'nodes', namespacesOf: 'cluster' },
+    // Stopping a kubelet makes its node NotReady: what writing the node's status does by hand.
+    { verb: 'update', group: '', resource: 'nodes', subresource: 'status', namespacesOf: 'cluster', onlyWhen: { expression: "object.spec.action == 'kubelet-stop'", what: 'kubelet-stop' } },
   ],
   semantics: [
     {
       title: 'Who may create one',
       body: `
-A NodeChaos is namespaced like every chaos kind (its Events, guards and RBAC for the object itself live in a namespace), while the nodes it acts on are cluster-scoped. Creating one is allowed only if its creator may, cluster-wide, \`patch nodes\` (cordon, taint), \`create pods/eviction\` (a drain evicts pods in whatever namespaces run on the node) and \`list nodes\`: what \`kubectl drain\` and \`kubectl taint\` need. The apiserver checks it at admission through the ValidatingAdmissionPolicy \`kerris-requester-access\`; a refusal reads \`you may not patch nodes cluster-wide, as this NodeChaos needs; kerris does only what its requester could do by hand\`. Before every action on a node the controller checks again that it still matches the selector and the protected rules below.`,
+A NodeChaos is namespaced like every chaos kind (its Events, guards and RBAC for the object itself live in a namespace), while the nodes it acts on are cluster-scoped. Creating one is allowed only if its creator may, cluster-wide, \`patch nodes\` (cordon, taint), \`create pods/eviction\` (a drain evicts pods in whatever namespaces run on the node) and \`list nodes\`: what \`kubectl drain\` and \`kubectl taint\` need. \`kubelet-stop\` also needs \`update nodes/status\` cluster-wide: a stopped kubelet makes its node NotReady, which is what writing the node's status does by hand (no Kubernetes permission names a process on the node; this is the one whose effect is the same). The apiserver checks it at admission through the ValidatingAdmissionPolicy \`kerris-requester-access\`; a refusal reads \`you may not patch nodes cluster-wide, as this NodeChaos needs; kerris does only what its requester could do by hand\`. Before every action on a node the controller checks again that it still matches the selector and the protected rules below.`,
     },
     {
       title: 'Picking nodes, and the protected rules',
@@ -118,7 +120,9 @@ A refused node is named in the \`Selected\` condition and Event (\`node kerris-n
 
 What kerris did is written on the node itself, in the same write that does it: the annotation \`chaos.kerris.dev/node-chaos\` names the experiment (its UID) and whether kerris cordoned the node or which taint it added. The undo reads it, restores exactly that and removes the annotation in one write guarded by the node's resourceVersion, so it can be repeated safely: after a controller restart, an abort, a pause or the object's deletion (the finalizer waits for it) the node is put back once. One NodeChaos holds a node at a time; a second one refuses that node.
 
-\`targets[].nodeFault.notReadyAt\` and \`readyAt\` record the node's Ready condition going False and back while the fault is held (these API actions do not make a node NotReady themselves; the daemon actions will).`,
+- \`kubelet-stop\` asks the node's kerris daemon to stop the node's kubelet: the one host process named \`kubelet\` (the daemon's \`--kubelet-process\`, e.g. \`k3s\` on k3s), found through the host's PID namespace. The daemon journals the process (pid and start time) before it sends SIGSTOP, and its undo is SIGCONT to that very process (a recycled pid is never signalled). The node's containers keep running, but nothing on the node is managed: no probes, no restarts, no new pods, no status. After the controller manager's \`--node-monitor-grace-period\` (40–50 s by default) the node is NotReady and tainted \`node.kubernetes.io/unreachable\`; after that taint's toleration (300 s by default) its pods are evicted, so a \`duration\` under five minutes rehearses a hung kubelet without evictions, a longer one a lost node. The kubelet is continued at the end of \`duration\`, on abort, pause or deletion, when the daemon's lease lapses (it no longer hears the controller), at its own deadline, and by a guard process the daemon leaves beside it if the daemon itself dies: a stopped kubelet could not restart it. A daemon that restarts continues the kubelet and the controller stops it again while the experiment holds. Recovery completes once the node is Ready again (or 5 minutes after the kubelet was continued, said in the message, if it never is). The controller keeps using the node's daemon while the node is NotReady: the pods' readiness the node lifecycle controller then writes says nothing of the daemon.
+
+\`targets[].nodeFault.notReadyAt\` and \`readyAt\` record the node's Ready condition going False and back while the fault is held and while it is taken away (the API actions do not make a node NotReady themselves; \`kubelet-stop\` does).`,
     },
     {
       title: 'Pausing, dry runs and status',
@@ -134,6 +138,7 @@ What kerris did is written on the node itself, in the same write that does it: t
     { topic: 'PodDisruptionBudgets', chaosMesh: 'Litmus\'s node-drain runs `kubectl drain` with `--ignore-daemonsets --delete-emptydir-data --force`; a budget that blocks it fails the experiment on its timeout, with the node left cordoned until its revert step runs.', kerris: 'Evictions only, never deletes: a 429 is retried at later passes and counted in status; the drain goes as fast as the budget lets it.' },
     { topic: 'Undo', chaosMesh: 'Litmus uncordons at the end whatever the node\'s state before, and removes the taint by key; a killed experiment pod leaves the node cordoned or tainted.', kerris: 'Exact: a node cordoned before stays cordoned, only kerris\'s own taint (key and effect) is removed, a same-key taint already there is refused; the record sits on the node, so a restarted controller or a deleted object still undoes it once.' },
     { topic: 'Safety', chaosMesh: 'Litmus drains whichever node it is given (`TARGET_NODE`), including the one running its own operator.', kerris: 'Never the node running every Ready kerris controller replica unless allowed, never more than `--max-node-share` of the nodes; the requester must be allowed to patch nodes and evict pods.' },
+    { topic: 'A stopped kubelet', chaosMesh: 'Chaos Mesh has none in Kubernetes (chaosd stops processes on a physical machine); Litmus\'s kubelet-service-kill runs `systemctl stop kubelet` over a privileged helper pod, and a helper that dies leaves the kubelet stopped.', kerris: 'SIGSTOP and SIGCONT of the very process, journaled first, undone by lease lapse and deadline on the node, and by a guard process if the daemon dies.' },
     { topic: 'Proof', chaosMesh: 'Litmus reports pass or fail of its probes.', kerris: 'Per node: when it was cordoned or tainted and restored, which pods were evicted and where their replacements went, NotReady/Ready times seen.' },
   ],
 };

@@ -81,6 +81,8 @@ export interface AccessCheck {
    * cluster-scoped resources (nodes) and for acts on whatever namespaces a node runs (a drain's evictions).
    */
   readonly namespacesOf?: SelectorPath | 'cluster';
+  /** Asked only of objects this CEL condition over `object.spec` holds for (one action of several), with how a refusal names it. */
+  readonly onlyWhen?: { readonly expression: string; readonly what: string };
 }
 
 export interface ApiGroupVersion {

@@ -34,7 +34,7 @@ import { networkChaosKind } from './networkchaos/kind.ts';
 import { networkChaos } from './networkchaos/resource.ts';
 import { podChaosKind } from './podchaos/kind.ts';
 import { nodeChaosKind } from './nodechaos/kind.ts';
-import type { NodeObject } from './nodechaos/node-changes.ts';
+import { isNodeReady, type NodeObject } from './nodechaos/node-changes.ts';
 import { nodeChaos } from './nodechaos/resource.ts';
 import { stressChaosKind } from './stresschaos/kind.ts';
 import { stressChaos } from './stresschaos/resource.ts';
@@ -116,6 +116,7 @@ export function buildOperator(client: KubeClient, config: OperatorConfig, logger
   const certificates = new DaemonCertificates({ client, namespace: config.namespace, log: logger });
   const fleet = new DaemonFleet({
     daemonPods: daemonPods.store,
+    nodeReady: (node) => isNodeReady(allNodes.store.get(node)),
     material: () => certificates.clientMaterial(),
     serverName: certificates.daemonServerName,
     leaseTtlMs: config.daemonLeaseTtlMs,
@@ -164,7 +165,7 @@ export function buildOperator(client: KubeClient, config: OperatorConfig, logger
     chaosController('networkchaos', networkExperiments, networkChaosKind({ view, fleet, safety }), networkChaosReach),
     chaosController('stresschaos', stressExperiments, stressChaosKind({ view, fleet, safety })),
     chaosController('nodechaos', nodeExperiments, nodeChaosKind({
-      client, pods: allPods.store, nodes: allNodes.store, controllerNamespace: config.namespace, protectedNamespaces: config.protectedNamespaces,
+      client, pods: allPods.store, nodes: allNodes.store, fleet, view, controllerNamespace: config.namespace, protectedNamespaces: config.protectedNamespaces,
       policy: { allowControllerNode: config.allowControllerNode, maxNodeSharePercent: config.maxNodeSharePercent },
     }), undefined, nodeExperimentsConcerning(nodeExperiments)),
     scheduleController,

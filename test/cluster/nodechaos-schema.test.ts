@@ -2,7 +2,7 @@
  * The NodeChaos CRD against a real kube-apiserver: the examples and well-formed specs apply, bad actions, taints,
  * durations, modes and selectors are rejected by the apiserver itself with the messages docs/api.md promises, the
  * spec is fixed but `paused`, status takes the per-node record, and the requester-access policy asks, cluster-wide,
- * for what `kubectl drain` and `kubectl taint` need.
+ * for what `kubectl drain` and `kubectl taint` need, and for kubelet-stop what making a node NotReady by hand needs.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -26,6 +26,7 @@ const { create, rejected, accepted, install } = crdFixtures(() => plane, nodeCha
 
 const drain = { action: 'node-drain', mode: 'one', selector: { nodes: ['node-a', 'node-b'] }, duration: '2m' } as const;
 const taint = { ...drain, action: 'node-taint', taint: { key: 'example.com/chaos', value: 'game-day', effect: 'NoSchedule' } } as const;
+const kubeletStop = { ...drain, action: 'kubelet-stop', duration: '60s' } as const;
 
 describe('NodeChaos validation by the apiserver', { timeout: 300_000 }, () => {
   before(async () => {
@@ -41,7 +42,7 @@ describe('NodeChaos validation by the apiserver', { timeout: 300_000 }, () => {
 
   it('accepts every NodeChaos example in examples/', async () => {
     const files = (await readdir(join(repoRoot, 'examples'))).filter((f) => f.startsWith('nodechaos-') && f.endsWith('.yaml'));
-    assert.deepEqual(files.sort(), ['nodechaos-drain.yaml', 'nodechaos-taint.yaml']);
+    assert.deepEqual(files.sort(), ['nodechaos-drain.yaml', 'nodechaos-kubelet-stop.yaml', 'nodechaos-taint.yaml']);
     for (const file of files) {
       const text = await readFile(join(repoRoot, 'examples', file), 'utf8');
       assert.ok(text.includes('kind: NodeChaos\n'), file);
@@ -50,7 +51,9 @@ describe('NodeChaos validation by the apiserver', { timeout: 300_000 }, () => {
     }
   });
 
-  it('accepts drains and taints by name or labels, with every mode and taint effect', async () => {
+  it('accepts drains, taints and kubelet stops by name or labels, with every mode and taint effect', async () => {
+    await accepted(kubeletStop);
+    await accepted({ ...kubeletStop, selector: { nodeSelectors: { 'kubernetes.io/hostname': 'node-a' } }, allowControllerNode: true });
     await accepted(drain);
     await accepted({ ...drain, selector: { nodeSelectors: { 'node-role.kubernetes.io/worker': '' } }, mode: 'all', allowControllerNode: true, dryRun: true, seed: 7 });
     await accepted({ ...drain, selector: { nodes: ['node-a'], nodeSelectors: { zone: 'a' } }, mode: 'fixed', value: '2' });
@@ -61,7 +64,8 @@ describe('NodeChaos validation by the apiserver', { timeout: 300_000 }, () => {
   });
 
   it('refuses an unknown action, and ties taint to node-taint', async () => {
-    await rejected({ ...drain, action: 'kubelet-stop' }, 'spec.action: Unsupported value: "kubelet-stop"', '"node-drain"', '"node-taint"');
+    await rejected({ ...drain, action: 'node-reboot' }, 'spec.action: Unsupported value: "node-reboot"', '"node-drain"', '"node-taint"', '"kubelet-stop"');
+    await rejected({ ...kubeletStop, taint: taint.taint }, 'spec.taint: Forbidden: taint applies only to action node-taint; remove it for kubelet-stop');
     await rejected({ ...drain, action: 'node-taint' }, 'spec.taint: Required value: taint is required when action is node-taint');
     await rejected({ ...drain, taint: taint.taint }, 'spec.taint: Forbidden: taint applies only to action node-taint; remove it for node-drain');
   });
@@ -168,11 +172,15 @@ describe('NodeChaos requester authorisation at admission (ValidatingAdmissionPol
    * apiserver's admission a moment later.
    */
   async function refusedWith(text: string, ...granted: string[]): Promise<void> {
+    await refusedFor(drain, `${text} cluster-wide, as this NodeChaos needs`, ...granted);
+  }
+
+  async function refusedFor(spec: typeof drain | typeof kubeletStop, message: string, ...granted: string[]): Promise<void> {
     let last = { code: 0, output: '' };
-    const seen = (output: string) => output.includes(text) && granted.every((g) => !output.includes(g));
-    await until(async () => seen((last = await create('access', drain, user, home)).output), 60_000, `the refusal "${text}"`, 250);
+    const seen = (output: string) => output.includes(message) && granted.every((g) => !output.includes(g));
+    await until(async () => seen((last = await create('access', spec, user, home)).output), 60_000, `the refusal "${message}"`, 250);
     assert.notEqual(last.code, 0);
-    assert.ok(last.output.includes(`${text} cluster-wide, as this NodeChaos needs; kerris does only what its requester could do by hand`), last.output);
+    assert.ok(last.output.includes(`${message}; kerris does only what its requester could do by hand`), last.output);
   }
 
   before(async () => {
@@ -211,5 +219,17 @@ describe('NodeChaos requester authorisation at admission (ValidatingAdmissionPol
     // The same rights taken back: refused again, so the admission above came from the grant, not from a policy gone.
     await grant([{ resources: ['nodes'], verbs: ['list'] }, { resources: ['pods/eviction'], verbs: ['create'] }]);
     await refusedWith('you may not patch nodes', 'you may not create pods/eviction', 'you may not list nodes');
+  });
+
+  it('asks kubelet-stop, and only kubelet-stop, for update nodes/status cluster-wide as well', async () => {
+    const drainRights = [{ resources: ['nodes'], verbs: ['patch', 'list'] }, { resources: ['pods/eviction'], verbs: ['create'] }];
+    await grant(drainRights);
+    await refusedFor(kubeletStop, 'you may not update nodes/status cluster-wide, as this NodeChaos (kubelet-stop) needs', 'you may not patch nodes', 'you may not list nodes');
+    // The same rights admit a drain: the check is the action's, not the kind's.
+    let last = { code: 1, output: '' };
+    await until(async () => (last = await create('access', drain, user, home)).code === 0, 60_000, 'a drain admitted without update nodes/status', 250);
+    await grant([...drainRights, { resources: ['nodes/status'], verbs: ['update'] }]);
+    await until(async () => (last = await create('access', kubeletStop, user, home)).code === 0, 60_000, 'kubelet-stop admitted once update nodes/status is granted', 250);
+    assert.equal(last.code, 0, last.output);
   });
 });

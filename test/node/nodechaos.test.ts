@@ -5,7 +5,10 @@
  * is refused (429) and asked again, never both replicas gone at once, and the node is uncordoned at the end.
  * node-taint adds exactly its taint and removes exactly it, leaving a taint that was there before. Each test checks
  * that the node is left as it was found. (kerris's own pods and the daemon stay: protected namespace, DaemonSet.)
+ * kubelet-stop has the node's daemon stop the test bed's real kubelet: the node goes NotReady within the controller
+ * manager's grace period, and once the kubelet is continued it is Ready again, its unreachable taints gone.
  */
+import { readFile } from 'node:fs/promises';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,6 +17,7 @@ import { stringify } from 'yaml';
 import type { NodeChaos } from '../../src/api/generated/types.ts';
 import { HELD_ANNOTATION } from '../../src/controller/nodechaos/node-changes.ts';
 import { clusterNode, type ClusterNode, type ControlPlane } from '../testbed/index.ts';
+import { nodeKubeletPid } from '../testbed/node/index.ts';
 import { deployKerris, removeKerris } from '../testbed/kerris.ts';
 import { kubectl, kubectlJson } from '../testbed/kubectl.ts';
 import { appPods, deploySampleApp, SAMPLE_APP } from '../testbed/sample-app.ts';
@@ -48,6 +52,16 @@ async function waitChaos(name: string, what: string, done: (c: NodeChaos) => boo
     await sleep(250);
   }
   assert.fail(`${name}: ${what} not reached in ${timeoutMs} ms; status: ${JSON.stringify(last?.status, null, 1)}`);
+}
+
+/** kube-controller-manager's --node-monitor-grace-period (the test bed keeps the default) and --node-monitor-period. */
+const NODE_MONITOR_GRACE_MS = 50_000;
+const NODE_MONITOR_PERIOD_MS = 5_000;
+
+/** A process's state letter (field 3 of /proc/<pid>/stat: R, S, T for stopped...), undefined once it is gone. */
+async function processState(pid: number): Promise<string | undefined> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  return stat?.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
 }
 
 const ended = (c: NodeChaos) => ['Finished', 'Failed', 'Aborted'].includes(c.status?.phase ?? '') && (c.metadata.finalizers ?? []).length === 0;
@@ -159,6 +173,45 @@ describe('NodeChaos on the real node, controller in-cluster', { timeout: 900_000
       assert.deepEqual(await nodeState(), withBefore, 'exactly its taint removed; the one there before stays');
     } finally {
       await kubectl(plane, ['taint', 'node', node.name, `${before.key}:${before.effect}-`]);
+    }
+  });
+
+  it('kubelet-stop: the daemon stops the real kubelet, the node goes NotReady within the grace period, and at the end the kubelet runs again and the node is Ready, its unreachable taints gone', async () => {
+    const pid = await nodeKubeletPid(node);
+    assert.ok(pid !== undefined, 'the test bed\'s kubelet runs');
+    assert.notEqual(await processState(pid), 'T', 'the kubelet runs before the test');
+    let sawStopped = false;
+    let sawNotReady = false;
+    await applyNodeChaos('kubelet', { action: 'kubelet-stop', duration: '90s', allowControllerNode: true });
+    const chaos = await waitChaos('kubelet', 'Finished', ended, async (c) => {
+      const target = c.status?.targets?.[0];
+      if (target?.phase !== 'Injected') return;
+      sawStopped ||= await processState(pid) === 'T';
+      sawNotReady ||= target.nodeFault?.notReadyAt !== undefined;
+    }, 300_000);
+    assert.equal(chaos.status?.phase, 'Finished', JSON.stringify(chaos.status));
+    assert.ok(sawStopped, 'the kubelet was seen stopped (state T) while the fault was held');
+    assert.ok(sawNotReady, 'status said NotReady while the fault was held');
+    const [target] = chaos.status?.targets ?? [];
+    assert.equal(target?.phase, 'Recovered');
+    assert.match(target?.message ?? '', /^the kubelet is continued; the node is Ready again since /);
+    const { notReadyAt, readyAt } = target?.nodeFault ?? {};
+    const stoppedAt = Date.parse(target?.injectedAt ?? '');
+    assert.ok(notReadyAt !== undefined && readyAt !== undefined, `NotReady and Ready again recorded: ${JSON.stringify(target?.nodeFault)}`);
+    // Whole seconds on both sides: the condition's transition time and injectedAt.
+    const notReadyAfterMs = Date.parse(notReadyAt) - stoppedAt;
+    assert.ok(notReadyAfterMs >= NODE_MONITOR_GRACE_MS - 2_000 && notReadyAfterMs <= NODE_MONITOR_GRACE_MS + NODE_MONITOR_PERIOD_MS + 5_000, `NotReady ${notReadyAfterMs} ms after the kubelet was stopped, not within the grace period of ${NODE_MONITOR_GRACE_MS} ms (+ one monitor period)`);
+    const readyAfterMs = Date.parse(readyAt) - Date.parse(target?.recoveredAt ?? '');
+    assert.ok(readyAfterMs >= -1_000 && readyAfterMs <= 30_000, `Ready again ${readyAfterMs} ms after the kubelet was continued`);
+    assert.ok((await events('kubelet')).some((e) => e.reason === 'KubeletStopped'), 'a KubeletStopped Event');
+    assert.equal(await nodeKubeletPid(node), pid, 'the same kubelet process runs on: continued, not restarted');
+    assert.notEqual(await processState(pid), 'T');
+    // The node lifecycle controller takes its unreachable taints away once the kubelet reports again.
+    for (const deadline = Date.now() + 60_000; ;) {
+      const state = await nodeState();
+      if (JSON.stringify(state) === JSON.stringify(found)) break;
+      if (Date.now() > deadline) assert.fail(`the node is not as it was found 60 s after it was Ready again: ${JSON.stringify(state)} vs ${JSON.stringify(found)}`);
+      await sleep(500);
     }
   });
 });

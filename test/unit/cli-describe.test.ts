@@ -16,6 +16,15 @@ describe('describe\'s targets', () => {
     assert.match(text, /^    evicted shop\/db-0 at 2026-03-02T10:00:20Z$/m);
   });
 
+  it('says of a kubelet-stop node that its daemon stopped the kubelet, when it was continued, and the NotReady and Ready times', () => {
+    const text = targetLines([{
+      namespace: '', name: 'node-a', uid: 'n1', phase: 'Recovered', injectedAt: '2026-03-02T10:00:02Z', recoveredAt: '2026-03-02T10:01:32Z',
+      message: 'the kubelet is continued; the node is Ready again since 2026-03-02T10:01:36Z',
+      nodeFault: { kubeletStopped: true, continuedAt: '2026-03-02T10:01:32Z', notReadyAt: '2026-03-02T10:00:52Z', readyAt: '2026-03-02T10:01:36Z' },
+    }]).join('\n');
+    assert.match(text, /^  Proof for node\/node-a:\n    kubelet stopped by the node's kerris daemon, continued at 2026-03-02T10:01:32Z\n    NotReady at 2026-03-02T10:00:52Z, Ready again at 2026-03-02T10:01:36Z$/m);
+  });
+
   it('lists pods as namespace/name with their node, as before', () => {
     const text = targetLines(stressChaos().status?.targets ?? []).join('\n');
     assert.match(text, /^  POD\s+NODE\s+PHASE/m);

@@ -14,7 +14,7 @@ describe('plan -f manifests', () => {
   after(async () => { await rm(dir, { recursive: true, force: true }); });
 
   it('refuses a NodeChaos with what to do instead, rather than planning its nodes as pods', async () => {
-    for (const example of ['nodechaos-drain.yaml', 'nodechaos-taint.yaml']) {
+    for (const example of ['nodechaos-drain.yaml', 'nodechaos-taint.yaml', 'nodechaos-kubelet-stop.yaml']) {
       const file = join(repoRoot, 'examples', example);
       await assert.rejects(readManifests(file, 'default'), (error: unknown) => {
         assert.ok(error instanceof UsageError, String(error));

@@ -114,7 +114,7 @@ export const nodeChaosResource = {
   crdName: 'nodechaos.chaos.kerris.dev',
 } as const;
 
-/** NodeChaos drains or taints whole nodes for a while, picked by name or labels and a mode, and undoes exactly what it did. */
+/** NodeChaos drains or taints whole nodes, or stops their kubelet, for a while, picked by name or labels and a mode, and undoes exactly what it did. */
 export interface NodeChaos {
   apiVersion: 'chaos.kerris.dev/v1alpha1';
   kind: 'NodeChaos';
@@ -593,10 +593,14 @@ export interface NodeFaultRecord {
   cordoned?: boolean;
   /** `node-taint`: the taint kerris added, removed exactly at the end. */
   taint?: AddedTaint;
-  /** When the node was seen NotReady (its Ready condition's last transition) while the fault was held. */
+  /** When the node was seen NotReady (its Ready condition's last transition) while the fault was held or being taken away. */
   notReadyAt?: string;
   /** When it was seen Ready again after that. */
   readyAt?: string;
+  /** `kubelet-stop`: the node's kerris daemon stopped its kubelet (SIGSTOP) when the target was injected. */
+  kubeletStopped?: boolean;
+  /** `kubelet-stop`: when the daemon continued the kubelet (SIGCONT); recovery then waits for the node to be Ready again. */
+  continuedAt?: string;
   /** The pods evicted from the node, first 50. */
   evicted?: EvictedPod[];
   /** Evicted pods beyond those listed. */
@@ -903,7 +907,7 @@ export interface MemoryStressor {
 
 /** What a NodeChaos does and to which nodes. Fixed at creation except `paused`. */
 export interface NodeChaosSpec {
-  /** What happens to each target node: `node-drain` cordons it and evicts its pods through the Eviction API (PodDisruptionBudgets are honoured), `node-taint` adds `taint`. Both last `duration` and are undone exactly at the end. The actions that act through the node daemon (kubelet-stop, node-network, node-reboot) come later. */
+  /** What happens to each target node: `node-drain` cordons it and evicts its pods through the Eviction API (PodDisruptionBudgets are honoured), `node-taint` adds `taint`, `kubelet-stop` has the node's kerris daemon stop its kubelet (SIGSTOP), so the node goes NotReady, and continue it (SIGCONT) at the end. Each lasts `duration` and is undone exactly at the end. node-network and node-reboot come later. */
   action: NodeChaosAction;
   /** Which nodes are candidates: those named in `nodes`, and those whose labels match `nodeSelectors` (both given: both must match). At least one of them is required, so no NodeChaos picks among every node by default. */
   selector: NodeSelectorSpec;
@@ -915,7 +919,7 @@ export interface NodeChaosSpec {
   taint?: NodeChaosTaint;
   /** Allows a target to be a node the kerris controller needs: the one node that runs every Ready controller replica. Without it (and without the controller's `--allow-controller-node`) such a node is never a target. */
   allowControllerNode?: boolean;
-  /** How long each node stays drained or tainted, as a Go duration (`30s`, `5m`). Counted from injection; time spent paused does not count. Required, so that every node fault ends on its own. */
+  /** How long each node stays drained, tainted or with its kubelet stopped, as a Go duration (`30s`, `5m`). Counted from injection; time spent paused does not count. Required, so that every node fault ends on its own. */
   duration: string;
   /** Seed for the random pick of targets, 0 to 9007199254740991. When omitted the controller chooses one and reports it in status.seed. */
   seed?: number;
@@ -927,9 +931,9 @@ export interface NodeChaosSpec {
   guards?: Guard[];
 }
 
-/** What happens to each target node: `node-drain` cordons it and evicts its pods through the Eviction API (PodDisruptionBudgets are honoured), `node-taint` adds `taint`. Both last `duration` and are undone exactly at the end. The actions that act through the node daemon (kubelet-stop, node-network, node-reboot) come later. */
-export type NodeChaosAction = 'node-drain' | 'node-taint';
-export const nodeChaosActionValues: readonly NodeChaosAction[] = ['node-drain', 'node-taint'];
+/** What happens to each target node: `node-drain` cordons it and evicts its pods through the Eviction API (PodDisruptionBudgets are honoured), `node-taint` adds `taint`, `kubelet-stop` has the node's kerris daemon stop its kubelet (SIGSTOP), so the node goes NotReady, and continue it (SIGCONT) at the end. Each lasts `duration` and is undone exactly at the end. node-network and node-reboot come later. */
+export type NodeChaosAction = 'node-drain' | 'node-taint' | 'kubelet-stop';
+export const nodeChaosActionValues: readonly NodeChaosAction[] = ['node-drain', 'node-taint', 'kubelet-stop'];
 
 /** Which nodes are candidates: those named in `nodes`, and those whose labels match `nodeSelectors` (both given: both must match). At least one of them is required, so no NodeChaos picks among every node by default. */
 export interface NodeSelectorSpec {

@@ -19,9 +19,10 @@ export async function eventsOf(client: KubeClient, chaos: Experiment): Promise<C
 
 const indent = (text: string, by = '  '): string => text.trimEnd().split('\n').map((l) => `${by}${l}`).join('\n');
 
-/** How a NodeChaos's node record reads: what kerris changed, the pods a drain evicted and where they went. */
+/** How a NodeChaos's node record reads: what kerris changed (or stopped), the pods a drain evicted and where they went. */
 function nodeFaultLines(f: NodeFaultRecord): string[] {
-  const lines = [f.taint ? `taint ${f.taint.key}${f.taint.value ? `=${f.taint.value}` : ''}:${f.taint.effect} added` : f.cordoned ? 'cordoned by kerris' : f.wasUnschedulable ? 'already cordoned before; left cordoned' : 'nothing changed yet'];
+  const lines = [f.taint ? `taint ${f.taint.key}${f.taint.value ? `=${f.taint.value}` : ''}:${f.taint.effect} added` : f.cordoned ? 'cordoned by kerris' : f.wasUnschedulable ? 'already cordoned before; left cordoned'
+    : f.kubeletStopped ? `kubelet stopped by the node's kerris daemon${f.continuedAt ? `, continued at ${f.continuedAt}` : ''}` : 'nothing changed yet'];
   if (f.evicted !== undefined || f.remaining !== undefined) {
     lines.push(`${(f.evicted?.length ?? 0) + (f.evictedTruncated ?? 0)} pod(s) evicted${f.remaining ? `, ${f.remaining} still to go` : ''}${f.refusals ? `, ${f.refusals} refusal(s) by a PodDisruptionBudget${f.lastRefusal ? ` (last: ${f.lastRefusal})` : ''}` : ''}`);
   }

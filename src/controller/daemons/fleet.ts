@@ -20,6 +20,12 @@ export const DAEMON_PORT = 9443;
 export interface FleetOptions {
   /** The store of an informer of the daemon pods only (kerris's namespace, DAEMON_SELECTOR). */
   daemonPods: Store<Pod>;
+  /**
+   * Whether the node's kubelet reports (its Ready condition is True), undefined for a node not known. On a node
+   * whose kubelet does not, the node lifecycle controller marks every pod not Ready, the daemon's too: that says
+   * nothing of the daemon (it still serves, e.g. while NodeChaos kubelet-stop holds the kubelet), so it is asked.
+   */
+  nodeReady: (node: string) => boolean | undefined;
   /** This replica's client certificate, CA bundle and key; renewed by its issuer before expiry. */
   material: () => Promise<TlsMaterial>;
   /** The name daemons' serving certificates carry. */
@@ -84,9 +90,10 @@ const CODES: Readonly<Record<number, string>> = {
 /** The contract this controller speaks (daemon.proto's package version). */
 export const API_VERSION = 2;
 
-export type DaemonFaultKind = 'container-kill' | 'container-freeze' | 'network' | 'stress';
+export type DaemonFaultKind = 'container-kill' | 'container-freeze' | 'network' | 'stress' | 'kubelet-stop';
 const FAULT_KINDS: Readonly<Record<number, DaemonFaultKind>> = {
   [FaultKind.CONTAINER_KILL]: 'container-kill', [FaultKind.CONTAINER_FREEZE]: 'container-freeze', [FaultKind.NETWORK]: 'network', [FaultKind.STRESS]: 'stress',
+  [FaultKind.KUBELET_STOP]: 'kubelet-stop',
 };
 
 /** A daemon's phase number in the controller's words. */
@@ -102,9 +109,10 @@ interface Connection {
   capabilities?: Promise<CapabilitiesResponse>;
 }
 
-function isReady(pod: Pod): boolean {
+/** A daemon pod that serves: Ready, or running with an address on a node whose kubelet does not report readiness. */
+function isServing(pod: Pod, nodeReady: boolean | undefined): boolean {
   return pod.metadata.deletionTimestamp === undefined && pod.status?.phase === 'Running' && pod.status.podIP !== undefined
-    && (pod.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+    && (nodeReady === false || (pod.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'));
 }
 
 export class DaemonFleet {
@@ -117,10 +125,13 @@ export class DaemonFleet {
     this.leaseTtlMs = options.leaseTtlMs;
   }
 
-  /** Ready daemon pods by node name. */
+  /** Serving daemon pods by node name. */
   #daemons(): Map<string, Pod> {
     const found = new Map<string, Pod>();
-    for (const pod of this.#options.daemonPods.list()) if (pod.spec?.nodeName && isReady(pod)) found.set(pod.spec.nodeName, pod);
+    for (const pod of this.#options.daemonPods.list()) {
+      const node = pod.spec?.nodeName;
+      if (node && isServing(pod, this.#options.nodeReady(node))) found.set(node, pod);
+    }
     return found;
   }
 

@@ -1,13 +1,16 @@
 /**
  * NodeChaos as the experiment engine runs it: target nodes picked from the node cache under the protected rules,
- * and one held fault per action, through the API. Targets are nodes: records with an empty namespace, named
- * `node <name>` in Events.
+ * and one held fault per action, through the API (drain, taint) or the node's daemon (kubelet-stop). Targets are
+ * nodes: records with an empty namespace, named `node <name>` in Events.
  */
 import type { NodeChaos } from '../../api/generated/types.ts';
 import type { KubeClient } from '../../kube/client.ts';
 import type { Pod } from '../../kube/types.ts';
 import type { Store } from '../../runtime/store.ts';
+import type { DaemonFleet } from '../daemons/fleet.ts';
 import type { ChaosKind, Fault, TargetNaming, TargetRecord } from '../engine/experiment.ts';
+import type { ClusterView } from '../targets/cluster-view.ts';
+import { kubeletStopFault } from './kubelet-stop.ts';
 import type { NodeObject } from './node-changes.ts';
 import { nodeFault } from './node-fault.ts';
 import { controllerNodeRefusal, matchingNodes, pickNodes, type CandidateNode, type NodePolicy } from './node-selection.ts';
@@ -22,6 +25,9 @@ export interface NodeChaosKindOptions {
   client: KubeClient;
   pods: Store<Pod>;
   nodes: Store<NodeObject>;
+  /** For the actions the node daemons hold. */
+  fleet: DaemonFleet;
+  view: ClusterView;
   /** The controller's namespace, where its own pods run. */
   controllerNamespace: string;
   protectedNamespaces: ReadonlySet<string>;
@@ -49,6 +55,7 @@ export function nodeChaosKind(options: NodeChaosKindOptions): ChaosKind<NodeChao
   const faults: Record<NodeChaos['spec']['action'], Fault<NodeChaos>> = {
     'node-drain': nodeFault(shared, 'node-drain'),
     'node-taint': nodeFault(shared, 'node-taint'),
+    'kubelet-stop': kubeletStopFault({ fleet: options.fleet, view: options.view, nodes: options.nodes, now }),
   };
   const candidates = (): CandidateNode[] => options.nodes.list().map((n) => ({ namespace: '', name: n.metadata.name ?? '', uid: n.metadata.uid ?? '', labels: n.metadata.labels ?? {} }));
   const replicas = () => controllerNodes(options.pods.inNamespace(options.controllerNamespace), options.controllerNamespace);

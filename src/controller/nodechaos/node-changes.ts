@@ -3,7 +3,7 @@
  * what kerris did lives on the node (HELD_ANNOTATION), written in the same patch as the change, so the undo is exact
  * and can be repeated whatever status says after a controller restart.
  */
-import type { AddedTaint, EvictedPod, NodeChaosTaint } from '../../api/generated/types.ts';
+import type { AddedTaint, EvictedPod, NodeChaosTaint, NodeFaultRecord } from '../../api/generated/types.ts';
 import { isApiError, isNotFound } from '../../kube/errors.ts';
 import type { KubeObject, Pod } from '../../kube/types.ts';
 
@@ -21,6 +21,23 @@ export interface Taint {
 export interface NodeObject extends KubeObject {
   spec?: { unschedulable?: boolean; taints?: Taint[] };
   status?: { conditions?: { type: string; status: string; lastTransitionTime?: string }[] };
+}
+
+/** Whether the node's Ready condition is True (its kubelet reports); undefined for no node. */
+export function isNodeReady(node: NodeObject | undefined): boolean | undefined {
+  return node === undefined ? undefined : (node.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+}
+
+/**
+ * What the node's Ready condition adds to `record`: when it went False (its last transition), then when it came back;
+ * each is recorded once. `now` stands in for a condition without a transition time.
+ */
+export function readinessSeen(node: NodeObject | undefined, record: NodeFaultRecord, now: string): Pick<NodeFaultRecord, 'notReadyAt' | 'readyAt'> {
+  const ready = node?.status?.conditions?.find((c) => c.type === 'Ready');
+  const since = ready?.lastTransitionTime ?? now;
+  if (ready !== undefined && ready.status !== 'True' && record.notReadyAt === undefined) return { notReadyAt: since };
+  if (ready?.status === 'True' && record.notReadyAt !== undefined && record.readyAt === undefined) return { readyAt: since };
+  return {};
 }
 
 /** What one NodeChaos did to a node, as the annotation holds it. */

@@ -12,7 +12,7 @@ import type { Pod } from '../../kube/types.ts';
 import type { Store } from '../../runtime/store.ts';
 import { mapLimit } from '../../util/concurrency.ts';
 import type { Fault, RecoverOutcome, TargetRecord } from '../engine/experiment.ts';
-import { evictionOutcome, heldRecord, keptOnDrain, planApply, planUndo, withReplacements, type NodeObject } from './node-changes.ts';
+import { evictionOutcome, heldRecord, keptOnDrain, planApply, planUndo, readinessSeen, withReplacements, type NodeObject } from './node-changes.ts';
 
 /** The evicted pods a record lists; the rest are counted. */
 const EVICTED_RECORDS = 50;
@@ -29,7 +29,7 @@ export interface NodeFaultOptions {
 
 const describeError = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
-export function nodeFault(options: NodeFaultOptions, action: NodeChaos['spec']['action']): Fault<NodeChaos> {
+export function nodeFault(options: NodeFaultOptions, action: 'node-drain' | 'node-taint'): Fault<NodeChaos> {
   const { client, now } = options;
   const at = () => formatTime(now().getTime());
 
@@ -116,14 +116,7 @@ export function nodeFault(options: NodeFaultOptions, action: NodeChaos['spec']['
     return { ...target, nodeFault: next, message };
   }
 
-  /** The node's Ready condition going False and back, as the cache sees it while the fault is held. */
-  function readiness(name: string, record: NodeFaultRecord): Pick<NodeFaultRecord, 'notReadyAt' | 'readyAt'> {
-    const ready = options.nodes.get(name)?.status?.conditions?.find((c) => c.type === 'Ready');
-    const since = ready?.lastTransitionTime ?? at();
-    if (ready !== undefined && ready.status !== 'True' && record.notReadyAt === undefined) return { notReadyAt: since };
-    if (ready?.status === 'True' && record.notReadyAt !== undefined && record.readyAt === undefined) return { readyAt: since };
-    return {};
-  }
+  const readiness = (name: string, record: NodeFaultRecord) => readinessSeen(options.nodes.get(name), record, at());
 
   async function apply(chaos: NodeChaos, pending: readonly TargetRecord[], held: readonly TargetRecord[]): Promise<TargetRecord[]> {
     const injected = await mapLimit(pending, EVICTION_CONCURRENCY, (t) => inject(chaos, t));

@@ -99,6 +99,11 @@ async function waitReady(plane: ControlPlane, node: ClusterNode, since: number, 
 }
 
 /** The node of plane if its kubelet runs. */
+/** The pid of the node's kubelet, a process of this host; undefined when it does not run. */
+export function nodeKubeletPid(node: ClusterNode): Promise<number | undefined> {
+  return kubeletPid(layout(node.stateDir).kubelet);
+}
+
 export async function runningNode(plane: ControlPlane): Promise<ClusterNode | undefined> {
   const l = layout(plane.stateDir);
   const up = await kubeletPid(l.kubelet) !== undefined && await containerdRunning(l.containerd);
