@@ -53,9 +53,12 @@ function describe(check: AccessCheck): string {
   return `${check.verb} ${check.resource}${check.subresource === undefined ? '' : `/${check.subresource}`}`;
 }
 
+/** How a refusal names the action a conditional check is for, e.g. ` (kubelet-stop)`. */
+const forAction = (check: AccessCheck): string => (check.onlyWhen === undefined ? '' : ` (${check.onlyWhen.what})`);
+
 /** The CEL that lets an object through a check without asking: another kind, or a spec the check is not for. */
 function exempt(kind: KindDefinition, check: AccessCheck): string {
-  return `request.kind.kind != '${kind.kind}'${check.onlyWhen === undefined ? '' : ` || !(${check.onlyWhen.expression})`}`;
+  return `request.kind.kind != '${kind.kind}'${check.onlyWhen === undefined ? '' : ` || !(${check.onlyWhen.condition('object.spec')})`}`;
 }
 
 function validations(kind: KindDefinition): object[] {
@@ -63,7 +66,7 @@ function validations(kind: KindDefinition): object[] {
     if (check.namespacesOf === 'cluster') {
       return {
         expression: `${exempt(kind, check)} || ${authorizerCall(check)}`,
-        message: `you may not ${describe(check)} cluster-wide, as this ${kind.kind}${check.onlyWhen === undefined ? '' : ` (${check.onlyWhen.what})`} needs; kerris does only what its requester could do by hand`,
+        message: `you may not ${describe(check)} cluster-wide, as this ${kind.kind}${forAction(check)} needs; kerris does only what its requester could do by hand`,
         reason: 'Forbidden',
       };
     }
@@ -93,11 +96,19 @@ function embeddedValidations(api: ApiGroupVersion, kind: KindDefinition): object
     return target.requesterAccess.map((check) => {
       const spec = `h.${embedded.field}`;
       const path = check.namespacesOf ?? 'spec.selector';
-      // No Schedule or Workflow embeds a kind with cluster-wide checks yet; one that does needs them asked here.
-      if (path === 'cluster' || check.onlyWhen !== undefined) throw new Error(`${kind.kind} embeds ${embedded.kind}, whose cluster-wide or conditional access checks embedding does not ask yet`);
+      // A holder without the kind's field, or whose spec the check is not for, needs nothing.
+      const exemptHolder = `!has(${spec})${check.onlyWhen === undefined ? '' : ` || !(${check.onlyWhen.condition(spec)})`}`;
+      if (path === 'cluster') {
+        // Asked once, not per holder: the authorizer's answer is the same for every one, and each call costs.
+        return {
+          expression: `request.kind.kind != '${kind.kind}' || ${embedded.holders}.all(h, ${exemptHolder}) || ${authorizerCall(check)}`,
+          message: `you may not ${describe(check)} cluster-wide, as ${embedded.place} needs for its ${embedded.field}${forAction(check)}; kerris does only what its requester could do by hand`,
+          reason: 'Forbidden',
+        };
+      }
       return {
-        expression: `request.kind.kind != '${kind.kind}' || ${embedded.holders}.all(h, !has(${spec}) || ${embeddedNamespaces(spec, path)}.all(ns, ${authorizerCall(check)}))`,
-        message: `you may not ${describe(check)} in every namespace ${embedded.place} ${selectorVariables[path].reaches} with its ${embedded.field}; kerris does only what its requester could do by hand`,
+        expression: `request.kind.kind != '${kind.kind}' || ${embedded.holders}.all(h, ${exemptHolder} || ${embeddedNamespaces(spec, path)}.all(ns, ${authorizerCall(check)}))`,
+        message: `you may not ${describe(check)} in every namespace ${embedded.place} ${selectorVariables[path].reaches} with its ${embedded.field}${forAction(check)}; kerris does only what its requester could do by hand`,
         reason: 'Forbidden',
       };
     });

@@ -93,7 +93,7 @@ export const nodeChaos: KindDefinition = {
     { verb: 'create', group: '', resource: 'pods', subresource: 'eviction', namespacesOf: 'cluster' },
     { verb: 'list', group: '', resource: 'nodes', namespacesOf: 'cluster' },
     // Stopping a kubelet makes its node NotReady: what writing the node's status does by hand.
-    { verb: 'update', group: '', resource: 'nodes', subresource: 'status', namespacesOf: 'cluster', onlyWhen: { expression: "object.spec.action == 'kubelet-stop'", what: 'kubelet-stop' } },
+    { verb: 'update', group: '', resource: 'nodes', subresource: 'status', namespacesOf: 'cluster', onlyWhen: { condition: (spec) => `${spec}.action == 'kubelet-stop'`, what: 'kubelet-stop' } },
   ],
   semantics: [
     {

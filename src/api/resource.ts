@@ -81,8 +81,12 @@ export interface AccessCheck {
    * cluster-scoped resources (nodes) and for acts on whatever namespaces a node runs (a drain's evictions).
    */
   readonly namespacesOf?: SelectorPath | 'cluster';
-  /** Asked only of objects this CEL condition over `object.spec` holds for (one action of several), with how a refusal names it. */
-  readonly onlyWhen?: { readonly expression: string; readonly what: string };
+  /**
+   * Asked only of specs this CEL condition holds for (one action of several), with how a refusal names it. A function
+   * of the spec's CEL path (`object.spec`, or an embedding's field such as `h.nodeChaos`), so the same condition is
+   * asked of the kind's own objects and of every Schedule or Workflow that embeds it.
+   */
+  readonly onlyWhen?: { readonly condition: (spec: string) => string; readonly what: string };
 }
 
 export interface ApiGroupVersion {

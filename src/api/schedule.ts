@@ -1,7 +1,9 @@
-/** Schedule: runs a PodChaos or NetworkChaos again and again, on a cron schedule. */
+/** Schedule: runs a chaos experiment (PodChaos, NetworkChaos, StressChaos, NodeChaos) again and again, on a cron schedule. */
 import { celRegex, conditions, dnsLabel, dnsSubdomain, time } from './common.ts';
 import { networkChaos } from './networkchaos.ts';
+import { nodeChaos } from './nodechaos.ts';
 import { podChaos } from './podchaos.ts';
+import { stressChaos } from './stresschaos.ts';
 import type { KindDefinition } from './resource.ts';
 import {
   array, boolean, enumeration, integer, message, messageExpression, object, optional, required, string,
@@ -12,19 +14,32 @@ import {
 export const embeddableKinds = [
   { kind: 'PodChaos', field: 'podChaos', spec: podChaos.spec },
   { kind: 'NetworkChaos', field: 'networkChaos', spec: networkChaos.spec },
+  { kind: 'StressChaos', field: 'stressChaos', spec: stressChaos.spec },
+  { kind: 'NodeChaos', field: 'nodeChaos', spec: nodeChaos.spec },
 ] as const;
+
+/** How an embedding departs from the kind's own spec, for rules its holder states instead. */
+export interface Embedding {
+  /** Rules of the kind's spec the embedding drops. */
+  readonly drop?: (rule: CelRule) => boolean;
+  /** Fields the kind requires that the embedding makes optional. */
+  readonly optionalFields?: readonly string[];
+}
 
 /**
  * An embedded chaos spec is a template, not a running experiment: the rules that keep a running experiment's spec
- * fixed (transition rules on oldSelf) do not apply to it, and `drop` names other rules the embedding replaces.
+ * fixed (transition rules on oldSelf) do not apply to it, and `embedding` names what else its holder replaces.
  */
-export function embeddedSpec(spec: ObjectSchema, typeName: string, description: string, drop: (rule: CelRule) => boolean = () => false): ObjectSchema {
-  const rules = (spec.rules ?? []).filter((rule) => !rule.rule.includes('oldSelf') && !drop(rule));
-  return object(typeName, description, spec.fields, rules);
+export function embeddedSpec(spec: ObjectSchema, typeName: string, description: string, embedding: Embedding = {}): ObjectSchema {
+  const rules = (spec.rules ?? []).filter((rule) => !rule.rule.includes('oldSelf') && !(embedding.drop?.(rule) ?? false));
+  const loosened = new Set(embedding.optionalFields ?? []);
+  const fields = Object.fromEntries(Object.entries(spec.fields).map(([name, field]) => [name, loosened.has(name) ? optional(field.schema) : field]));
+  return object(typeName, description, fields, rules);
 }
 
 const kindNames = embeddableKinds.map((k) => `'${k.kind}'`).join(', ');
-const kindList = embeddableKinds.map((k) => k.kind).join(' or ');
+/** `PodChaos, NetworkChaos, StressChaos or NodeChaos`. */
+const kindList = `${embeddableKinds.slice(0, -1).map((k) => k.kind).join(', ')} or ${embeddableKinds.at(-1)?.kind ?? ''}`;
 
 /** `type`: a kind kerris has, or a refusal naming the kind asked for. */
 function chaosType(description: string): ReturnType<typeof string> {
@@ -58,7 +73,7 @@ const scheduleExpression = string(
 );
 
 /** The fields a Schedule and a Workflow's Schedule step share (Chaos Mesh's ChaosOnlyScheduleSpec), but `suspend`. */
-export function scheduleFields(drop?: (rule: CelRule) => boolean): Record<string, Field> {
+export function scheduleFields(): Record<string, Field> {
   return {
     schedule: required(scheduleExpression),
     timeZone: optional(string('The IANA time zone the cron fields are read in, e.g. `Europe/Berlin`; `UTC` when omitted. A kerris addition.', {
@@ -70,7 +85,7 @@ export function scheduleFields(drop?: (rule: CelRule) => boolean): Record<string
     concurrencyPolicy: optional(enumeration('ConcurrencyPolicy', '`Forbid` (the default; `""` means the same): a slot that comes while a run is still active waits for it, and runs then if `startingDeadlineSeconds` allows; `Allow`: runs may overlap.', ['Forbid', 'Allow', ''])),
     historyLimit: optional(integer('How many runs to keep, active ones included; older finished runs are deleted. Active runs are never deleted. 1 when omitted.', { format: 'int32', minimum: 1, maximum: 100 })),
     type: required(chaosType(`The kind each run creates: ${kindList}.`)),
-    ...Object.fromEntries(embeddableKinds.map((k) => [k.field, optional(embeddedSpec(k.spec, `Scheduled${k.kind}Spec`, `The spec of each ${k.kind} run, when \`type\` is ${k.kind}; as a ${k.kind}'s spec.`, drop))])),
+    ...Object.fromEntries(embeddableKinds.map((k) => [k.field, optional(embeddedSpec(k.spec, `Scheduled${k.kind}Spec`, `The spec of each ${k.kind} run, when \`type\` is ${k.kind}; as a ${k.kind}'s spec.`))])),
   };
 }
 
@@ -152,7 +167,7 @@ export const schedule: KindDefinition = {
     {
       title: 'Who may create one',
       body: `
-Each run is created by the controller's ServiceAccount, so the requester-access policy (\`kerris-requester-access\`, see PodChaos) checks the Schedule itself when it is created: its creator must pass the checks of the kind \`type\` names, against the embedded spec's selectors (\`podChaos.selector\`, or \`networkChaos.selector\` and \`networkChaos.target.selector\`), e.g. \`you may not delete pods in every namespace this Schedule reaches with its podChaos; kerris does only what its requester could do by hand\`. A change of the embedded spec later is checked the same way (the policy matches updates of Schedules), so nobody can widen a Schedule past their own rights.`,
+Each run is created by the controller's ServiceAccount, so the requester-access policy (\`kerris-requester-access\`, see PodChaos) checks the Schedule itself when it is created: its creator must pass the checks of the kind \`type\` names, against the embedded spec's selectors (\`podChaos.selector\`, \`networkChaos.selector\` and \`networkChaos.target.selector\`, \`stressChaos.selector\`), e.g. \`you may not delete pods in every namespace this Schedule reaches with its podChaos; kerris does only what its requester could do by hand\`. A NodeChaos's checks are cluster-wide, as for a NodeChaos itself (\`patch nodes\`, \`create pods/eviction\`, \`list nodes\`, and \`update nodes/status\` for \`kubelet-stop\` alone): \`you may not patch nodes cluster-wide, as this Schedule needs for its nodeChaos; …\`. A change of the embedded spec later is checked the same way (the policy matches updates of Schedules), so nobody can widen a Schedule past their own rights.`,
     },
     {
       title: 'Slots and runs',
@@ -166,6 +181,7 @@ At each slot the controller creates the run \`<schedule name>-<slot in Unix seco
       body: `
 - \`concurrencyPolicy: Forbid\` (the default): while a run is active (not \`Finished\`, \`Aborted\` or \`Failed\`) no other starts; a slot that comes meanwhile waits for it and runs as soon as it ends, if \`startingDeadlineSeconds\` still allows. \`Allow\`: each slot runs whatever runs already.
 - Missed runs: when the controller finds several slots due at once (it was away, or a run held them back), only the latest runs; the others are counted once in \`status.missedRuns\`, described in \`status.lastMissed\` and reported by one Event \`MissedSchedule\` with their count. They are never run late, one after another. A slot older than \`startingDeadlineSeconds\` is missed too.
+- Runs that overlap under \`Allow\` are separate experiments: a NodeChaos run refuses a node an earlier run still holds, since one NodeChaos holds a node at a time.
 - \`historyLimit\` (1 when omitted) runs are kept, active ones included; older finished ones are deleted, oldest first. An active run is never deleted, so more than \`historyLimit\` may exist while they run under \`Allow\`.
 - \`suspend: true\` stops new runs; active runs go on (pause or abort them as any experiment). Slots passed while suspended are neither run nor counted as missed when it is set back to false.`,
     },
@@ -177,7 +193,7 @@ At each slot the controller creates the run \`<schedule name>-<slot in Unix seco
   ],
   differencesFromChaosMesh: [
     { topic: 'apiVersion', chaosMesh: '`chaos-mesh.org/v1alpha1`', kerris: '`chaos.kerris.dev/v1alpha1`' },
-    { topic: '`type`', chaosMesh: 'Any chaos kind, or `Workflow` with `workflow`.', kerris: `${kindList}; any other kind is refused at admission naming it (\`StressChaos is not a kind a kerris Schedule runs yet; a Schedule runs ${kindList}\`).` },
+    { topic: '`type`', chaosMesh: 'Any chaos kind, or `Workflow` with `workflow`.', kerris: `${kindList}; any other kind is refused at admission naming it (\`IOChaos is not a kind a kerris Schedule runs yet; a Schedule runs ${kindList}\`).` },
     { topic: 'Time zone', chaosMesh: 'The chaos-controller-manager\'s own time zone (or a `CRON_TZ=` prefix).', kerris: '`spec.timeZone` (IANA name), else a `CRON_TZ=`/`TZ=` prefix, else UTC; never the controller\'s.' },
     { topic: 'Pause', chaosMesh: 'The annotation `experiment.chaos-mesh.org/pause: "true"` stops new runs and pauses the running ones.', kerris: '`spec.suspend: true` stops new runs only; running ones go on (pause them with their own `spec.paused`). The annotation is not read.' },
     { topic: '`@every`', chaosMesh: 'Counted from the previous run.', kerris: 'Counted from the Schedule\'s creation, on a fixed grid, so slots do not drift.' },

@@ -172,7 +172,6 @@ As for every chaos kind: the counts \`selected\`, \`injected\`, \`recovered\` an
     { topic: '`load`', chaosMesh: '0 to 100; 0 is a stressor that sleeps.', kerris: '1 to 100 (omit the cpu stressor for none); 100 when omitted, as there.' },
     { topic: '`size`', chaosMesh: 'Bytes with a unit or a percentage of the memory, passed to its stressor; required by its stressor though optional in the schema.', kerris: 'Required; the same units, binary either way (`256MB` is 256 MiB), at least 1 MiB; a percentage is of the container\'s memory limit (of the node\'s memory without one). Held in all, split evenly over the workers.' },
     { topic: '`time` (memory growth)', chaosMesh: 'Newer releases ramp the memory up over `time`.', kerris: 'Not supported (kubectl reports it as an unknown field): the memory is held from the start.' },
-    { topic: 'In Schedules and Workflows', chaosMesh: 'A Schedule\'s `type` or a Workflow step, like every kind.', kerris: 'Not yet: a Schedule or Workflow that embeds a StressChaos is refused at admission with a message naming it.' },
     { topic: 'Pause, dry run, seed, duration, guards, verdict', chaosMesh: 'As for its other kinds.', kerris: 'As in PodChaos: `spec.paused`, `spec.dryRun`, `spec.seed`, duration counted from injection, `spec.guards`, `status.verdict`.' },
   ],
 };

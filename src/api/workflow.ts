@@ -43,8 +43,15 @@ const conditionalBranch = object('ConditionalBranch', 'A step to run after a Sta
   })),
 });
 
-/** The workflow sets each chaos step's duration from `deadline`, so pod-failure's own rule gives way to the template's. */
-const dropsDurationRule = (rule: CelRule): boolean => rule.rule.includes('has(self.duration)');
+/**
+ * The workflow sets each chaos step's duration from `deadline` when the step sets none, so a kind's own demand for a
+ * duration (pod-failure's rule, NodeChaos's required field) gives way to the template's rules below, which accept
+ * either.
+ */
+const durationEmbedding = { drop: (rule: CelRule): boolean => rule.rule.includes('has(self.duration)'), optionalFields: ['duration'] } as const;
+
+/** Kinds whose own spec requires `duration`, so that every fault of theirs ends on its own. */
+const durationRequired = embeddableKinds.filter((k) => k.spec.fields['duration']?.required === true);
 
 const scheduleStep = object('WorkflowSchedule', 'A Schedule run as a step (Chaos Mesh\'s ChaosOnlyScheduleSpec): the fields of a Schedule\'s spec but `suspend`.', scheduleFields(), embeddedSpecRules);
 
@@ -70,7 +77,7 @@ const template: ObjectSchema = object('WorkflowTemplate', 'One step of a workflo
   children: optional(array('The templates a Serial step runs one after another, or a Parallel step at once.', templateName('A template name.'), { maxItems: 32 })),
   conditionalBranches: optional(array('After a StatusCheck step: the templates to run next, each when its expression holds. A kerris extension of Chaos Mesh\'s, which branches only after a Task.', conditionalBranch, { maxItems: 16 })),
   abortWithStatusCheck: optional(boolean('StatusCheck only: when the check fails, abort the whole workflow, taking every fault it holds away.')),
-  ...Object.fromEntries(embeddableKinds.map((k) => [k.field, optional(embeddedSpec(k.spec, `Workflow${k.kind}Spec`, `The ${k.kind} this step creates, when \`templateType\` is ${k.kind}; as a ${k.kind}'s spec. Its duration defaults to the step's \`deadline\`.`, dropsDurationRule))])),
+  ...Object.fromEntries(embeddableKinds.map((k) => [k.field, optional(embeddedSpec(k.spec, `Workflow${k.kind}Spec`, `The ${k.kind} this step creates, when \`templateType\` is ${k.kind}; as a ${k.kind}'s spec. Its duration defaults to the step's \`deadline\`.`, durationEmbedding))])),
   schedule: optional(scheduleStep),
   // Its own type name: the StatusCheck kind's spec carries immutability rules this one does not.
   statusCheck: optional({ ...statusCheckSpec, typeName: 'WorkflowStatusCheckSpec', description: 'The StatusCheck this step creates, when `templateType` is StatusCheck; as a StatusCheck\'s spec. Its duration defaults to the step\'s `deadline`.' }),
@@ -92,6 +99,12 @@ const template: ObjectSchema = object('WorkflowTemplate', 'One step of a workflo
     fieldPath: '.deadline',
     reason: 'FieldValueRequired',
   },
+  ...durationRequired.map((k): CelRule => ({
+    rule: `self.templateType != '${k.kind}' || !has(self.${k.field}) || has(self.deadline) || has(self.${k.field}.duration)`,
+    message: message(`a ${k.kind} step needs deadline (or ${k.field}.duration), so that its fault ends on its own`),
+    fieldPath: '.deadline',
+    reason: 'FieldValueRequired',
+  })),
 ]);
 
 const workflowSpec: ObjectSchema = object('WorkflowSpec', 'The steps of a workflow and where it starts. Fixed at creation.', {
@@ -184,14 +197,14 @@ export const workflow: KindDefinition = {
     {
       title: 'Who may create one',
       body: `
-Steps are created by the controller's ServiceAccount, so the requester-access policy (\`kerris-requester-access\`, see PodChaos) checks the Workflow itself when it is created, against every embedded spec: for each template (and each Schedule template's embedded spec), its creator must pass the checks of that template's kind against its selectors, e.g. \`you may not delete pods in every namespace a template of this Workflow reaches with its podChaos; …\`. The spec is fixed at creation.`,
+Steps are created by the controller's ServiceAccount, so the requester-access policy (\`kerris-requester-access\`, see PodChaos) checks the Workflow itself when it is created, against every embedded spec: for each template (and each Schedule template's embedded spec), its creator must pass the checks of that template's kind against its selectors, e.g. \`you may not delete pods in every namespace a template of this Workflow reaches with its podChaos; …\`, and a NodeChaos template's checks cluster-wide, e.g. \`you may not update nodes/status cluster-wide, as a template of this Workflow needs for its nodeChaos (kubelet-stop); …\`. The spec is fixed at creation.`,
     },
     {
       title: 'Steps',
       body: `
 The controller starts at \`entry\` and records each step it reaches in \`status.nodes\` with \`startTime\`, \`endTime\` and \`endReason\`:
 - \`Serial\` runs \`children\` one after another, each once the one before has ended; \`Parallel\` starts them all at once. Either ends when its children have.
-- \`PodChaos\`, \`NetworkChaos\`: creates \`<workflow>-<node>\` from the embedded spec with an ownerReference to the Workflow; its \`duration\` is the template's \`deadline\` when it sets none, so a pod-failure or a NetworkChaos ends on its own. The step ends when the experiment does, with every fault taken away.
+- \`PodChaos\`, \`NetworkChaos\`, \`StressChaos\`, \`NodeChaos\`: creates \`<workflow>-<node>\` from the embedded spec with an ownerReference to the Workflow; its \`duration\` is the template's \`deadline\` when it sets none, so a pod-failure, a NetworkChaos or a StressChaos ends on its own. A NodeChaos requires a duration, so its step needs \`deadline\` or \`nodeChaos.duration\` (refused at admission otherwise), and a NodeChaos always ends on its own. The step ends when the experiment does, with every fault taken away.
 - \`Suspend\` waits for \`deadline\`, counted from its \`startTime\` in status, so a restarted controller resumes the same wait.
 - \`Schedule\` creates a Schedule from \`schedule\`, which runs until \`deadline\`; then it is deleted (no slot runs after it), its runs that have not ended get the abort annotation, and the step ends once the Schedule is gone and none of its runs holds a fault. Its ended runs go with it (ownerReferences).
 - \`StatusCheck\` creates a StatusCheck from \`statusCheck\` and ends with its result: \`Failure\` when it completed with \`FailureThresholdExceed\`, or (\`mode: Synchronous\`) when its duration or the step's deadline passed without \`SuccessThresholdExceed\`; \`Success\` otherwise (a Continuous check that lasted its duration without failing). A StatusCheck still running at the step's deadline is deleted. With \`abortWithStatusCheck: true\`, a \`Failure\` aborts the workflow. Otherwise \`conditionalBranches\` start every target whose \`expression\` holds over \`result\`.
@@ -214,9 +227,9 @@ Chaos Mesh evaluates \`conditionalBranches\` only after a \`Task\` step, over it
   ],
   differencesFromChaosMesh: [
     { topic: 'apiVersion', chaosMesh: '`chaos-mesh.org/v1alpha1`', kerris: '`chaos.kerris.dev/v1alpha1`' },
-    { topic: '`templateType`', chaosMesh: 'Task, Serial, Parallel, Suspend, Schedule, StatusCheck and every chaos kind.', kerris: `${templateTypes.join(', ')}. Any other (\`Task\`, \`StressChaos\`, …) is refused at admission naming it, before anything runs: \`StressChaos is not a template type a kerris Workflow runs yet; …\`.` },
+    { topic: '`templateType`', chaosMesh: 'Task, Serial, Parallel, Suspend, Schedule, StatusCheck and every chaos kind.', kerris: `${templateTypes.join(', ')}. Any other (\`Task\`, \`IOChaos\`, …) is refused at admission naming it, before anything runs: \`Task is not a template type a kerris Workflow runs yet; …\`.` },
     { topic: 'Chaos `duration` in a step', chaosMesh: 'Refused: the step\'s `deadline` is the duration.', kerris: 'Allowed: the experiment ends at its duration or the deadline, whichever comes first; without it the deadline is the duration.' },
-    { topic: 'Deadline', chaosMesh: 'Optional everywhere but Suspend; a Schedule step without one never ends.', kerris: 'Required for Suspend and Schedule, and for a pod-failure step without duration. A chaos step ended by it is aborted (faults taken away at once) and its end recorded when they are.' },
+    { topic: 'Deadline', chaosMesh: 'Optional everywhere but Suspend; a Schedule step without one never ends.', kerris: 'Required for Suspend and Schedule, and for a pod-failure or NodeChaos step without duration. A chaos step ended by it is aborted (faults taken away at once) and its end recorded when they are.' },
     { topic: '`conditionalBranches`', chaosMesh: 'After a Task, over `exitCode` and `stdout`, in the expr language.', kerris: 'After a StatusCheck, over `result`, in the comparison subset of expr; `exitCode`/`stdout` refused at admission.' },
     { topic: 'A failing step', chaosMesh: 'The workflow goes on with the next steps.', kerris: 'The workflow stops: what runs is aborted, phase `Failed`.' },
     { topic: 'Nodes', chaosMesh: 'A WorkflowNode object per step.', kerris: '`status.nodes` of the Workflow, at most 128; no WorkflowNode kind.' },

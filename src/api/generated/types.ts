@@ -176,7 +176,7 @@ export const scheduleResource = {
   crdName: 'schedules.chaos.kerris.dev',
 } as const;
 
-/** Schedule creates a PodChaos or NetworkChaos from its template at each slot of a cron schedule, keeps the last few, and reports slots it missed. */
+/** Schedule creates a PodChaos, NetworkChaos, StressChaos or NodeChaos from its template at each slot of a cron schedule, keeps the last few, and reports slots it missed. */
 export interface Schedule {
   apiVersion: 'chaos.kerris.dev/v1alpha1';
   kind: 'Schedule';
@@ -1059,12 +1059,16 @@ export interface ScheduleSpec {
   concurrencyPolicy?: ConcurrencyPolicy;
   /** How many runs to keep, active ones included; older finished runs are deleted. Active runs are never deleted. 1 when omitted. */
   historyLimit?: number;
-  /** The kind each run creates: PodChaos or NetworkChaos. */
+  /** The kind each run creates: PodChaos, NetworkChaos, StressChaos or NodeChaos. */
   type: string;
   /** The spec of each PodChaos run, when `type` is PodChaos; as a PodChaos's spec. */
   podChaos?: ScheduledPodChaosSpec;
   /** The spec of each NetworkChaos run, when `type` is NetworkChaos; as a NetworkChaos's spec. */
   networkChaos?: ScheduledNetworkChaosSpec;
+  /** The spec of each StressChaos run, when `type` is StressChaos; as a StressChaos's spec. */
+  stressChaos?: ScheduledStressChaosSpec;
+  /** The spec of each NodeChaos run, when `type` is NodeChaos; as a NodeChaos's spec. */
+  nodeChaos?: ScheduledNodeChaosSpec;
   /** Stops new runs while true; active runs go on. Slots that pass meanwhile are not run later, nor counted as missed. A kerris addition: Chaos Mesh pauses a Schedule with an annotation. */
   suspend?: boolean;
 }
@@ -1074,8 +1078,8 @@ export type ConcurrencyPolicy = 'Forbid' | 'Allow' | '';
 export const concurrencyPolicyValues: readonly ConcurrencyPolicy[] = ['Forbid', 'Allow', ''];
 
 /** Values ScheduleTemplateType usually holds; the field itself accepts any string. */
-export type ScheduleTemplateType = 'PodChaos' | 'NetworkChaos';
-export const scheduleTemplateTypeValues: readonly ScheduleTemplateType[] = ['PodChaos', 'NetworkChaos'];
+export type ScheduleTemplateType = 'PodChaos' | 'NetworkChaos' | 'StressChaos' | 'NodeChaos';
+export const scheduleTemplateTypeValues: readonly ScheduleTemplateType[] = ['PodChaos', 'NetworkChaos', 'StressChaos', 'NodeChaos'];
 
 /** The spec of each PodChaos run, when `type` is PodChaos; as a PodChaos's spec. */
 export interface ScheduledPodChaosSpec {
@@ -1146,6 +1150,58 @@ export interface ScheduledNetworkChaosSpec {
   /** Pauses the experiment: every fault is taken away, and nothing new is injected until it is set back to false. The only spec field that may change after creation. */
   paused?: boolean;
   /** Selects and reports the targets in status without injecting anything. */
+  dryRun?: boolean;
+  /** Checks of the steady state while the fault is held (a kerris extension): when one fails for its `for` window, every target is recovered at once and the experiment ends Aborted. Evaluated by the leading controller; see docs/checks.md. */
+  guards?: Guard[];
+}
+
+/** The spec of each StressChaos run, when `type` is StressChaos; as a StressChaos's spec. */
+export interface ScheduledStressChaosSpec {
+  /** Which pods are candidates. Every field given must match (they are ANDed), except `pods`, which names pods directly and ignores the other fields. An empty selector matches every pod in the experiment's namespace. */
+  selector: PodSelectorSpec;
+  /** How many of the candidate pods become targets: `one` picks one, `all` takes all, `fixed` picks `value` pods, `fixed-percent` picks `value` percent (rounded up), `random-max-percent` picks a random share from 1 to `value` percent (rounded up). Picks are random; `seed` makes them repeatable. */
+  mode: SelectorMode;
+  /** How many to pick: a pod count for `fixed`, a percentage from 1 to 100 for `fixed-percent` and `random-max-percent`. A string, as in Chaos Mesh. Not used with `one` and `all`. */
+  value?: string;
+  /** The stressors to run in each target container: `cpu`, `memory`, or both. */
+  stressors: Stressors;
+  /** Chaos Mesh's raw stress-ng command line. Not supported: must be absent or empty. */
+  stressngStressors?: string;
+  /** The containers to stress; when omitted, the pod's first container (as in Chaos Mesh). */
+  containerNames?: string[];
+  /** How long the stressors run, as a Go duration (`30s`, `5m`, `1h30m`). Counted from injection; time spent paused does not count. When omitted they run until the StressChaos is deleted or paused. */
+  duration?: string;
+  /** Seed for the random pick of targets, 0 to 9007199254740991. The same seed over the same candidate pods picks the same targets. When omitted the controller chooses one and reports it in status.seed. */
+  seed?: number;
+  /** Pauses the experiment: the stressors are stopped, and nothing new is injected until it is set back to false. The only spec field that may change after creation. */
+  paused?: boolean;
+  /** Selects and reports the targets in status without injecting anything. */
+  dryRun?: boolean;
+  /** Checks of the steady state while the fault is held (a kerris extension): when one fails for its `for` window, every target is recovered at once and the experiment ends Aborted. Evaluated by the leading controller; see docs/checks.md. */
+  guards?: Guard[];
+}
+
+/** The spec of each NodeChaos run, when `type` is NodeChaos; as a NodeChaos's spec. */
+export interface ScheduledNodeChaosSpec {
+  /** What happens to each target node: `node-drain` cordons it and evicts its pods through the Eviction API (PodDisruptionBudgets are honoured), `node-taint` adds `taint`, `kubelet-stop` has the node's kerris daemon stop its kubelet (SIGSTOP), so the node goes NotReady, and continue it (SIGCONT) at the end. Each lasts `duration` and is undone exactly at the end. node-network and node-reboot come later. */
+  action: NodeChaosAction;
+  /** Which nodes are candidates: those named in `nodes`, and those whose labels match `nodeSelectors` (both given: both must match). At least one of them is required, so no NodeChaos picks among every node by default. */
+  selector: NodeSelectorSpec;
+  /** How many of the candidate nodes become targets: `one`, `all`, `fixed` (`value` nodes), `fixed-percent` (`value` percent, rounded up), `random-max-percent` (a random share from 1 to `value` percent, rounded up). Picks are random; `seed` makes them repeatable. */
+  mode: SelectorMode;
+  /** How many to pick: a node count for `fixed`, a percentage from 1 to 100 for `fixed-percent` and `random-max-percent`. A string, as in Chaos Mesh. Not used with `one` and `all`. */
+  value?: string;
+  /** The taint `node-taint` adds to each target node for `duration`. */
+  taint?: NodeChaosTaint;
+  /** Allows a target to be a node the kerris controller needs: the one node that runs every Ready controller replica. Without it (and without the controller's `--allow-controller-node`) such a node is never a target. */
+  allowControllerNode?: boolean;
+  /** How long each node stays drained, tainted or with its kubelet stopped, as a Go duration (`30s`, `5m`). Counted from injection; time spent paused does not count. Required, so that every node fault ends on its own. */
+  duration: string;
+  /** Seed for the random pick of targets, 0 to 9007199254740991. When omitted the controller chooses one and reports it in status.seed. */
+  seed?: number;
+  /** Pauses the experiment: every node is uncordoned or untainted, and nothing new is done until it is set back to false. The only spec field that may change after creation. */
+  paused?: boolean;
+  /** Selects and reports the target nodes in status without touching them. */
   dryRun?: boolean;
   /** Checks of the steady state while the fault is held (a kerris extension): when one fails for its `for` window, every target is recovered at once and the experiment ends Aborted. Evaluated by the leading controller; see docs/checks.md. */
   guards?: Guard[];
@@ -1229,7 +1285,7 @@ export interface WorkflowSpec {
 export interface WorkflowTemplate {
   /** The template's name, unique in the workflow; `entry`, `children` and branch targets refer to it. */
   name: string;
-  /** What the step does: `Serial`, `Parallel`, `Suspend`, `Schedule`, `StatusCheck`, `PodChaos`, `NetworkChaos`. */
+  /** What the step does: `Serial`, `Parallel`, `Suspend`, `Schedule`, `StatusCheck`, `PodChaos`, `NetworkChaos`, `StressChaos`, `NodeChaos`. */
   templateType: string;
   /** The longest the step may run, from its start. When it passes, the step is ended: a chaos step's faults are taken away (the run is aborted), a Schedule is deleted, a Suspend, Serial or Parallel ends with every step under it. Required for Suspend and Schedule. */
   deadline?: string;
@@ -1243,6 +1299,10 @@ export interface WorkflowTemplate {
   podChaos?: WorkflowPodChaosSpec;
   /** The NetworkChaos this step creates, when `templateType` is NetworkChaos; as a NetworkChaos's spec. Its duration defaults to the step's `deadline`. */
   networkChaos?: WorkflowNetworkChaosSpec;
+  /** The StressChaos this step creates, when `templateType` is StressChaos; as a StressChaos's spec. Its duration defaults to the step's `deadline`. */
+  stressChaos?: WorkflowStressChaosSpec;
+  /** The NodeChaos this step creates, when `templateType` is NodeChaos; as a NodeChaos's spec. Its duration defaults to the step's `deadline`. */
+  nodeChaos?: WorkflowNodeChaosSpec;
   /** A Schedule run as a step (Chaos Mesh's ChaosOnlyScheduleSpec): the fields of a Schedule's spec but `suspend`. */
   schedule?: WorkflowSchedule;
   /** The StatusCheck this step creates, when `templateType` is StatusCheck; as a StatusCheck's spec. Its duration defaults to the step's `deadline`. */
@@ -1250,8 +1310,8 @@ export interface WorkflowTemplate {
 }
 
 /** Values TemplateType usually holds; the field itself accepts any string. */
-export type TemplateType = 'Serial' | 'Parallel' | 'Suspend' | 'Schedule' | 'StatusCheck' | 'PodChaos' | 'NetworkChaos';
-export const templateTypeValues: readonly TemplateType[] = ['Serial', 'Parallel', 'Suspend', 'Schedule', 'StatusCheck', 'PodChaos', 'NetworkChaos'];
+export type TemplateType = 'Serial' | 'Parallel' | 'Suspend' | 'Schedule' | 'StatusCheck' | 'PodChaos' | 'NetworkChaos' | 'StressChaos' | 'NodeChaos';
+export const templateTypeValues: readonly TemplateType[] = ['Serial', 'Parallel', 'Suspend', 'Schedule', 'StatusCheck', 'PodChaos', 'NetworkChaos', 'StressChaos', 'NodeChaos'];
 
 /** A step to run after a StatusCheck step, when `expression` holds. */
 export interface ConditionalBranch {
@@ -1335,6 +1395,58 @@ export interface WorkflowNetworkChaosSpec {
   guards?: Guard[];
 }
 
+/** The StressChaos this step creates, when `templateType` is StressChaos; as a StressChaos's spec. Its duration defaults to the step's `deadline`. */
+export interface WorkflowStressChaosSpec {
+  /** Which pods are candidates. Every field given must match (they are ANDed), except `pods`, which names pods directly and ignores the other fields. An empty selector matches every pod in the experiment's namespace. */
+  selector: PodSelectorSpec;
+  /** How many of the candidate pods become targets: `one` picks one, `all` takes all, `fixed` picks `value` pods, `fixed-percent` picks `value` percent (rounded up), `random-max-percent` picks a random share from 1 to `value` percent (rounded up). Picks are random; `seed` makes them repeatable. */
+  mode: SelectorMode;
+  /** How many to pick: a pod count for `fixed`, a percentage from 1 to 100 for `fixed-percent` and `random-max-percent`. A string, as in Chaos Mesh. Not used with `one` and `all`. */
+  value?: string;
+  /** The stressors to run in each target container: `cpu`, `memory`, or both. */
+  stressors: Stressors;
+  /** Chaos Mesh's raw stress-ng command line. Not supported: must be absent or empty. */
+  stressngStressors?: string;
+  /** The containers to stress; when omitted, the pod's first container (as in Chaos Mesh). */
+  containerNames?: string[];
+  /** How long the stressors run, as a Go duration (`30s`, `5m`, `1h30m`). Counted from injection; time spent paused does not count. When omitted they run until the StressChaos is deleted or paused. */
+  duration?: string;
+  /** Seed for the random pick of targets, 0 to 9007199254740991. The same seed over the same candidate pods picks the same targets. When omitted the controller chooses one and reports it in status.seed. */
+  seed?: number;
+  /** Pauses the experiment: the stressors are stopped, and nothing new is injected until it is set back to false. The only spec field that may change after creation. */
+  paused?: boolean;
+  /** Selects and reports the targets in status without injecting anything. */
+  dryRun?: boolean;
+  /** Checks of the steady state while the fault is held (a kerris extension): when one fails for its `for` window, every target is recovered at once and the experiment ends Aborted. Evaluated by the leading controller; see docs/checks.md. */
+  guards?: Guard[];
+}
+
+/** The NodeChaos this step creates, when `templateType` is NodeChaos; as a NodeChaos's spec. Its duration defaults to the step's `deadline`. */
+export interface WorkflowNodeChaosSpec {
+  /** What happens to each target node: `node-drain` cordons it and evicts its pods through the Eviction API (PodDisruptionBudgets are honoured), `node-taint` adds `taint`, `kubelet-stop` has the node's kerris daemon stop its kubelet (SIGSTOP), so the node goes NotReady, and continue it (SIGCONT) at the end. Each lasts `duration` and is undone exactly at the end. node-network and node-reboot come later. */
+  action: NodeChaosAction;
+  /** Which nodes are candidates: those named in `nodes`, and those whose labels match `nodeSelectors` (both given: both must match). At least one of them is required, so no NodeChaos picks among every node by default. */
+  selector: NodeSelectorSpec;
+  /** How many of the candidate nodes become targets: `one`, `all`, `fixed` (`value` nodes), `fixed-percent` (`value` percent, rounded up), `random-max-percent` (a random share from 1 to `value` percent, rounded up). Picks are random; `seed` makes them repeatable. */
+  mode: SelectorMode;
+  /** How many to pick: a node count for `fixed`, a percentage from 1 to 100 for `fixed-percent` and `random-max-percent`. A string, as in Chaos Mesh. Not used with `one` and `all`. */
+  value?: string;
+  /** The taint `node-taint` adds to each target node for `duration`. */
+  taint?: NodeChaosTaint;
+  /** Allows a target to be a node the kerris controller needs: the one node that runs every Ready controller replica. Without it (and without the controller's `--allow-controller-node`) such a node is never a target. */
+  allowControllerNode?: boolean;
+  /** How long each node stays drained, tainted or with its kubelet stopped, as a Go duration (`30s`, `5m`). Counted from injection; time spent paused does not count. Required, so that every node fault ends on its own. */
+  duration?: string;
+  /** Seed for the random pick of targets, 0 to 9007199254740991. When omitted the controller chooses one and reports it in status.seed. */
+  seed?: number;
+  /** Pauses the experiment: every node is uncordoned or untainted, and nothing new is done until it is set back to false. The only spec field that may change after creation. */
+  paused?: boolean;
+  /** Selects and reports the target nodes in status without touching them. */
+  dryRun?: boolean;
+  /** Checks of the steady state while the fault is held (a kerris extension): when one fails for its `for` window, every target is recovered at once and the experiment ends Aborted. Evaluated by the leading controller; see docs/checks.md. */
+  guards?: Guard[];
+}
+
 /** A Schedule run as a step (Chaos Mesh's ChaosOnlyScheduleSpec): the fields of a Schedule's spec but `suspend`. */
 export interface WorkflowSchedule {
   /** When to run, in the controller's parser: five cron fields (minute hour day-of-month month day-of-week), or six with seconds first; a descriptor (`@yearly`, `@annually`, `@monthly`, `@weekly`, `@daily`, `@midnight`, `@hourly`); or `@every <duration>` (`@every 10s`, `@every 1h30m`). A `CRON_TZ=<zone> ` prefix is read as `timeZone`. */
@@ -1347,12 +1459,16 @@ export interface WorkflowSchedule {
   concurrencyPolicy?: ConcurrencyPolicy;
   /** How many runs to keep, active ones included; older finished runs are deleted. Active runs are never deleted. 1 when omitted. */
   historyLimit?: number;
-  /** The kind each run creates: PodChaos or NetworkChaos. */
+  /** The kind each run creates: PodChaos, NetworkChaos, StressChaos or NodeChaos. */
   type: string;
   /** The spec of each PodChaos run, when `type` is PodChaos; as a PodChaos's spec. */
   podChaos?: ScheduledPodChaosSpec;
   /** The spec of each NetworkChaos run, when `type` is NetworkChaos; as a NetworkChaos's spec. */
   networkChaos?: ScheduledNetworkChaosSpec;
+  /** The spec of each StressChaos run, when `type` is StressChaos; as a StressChaos's spec. */
+  stressChaos?: ScheduledStressChaosSpec;
+  /** The spec of each NodeChaos run, when `type` is NodeChaos; as a NodeChaos's spec. */
+  nodeChaos?: ScheduledNodeChaosSpec;
 }
 
 /** The StatusCheck this step creates, when `templateType` is StatusCheck; as a StatusCheck's spec. Its duration defaults to the step's `deadline`. */
