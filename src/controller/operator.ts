@@ -150,7 +150,7 @@ export function buildOperator(client: KubeClient, config: OperatorConfig, logger
   const scheduleController = new Controller<Schedule>({
     name: 'schedule', informer: scheduleObjects, concurrency: config.concurrency, metrics, logger, shouldEnqueueUpdate: specOrLifecycleChanged,
     reconcile: (_schedule, ctx) => scheduleReconciler.reconcile({ namespace: ctx.namespace ?? '', name: ctx.name }),
-  }).watches(podExperiments, (run) => ownerKeys(run, 'Schedule')).watches(networkExperiments, (run) => ownerKeys(run, 'Schedule'));
+  });
   const workflowObjects = new Informer<Workflow>({ client, resource: workflows, logger, observer: metrics.informerObserver('workflows') });
   const workflowReconciler = new WorkflowReconciler({ client, events });
   // Deadlines and Suspends are its requeue; its steps' changes (an experiment ended, a check completed) and an abort wake it.
@@ -158,8 +158,16 @@ export function buildOperator(client: KubeClient, config: OperatorConfig, logger
     name: 'workflow', informer: workflowObjects, concurrency: config.concurrency, metrics, logger,
     shouldEnqueueUpdate: anyOf(specOrLifecycleChanged, annotationChanged(ABORT_ANNOTATION)),
     reconcile: (_workflow, ctx) => workflowReconciler.reconcile({ namespace: ctx.namespace ?? '', name: ctx.name }),
-  }).watches(podExperiments, (step) => ownerKeys(step, 'Workflow')).watches(networkExperiments, (step) => ownerKeys(step, 'Workflow'))
-    .watches(checks, (step) => ownerKeys(step, 'Workflow')).watches(scheduleObjects, (step) => ownerKeys(step, 'Workflow'));
+  }).watches(checks, (step) => ownerKeys(step, 'Workflow')).watches(scheduleObjects, (step) => ownerKeys(step, 'Workflow'));
+  /** A Schedule's runs and a Workflow's chaos steps, of every kind either creates (chaos-objects.ts), wake their owner. */
+  function ownedExperiments<T extends Experiment>(experiments: Informer<T>): void {
+    scheduleController.watches(experiments, (run) => ownerKeys(run, 'Schedule'));
+    workflowController.watches(experiments, (step) => ownerKeys(step, 'Workflow'));
+  }
+  ownedExperiments(podExperiments);
+  ownedExperiments(networkExperiments);
+  ownedExperiments(stressExperiments);
+  ownedExperiments(nodeExperiments);
   const controllers = [
     chaosController('podchaos', podExperiments, podChaosKind({ client, view, fleet, safety })),
     chaosController('networkchaos', networkExperiments, networkChaosKind({ view, fleet, safety }), networkChaosReach),

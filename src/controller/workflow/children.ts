@@ -9,7 +9,7 @@ import { apiVersion } from '../../api/generated/types.ts';
 import type { Resource } from '../../kube/resource.ts';
 import type { KubeObject } from '../../kube/types.ts';
 import { ABORT_ANNOTATION } from '../engine/lifecycle.ts';
-import { chaosResources, controllerReference, type ChaosKindName, type ChaosObject } from '../schedule/chaos-objects.ts';
+import { chaosResources, controllerReference, type ChaosObject } from '../schedule/chaos-objects.ts';
 import { schedules } from '../schedule/resource.ts';
 import { statusChecks } from '../statuscheck/resource.ts';
 import type { ChildKind, Observation } from './plan.ts';
@@ -48,6 +48,9 @@ function childSpec(kind: ChildKind, template: WorkflowTemplate): object {
   switch (kind) {
     case 'PodChaos': return withDeadline(template.podChaos);
     case 'NetworkChaos': return withDeadline(template.networkChaos);
+    case 'StressChaos': return withDeadline(template.stressChaos);
+    // NodeChaos requires a duration; admission makes a step without one have a deadline.
+    case 'NodeChaos': return withDeadline(template.nodeChaos);
     case 'StatusCheck': return withDeadline(template.statusCheck);
     case 'Schedule': {
       if (template.schedule === undefined) throw new Error(`template ${template.name} of type Schedule has no schedule`);
@@ -103,5 +106,3 @@ export function observe(kind: Exclude<ChildKind, 'Schedule'>, object: KubeObject
   if (kind === 'StatusCheck') return statusCheckObservation(object as StatusCheck);
   return chaosObservation(object as ChaosObject);
 }
-
-export const isChaosChild = (kind: ChildKind): kind is ChaosKindName => kind === 'PodChaos' || kind === 'NetworkChaos';

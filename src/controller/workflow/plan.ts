@@ -5,9 +5,10 @@
  * only gathers the observations and carries the plan out, so every rule here is tested without a cluster.
  */
 import type {
-  WorkflowCondition, WorkflowNode, WorkflowNodeEndReason, WorkflowNodePhase, WorkflowPhase, WorkflowSpec, WorkflowStatus,
-  WorkflowTemplate, WorkflowVerdict,
+  ScheduleTemplateType, WorkflowCondition, WorkflowNode, WorkflowNodeEndReason, WorkflowNodePhase, WorkflowPhase, WorkflowSpec,
+  WorkflowStatus, WorkflowTemplate, WorkflowVerdict,
 } from '../../api/generated/types.ts';
+import { scheduleTemplateTypeValues } from '../../api/generated/types.ts';
 import { parseTime } from '../../kube/time.ts';
 import { setCondition } from '../../runtime/conditions.ts';
 import { parseDuration } from '../engine/duration.ts';
@@ -15,6 +16,9 @@ import { checkExpression, evaluateExpression, ExpressionError } from './expressi
 
 /** The most nodes status keeps (the CRD's bound); a loop of branches that would go past it fails the workflow. */
 export const MAX_NODES = 128;
+
+/** The chaos kinds a step (or a Schedule step's run) creates: those a Schedule runs. */
+export type ChaosStepKind = ScheduleTemplateType;
 
 /** What a step's object looks like now; only steps that have not ended are observed. */
 export type Observation =
@@ -37,12 +41,12 @@ export type Observation =
     /** Whether the Schedule is still there (it may be on its way out). */
     exists: boolean;
     /** Its runs that have not ended, found by the Schedule's label: they hold faults, even after the Schedule is gone. */
-    activeRuns: readonly { kind: 'PodChaos' | 'NetworkChaos'; name: string; abortRequested: boolean }[];
+    activeRuns: readonly { kind: ChaosStepKind; name: string; abortRequested: boolean }[];
   }
   /** The object is not there (any more). */
   | { kind: 'missing' };
 
-export type ChildKind = 'PodChaos' | 'NetworkChaos' | 'StatusCheck' | 'Schedule';
+export type ChildKind = ChaosStepKind | 'StatusCheck' | 'Schedule';
 
 export interface Creation { node: string; template: WorkflowTemplate; kind: ChildKind; name: string }
 
@@ -65,7 +69,7 @@ export interface Plan {
   status: WorkflowStatus;
   create: Creation[];
   /** Chaos objects to give the abort annotation, with its value. */
-  abort: { kind: 'PodChaos' | 'NetworkChaos'; name: string; reason: string }[];
+  abort: { kind: ChaosStepKind; name: string; reason: string }[];
   /** StatusChecks and Schedules to delete. */
   remove: { kind: 'StatusCheck' | 'Schedule'; name: string }[];
   events: PlannedEvent[];
@@ -77,7 +81,8 @@ export interface Plan {
 
 const TERMINAL_WORKFLOW: ReadonlySet<string> = new Set(['Finished', 'Aborted', 'Failed']);
 const CHAOS_ENDED: ReadonlySet<string> = new Set(['Finished', 'Aborted', 'Failed']);
-const isChaos = (type: string): type is 'PodChaos' | 'NetworkChaos' => type === 'PodChaos' || type === 'NetworkChaos';
+const CHAOS_STEP_KINDS: ReadonlySet<string> = new Set(scheduleTemplateTypeValues);
+const isChaos = (type: string): type is ChaosStepKind => CHAOS_STEP_KINDS.has(type);
 export const hasEndedNode = (node: WorkflowNode): boolean => node.endTime !== undefined;
 const iso = (ms: number): string => new Date(ms).toISOString();
 

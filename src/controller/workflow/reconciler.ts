@@ -163,7 +163,7 @@ export class WorkflowReconciler {
 }
 
 function isChildKind(kind: string): kind is ChildKind {
-  return kind === 'PodChaos' || kind === 'NetworkChaos' || kind === 'StatusCheck' || kind === 'Schedule';
+  return isChaosKind(kind) || kind === 'StatusCheck' || kind === 'Schedule';
 }
 
 function failNode(nodes: WorkflowNode[], name: string, message: string, nowMs: number): void {
