@@ -2,22 +2,26 @@
  * Schedules end to end: kerris deployed on the test bed and a Schedule `@every 10s` of a pod-kill of the sample app
  * with Forbid and historyLimit 2. Runs start on their slots (the spread is measured), never two at once, and two are
  * kept. A controller outage across slots: the slots missed are reported once (status and one MissedSchedule Event),
- * none is run later than startingDeadlineSeconds, and the schedule goes on at the next slot.
+ * none is run later than startingDeadlineSeconds, and the schedule goes on at the next slot. A Schedule of a
+ * StressChaos: its run's stressors load the container's own cgroup, and are gone once the Schedule is deleted.
  */
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
-import type { PodChaos, Schedule } from '../../src/api/generated/types.ts';
+import type { PodChaos, Schedule, StressChaos } from '../../src/api/generated/types.ts';
+import { ContainerdRuntime } from '../../src/daemon/runtime/containerd.ts';
 import { clusterNode, type ClusterNode, type ControlPlane } from '../testbed/index.ts';
 import { deployKerris, removeKerris } from '../testbed/kerris.ts';
 import { kubectl, kubectlJson } from '../testbed/kubectl.ts';
+import { ContainerCgroup, hostStressors, isStressNg, whereStressorsAre } from '../testbed/node/cgroup-usage.ts';
 import { SAMPLE_APP } from '../testbed/sample-app.ts';
-import { chaosFixtures, type ChaosFixtures, type EventJson } from './chaos-fixtures.ts';
+import { chaosFixtures, condition, pollFor, type ChaosFixtures, type EventJson } from './chaos-fixtures.ts';
 
 let plane: ControlPlane;
 let node: ClusterNode;
 let fx: ChaosFixtures;
+let containerd: ContainerdRuntime | undefined;
 
 const PERIOD_MS = 10_000;
 const SCHEDULED_AT = 'chaos.kerris.dev/scheduled-at';
@@ -76,6 +80,7 @@ describe('schedules on the real cluster', { timeout: 600_000 }, () => {
 
   after(async () => {
     await fx?.cleanUp();
+    containerd?.close();
     await removeKerris(plane);
   });
 
@@ -135,5 +140,38 @@ describe('schedules on the real cluster', { timeout: 600_000 }, () => {
     assert.ok(after.length >= 1, 'the schedule runs again after the outage');
     await kubectl(plane, ['delete', 'schedule', 'outage', '-n', namespace, '--wait=true']);
     await fx.waitAppReady(namespace);
+  });
+  it('@every 10s of a StressChaos: its run stresses the container in its own cgroup, and deleting the Schedule ends the stressors', async () => {
+    const namespace = await fx.newApp(1);
+    containerd ??= new ContainerdRuntime({ socket: node.containerdSocket });
+    const [pod] = (await kubectlJson<{ items: { status: { containerStatuses?: { containerID?: string }[] } }[] }>(plane, ['get', 'pods', '-n', namespace])).items;
+    const cgroup = await ContainerCgroup.of(containerd, pod?.status.containerStatuses?.[0]?.containerID);
+    const idle = await cgroup.coresOver(3_000);
+    const manifest = {
+      apiVersion: 'chaos.kerris.dev/v1alpha1', kind: 'Schedule', metadata: { name: 'stress', namespace },
+      spec: {
+        schedule: '@every 10s', type: 'StressChaos', historyLimit: 1,
+        stressChaos: { mode: 'one', selector: { labelSelectors: { app: SAMPLE_APP } }, stressors: { cpu: { workers: 1, load: 50 } }, duration: '40s' },
+      },
+    };
+    await kubectl(plane, ['apply', '-f', '-'], { input: stringify(manifest) });
+    const run = await pollFor('a StressChaos run of the Schedule, injected', 60_000, async () => {
+      const runs = await kubectlJson<{ items: StressChaos[] }>(plane, ['get', 'stresschaos', '-n', namespace, '-l', 'chaos.kerris.dev/schedule=stress']);
+      return runs.items.find((r) => condition(r, 'AllInjected')?.status === 'True');
+    });
+    assert.deepEqual(run.metadata.ownerReferences?.map((o) => [o.kind, o.name]), [['Schedule', 'stress']]);
+    assert.ok(!Number.isNaN(Date.parse(run.metadata.annotations?.[SCHEDULED_AT] ?? '')), 'the run names its slot');
+    await pollFor('stress-ng in the container\'s own cgroup', 10_000, async () => ([...(await cgroup.processes()).values()].some(isStressNg) ? true : undefined))
+      .catch(async (error: unknown) => assert.fail(`${String(error)}; the container's ${cgroup.describe()}; ${await whereStressorsAre()}`));
+    const loaded = await cgroup.coresOver(10_000);
+    process.stderr.write(`scheduled stress: ${idle.toFixed(3)} cores idle, ${loaded.toFixed(3)} over 10 s with load 50\n`);
+    assert.ok(Math.abs(loaded - idle - 0.5) <= 0.1, `the container used ${loaded.toFixed(3)} cores (idle ${idle.toFixed(3)}), not 0.5 ± 0.1 more`);
+    // Forbid: the next slots wait for the run, whose 40 s outlast them.
+    const runs = await kubectlJson<{ items: StressChaos[] }>(plane, ['get', 'stresschaos', '-n', namespace, '-l', 'chaos.kerris.dev/schedule=stress']);
+    assert.equal(runs.items.length, 1, `one run while it is active: ${runs.items.map((r) => r.metadata.name).join(', ')}`);
+    // The garbage collector deletes the run with the Schedule; its finalizer takes the stressors away first.
+    await kubectl(plane, ['delete', 'schedule', 'stress', '-n', namespace, '--wait=true']);
+    await pollFor('no stress-ng left on the host after the Schedule is deleted', 30_000, async () => ((await hostStressors()).size === 0 ? true : undefined))
+      .catch(async (error: unknown) => assert.fail(`${String(error)}; ${await whereStressorsAre()}`));
   });
 });
