@@ -6,7 +6,7 @@ import { podChaos } from './podchaos.ts';
 import { stressChaos } from './stresschaos.ts';
 import type { KindDefinition } from './resource.ts';
 import {
-  array, boolean, enumeration, integer, message, messageExpression, object, optional, required, string,
+  array, boolean, describedAs, enumeration, integer, message, messageExpression, object, optional, required, string,
   type CelRule, type Field, type ObjectSchema,
 } from './schema.ts';
 
@@ -22,8 +22,8 @@ export const embeddableKinds = [
 export interface Embedding {
   /** Rules of the kind's spec the embedding drops. */
   readonly drop?: (rule: CelRule) => boolean;
-  /** Fields the kind requires that the embedding makes optional. */
-  readonly optionalFields?: readonly string[];
+  /** Fields the kind requires that the embedding makes optional, with the description they have there; optional ones stay as they are. */
+  readonly optionalFields?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -32,8 +32,11 @@ export interface Embedding {
  */
 export function embeddedSpec(spec: ObjectSchema, typeName: string, description: string, embedding: Embedding = {}): ObjectSchema {
   const rules = (spec.rules ?? []).filter((rule) => !rule.rule.includes('oldSelf') && !(embedding.drop?.(rule) ?? false));
-  const loosened = new Set(embedding.optionalFields ?? []);
-  const fields = Object.fromEntries(Object.entries(spec.fields).map(([name, field]) => [name, loosened.has(name) ? optional(field.schema) : field]));
+  const loosened = embedding.optionalFields ?? {};
+  const fields = Object.fromEntries(Object.entries(spec.fields).map(([name, field]) => {
+    const description = loosened[name];
+    return [name, description === undefined || !field.required ? field : optional(describedAs(field.schema, description))];
+  }));
   return object(typeName, description, fields, rules);
 }
 

@@ -48,7 +48,10 @@ const conditionalBranch = object('ConditionalBranch', 'A step to run after a Sta
  * duration (pod-failure's rule, NodeChaos's required field) gives way to the template's rules below, which accept
  * either.
  */
-const durationEmbedding = { drop: (rule: CelRule): boolean => rule.rule.includes('has(self.duration)'), optionalFields: ['duration'] } as const;
+const durationEmbedding = {
+  drop: (rule: CelRule): boolean => rule.rule.includes('has(self.duration)'),
+  optionalFields: { duration: 'How long the fault lasts, as a Go duration (`30s`, `5m`): counted from injection, time spent paused does not count. When omitted, the step\'s `deadline`, which the step then needs; with both, whichever ends first.' },
+};
 
 /** Kinds whose own spec requires `duration`, so that every fault of theirs ends on its own. */
 const durationRequired = embeddableKinds.filter((k) => k.spec.fields['duration']?.required === true);

@@ -1435,7 +1435,7 @@ export interface WorkflowNodeChaosSpec {
   taint?: NodeChaosTaint;
   /** Allows a target to be a node the kerris controller needs: the one node that runs every Ready controller replica. Without it (and without the controller's `--allow-controller-node`) such a node is never a target. */
   allowControllerNode?: boolean;
-  /** How long each node stays drained, tainted or with its kubelet stopped, as a Go duration (`30s`, `5m`). Counted from injection; time spent paused does not count. Required, so that every node fault ends on its own. */
+  /** How long the fault lasts, as a Go duration (`30s`, `5m`): counted from injection, time spent paused does not count. When omitted, the step's `deadline`, which the step then needs; with both, whichever ends first. */
   duration?: string;
   /** Seed for the random pick of targets, 0 to 9007199254740991. When omitted the controller chooses one and reports it in status.seed. */
   seed?: number;
