@@ -34,8 +34,8 @@ export type NetworkFaultInput = MessageInitShape<typeof NetworkFaultSchema>;
 /** A stress fault's stressors as the client sends them: the generated message's fields. */
 export type StressorsInput = MessageInitShape<typeof StressorsSchema>;
 
-/** What an injection is put on: a container, or the node itself (the target of node faults: kubelet-stop). */
-export type TargetInput = TargetRef | { node: true };
+/** What an injection is put on: a container, or the node itself (`{ node: true }`, the target of node faults: kubelet-stop). */
+export type TargetInput = TargetRef;
 
 /** An injection as the controller describes it (converted to the wire by injectionToWire). */
 export interface InjectionInput {
@@ -51,7 +51,7 @@ export interface InjectionInput {
 
 const KINDS: ReadonlyArray<readonly [FaultKind, WireFaultKind]> = [
   ['container-kill', WireFaultKind.CONTAINER_KILL], ['container-freeze', WireFaultKind.CONTAINER_FREEZE], ['network', WireFaultKind.NETWORK],
-  ['stress', WireFaultKind.STRESS],
+  ['stress', WireFaultKind.STRESS], ['kubelet-stop', WireFaultKind.KUBELET_STOP],
 ];
 const PHASES: ReadonlyArray<readonly [Phase, WirePhase]> = [
   ['applying', WirePhase.APPLYING], ['active', WirePhase.ACTIVE], ['done', WirePhase.DONE], ['reverting', WirePhase.REVERTING], ['not-reapplied', WirePhase.NOT_REAPPLIED],
@@ -73,6 +73,12 @@ export const kindToWire = (kind: FaultKind): WireFaultKind => lookup(KINDS, kind
 
 export function targetFromWire(target: Target | undefined): TargetRef {
   if (target === undefined) throw new DaemonError('invalid', 'an injection needs a target');
+  if (target.node) {
+    if (target.containerId !== '' || target.podUid !== '' || target.containerName !== '') {
+      throw new DaemonError('invalid', 'a node target (target.node) names no container: container_id, pod_uid and container_name must be empty');
+    }
+    return { node: true };
+  }
   return {
     containerId: target.containerId,
     ...(target.podUid !== '' ? { podUid: target.podUid } : {}),
@@ -144,8 +150,8 @@ export function faultFromWire(fault: Fault | undefined): RawFault {
     case 'containerFreeze': return { kind: 'container-freeze' };
     case 'network': return { kind: 'network', faults: kind.value.faults.map(networkFaultFromWire) };
     case 'stress': return stressorsFromWire(kind.value);
-    case 'kubeletStop': throw new DaemonError('invalid', 'kubelet_stop is not served by this daemon yet');
-    case undefined: throw new DaemonError('invalid', 'an injection needs a fault (container_kill, container_freeze, network or stress)');
+    case 'kubeletStop': return { kind: 'kubelet-stop' };
+    case undefined: throw new DaemonError('invalid', 'an injection needs a fault (container_kill, container_freeze, network, stress or kubelet_stop)');
   }
 }
 

@@ -113,14 +113,15 @@ export interface CgroupDir {
 }
 
 /**
- * The cgroup directories of every mounted hierarchy a process is in, leaving out root cgroups (acting on those acts
- * on the whole node) and hierarchies this mount namespace does not mount.
+ * The cgroup directories of every mounted hierarchy a process is in, leaving out hierarchies this mount namespace
+ * does not mount, and root cgroups (acting on those acts on the whole node) unless `withRoots`: a process only
+ * joined to the same cgroups (a guard beside the process it guards) may join a root one too.
  */
-export function cgroupDirsOf(lines: readonly CgroupLine[], mounts: CgroupMounts): CgroupDir[] {
+export function cgroupDirsOf(lines: readonly CgroupLine[], mounts: CgroupMounts, withRoots = false): CgroupDir[] {
   const dirs: CgroupDir[] = [];
   for (const line of lines) {
     const path = safeCgroupPath(line.path);
-    if (path === '/') continue;
+    if (path === '/' && !withRoots) continue;
     const isV2 = line.hierarchy === '0' && line.controllers.length === 0;
     const mount = isV2 ? mounts.v2 : mounts.v1.get(line.controllers[0] ?? '');
     if (mount === undefined) continue;
@@ -129,11 +130,11 @@ export function cgroupDirsOf(lines: readonly CgroupLine[], mounts: CgroupMounts)
   return dirs;
 }
 
-export async function cgroupDirs(pid: number): Promise<CgroupDir[]> {
+export async function cgroupDirs(pid: number, withRoots = false): Promise<CgroupDir[]> {
   const [cgroups, mountinfo] = await Promise.all([
     readFile(`/proc/${pid}/cgroup`, 'utf8').catch(() => undefined),
     readFile('/proc/self/mountinfo', 'utf8'),
   ]);
   if (cgroups === undefined) throw new DaemonError('not-found', `process ${pid} is gone`);
-  return cgroupDirsOf(parseProcCgroup(cgroups), parseCgroupMounts(mountinfo));
+  return cgroupDirsOf(parseProcCgroup(cgroups), parseCgroupMounts(mountinfo), withRoots);
 }

@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { hostname } from 'node:os';
 import { DaemonError } from './errors.ts';
+import { PROCESS_NAME } from './stopped.ts';
 
 export interface DaemonConfig {
   /** host:port of the gRPC API (mutual TLS). */
@@ -22,6 +23,8 @@ export interface DaemonConfig {
   tlsRefreshMs: number;
   /** Namespaces whose containers are never faulted: the flag's list plus the daemon's own (POD_NAMESPACE). */
   protectedNamespaces: string[];
+  /** The comm (and executable name) of the node's kubelet, which kubelet-stop stops: `kubelet`, or `k3s` on k3s. */
+  kubeletProcess: string;
 }
 
 const OPTIONS = {
@@ -39,6 +42,7 @@ const OPTIONS = {
   'client-names': { type: 'string', env: 'KERRIS_DAEMON_CLIENT_NAMES', fallback: 'kerris-controller' },
   'tls-refresh-ms': { type: 'string', env: 'KERRIS_DAEMON_TLS_REFRESH_MS', fallback: '10000' },
   'protected-namespaces': { type: 'string', env: 'KERRIS_DAEMON_PROTECTED_NAMESPACES', fallback: 'kube-system' },
+  'kubelet-process': { type: 'string', env: 'KERRIS_DAEMON_KUBELET_PROCESS', fallback: 'kubelet' },
 } as const;
 
 type Name = keyof typeof OPTIONS;
@@ -82,6 +86,11 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Da
   if (!Number.isInteger(tlsRefreshMs) || tlsRefreshMs < 100 || tlsRefreshMs > 3_600_000) {
     throw new DaemonError('invalid', `--tls-refresh-ms must be an integer between 100 and 3600000, got ${JSON.stringify(get('tls-refresh-ms'))}`);
   }
+  const kubeletProcess = get('kubelet-process');
+  // It is compared with /proc/<pid>/comm, which holds at most 15 bytes of the executable's file name.
+  if (!PROCESS_NAME.test(kubeletProcess)) {
+    throw new DaemonError('invalid', `--kubelet-process ${JSON.stringify(kubeletProcess)} must be a process name: 1 to 15 printable characters, no blank or '/'`);
+  }
   // The daemon's own namespace is always protected, whatever the flag says: faulting it would fault kerris itself.
   const ownNamespace = env['POD_NAMESPACE'] ?? '';
   const protectedNamespaces = [...new Set([...get('protected-namespaces').split(','), ownNamespace].map((n) => n.trim()).filter((n) => n !== ''))];
@@ -98,5 +107,6 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Da
     clientNames,
     tlsRefreshMs,
     protectedNamespaces,
+    kubeletProcess,
   };
 }

@@ -19,6 +19,7 @@ import { CommandError, run } from '../util/exec.ts';
 import type { Argv } from '../util/exec.ts';
 import type { Logger } from '../util/log.ts';
 import { killHeld, spawnHeld } from './held.ts';
+import { sendSignal, startGuard } from './stopped.ts';
 import { parseNetnsPath } from './net/values.ts';
 import type { ExecStep, HeldProcess, Plan, Step } from './plan.ts';
 
@@ -26,7 +27,7 @@ export interface ExecuteOptions {
   /** Per step; a kernel command that takes longer is stuck. */
   timeoutMs?: number;
   log?: Logger;
-  /** Journals a spawn step's process once it is started (stopped), before it is attached and continued. */
+  /** Journals a spawn step's process once it is started (stopped), before it is attached and continued; and a guard step's. */
   started?: (marker: string, process: HeldProcess) => Promise<void>;
 }
 
@@ -60,6 +61,8 @@ export function describeStep(step: Step): string {
   if (step.kind === 'write') return `write ${step.path}`;
   if (step.kind === 'spawn') return `spawn ${step.argv.join(' ')} in ${step.cgroups.length} cgroup(s)`;
   if (step.kind === 'kill') return `kill the processes of ${step.marker}${step.process === undefined ? '' : ` (session ${step.process.pid})`}`;
+  if (step.kind === 'signal') return `${step.signal} to ${step.name} (pid ${step.process.pid})`;
+  if (step.kind === 'guard') return `guard ${step.name} (pid ${step.process.pid}) against the daemon's end${step.deadlineAt === undefined ? '' : ' and its deadline'}`;
   return `${step.netns ? `in ${step.netns}: ` : ''}${step.argv.join(' ')}`;
 }
 
@@ -101,6 +104,12 @@ export async function runStep(step: Step, options: ExecuteOptions = {}): Promise
   }
   if (step.kind === 'kill') {
     await killHeld(step, timeoutMs);
+    return 'done';
+  }
+  if (step.kind === 'signal') return sendSignal(step, timeoutMs);
+  if (step.kind === 'guard') {
+    const { started } = options;
+    await startGuard(step, { timeoutMs, started: (process) => (started === undefined ? Promise.resolve() : started(step.marker, process)) });
     return 'done';
   }
   if (!await guardHolds(step, options)) return 'absent';

@@ -16,7 +16,7 @@ import { Lifecycle, type StepExecutor, type TargetCheck, type Targets } from './
 import { daemonMetrics, type DaemonMetrics } from './metrics.ts';
 import { reconcileRecord } from './reconcile.ts';
 import { RestartFollower } from './restarts.ts';
-import { checkDeadline, checkId, checkLeaseTtl, checkTarget, specHash, type FaultKind, type InjectionSpec, type RawInjection } from './spec.ts';
+import { checkDeadline, checkId, checkLeaseTtl, checkScope, checkTarget, specHash, type FaultKind, type InjectionSpec, type RawInjection } from './spec.ts';
 import { InjectionTable } from './state.ts';
 import { statusOf, type InjectionStatus, type ItemResult } from './status.ts';
 import type { Logger } from '../util/log.ts';
@@ -104,7 +104,7 @@ export class Injector {
   private readonly lifecycle: Lifecycle;
   private readonly guard: Guard;
   private readonly restarts: RestartFollower;
-  private readonly kinds: readonly FaultKind[];
+  private readonly modules: readonly FaultModule[];
   private readonly evidence: EvidenceCache;
   private reconciled = false;
   private damagedFiles: readonly DamagedFile[] = [];
@@ -116,8 +116,7 @@ export class Injector {
     this.concurrency = options.concurrency ?? 32;
     this.metrics = daemonMetrics(() => this.activeCounts());
     const faults = faultModules(options.faults);
-    // A kind this node cannot apply keeps its module (its journaled injections are still reverted) but is not offered.
-    this.kinds = options.faults.filter((m) => m.unavailable === undefined).map((m) => m.kind);
+    this.modules = options.faults;
     this.lifecycle = new Lifecycle({
       journal: this.journal, table: this.table, policy: options.policy, executor: options.executor, targets: options.targets, faults, metrics: this.metrics, log: this.log,
     });
@@ -129,8 +128,14 @@ export class Injector {
     this.evidence = new EvidenceCache(this.clock, this.log);
   }
 
-  get faultKinds(): readonly FaultKind[] {
-    return this.kinds;
+  /**
+   * The kinds this node can apply now. A kind it cannot keeps its module (its journaled injections are still
+   * reverted) but is not offered; a kind whose ability changes while the daemon runs (a process that may restart)
+   * is asked each time.
+   */
+  async faultKinds(): Promise<FaultKind[]> {
+    const offered = await Promise.all(this.modules.map(async (m) => m.unavailable === undefined && await m.unavailableNow?.() === undefined));
+    return this.modules.filter((_, i) => offered[i]).map((m) => m.kind);
   }
 
   /** Reads the journal, finishes what a crash interrupted, re-verifies what is in force, then starts the clocks. */
@@ -256,6 +261,7 @@ export class Injector {
     const deadlineInMs = raw.deadlineInMs ?? 0;
     checkDeadline(deadlineInMs);
     const target = checkTarget(raw.target);
+    checkScope(raw.fault.kind, target);
     const fault = this.lifecycle.module(raw.fault.kind).normalize(raw.fault);
     return { spec: { id: raw.id, target, fault }, deadlineInMs };
   }

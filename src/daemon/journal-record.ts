@@ -8,7 +8,9 @@ import type { PlanCounters, QdiscCounter } from './net/evidence.ts';
 import { NETWORK_ACTIONS, type NetworkAction } from './net/fault.ts';
 import { parseDeviceName } from './net/values.ts';
 import type { Step } from './plan.ts';
-import { checkId, checkTarget, type FaultSpec } from './spec.ts';
+import { checkId, checkScope, checkTarget, isNodeTarget, type FaultSpec, type TargetRef } from './spec.ts';
+import { PLAN_SIGNALS, PROCESS_NAME, type NamedProcess } from './stopped.ts';
+import type { ResolvedTarget } from './runtime/resolve.ts';
 import { normalizeStress } from './faults/stress.ts';
 import { trustedPlan } from './stored-plan.ts';
 import type { ResourceUsage, UsageFiles } from './usage.ts';
@@ -54,8 +56,31 @@ function strings(path: string, value: unknown): string[] {
   return value.map((v, i) => string(`${path}[${i}]`, v));
 }
 
+function heldProcess(path: string, value: unknown): { pid: number; startTime: number } {
+  const h = object(path, value);
+  return { pid: integer(`${path}.pid`, h['pid'], 1), startTime: integer(`${path}.startTime`, h['startTime']) };
+}
+
+function processName(path: string, value: unknown): string {
+  const name = string(path, value);
+  if (!PROCESS_NAME.test(name)) fail(path, `is not a process name (${PROCESS_NAME.source})`);
+  return name;
+}
+
 function step(path: string, value: unknown): Step {
   const s = object(path, value);
+  if (s['kind'] === 'signal') {
+    return {
+      kind: 'signal', signal: oneOf(`${path}.signal`, s['signal'], PLAN_SIGNALS), name: processName(`${path}.name`, s['name']), process: heldProcess(`${path}.process`, s['process']),
+    };
+  }
+  if (s['kind'] === 'guard') {
+    const deadlineAt = optional(s, 'deadlineAt', (p, v) => finite(`${path}.${p}`, v));
+    return {
+      kind: 'guard', marker: string(`${path}.marker`, s['marker']), name: processName(`${path}.name`, s['name']), process: heldProcess(`${path}.process`, s['process']),
+      daemon: heldProcess(`${path}.daemon`, s['daemon']), ...(deadlineAt === undefined ? {} : { deadlineAt }), cgroups: strings(`${path}.cgroups`, s['cgroups']),
+    };
+  }
   if (s['kind'] === 'write') return { kind: 'write', path: string(`${path}.path`, s['path']), value: string(`${path}.value`, s['value']) };
   if (s['kind'] === 'spawn') {
     return {
@@ -64,13 +89,10 @@ function step(path: string, value: unknown): Step {
     };
   }
   if (s['kind'] === 'kill') {
-    const held = optional(s, 'process', (p, v) => {
-      const h = object(`${path}.${p}`, v);
-      return { pid: integer(`${path}.process.pid`, h['pid'], 1), startTime: integer(`${path}.process.startTime`, h['startTime']) };
-    });
+    const held = optional(s, 'process', (p, v) => heldProcess(`${path}.${p}`, v));
     return { kind: 'kill', marker: string(`${path}.marker`, s['marker']), ...(held === undefined ? {} : { process: held }) };
   }
-  if (s['kind'] !== 'exec') fail(`${path}.kind`, 'is none of exec, write, spawn, kill');
+  if (s['kind'] !== 'exec') fail(`${path}.kind`, 'is none of exec, write, spawn, kill, signal, guard');
   return {
     kind: 'exec', argv: strings(`${path}.argv`, s['argv']),
     ...(s['netns'] === undefined ? {} : { netns: string(`${path}.netns`, s['netns']) }),
@@ -155,7 +177,7 @@ function stressFault(f: Fields): FaultSpec {
 
 function fault(value: unknown): FaultSpec {
   const f = object('spec.fault', value);
-  if (f['kind'] === 'container-kill' || f['kind'] === 'container-freeze') return { kind: f['kind'] };
+  if (f['kind'] === 'container-kill' || f['kind'] === 'container-freeze' || f['kind'] === 'kubelet-stop') return { kind: f['kind'] };
   if (f['kind'] === 'stress') return stressFault(f);
   if (f['kind'] !== 'network') fail('spec.fault.kind', 'is not a fault kind this daemon knows');
   if (!Array.isArray(f['faults'])) fail('spec.fault.faults', 'is not a list');
@@ -170,27 +192,41 @@ function checked<T>(path: string, check: () => T): T {
   }
 }
 
+/** An injection's target: `{ node: true }` alone, or a container. */
+function specTarget(t: Fields): TargetRef {
+  if (t['node'] !== undefined) {
+    if (t['node'] !== true || Object.keys(t).length !== 1) fail('spec.target', 'is a node target with other fields, or a node that is not true');
+    return { node: true };
+  }
+  return checked('spec.target', () => checkTarget({
+    containerId: string('spec.target.containerId', t['containerId']),
+    ...(t['podUid'] === undefined ? {} : { podUid: string('spec.target.podUid', t['podUid']) }),
+    ...(t['containerName'] === undefined ? {} : { containerName: string('spec.target.containerName', t['containerName']) }),
+  }));
+}
+
+/** The process a plan acts on, of the target's kind: a container's task, or the node's host process. */
+function resolvedTarget(target: TargetRef, path: string, t: Fields): ResolvedTarget | NamedProcess {
+  const pid = integer(`${path}.pid`, t['pid'], 1);
+  const startTime = integer(`${path}.startTime`, t['startTime']);
+  if (isNodeTarget(target)) return { name: processName(`${path}.name`, t['name']), pid, startTime };
+  return { containerId: string(`${path}.containerId`, t['containerId']), pid, startTime, runtime: string(`${path}.runtime`, t['runtime']) };
+}
+
 /** `value` as a record; `v1` records (kerris-daemon v1) may lack the experiment. */
 export function parseRecord(value: unknown, v1 = false): JournalRecord {
   const r = object('record', value);
   const s = object('spec', r['spec']);
   const id = string('spec.id', s['id']);
   checked('spec.id', () => checkId('injection ID', id));
-  const t = object('spec.target', s['target']);
-  const target = checked('spec.target', () => checkTarget({
-    containerId: string('spec.target.containerId', t['containerId']),
-    ...(t['podUid'] === undefined ? {} : { podUid: string('spec.target.podUid', t['podUid']) }),
-    ...(t['containerName'] === undefined ? {} : { containerName: string('spec.target.containerName', t['containerName']) }),
-  }));
+  const target = specTarget(object('spec.target', s['target']));
   const spec = { id, target, fault: fault(s['fault']) };
+  checked('spec', () => checkScope(spec.fault.kind, target));
   const phase = string('phase', r['phase']);
   if (!PHASES.has(phase)) fail('phase', `${JSON.stringify(phase)} is not a phase`);
   const holder = string('holder', r['holder']);
   checked('holder', () => checkId('holder', holder));
-  const resolved = optional(r, 'target', (path, v) => {
-    const t = object(path, v);
-    return { containerId: string(`${path}.containerId`, t['containerId']), pid: integer(`${path}.pid`, t['pid'], 1), startTime: integer(`${path}.startTime`, t['startTime']), runtime: string(`${path}.runtime`, t['runtime']) };
-  });
+  const resolved = optional(r, 'target', (path, v) => resolvedTarget(target, path, object(path, v)));
   const stored = optional(r, 'plan', (path, v) => {
     const p = object(path, v);
     return {
@@ -214,6 +250,13 @@ export function parseRecord(value: unknown, v1 = false): JournalRecord {
   const netnsInode = optional(r, 'netnsInode', (path, v) => integer(path, v, 1));
   if (netnsInode !== undefined) record.netnsInode = netnsInode;
   if (stored !== undefined) record.plan = trustedPlan(spec.fault, resolved?.pid, stored);
+  if (record.plan !== undefined && isNodeTarget(target)) {
+    if (resolved === undefined || !('name' in resolved)) fail('target', 'is missing: a node fault\'s plan acts on the host process its record names');
+    // Every signal of the plan names the record's target: same pid (trustedPlan), same name and start time.
+    for (const step of record.plan.revert) {
+      if (step.kind === 'signal' && (step.name !== resolved.name || step.process.startTime !== resolved.startTime)) fail('target', 'is not the process the plan signals');
+    }
+  }
   const error = optional(r, 'error', string);
   if (error !== undefined) record.error = error;
   return record;

@@ -14,6 +14,7 @@ import type { Plan } from './plan.ts';
 import { processStartTime } from './proc.ts';
 import type { ResolvedTarget } from './runtime/resolve.ts';
 import type { InjectionSpec } from './spec.ts';
+import type { NamedProcess } from './stopped.ts';
 import { checkHeldProcesses, UnsafePlanError } from './stored-plan.ts';
 
 /**
@@ -37,8 +38,8 @@ export interface JournalRecord {
   endedBy?: 'deadline';
   /** For a record with nothing in force (done): what happened, e.g. that its deadline ended it. */
   summary?: string;
-  /** The process the plan acts on; absent while not re-applied. */
-  target?: ResolvedTarget;
+  /** The process the plan acts on: a container's task, or for a node fault the host process; absent while not re-applied. */
+  target?: ResolvedTarget | NamedProcess;
   /** For network faults: inode of the target's netns, to tell a restart in the same pod netns from a new one. */
   netnsInode?: number;
   /** The plan in force; its revert undoes what this injection did. */
@@ -47,6 +48,11 @@ export interface JournalRecord {
   reapplied: number;
   /** The last failure (re-apply or revert), kept so it is reported, never silently lost. */
   error?: string;
+}
+
+/** The container task a record's plan acts on; undefined for a node fault's host process, or none. */
+export function containerOf(record: JournalRecord): ResolvedTarget | undefined {
+  return record.target !== undefined && 'containerId' in record.target ? record.target : undefined;
 }
 
 export type Durability = 'durable' | 'atomic';

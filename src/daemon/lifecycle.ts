@@ -4,15 +4,16 @@
  * forget. Callers hold the injection's lock (state.ts).
  */
 import { DaemonError, errorMessage } from './errors.ts';
-import type { FaultModule, FaultModules } from './faults/module.ts';
+import type { ContainerFaultModule, Effect, FaultModule, FaultModules, NodeFaultModule } from './faults/module.ts';
 import { isStorageError, type Journal, type JournalRecord } from './journal.ts';
 import type { DaemonMetrics } from './metrics.ts';
 import type { HeldProcess, Plan, Step } from './plan.ts';
 import { netnsInode } from './proc.ts';
 import { reachableRevert } from './revert-reach.ts';
 import type { ResolvedTarget } from './runtime/resolve.ts';
-import type { FaultKind, InjectionSpec } from './spec.ts';
+import { isNodeTarget, type FaultKind, type InjectionSpec } from './spec.ts';
 import type { InjectionTable } from './state.ts';
+import type { NamedProcess } from './stopped.ts';
 import type { Logger } from '../util/log.ts';
 
 /** Runs a plan's steps: execute.ts's applySteps/revertSteps on a node, a recording fake in unit tests. */
@@ -38,6 +39,8 @@ export type RevertReason = 'request' | 'lease-expired' | 'deadline' | 'failed-ap
 /** What must never be faulted (target-policy.ts): throws DaemonError('invalid') for such a target. */
 export interface TargetCheck {
   check(kind: FaultKind, target: ResolvedTarget): Promise<void>;
+  /** For a node fault: the host process it acts on. */
+  checkNode(kind: FaultKind, process: NamedProcess): Promise<void>;
 }
 
 export interface LifecycleOptions {
@@ -90,17 +93,46 @@ export class Lifecycle {
     return module;
   }
 
+  /** The module of a kind put on containers (spec.ts checked the scope of every injection's target). */
+  containerModule(kind: FaultKind): ContainerFaultModule {
+    const module = this.module(kind);
+    if (module.scope !== 'container') throw new DaemonError('invalid', `${kind} is a node fault, not put on a container`);
+    return module;
+  }
+
+  nodeModule(kind: FaultKind): NodeFaultModule {
+    const module = this.module(kind);
+    if (module.scope !== 'node') throw new DaemonError('invalid', `${kind} is put on a container, not on the node`);
+    return module;
+  }
+
+  /**
+   * Resolves the target (a container's task, or the host process a node fault acts on) and checks it against the
+   * policy, before anything is journaled or changed; `prepare` then works out what the fault does to it. A restarted
+   * container is followed without a new check: its successor is in the same pod, which was checked when the fault
+   * was first put on it.
+   */
+  private async resolve(injection: NewInjection): Promise<{ target: ResolvedTarget | NamedProcess; inNetns: boolean; prepare: () => Promise<Effect> }> {
+    const { spec } = injection;
+    if (isNodeTarget(spec.target)) {
+      const module = this.nodeModule(spec.fault.kind);
+      const process = await module.locate();
+      await this.policy.checkNode(spec.fault.kind, process);
+      return { target: process, inNetns: false, prepare: () => module.prepare(spec.fault, process, { deadlineAt: injection.deadlineAt }) };
+    }
+    const target = await this.targets.resolve(spec.target.containerId);
+    const module = this.containerModule(spec.fault.kind);
+    await this.policy.check(spec.fault.kind, target);
+    return { target, inNetns: module.inNetns, prepare: () => module.prepare(spec.fault, target) };
+  }
+
   /** Resolves the target, journals the record as applying, puts the fault on, and commits it. */
   async apply(injection: NewInjection): Promise<JournalRecord> {
     const { spec } = injection;
     const started = performance.now();
-    const target = await this.targets.resolve(spec.target.containerId);
-    const module = this.module(spec.fault.kind);
-    // Before anything is journaled or changed. A restarted container is followed without a new check: its
-    // successor is in the same pod, which was checked when the fault was first put on it.
-    await this.policy.check(spec.fault.kind, target);
+    const { target, inNetns, prepare } = await this.resolve(injection);
     const resolvedAt = performance.now();
-    const effect = await module.prepare(spec.fault, target);
+    const effect = await prepare();
     const record: JournalRecord = {
       spec, specHash: injection.specHash, experiment: injection.experiment, holder: injection.holder, phase: 'applying', target, reapplied: 0,
       ...(injection.deadlineAt === undefined ? {} : { deadlineAt: injection.deadlineAt }),
@@ -121,7 +153,7 @@ export class Lifecycle {
       return this.commit(record, 'done');
     }
     record.plan = effect.plan;
-    if (module.inNetns) record.netnsInode = await netnsInode(target.pid);
+    if (inNetns) record.netnsInode = await netnsInode(target.pid);
     const plannedAt = performance.now();
     await this.writeAhead(record);
     this.table.set(record);

@@ -17,6 +17,7 @@ import { errorMessage } from './errors.ts';
 import { applySteps, revertSteps } from './execute.ts';
 import { containerFreeze } from './faults/container-freeze.ts';
 import { containerKill } from './faults/container-kill.ts';
+import { kubeletStop } from './faults/kubelet-stop.ts';
 import { networkFault } from './faults/network.ts';
 import { findStressNg, stressFault } from './faults/stress.ts';
 import { Injector } from './injector.ts';
@@ -86,6 +87,7 @@ async function main(): Promise<void> {
     faults: [
       containerKill(resolver, log), containerFreeze, networkFault(createNetworkEngine({ capabilities })),
       stressFault({ stressNg, node: config.nodeName, clock: monotonicMs }),
+      kubeletStop({ processName: config.kubeletProcess, node: config.nodeName }),
     ],
     log,
   });
@@ -107,7 +109,7 @@ async function main(): Promise<void> {
     prober: new Prober({ targets: resolver, policy }),
   });
   const serving = server;
-  log.info('daemon ready', { node: config.nodeName, protectedNamespaces: config.protectedNamespaces, port: serving.port, metricsPort: metrics?.port, runtimes: resolver.runtimes.map((r) => `${r.name} ${r.socket}`) });
+  log.info('daemon ready', { node: config.nodeName, protectedNamespaces: config.protectedNamespaces, kubeletProcess: config.kubeletProcess, port: serving.port, metricsPort: metrics?.port, runtimes: resolver.runtimes.map((r) => `${r.name} ${r.socket}`) });
 
   const revertOnShutdown = config.revertOnShutdown;
   let stopping = false;

@@ -55,7 +55,7 @@ export interface HeldProcess {
   startTime: number;
 }
 
-/** Ends what the spawn step with `marker` started: SIGKILL to its whole session, then waits until none is left. */
+/** Ends what the spawn (or guard) step with `marker` started: SIGKILL to its whole session, then waits until none is left. */
 export interface KillStep {
   kind: 'kill';
   marker: string;
@@ -63,7 +63,42 @@ export interface KillStep {
   process?: HeldProcess;
 }
 
-export type Step = ExecStep | WriteStep | SpawnStep | KillStep;
+/** The signals a plan may send: stop a process for the fault's life, and continue it at its end. */
+export type PlanSignal = 'SIGSTOP' | 'SIGCONT';
+
+/**
+ * Sends `signal` to one host process, named by its comm, pid and start time (signal.ts): a process that is gone, or
+ * another one under a reused pid, is never signalled (the step counts as absent). SIGSTOP waits until it is stopped.
+ */
+export interface SignalStep {
+  kind: 'signal';
+  signal: PlanSignal;
+  /** The process's comm (/proc/<pid>/comm), checked with its start time before it is signalled. */
+  name: string;
+  process: HeldProcess;
+}
+
+/**
+ * Starts the guard of a stopped process (guard-process.ts): a small Node process in a session of its own, carrying
+ * `marker`, written into `cgroups` (the stopped process's own, so that whatever ends the daemon's container does not
+ * end its guard), that continues `process` (same comm and start time) once `daemon` is gone or at `deadlineAt`, then
+ * exits. Ended by the kill step of the same marker.
+ */
+export interface GuardStep {
+  kind: 'guard';
+  marker: string;
+  /** The process it continues, and its comm. */
+  name: string;
+  process: HeldProcess;
+  /** The daemon that started it: when this pid no longer has this start time, the guard continues `process`. */
+  daemon: HeldProcess;
+  /** On CLOCK_MONOTONIC in milliseconds (clock.ts), the same for every process of this boot; absent: none. */
+  deadlineAt?: number;
+  /** The cgroup.procs files it is written into. */
+  cgroups: readonly string[];
+}
+
+export type Step = ExecStep | WriteStep | SpawnStep | KillStep | SignalStep | GuardStep;
 
 export interface Plan {
   /** One line a person can read: what this plan does and to whom. */

@@ -1,6 +1,7 @@
 /**
  * Start-up reconciliation, before the daemon serves: finishes what a crash interrupted (reverts what was applying
- * or reverting) and checks that committed faults are still in the kernel, re-applying what it lost.
+ * or reverting), reverts and drops what its kind never adopts across a restart (a kubelet-stop), and checks that
+ * committed faults are still in the kernel, re-applying what it lost.
  */
 import { readFile } from 'node:fs/promises';
 import { errorMessage } from './errors.ts';
@@ -26,6 +27,14 @@ async function driftedWrites(steps: readonly Step[]): Promise<string[]> {
 export async function reconcileRecord(record: JournalRecord, table: InjectionTable, lifecycle: Lifecycle, log: Logger): Promise<void> {
   const id = record.spec.id;
   table.set(record);
+  const revertedAtStart = lifecycle.has(record.spec.fault.kind) ? lifecycle.module(record.spec.fault.kind).revertedAtStart : undefined;
+  if (revertedAtStart !== undefined && record.phase !== 'done') {
+    log.warn('reconcile: reverting and dropping an injection its kind never adopts after a restart', { id, kind: record.spec.fault.kind, why: revertedAtStart });
+    await lifecycle.revert(record, 'reconcile').catch((error: unknown) => {
+      log.error('reconcile: revert failed; will retry', { id, error: errorMessage(error) });
+    });
+    return;
+  }
   if (record.phase === 'applying' || record.phase === 'reverting') {
     // The daemon stopped mid-change: take the fault fully away; the controller's next Sync applies it again if wanted.
     await lifecycle.revert(record, 'reconcile').catch((error: unknown) => {

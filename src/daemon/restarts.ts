@@ -5,16 +5,20 @@
  */
 import { errorCode, errorMessage } from './errors.ts';
 import { HELD_ENDED, heldEnded } from './held.ts';
-import type { JournalRecord } from './journal.ts';
+import { containerOf, type JournalRecord } from './journal.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import type { DaemonMetrics } from './metrics.ts';
 import type { Plan } from './plan.ts';
 import { netnsInode, processStartTime } from './proc.ts';
 import { reachableRevert, retargetNetns } from './revert-reach.ts';
 import type { ResolvedTarget } from './runtime/resolve.ts';
-import type { TargetRef } from './spec.ts';
+import { isNodeTarget, type ContainerTarget } from './spec.ts';
 import type { InjectionTable } from './state.ts';
+import { isSame, processNow } from './stopped.ts';
 import type { Logger } from '../util/log.ts';
+
+/** The start of the error a node fault's injection gets when the host process it acts on is gone. */
+export const NODE_PROCESS_GONE = 'the process this node fault acts on is gone';
 
 export interface RestartOptions {
   table: InjectionTable;
@@ -62,12 +66,17 @@ export class RestartFollower {
   private async checkTargets(): Promise<void> {
     const { table } = this.o;
     for (const record of table.all().filter((r) => r.phase === 'active' || r.phase === 'not-reapplied')) {
+      const target = record.spec.target;
+      if (isNodeTarget(target)) {
+        await this.checkNodeProcess(record);
+        continue;
+      }
       if (record.phase === 'active' && record.target !== undefined && await processStartTime(record.target.pid) === record.target.startTime) {
         await this.checkHeld(record);
         continue;
       }
       await table.locked(record.spec.id, async () => {
-        if (table.holds(record) && (record.phase === 'active' || record.phase === 'not-reapplied')) await this.reapply(record);
+        if (table.holds(record) && (record.phase === 'active' || record.phase === 'not-reapplied')) await this.reapply(record, target);
       });
     }
   }
@@ -87,7 +96,26 @@ export class RestartFollower {
     });
   }
 
-  private async successor(target: TargetRef): Promise<ResolvedTarget> {
+  /**
+   * Reports, once, that the host process a node fault acts on (the kubelet it stopped) is gone: killed, or
+   * restarted as another process. Its successor is not faulted again: whoever ended a stopped kubelet wanted it
+   * back. The injection stays active until reverted; its revert has nothing left to continue.
+   */
+  private async checkNodeProcess(record: JournalRecord): Promise<void> {
+    const { table, metrics, log } = this.o;
+    const process = record.target;
+    if (record.phase !== 'active' || process === undefined || !('name' in process) || record.error?.startsWith(NODE_PROCESS_GONE) === true) return;
+    if (isSame(process, await processNow(process.pid))) return;
+    await table.locked(record.spec.id, async () => {
+      if (!table.holds(record) || record.phase !== 'active') return;
+      record.error = `${NODE_PROCESS_GONE}: ${process.name} (pid ${process.pid}) ended or was restarted; the new one is not faulted`;
+      metrics.failed.inc({ kind: record.spec.fault.kind, operation: 'hold' });
+      log.warn('the host process of a node fault is gone; not faulted again', { id: record.spec.id, error: record.error });
+      await this.writeBehind(record);
+    });
+  }
+
+  private async successor(target: ContainerTarget): Promise<ResolvedTarget> {
     const { targets } = this.o.lifecycle;
     try {
       return await targets.resolve(target.containerId);
@@ -101,16 +129,16 @@ export class RestartFollower {
    * Puts the fault on the target's successor. The record always says where the fault is: `plan` is in force (or,
    * for a target that vanished, still held by its pod's netns), or absent when nothing of it is left anywhere.
    */
-  private async reapply(record: JournalRecord): Promise<void> {
+  private async reapply(record: JournalRecord, target: ContainerTarget): Promise<void> {
     const { lifecycle, log } = this.o;
     const { journal, executor } = lifecycle;
     const id = record.spec.id;
-    const previous = record.target;
-    const module = lifecycle.module(record.spec.fault.kind);
+    const previous = containerOf(record);
+    const module = lifecycle.containerModule(record.spec.fault.kind);
     let next: ResolvedTarget;
     let plan: Plan;
     try {
-      next = await this.successor(record.spec.target);
+      next = await this.successor(target);
       const sameProcess = previous !== undefined && next.pid === previous.pid && next.startTime === previous.startTime;
       const sameNetns = module.inNetns && record.netnsInode !== undefined && await netnsInode(next.pid) === record.netnsInode;
       if (record.plan !== undefined && (sameProcess || sameNetns)) {

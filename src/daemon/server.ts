@@ -121,7 +121,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     capabilities: handle('Capabilities', async (): Promise<MessageInitShape<typeof CapabilitiesResponseSchema>> => {
       const { runtimes, network } = await options.capabilities();
       return {
-        apiVersion: API_VERSION, node: options.node, runtimes, faultKinds: injector.faultKinds.map(kindToWire),
+        apiVersion: API_VERSION, node: options.node, runtimes, faultKinds: (await injector.faultKinds()).map(kindToWire),
         network: {
           netem: network.netem, tbf: network.tbf, htb: network.htb, u32: network.u32, ingressRedirect: network.ingressRedirect, ifb: network.ifb,
           nftables: network.nftables, ipset: network.ipset, iptablesBackend: network.iptablesBackend, cgroup: network.cgroup, failures: { ...network.failures },

@@ -1,16 +1,39 @@
 /**
  * What a controller asks for, as a value: an injection is an ID, a target
- * container and one fault. Its hash decides idempotency: the same ID with the
+ * (a container, or the node itself) and one fault. Its hash decides idempotency: the same ID with the
  * same spec is the same injection, the same ID with another spec is a conflict.
  */
 import { createHash } from 'node:crypto';
 import { DaemonError } from './errors.ts';
 
-export interface TargetRef {
+export interface ContainerTarget {
   containerId: string;
   /** With containerName: finds the container again after it restarted under a new ID. */
   podUid?: string;
   containerName?: string;
+}
+
+/** The node itself: the target of node faults (kubelet-stop), which act on a host process rather than a container. */
+export interface NodeTarget {
+  node: true;
+}
+
+export type TargetRef = ContainerTarget | NodeTarget;
+
+/** What a fault kind is put on; a kind is put on one scope only. */
+export type TargetScope = 'container' | 'node';
+
+export function isNodeTarget(target: TargetRef): target is NodeTarget {
+  return 'node' in target;
+}
+
+export function scopeOf(target: TargetRef): TargetScope {
+  return isNodeTarget(target) ? 'node' : 'container';
+}
+
+/** How a target is named in messages: its container ID, or "the node". */
+export function targetName(target: TargetRef): string {
+  return isNodeTarget(target) ? 'the node' : `container ${target.containerId}`;
 }
 
 /** Processes that keep CPUs busy, each `load` percent of one. */
@@ -38,9 +61,29 @@ export type FaultSpec =
   | { kind: 'container-freeze' }
   /** Network faults in the normal form their validator returns; planned together in one netns. */
   | { kind: 'network'; faults: readonly unknown[] }
-  | StressSpec;
+  | StressSpec
+  /** The node's kubelet stopped (SIGSTOP) for the injection's life (faults/kubelet-stop.ts). */
+  | { kind: 'kubelet-stop' };
 
 export type FaultKind = FaultSpec['kind'];
+
+/** What each kind is put on: a fault on the other scope is invalid. */
+const KIND_SCOPES: Readonly<Record<FaultKind, TargetScope>> = {
+  'container-kill': 'container', 'container-freeze': 'container', network: 'container', stress: 'container', 'kubelet-stop': 'node',
+};
+
+export function scopeOfKind(kind: FaultKind): TargetScope {
+  return KIND_SCOPES[kind];
+}
+
+/** Throws DaemonError('invalid') when `kind` is not put on targets like `target`. */
+export function checkScope(kind: FaultKind, target: TargetRef): void {
+  const scope = scopeOfKind(kind);
+  if (scope === scopeOf(target)) return;
+  throw new DaemonError('invalid', scope === 'node'
+    ? `${kind} is a node fault: its target is the node itself (target.node), not a container`
+    : `${kind} is put on a container: its target names a container, not the node`);
+}
 
 export interface InjectionSpec {
   id: string;
@@ -52,7 +95,8 @@ export interface InjectionSpec {
 export type RawFault =
   | { kind: 'container-kill' } | { kind: 'container-freeze' } | { kind: 'network'; faults: readonly unknown[] }
   /** Sizes as the wire carries them (uint64), checked by faults/stress.ts. */
-  | { kind: 'stress'; cpu?: { workers: number; load: number }; memory?: { workers: number; sizeBytes: bigint; oomScoreAdj: number } };
+  | { kind: 'stress'; cpu?: { workers: number; load: number }; memory?: { workers: number; sizeBytes: bigint; oomScoreAdj: number } }
+  | { kind: 'kubelet-stop' };
 
 /** One listed injection of a Sync, before validation. */
 export interface RawInjection {
@@ -89,7 +133,16 @@ export function checkDeadline(deadlineInMs: number): void {
   check(Number.isInteger(deadlineInMs) && deadlineInMs >= 0 && deadlineInMs <= MAX_DEADLINE_MS, `deadline ${deadlineInMs} ms must be between 0 (none) and ${MAX_DEADLINE_MS} ms`);
 }
 
+/** A node target is `{ node: true }` and nothing else; a container target is checked field by field. */
 export function checkTarget(target: TargetRef): TargetRef {
+  if (isNodeTarget(target)) {
+    check(target.node === true && Object.keys(target).length === 1, 'a node target names the node only (no container fields)');
+    return { node: true };
+  }
+  return checkContainerTarget(target);
+}
+
+export function checkContainerTarget(target: ContainerTarget): ContainerTarget {
   check(CONTAINER_ID.test(target.containerId), `container ID ${JSON.stringify(target.containerId)} must match ${CONTAINER_ID.source}`);
   const { podUid, containerName } = target;
   check((podUid === undefined) === (containerName === undefined), 'pod UID and container name come together (both or neither)');

@@ -3,7 +3,7 @@ import type { ErrorCode } from './errors.ts';
 import type { JournalRecord, Phase } from './journal.ts';
 import type { StressEvidence } from './faults/module.ts';
 import type { Evidence } from './net/evidence.ts';
-import type { FaultKind, TargetRef } from './spec.ts';
+import { isNodeTarget, type FaultKind, type TargetRef } from './spec.ts';
 
 export interface InjectionStatus {
   id: string;
@@ -47,7 +47,7 @@ export function statusOf(record: JournalRecord, leaseExpiresAt: number | undefin
     target: record.spec.target,
     kind: record.spec.fault.kind,
     phase: record.phase,
-    summary: record.plan?.summary ?? record.summary ?? `${record.spec.fault.kind} ${record.spec.target.containerId}`,
+    summary: record.plan?.summary ?? record.summary ?? `${record.spec.fault.kind} ${isNodeTarget(record.spec.target) ? 'of the node' : record.spec.target.containerId}`,
     pid: record.target?.pid ?? 0,
     reapplied: record.reapplied,
     error: record.error ?? '',

@@ -2,17 +2,22 @@
  * What a journal record's plan may hold, checked when the journal is read. Reconciliation runs stored steps as
  * root in other pods' namespaces, so a stored plan is trusted only as far as kerris could have written it: a freeze
  * plan is rebuilt from the freezer file it names, a network plan's revert is rebuilt step by step from the undo
- * builders (net/undo.ts), a stress plan is rebuilt from the record's stressors, and anything else (another argv[0], another path, another namespace) refuses the record.
+ * builders (net/undo.ts), a stress plan is rebuilt from the record's stressors, a kubelet-stop plan is rebuilt from
+ * its guard step (one process, named alike in every step; SIGSTOP applied, SIGCONT reverted), and anything else
+ * (another argv[0], another path, another namespace, another signal or process) refuses the record.
  */
 import { posix } from 'node:path';
 import { freezePlan } from './faults/container-freeze.ts';
+import { kubeletStopPlan } from './faults/kubelet-stop.ts';
 import { STRESS_NG_PATHS, stressArgs, stressOomScoreAdj, stressPlan } from './faults/stress.ts';
 import type { Freezer } from './cgroup.ts';
 import { carriesMarker, isAlive, MARKER_PATTERN } from './held.ts';
 import { IFB_NAME, ifbUndo, ingressUndo, nftUndo, rootUndo, txqueuelenUndo } from './net/undo.ts';
 import { parseDeviceName } from './net/values.ts';
-import type { ExecStep, Plan, Step } from './plan.ts';
+import type { ExecStep, HeldProcess, Plan, Step } from './plan.ts';
+import { isPositivePid } from './proc.ts';
 import { canonicalJson, type FaultSpec, type StressSpec } from './spec.ts';
+import { processNow, PROCESS_NAME } from './stopped.ts';
 import { USAGE_FILE_NAMES, type UsageFiles } from './usage.ts';
 
 /** A stored plan kerris could not have written. */
@@ -65,6 +70,39 @@ function trustedStress(spec: StressSpec, plan: Plan): Plan {
     summary: plan.summary, apply: rebuilt.apply,
     revert: [{ kind: 'kill', marker: spawn.marker, ...(kill.process === undefined ? {} : { process: kill.process }) }], usage: trustedUsage,
   };
+}
+
+function storedProcess(what: string, process: HeldProcess): HeldProcess {
+  if (!isPositivePid(process.pid) || !Number.isSafeInteger(process.startTime) || process.startTime < 0) {
+    throw new UnsafePlanError(`${what} ${JSON.stringify(process)} is not a pid and start time`);
+  }
+  return { pid: process.pid, startTime: process.startTime };
+}
+
+/**
+ * A kubelet-stop plan, rebuilt from its guard step: the guard, then SIGSTOP, of the one process the guard names;
+ * reverted by SIGCONT to it and the kill of the guard's marker. Any other signal, process, marker or extra step, and
+ * a process other than the record's target (`pid`), refuses it.
+ */
+function trustedKubeletStop(pid: number | undefined, plan: Plan): Plan {
+  const [guard] = plan.apply;
+  if (guard?.kind !== 'guard') throw new UnsafePlanError('a kubelet-stop plan starts its guard first');
+  if (!PROCESS_NAME.test(guard.name)) throw new UnsafePlanError(`kubelet-stop plan's process name ${JSON.stringify(guard.name)} is not ${PROCESS_NAME.source}`);
+  if (!MARKER_PATTERN.test(guard.marker)) throw new UnsafePlanError(`kubelet-stop plan's marker ${JSON.stringify(guard.marker)} is not one kerris makes`);
+  const process = storedProcess('kubelet-stop plan\'s process', guard.process);
+  if (pid !== undefined && pid !== process.pid) throw new UnsafePlanError(`kubelet-stop plan stops pid ${process.pid}, not the record's target ${pid}`);
+  const daemon = storedProcess('kubelet-stop plan\'s daemon', guard.daemon);
+  if (guard.deadlineAt !== undefined && !(Number.isFinite(guard.deadlineAt) && guard.deadlineAt > 0)) throw new UnsafePlanError(`kubelet-stop plan's deadline ${guard.deadlineAt} is not a time`);
+  const cgroups = guard.cgroups.map((file) => cgroupFile('guard cgroup', file, 'cgroup.procs'));
+  if (new Set(cgroups).size !== cgroups.length) throw new UnsafePlanError('a kubelet-stop plan names each of its guard\'s cgroups once');
+  const rebuilt = kubeletStopPlan({ name: guard.name, ...process }, daemon, guard.deadlineAt, cgroups, guard.marker);
+  const kill = plan.revert[1];
+  const held = kill?.kind === 'kill' && kill.marker === guard.marker && kill.process !== undefined ? { process: storedProcess('kubelet-stop plan\'s guard', kill.process) } : {};
+  const revert = rebuilt.revert.map((step) => (step.kind === 'kill' ? { ...step, ...held } : step));
+  if (canonicalJson(plan.apply) !== canonicalJson(rebuilt.apply) || canonicalJson(plan.revert) !== canonicalJson(revert)) {
+    throw new UnsafePlanError('a kubelet-stop plan is its guard and SIGSTOP of one process, reverted by SIGCONT to it and the end of the guard; this one is not');
+  }
+  return { summary: plan.summary, apply: rebuilt.apply, revert };
 }
 
 /** The freezer a stored freeze plan names, or why it cannot be one of kerris's. */
@@ -120,6 +158,10 @@ export function trustedPlan(fault: FaultSpec, pid: number | undefined, plan: Pla
   const { kind } = fault;
   if (fault.kind === 'stress') return trustedStress(fault, plan);
   if (plan.usage !== undefined) throw new UnsafePlanError(`a ${kind} plan has no usage files`);
+  if (fault.kind === 'kubelet-stop') {
+    if (plan.counters !== undefined) throw new UnsafePlanError('a kubelet-stop plan has no counters');
+    return trustedKubeletStop(pid, plan);
+  }
   if (kind === 'container-kill') throw new UnsafePlanError('a container-kill has nothing to revert, so no plan');
   if (kind === 'container-freeze') {
     if (plan.apply.length !== 1) throw new UnsafePlanError(`a freeze plan has one apply step, not ${plan.apply.length}`);
@@ -141,10 +183,18 @@ export function trustedPlan(fault: FaultSpec, pid: number | undefined, plan: Pla
 
 /**
  * A kill step's process, where it is alive, must be the one kerris started: it carries the step's marker. A record
- * naming another live process (a hand edit, a file from elsewhere) would have the daemon SIGKILL its session.
+ * naming another live process (a hand edit, a file from elsewhere) would have the daemon SIGKILL its session. A
+ * signal step's process, where its pid has its start time, must have its comm too.
  */
 export async function checkHeldProcesses(plan: Plan | undefined): Promise<void> {
   for (const step of plan?.revert ?? []) {
+    if (step.kind === 'signal') {
+      const now = await processNow(step.process.pid);
+      if (now !== undefined && now.startTime === step.process.startTime && now.comm !== step.name) {
+        throw new UnsafePlanError(`process ${step.process.pid} is alive but is ${JSON.stringify(now.comm)}, not the ${step.name} the record names`);
+      }
+      continue;
+    }
     if (step.kind !== 'kill' || step.process === undefined || !await isAlive(step.process)) continue;
     if (!await carriesMarker(step.process.pid, step.marker)) {
       throw new UnsafePlanError(`process ${step.process.pid} is alive but is not the held process the record names (it lacks its marker)`);

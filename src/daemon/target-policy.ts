@@ -1,15 +1,18 @@
 /**
  * What the daemon never faults, whatever the caller asks: the host's network (a hostNetwork pod shares it), itself
  * (its own process tree, cgroup or network; a stress in a cgroup that holds the daemon would load the daemon), static pods (the node's own control plane, which no controller can
- * replace) and protected namespaces (kube-system and the daemon's own by default). Checked after the target is
- * resolved and before anything is journaled or changed; a refusal is an INVALID item.
+ * replace) and protected namespaces (kube-system and the daemon's own by default). A node fault's host process (the
+ * kubelet) is refused when it is the daemon or one of its parents, and a kind is only ever put on its own scope (a
+ * container, or the node). Checked after the target is resolved and before anything is journaled or changed; a
+ * refusal is an INVALID item.
  */
 import { readFile, stat } from 'node:fs/promises';
 import { parseProcCgroup, type CgroupLine } from './cgroup.ts';
 import { DaemonError } from './errors.ts';
 import type { ResolvedTarget } from './runtime/resolve.ts';
 import type { PodMeta } from './runtime/types.ts';
-import type { FaultKind } from './spec.ts';
+import { scopeOfKind, type FaultKind } from './spec.ts';
+import type { NamedProcess } from './stopped.ts';
 
 /** What the decision needs to know about a target, gathered from /proc and the runtime. */
 export interface TargetFacts {
@@ -37,6 +40,7 @@ function holdsOwnCgroup(facts: TargetFacts): boolean {
 
 /** Why `kind` must not be put on the target, or undefined when it may. Pure: the facts are gathered apart. */
 export function refusal(kind: FaultKind, facts: TargetFacts, protectedNamespaces: ReadonlySet<string>): string | undefined {
+  if (scopeOfKind(kind) !== 'container') return `${kind} is a node fault: it is never put on a container`;
   if (facts.ownAncestry.includes(facts.pid)) return `process ${facts.pid} is the daemon or one of its parents`;
   if (kind === 'network') {
     if (facts.netns === undefined) return `process ${facts.pid} has no network namespace to check`;
@@ -49,6 +53,16 @@ export function refusal(kind: FaultKind, facts: TargetFacts, protectedNamespaces
   if (facts.pod?.staticPod === true) return 'the target is a static pod (kubernetes.io/config.source=file): the node\'s own components are never faulted';
   const namespace = facts.pod?.namespace;
   if (namespace !== undefined && protectedNamespaces.has(namespace)) return `the target's namespace ${namespace} is protected (--protected-namespaces)`;
+  return undefined;
+}
+
+/**
+ * Why node fault `kind` must not act on host process `pid`, or undefined when it may. Only the daemon's own process
+ * tree is refused: stopping one of them would stop the daemon (or the runtime that restarts it) with its guard.
+ */
+export function nodeRefusal(kind: FaultKind, pid: number, ownAncestry: readonly number[]): string | undefined {
+  if (scopeOfKind(kind) !== 'node') return `${kind} is put on a container, never on the node itself`;
+  if (ownAncestry.includes(pid)) return `process ${pid} is the daemon or one of its parents`;
   return undefined;
 }
 
@@ -102,15 +116,25 @@ export class TargetPolicy {
   }
 
   async facts(target: ResolvedTarget): Promise<TargetFacts> {
+    const [netns, own, cgroups, pod] = await Promise.all([inode(`/proc/${target.pid}/ns/net`), this.ownFacts(), cgroupsOf(target.pid), this.podOf(target.containerId)]);
+    return { pid: target.pid, netns, cgroups, pod, ...own };
+  }
+
+  private ownFacts(): Promise<Pick<TargetFacts, 'hostNetns' | 'ownNetns' | 'ownAncestry' | 'ownCgroups'>> {
     this.own ??= Promise.all([inode('/proc/1/ns/net'), inode('/proc/self/ns/net'), ownAncestry(), cgroupsOf('self')])
       .then(([hostNetns, ownNetns, ownAncestryPids, ownCgroups]) => ({ hostNetns, ownNetns, ownAncestry: ownAncestryPids, ownCgroups }));
-    const [netns, own, cgroups, pod] = await Promise.all([inode(`/proc/${target.pid}/ns/net`), this.own, cgroupsOf(target.pid), this.podOf(target.containerId)]);
-    return { pid: target.pid, netns, cgroups, pod, ...own };
+    return this.own;
   }
 
   /** Throws DaemonError('invalid') when `kind` must not be put on `target`. */
   async check(kind: FaultKind, target: ResolvedTarget): Promise<void> {
     const reason = refusal(kind, await this.facts(target), this.protectedNamespaces);
     if (reason !== undefined) throw new DaemonError('invalid', `refused ${kind} of container ${target.containerId}: ${reason}`);
+  }
+
+  /** Throws DaemonError('invalid') when node fault `kind` must not act on host process `process`. */
+  async checkNode(kind: FaultKind, process: NamedProcess): Promise<void> {
+    const reason = nodeRefusal(kind, process.pid, (await this.ownFacts()).ownAncestry);
+    if (reason !== undefined) throw new DaemonError('invalid', `refused ${kind} of ${process.name} (pid ${process.pid}): ${reason}`);
   }
 }

@@ -188,7 +188,8 @@ export async function spawnDaemon(options: DaemonProcessOptions): Promise<Runnin
   const server = options.certs.server;
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.entry ?? MAIN, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0',
     '--journal-dir', options.journalDir, '--tls-ca', server.ca, '--tls-cert', server.cert, '--tls-key', server.key,
-    '--containerd-socket', options.containerdSocket, ...(options.extraArgs ?? [])],
+    // A kubelet-stop names no process of this host (a test bed's kubelet may run here) unless a test names its own.
+    '--containerd-socket', options.containerdSocket, '--kubelet-process', 'kd-no-kubelet', ...(options.extraArgs ?? [])],
   { stdio: ['ignore', 'inherit', 'pipe'], env: { ...process.env, KERRIS_LOG_LEVEL: 'debug', ...options.env } });
   const logs: Array<Record<string, unknown>> = [];
   const plain: string[] = [];

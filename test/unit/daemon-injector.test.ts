@@ -115,7 +115,7 @@ async function ticksUntil(check: () => boolean, what: string, timeoutMs = 10_000
 async function injector(executor: StepExecutor, targets?: Targets & { kill(containerId: string): Promise<string> }, bootId = BOOT): Promise<Injector> {
   const t = targets ?? await fakeTargets();
   const i = new Injector({
-    journal: new Journal(dir, { bootId }), targets: t, executor, policy: { check: async () => undefined }, log: silent, clock: () => clock, tickMs: 10, targetCheckMs: 60_000,
+    journal: new Journal(dir, { bootId }), targets: t, executor, policy: { check: async () => undefined, checkNode: async () => undefined }, log: silent, clock: () => clock, tickMs: 10, targetCheckMs: 60_000,
     faults: [containerKill(t, silent), networkEngine(() => PLAN)],
   });
   await i.start();

@@ -2,7 +2,7 @@
 import { freezerOfPid, type Freezer } from '../cgroup.ts';
 import type { Plan } from '../plan.ts';
 import type { FaultSpec } from '../spec.ts';
-import type { FaultModule } from './module.ts';
+import type { ContainerFaultModule } from './module.ts';
 
 export function freezePlan(containerId: string, freezer: Freezer): Plan {
   return {
@@ -12,8 +12,9 @@ export function freezePlan(containerId: string, freezer: Freezer): Plan {
   };
 }
 
-export const containerFreeze: FaultModule = {
+export const containerFreeze: ContainerFaultModule = {
   kind: 'container-freeze',
+  scope: 'container',
   inNetns: false,
   normalize: (): FaultSpec => ({ kind: 'container-freeze' }),
   prepare: async (_fault, target) => ({ kind: 'plan', plan: freezePlan(target.containerId, await freezerOfPid(target.pid)) }),

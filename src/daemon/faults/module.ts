@@ -1,12 +1,14 @@
 /**
  * The seam where a daemon fault plugs in. The injector's lifecycle (journal, apply, commit, revert, leases,
  * deadlines, restarts) is the same for every kind; a kind only says how its request is validated and what it does
- * to a resolved target. A new fault is one new module here, registered in main.ts.
+ * to a resolved target: a container (most kinds), or, for node faults, the host process the kind acts on. A new
+ * fault is one new module here, registered in main.ts.
  */
 import type { Evidence } from '../net/evidence.ts';
 import type { Plan } from '../plan.ts';
 import type { ResolvedTarget } from '../runtime/resolve.ts';
-import type { FaultKind, FaultSpec, RawFault } from '../spec.ts';
+import { scopeOfKind, type FaultKind, type FaultSpec, type RawFault } from '../spec.ts';
+import type { NamedProcess } from '../stopped.ts';
 import type { ResourceUsage } from '../usage.ts';
 
 /** What a stress injection's target uses, from its cgroup, before and while stressed (faults/stress.ts). */
@@ -29,20 +31,32 @@ export type Effect =
   | { kind: 'plan'; plan: Plan }
   | { kind: 'action'; summary: string; run: () => Promise<void> };
 
-export interface FaultModule {
+interface ModuleBase {
   readonly kind: FaultKind;
-  /**
-   * Whether the fault lives in the target's network namespace: a container restarted inside the same pod netns
-   * still has it, so the daemon follows it instead of applying it twice.
-   */
-  readonly inNetns: boolean;
   /**
    * Why this node cannot apply the kind (a missing tool), naming the node; absent when it can. Such a kind is left
    * out of Capabilities and its new injections are refused, while its journaled ones are still reverted.
    */
   readonly unavailable?: string;
+  /** Like `unavailable`, for kinds whose ability changes while the daemon runs (a process that may restart): asked for each Capabilities. */
+  unavailableNow?(): Promise<string | undefined>;
+  /**
+   * Why a journaled injection of this kind that a starting daemon finds is reverted and dropped rather than adopted;
+   * absent: it is reconciled (kept while its lease and deadline hold).
+   */
+  readonly revertedAtStart?: string;
   /** Validates a request's fault into the canonical form that is hashed and journaled; throws DaemonError('invalid'). */
   normalize(raw: RawFault): FaultSpec;
+}
+
+/** A fault put on a container (TargetRef with a container ID). */
+export interface ContainerFaultModule extends ModuleBase {
+  readonly scope: 'container';
+  /**
+   * Whether the fault lives in the target's network namespace: a container restarted inside the same pod netns
+   * still has it, so the daemon follows it instead of applying it twice.
+   */
+  readonly inNetns: boolean;
   /** What applying the (normalized) fault to target does, worked out before anything is touched. */
   prepare(fault: FaultSpec, target: ResolvedTarget): Promise<Effect>;
   /**
@@ -52,8 +66,31 @@ export interface FaultModule {
   evidence?(plan: Plan, target: ResolvedTarget, netnsInode: number | undefined): Promise<FaultEvidence>;
 }
 
+/** What a node fault's plan may need to know of its injection. */
+export interface NodeInjection {
+  /** When the daemon ends the injection, on the monotonic clock (clock.ts); absent: no deadline. */
+  deadlineAt: number | undefined;
+}
+
+/**
+ * A fault put on the node itself (the target `{ node: true }`): it acts on one host process, which the module finds
+ * when the fault is put on (a process that restarted is another one), and which the target policy checks first.
+ */
+export interface NodeFaultModule extends ModuleBase {
+  readonly scope: 'node';
+  /** The host process the fault acts on now; throws DaemonError (naming what was found) when there is not exactly one. */
+  locate(): Promise<NamedProcess>;
+  /** What applying the (normalized) fault to `process` does, worked out before anything is touched. */
+  prepare(fault: FaultSpec, process: NamedProcess, injection: NodeInjection): Promise<Effect>;
+}
+
+export type FaultModule = ContainerFaultModule | NodeFaultModule;
+
 export type FaultModules = ReadonlyMap<FaultKind, FaultModule>;
 
 export function faultModules(modules: readonly FaultModule[]): FaultModules {
+  for (const m of modules) {
+    if (m.scope !== scopeOfKind(m.kind)) throw new TypeError(`the ${m.kind} module is put on a ${m.scope}, but ${m.kind} faults are put on a ${scopeOfKind(m.kind)}`);
+  }
   return new Map(modules.map((m) => [m.kind, m]));
 }

@@ -3,7 +3,7 @@ import { DaemonError, errorMessage } from '../errors.ts';
 import { FaultConflictError, ForeignStateError, UnsupportedFaultError } from '../net/errors.ts';
 import type { NetworkEngine } from '../net/engine.ts';
 import type { FaultSpec, RawFault } from '../spec.ts';
-import type { FaultModule } from './module.ts';
+import type { ContainerFaultModule } from './module.ts';
 
 /** The network planner's refusals, as the API reports them: nothing was touched when they are raised. */
 function planError(error: unknown): unknown {
@@ -20,9 +20,10 @@ function validated(engine: NetworkEngine, input: unknown, index: number): Record
   }
 }
 
-export function networkFault(engine: NetworkEngine): FaultModule {
+export function networkFault(engine: NetworkEngine): ContainerFaultModule {
   return {
     kind: 'network',
+    scope: 'container',
     inNetns: true,
     normalize(raw: RawFault): FaultSpec {
       if (raw.kind !== 'network') throw new DaemonError('invalid', `the network module got a ${raw.kind} fault`);

@@ -24,7 +24,7 @@ import type { ResolvedTarget } from '../runtime/resolve.ts';
 import type { CpuStress, FaultSpec, MemoryStress, RawFault, StressSpec } from '../spec.ts';
 import { measureUsage, sampleUsage, usageBetween, usagePathsOf, type ResourceUsage, type UsageSample } from '../usage.ts';
 import { run } from '../../util/exec.ts';
-import type { FaultModule, StressEvidence } from './module.ts';
+import type { ContainerFaultModule, StressEvidence } from './module.ts';
 
 /** Where stress-ng may be: the daemon image's /usr/bin, or a local install. A stored plan naming another is refused. */
 export const STRESS_NG_PATHS = ['/usr/bin/stress-ng', '/usr/local/bin/stress-ng', '/bin/stress-ng'] as const;
@@ -129,12 +129,13 @@ export interface StressOptions {
   clock: Clock;
 }
 
-export function stressFault(options: StressOptions): FaultModule {
+export function stressFault(options: StressOptions): ContainerFaultModule {
   const { stressNg, node, clock } = options;
   /** Each plan's samples while stressed, oldest first: the newest one NOW_WINDOW_MS old or more starts the window. */
   const samples = new WeakMap<Plan, UsageSample[]>();
   return {
     kind: 'stress',
+    scope: 'container',
     inNetns: false,
     ...(stressNg === undefined ? { unavailable: `node ${node} has no stress-ng (the daemon image ships the Debian package stress-ng)` } : {}),
     normalize(raw: RawFault): FaultSpec {

@@ -10,7 +10,7 @@ import { run } from '../../util/exec.ts';
 import { DaemonError, errorMessage } from '../errors.ts';
 import type { TargetCheck, Targets } from '../lifecycle.ts';
 import { processStartTime } from '../proc.ts';
-import { checkTarget, type TargetRef } from '../spec.ts';
+import { checkContainerTarget, isNodeTarget, type ContainerTarget, type TargetRef } from '../spec.ts';
 import type { ProbeLine } from './connect.ts';
 
 export const MAX_PROBE_ADDRESSES = 8;
@@ -48,7 +48,7 @@ const PROBE_NODE_FLAGS = ['--max-old-space-size=32', '--max-semi-space-size=1'] 
 const SCRIPT = join(import.meta.dirname, `connect${extname(import.meta.filename)}`);
 
 export interface ProbeSpec {
-  target: TargetRef;
+  target: ContainerTarget;
   addresses: string[];
   port: number;
   count: number;
@@ -56,7 +56,7 @@ export interface ProbeSpec {
 }
 
 /** The request as it came, before checkProbe. */
-export type ProbeRequestFields = Omit<ProbeSpec, 'addresses'> & { addresses: readonly string[] };
+export type ProbeRequestFields = Omit<ProbeSpec, 'addresses' | 'target'> & { target: TargetRef; addresses: readonly string[] };
 
 function check(ok: boolean, message: string): void {
   if (!ok) throw new DaemonError('invalid', `probe: ${message}`);
@@ -64,7 +64,8 @@ function check(ok: boolean, message: string): void {
 
 /** Throws DaemonError('invalid') for any field out of bounds. */
 export function checkProbe(request: ProbeRequestFields): ProbeSpec {
-  const target = checkTarget(request.target);
+  if (isNodeTarget(request.target)) throw new DaemonError('invalid', 'probe: the target is a container; the node has no network namespace of its own to probe from');
+  const target = checkContainerTarget(request.target);
   const { addresses, port, count, timeoutMs } = request;
   check(addresses.length >= 1 && addresses.length <= MAX_PROBE_ADDRESSES, `1 to ${MAX_PROBE_ADDRESSES} addresses, got ${addresses.length}`);
   for (const address of addresses) check(isIP(address) !== 0, `${JSON.stringify(address.slice(0, 64))} is not an IP address`);
