@@ -12,7 +12,7 @@ import { checkId, checkScope, checkTarget, isNodeTarget, type FaultSpec, type Ta
 import { PLAN_SIGNALS, PROCESS_NAME, type NamedProcess } from './stopped.ts';
 import type { ResolvedTarget } from './runtime/resolve.ts';
 import { normalizeStress } from './faults/stress.ts';
-import { trustedPlan } from './stored-plan.ts';
+import { trustedPlan, UnsafePlanError } from './stored-plan.ts';
 import type { ResourceUsage, UsageFiles } from './usage.ts';
 
 export class RecordSchemaError extends Error {
@@ -70,8 +70,12 @@ function processName(path: string, value: unknown): string {
 function step(path: string, value: unknown): Step {
   const s = object(path, value);
   if (s['kind'] === 'signal') {
+    const signal = string(`${path}.signal`, s['signal']);
+    // Well-formed but another signal than kerris sends: a plan it could not have written, not a torn record.
+    const sent = PLAN_SIGNALS.find((known) => known === signal);
+    if (sent === undefined) throw new UnsafePlanError(`${path} sends ${JSON.stringify(signal)}; kerris sends only ${PLAN_SIGNALS.join(' and ')}`);
     return {
-      kind: 'signal', signal: oneOf(`${path}.signal`, s['signal'], PLAN_SIGNALS), name: processName(`${path}.name`, s['name']), process: heldProcess(`${path}.process`, s['process']),
+      kind: 'signal', signal: sent, name: processName(`${path}.name`, s['name']), process: heldProcess(`${path}.process`, s['process']),
     };
   }
   if (s['kind'] === 'guard') {
