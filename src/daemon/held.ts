@@ -10,16 +10,15 @@
 import { spawn } from 'node:child_process';
 import { readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { DaemonError, errorMessage } from './errors.ts';
 import type { HeldProcess, KillStep, Plan, SpawnStep } from './plan.ts';
+import { until } from './proc.ts';
 
 /** The environment variable carrying a spawn step's marker. */
 export const MARKER_ENV = 'KERRIS_HELD';
 export const MARKER_PATTERN = /^[0-9a-f]{32}$/;
 /** The launcher beside this file: .ts when the daemon runs from source, .js in its build. */
 const LAUNCHER = join(import.meta.dirname, `held-launcher${extname(import.meta.filename)}`);
-const POLL_MS = 5;
 
 /** The fields of /proc/<pid>/stat the daemon uses; the comm field may hold anything, so fields count from the last ')'. */
 export interface ProcStat {
@@ -94,16 +93,6 @@ function checkSpawn(step: SpawnStep): void {
     if (!file.startsWith('/sys/fs/cgroup/') || !file.endsWith('/cgroup.procs') || file.split('/').includes('..')) bad(`${JSON.stringify(file)} is not a cgroup.procs file`);
   }
   if (!Number.isInteger(step.oomScoreAdj) || step.oomScoreAdj < -1000 || step.oomScoreAdj > 1000) bad(`oom_score_adj ${step.oomScoreAdj}`);
-}
-
-async function until<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (performance.now() > deadline) throw new DaemonError('failed', `timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(POLL_MS);
-  }
 }
 
 export interface SpawnOptions {

@@ -1,5 +1,21 @@
 /** Facts about a process from /proc: whether the process we resolved is still the same one. */
 import { readdir, readFile, stat } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DaemonError } from './errors.ts';
+
+/** How often a process's state is looked at while the daemon waits for it to change. */
+const POLL_MS = 5;
+
+/** Polls `check` on the monotonic clock until it gives a value; DaemonError('failed') naming `what` after timeoutMs. */
+export async function until<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (performance.now() > deadline) throw new DaemonError('failed', `timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(POLL_MS);
+  }
+}
 
 /**
  * Start time of pid in clock ticks since boot (field 22 of /proc/<pid>/stat), or undefined if it is gone.

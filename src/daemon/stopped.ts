@@ -12,11 +12,10 @@
 import { spawn } from 'node:child_process';
 import { readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { DaemonError, errorMessage } from './errors.ts';
 import { killHeld, MARKER_ENV, MARKER_PATTERN, parseStat, type ProcStat } from './held.ts';
 import type { GuardStep, HeldProcess, PlanSignal, SignalStep } from './plan.ts';
-import { isPositivePid } from './proc.ts';
+import { isPositivePid, until } from './proc.ts';
 
 /** A process name as the kernel keeps it (comm: at most 15 bytes), printable, without blanks or '/'. */
 export const PROCESS_NAME = /^[\x21-\x2e\x30-\x7e]{1,15}$/;
@@ -25,7 +24,6 @@ export const PLAN_SIGNALS: readonly PlanSignal[] = ['SIGSTOP', 'SIGCONT'];
 const GUARD_SCRIPT = join(import.meta.dirname, `stop-guard${extname(import.meta.filename)}`);
 /** The guard's heap: it reads a few /proc files every 250 ms and holds nothing. */
 const GUARD_HEAP_MB = 16;
-const POLL_MS = 5;
 
 /** A host process named by its comm, pid and start time. */
 export interface NamedProcess extends HeldProcess {
@@ -79,16 +77,6 @@ function bad(what: string): never {
 function checkNamed(what: string, name: string, process: HeldProcess): void {
   if (!PROCESS_NAME.test(name)) bad(`${what}: process name ${JSON.stringify(name)} is not ${PROCESS_NAME.source}`);
   if (!isPositivePid(process.pid) || !Number.isSafeInteger(process.startTime) || process.startTime < 0) bad(`${what}: process ${JSON.stringify(process)} is not a pid and start time`);
-}
-
-async function until<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (performance.now() > deadline) throw new DaemonError('failed', `timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(POLL_MS);
-  }
 }
 
 /**
