@@ -101,7 +101,8 @@ async function waitReady(plane: ControlPlane, node: ClusterNode, since: number, 
 /** The node of plane if its kubelet runs. */
 /** The pid of the node's kubelet, a process of this host; undefined when it does not run. */
 export function nodeKubeletPid(node: ClusterNode): Promise<number | undefined> {
-  return kubeletPid(layout(node.stateDir).kubelet);
+  // node.stateDir is the node's own directory (layout(...).dir), the kubelet's is beside containerd's in it.
+  return kubeletPid(join(node.stateDir, 'kubelet'));
 }
 
 export async function runningNode(plane: ControlPlane): Promise<ClusterNode | undefined> {
