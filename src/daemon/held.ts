@@ -85,13 +85,24 @@ async function markedLeaders(marker: string): Promise<HeldProcess[]> {
   return found;
 }
 
+/** A cgroup.procs file under the cgroup mount, without `..`, NUL or newline: where a held process may be written. */
+export function isCgroupProcsFile(file: string): boolean {
+  return file.startsWith('/sys/fs/cgroup/') && file.endsWith('/cgroup.procs') && !file.split('/').includes('..') && !/[\0\n]/.test(file);
+}
+
+/** Writes `pid` into each cgroup.procs file, then checks that each lists it (a write the kernel refused silently). */
+export async function moveIntoCgroups(pid: number, files: readonly string[], what: string): Promise<void> {
+  for (const file of files) await writeFile(file, `${pid}\n`);
+  for (const file of files) {
+    if (!(await readFile(file, 'utf8')).split('\n').includes(String(pid))) throw new DaemonError('failed', `${file} does not list the ${what} ${pid} after it was written there`);
+  }
+}
+
 function checkSpawn(step: SpawnStep): void {
   const bad = (what: string): never => { throw new TypeError(`spawn step: ${what}`); };
   if (!MARKER_PATTERN.test(step.marker)) bad(`marker ${JSON.stringify(step.marker)} is not ${MARKER_PATTERN.source}`);
   if (!step.argv[0]?.startsWith('/') || step.argv.some((a) => a.includes('\0'))) bad('argv[0] must be an absolute path and no argument may hold a NUL');
-  for (const file of step.cgroups) {
-    if (!file.startsWith('/sys/fs/cgroup/') || !file.endsWith('/cgroup.procs') || file.split('/').includes('..')) bad(`${JSON.stringify(file)} is not a cgroup.procs file`);
-  }
+  for (const file of step.cgroups) if (!isCgroupProcsFile(file)) bad(`${JSON.stringify(file)} is not a cgroup.procs file`);
   if (!Number.isInteger(step.oomScoreAdj) || step.oomScoreAdj < -1000 || step.oomScoreAdj > 1000) bad(`oom_score_adj ${step.oomScoreAdj}`);
 }
 
@@ -128,12 +139,9 @@ export async function spawnHeld(step: SpawnStep, options: SpawnOptions): Promise
       return stat?.state === 'T' ? { pid, startTime: stat.startTime } : undefined;
     });
     await options.started(held);
-    for (const cgroup of step.cgroups) await writeFile(cgroup, `${pid}\n`);
+    // Still stopped: nothing runs before it is in every cgroup of the target.
+    await moveIntoCgroups(pid, step.cgroups, 'launcher');
     await writeFile(`/proc/${pid}/oom_score_adj`, `${step.oomScoreAdj}\n`);
-    for (const cgroup of step.cgroups) {
-      const listed = (await readFile(cgroup, 'utf8')).split('\n');
-      if (!listed.includes(String(pid))) throw new DaemonError('failed', `${cgroup} does not list the launcher ${pid} after it was written there`);
-    }
     process.kill(pid, 'SIGCONT');
     await until(`${file} to start`, options.timeoutMs, async () => {
       if (exited !== undefined) throw new DaemonError('failed', `${file} ${exited} as it started`);

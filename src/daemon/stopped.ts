@@ -10,10 +10,10 @@
  * does for a container that shares the host's pid namespace), and the guard must outlive exactly that.
  */
 import { spawn } from 'node:child_process';
-import { readdir, readFile, readlink, writeFile } from 'node:fs/promises';
+import { readdir, readFile, readlink } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { DaemonError, errorMessage } from './errors.ts';
-import { killHeld, MARKER_ENV, MARKER_PATTERN, parseStat, type ProcStat } from './held.ts';
+import { isCgroupProcsFile, killHeld, MARKER_ENV, MARKER_PATTERN, moveIntoCgroups, parseStat, type ProcStat } from './held.ts';
 import type { GuardStep, HeldProcess, PlanSignal, SignalStep } from './plan.ts';
 import { isPositivePid, until } from './proc.ts';
 
@@ -110,11 +110,7 @@ function checkGuard(step: GuardStep): void {
   checkNamed('guard step', step.name, step.process);
   checkNamed('guard step', 'daemon', step.daemon);
   if (step.deadlineAt !== undefined && !(Number.isFinite(step.deadlineAt) && step.deadlineAt > 0)) bad(`guard step: deadline ${step.deadlineAt} is not a time`);
-  for (const file of step.cgroups) {
-    if (!file.startsWith('/sys/fs/cgroup/') || !file.endsWith('/cgroup.procs') || file.split('/').includes('..') || /[\0\n]/.test(file)) {
-      bad(`guard step: ${JSON.stringify(file)} is not a cgroup.procs file`);
-    }
-  }
+  for (const file of step.cgroups) if (!isCgroupProcsFile(file)) bad(`guard step: ${JSON.stringify(file)} is not a cgroup.procs file`);
 }
 
 /** The guard's argv after node's own: what it continues, whom it watches, until when ("none": no deadline). */
@@ -162,10 +158,7 @@ export async function startGuard(step: GuardStep, options: GuardOptions): Promis
     if (stat === undefined || stat.session !== pid) throw new DaemonError('failed', `the guard ${pid} is not the leader of a session of its own`);
     guard = { pid, startTime: stat.startTime };
     await options.started(guard);
-    for (const file of step.cgroups) await writeFile(file, `${pid}\n`);
-    for (const file of step.cgroups) {
-      if (!(await readFile(file, 'utf8')).split('\n').includes(String(pid))) throw new DaemonError('failed', `${file} does not list the guard ${pid} after it was written there`);
-    }
+    await moveIntoCgroups(pid, step.cgroups, 'guard');
     return guard;
   } catch (error) {
     await killHeld({ kind: 'kill', marker: step.marker, ...(guard === undefined ? {} : { process: guard }) }, options.timeoutMs).catch(() => undefined);
