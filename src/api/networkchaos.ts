@@ -116,7 +116,7 @@ const action = enumeration(
   ['netem', 'delay', 'loss', 'duplicate', 'corrupt', 'partition', 'bandwidth'],
 );
 
-const direction = enumeration(
+export const direction = enumeration(
   'NetworkDirection',
   'Which of the targets\' packets are hit: `to` the packets they send (to the peers, when given), `from` the packets they receive (from the peers), `both` both. Omitted means `to`, as in Chaos Mesh.',
   ['to', 'from', 'both'],
@@ -136,7 +136,7 @@ const reorder = object('ReorderSpec', 'Sends some packets at once while the rest
   gap: optional(integer('Reorder only every `gap`-th packet eligible. 0 or omitted means 1 (every packet may be reordered), as tc reads it.', { format: 'int32', minimum: 0, maximum: 1_000_000 })),
 });
 
-const delay = object(
+export const delay = object(
   'DelaySpec',
   'Latency added to each packet hit.',
   {
@@ -152,7 +152,7 @@ const delay = object(
   }],
 );
 
-const loss = object('LossSpec', 'Packets dropped at random.', {
+export const loss = object('LossSpec', 'Packets dropped at random.', {
   loss: required(percent('The share of packets dropped, as a percentage.')),
   correlation: correlation('chance of being dropped'),
 });
@@ -245,6 +245,20 @@ const externalTarget = string('A peer outside the cluster: an IPv4 or IPv6 addre
   ],
 });
 
+/** A network interface name, as the daemon accepts it (net/values.ts). */
+export function device(description: string): StringSchema {
+  return string(description, {
+    maxLength: 32,
+    rules: [{
+      rule: `self.matches(${celRegex(devicePattern)}) && self != '.' && self != '..'`,
+      message: messageExpression(
+        `'must be a network interface name such as eth0: 1 to 15 of A-Z a-z 0-9 _ . -, not starting with -, got ' + ${quoted('self')}`,
+        'must be a network interface name such as eth0: 1 to 15 of A-Z a-z 0-9 _ . -, not starting with -, got "<value>"',
+      ),
+    }],
+  });
+}
+
 const networkTarget: ObjectSchema = object(
   'NetworkTarget',
   'The peers: pods picked by their own selector and mode, as the targets are. Only their addresses are used; kerris changes nothing in them.',
@@ -315,16 +329,7 @@ const specFields: Readonly<Record<string, Field>> = {
   direction: optional(direction),
   target: optional(networkTarget),
   externalTargets: optional(array(`Peers outside the cluster (or any address), at most ${MAX_EXTERNAL_TARGETS}. With \`target\` the fault hits traffic with either kind of peer; with neither, traffic with every peer. Host names are resolved by the controller (A and AAAA) and their addresses are recorded in \`status.network.resolved\`; a Service is best named in full (\`db.shop.svc.cluster.local\`).`, externalTarget, { maxItems: MAX_EXTERNAL_TARGETS })),
-  device: optional(string('The target\'s interface to act on, e.g. `eth0`: 1 to 15 of A-Z a-z 0-9 _ . -, not starting with -. Omitted: every interface of the pod but loopback.', {
-    maxLength: 32,
-    rules: [{
-      rule: `self.matches(${celRegex(devicePattern)}) && self != '.' && self != '..'`,
-      message: messageExpression(
-        `'must be a network interface name such as eth0: 1 to 15 of A-Z a-z 0-9 _ . -, not starting with -, got ' + ${quoted('self')}`,
-        'must be a network interface name such as eth0: 1 to 15 of A-Z a-z 0-9 _ . -, not starting with -, got "<value>"',
-      ),
-    }],
-  })),
+  device: optional(device('The target\'s interface to act on, e.g. `eth0`: 1 to 15 of A-Z a-z 0-9 _ . -, not starting with -. Omitted: every interface of the pod but loopback.')),
   ports: optional(array(`kerris only: the peers' ports, at most ${MAX_PORTS}: only traffic with these ports on the peer's side is hit (destination port of what the targets send, source port of what they receive). Needs \`protocol\` \`tcp\` or \`udp\`.`, integer('A port.', { format: 'int32', minimum: 1, maximum: 65535 }), { maxItems: MAX_PORTS, listType: 'set' })),
   protocol: optional(protocol),
   delay: optional(delay),

@@ -2,6 +2,7 @@
 import { chaosStatus, experimentColumns } from './chaos-status.ts';
 import { guardChecks, guardSemantics, guardsField } from './guards.ts';
 import { dnsSubdomain, duration, immutableFields, maxSeed, qualifiedNameMaxLength, qualifiedNamePattern } from './common.ts';
+import { delay, device, direction, loss } from './networkchaos.ts';
 import type { KindDefinition } from './resource.ts';
 import {
   array, boolean, describedAs, enumeration, integer, message, messageExpression, object, optional, required, string,
@@ -11,8 +12,8 @@ import { labelMap, modeRules, selectorMode } from './selector.ts';
 
 const action = enumeration(
   'NodeChaosAction',
-  'What happens to each target node: `node-drain` cordons it and evicts its pods through the Eviction API (PodDisruptionBudgets are honoured), `node-taint` adds `taint`, `kubelet-stop` has the node\'s kerris daemon stop its kubelet (SIGSTOP), so the node goes NotReady, and continue it (SIGCONT) at the end. Each lasts `duration` and is undone exactly at the end. node-network and node-reboot come later.',
-  ['node-drain', 'node-taint', 'kubelet-stop'],
+  'What happens to each target node: `node-drain` cordons it and evicts its pods through the Eviction API (PodDisruptionBudgets are honoured), `node-taint` adds `taint`, `kubelet-stop` has the node\'s kerris daemon stop its kubelet (SIGSTOP), so the node goes NotReady, and continue it (SIGCONT) at the end, `node-network` has the daemon delay, lose or cut off the node\'s own traffic (`network`), `node-reboot` has the daemon reboot the node once, on nodes that consent to it. Each but node-reboot lasts `duration` and is undone exactly at the end; a reboot is not undone, and `duration` is how long the experiment lasts.',
+  ['node-drain', 'node-taint', 'kubelet-stop', 'node-network', 'node-reboot'],
 );
 
 const nodeSelectorSpec: ObjectSchema = object(
@@ -37,14 +38,52 @@ const taint = object('NodeChaosTaint', 'The taint `node-taint` adds to each targ
   effect: required(taintEffect),
 });
 
+/** At most this many peers scope a node-network fault: the daemon scopes a fault by at most 64 blocks, its exceptions by 16. */
+const MAX_NODE_PEERS = 16;
+
+const nodeNetworkAction = enumeration(
+  'NodeNetworkAction',
+  'What happens to the node\'s traffic: `delay` adds `delay` (netem), `loss` drops `loss` of it at random, `partition` drops all of it.',
+  ['delay', 'loss', 'partition'],
+);
+
+const peerAddress = string('An IPv4 or IPv6 address (`10.0.0.5`) or CIDR (`10.0.0.0/8`).', {
+  maxLength: 43,
+  rules: [
+    { rule: 'isIP(self) || isCIDR(self)', message: messageExpression(`'must be an IPv4 or IPv6 address or CIDR, got "' + self + '"'`, 'must be an IPv4 or IPv6 address or CIDR, got "<value>"') },
+    { rule: '!isCIDR(self) || cidr(self).masked() == cidr(self)', message: messageExpression(`'"' + self + '" has host bits set beyond its prefix; clear them, e.g. 10.0.0.0/8 rather than 10.0.0.1/8'`, '"<value>" has host bits set beyond its prefix; clear them') },
+  ],
+});
+
+const nodeNetwork = object(
+  'NodeNetworkSpec',
+  'The fault `node-network` puts on each target node\'s own interfaces, in the node\'s network namespace: the node\'s own traffic (kubelet, host-network pods) and the pod traffic it forwards through them alike.',
+  {
+    action: required(nodeNetworkAction),
+    direction: optional(describedAs(direction, 'Which packets are hit: `to` what the node sends out of the device, `from` what it receives on it, `both` both. Omitted means `both`: a node cut off is cut off both ways.')),
+    delay: optional(delay),
+    loss: optional(loss),
+    device: optional(device('The node\'s interface to act on, e.g. `eth0`. Omitted: the interfaces of the node\'s default routes (never pod veths or the CNI bridge).')),
+    externalTargets: optional(array(`Only traffic with these peers is hit, at most ${MAX_NODE_PEERS} addresses or CIDRs (no host names or ports: the node\'s own peers are infrastructure, named by address). Omitted: traffic with every peer.`, peerAddress, { maxItems: MAX_NODE_PEERS, listType: 'set' })),
+    keepDaemonLease: optional(boolean('Leaves the path between the kerris controller\'s pods and the node\'s daemon untouched, so the daemon keeps hearing its lease and the fault is held for all of `duration`. Without it a `partition` also cuts the daemon off: its lease lapses (`--daemon-lease-ttl`, 10 s by default) and it takes the fault away by itself, which ends the fault on that node early.')),
+  },
+  [
+    { rule: "self.action != 'delay' || has(self.delay)", message: message('delay is required when network.action is delay'), fieldPath: '.delay', reason: 'FieldValueRequired' },
+    { rule: "self.action != 'loss' || has(self.loss)", message: message('loss is required when network.action is loss'), fieldPath: '.loss', reason: 'FieldValueRequired' },
+    { rule: "self.action == 'delay' || !has(self.delay)", message: message('delay applies only to network.action delay; remove it'), fieldPath: '.delay', reason: 'FieldValueForbidden' },
+    { rule: "self.action == 'loss' || !has(self.loss)", message: message('loss applies only to network.action loss; remove it'), fieldPath: '.loss', reason: 'FieldValueForbidden' },
+  ],
+);
+
 const specFields: Readonly<Record<string, Field>> = {
   action: required(action),
   selector: required(nodeSelectorSpec),
   mode: required(describedAs(selectorMode, 'How many of the candidate nodes become targets: `one`, `all`, `fixed` (`value` nodes), `fixed-percent` (`value` percent, rounded up), `random-max-percent` (a random share from 1 to `value` percent, rounded up). Picks are random; `seed` makes them repeatable.')),
   value: optional(string('How many to pick: a node count for `fixed`, a percentage from 1 to 100 for `fixed-percent` and `random-max-percent`. A string, as in Chaos Mesh. Not used with `one` and `all`.', { maxLength: 8 })),
   taint: optional(taint),
+  network: optional(nodeNetwork),
   allowControllerNode: optional(boolean('Allows a target to be a node the kerris controller needs: the one node that runs every Ready controller replica. Without it (and without the controller\'s `--allow-controller-node`) such a node is never a target.')),
-  duration: required(duration('How long each node stays drained, tainted or with its kubelet stopped, as a Go duration (`30s`, `5m`). Counted from injection; time spent paused does not count. Required, so that every node fault ends on its own.')),
+  duration: required(duration('How long each node stays drained, tainted, with its kubelet stopped or its network degraded, as a Go duration (`30s`, `5m`); for `node-reboot`, how long the experiment lasts (it also waits for the node to be back). Counted from injection; time spent paused does not count. Required, so that every node fault ends on its own.')),
   seed: optional(integer(`Seed for the random pick of targets, 0 to ${maxSeed}. When omitted the controller chooses one and reports it in status.seed.`, { format: 'int64', minimum: 0, maximum: maxSeed })),
   paused: optional(boolean('Pauses the experiment: every node is uncordoned or untainted, and nothing new is done until it is set back to false. The only spec field that may change after creation.')),
   dryRun: optional(boolean('Selects and reports the target nodes in status without touching them.')),
@@ -69,6 +108,18 @@ const nodeChaosSpec: ObjectSchema = object(
       fieldPath: '.taint',
       reason: 'FieldValueForbidden',
     },
+    {
+      rule: "self.action != 'node-network' || has(self.network)",
+      message: message('network is required when action is node-network'),
+      fieldPath: '.network',
+      reason: 'FieldValueRequired',
+    },
+    {
+      rule: "self.action == 'node-network' || !has(self.network)",
+      message: messageExpression("'network applies only to action node-network; remove it for ' + self.action", 'network applies only to action node-network; remove it for <action>'),
+      fieldPath: '.network',
+      reason: 'FieldValueForbidden',
+    },
     ...immutableFields(specFields, ['paused'], 'spec'),
   ],
 );
@@ -79,13 +130,13 @@ export const nodeChaos: KindDefinition = {
   singular: 'nodechaos',
   shortNames: ['ndchaos'],
   categories: ['chaos', 'kerris'],
-  description: 'NodeChaos drains or taints whole nodes, or stops their kubelet, for a while, picked by name or labels and a mode, and undoes exactly what it did.',
+  description: 'NodeChaos drains or taints whole nodes, stops their kubelet, degrades their network or reboots them, picked by name or labels and a mode, and undoes exactly what it did.',
   spec: nodeChaosSpec,
   status: chaosStatus,
   printerColumns: experimentColumns([
     { name: 'Action', type: 'string', jsonPath: '.spec.action', description: 'what happens to each node' },
     { name: 'Mode', type: 'string', jsonPath: '.spec.mode', description: 'how nodes are picked', priority: 1 },
-  ], { targets: 'nodes', injected: 'how many nodes are drained, tainted or stopped now' }),
+  ], { targets: 'nodes', injected: 'how many nodes are drained, tainted, stopped or degraded now' }),
   checks: guardChecks,
   // Cordoning and tainting are patches of the node; a drain evicts pods in whichever namespaces run there.
   requesterAccess: [
@@ -94,12 +145,17 @@ export const nodeChaos: KindDefinition = {
     { verb: 'list', group: '', resource: 'nodes', namespacesOf: 'cluster' },
     // Stopping a kubelet makes its node NotReady: what writing the node's status does by hand.
     { verb: 'update', group: '', resource: 'nodes', subresource: 'status', namespacesOf: 'cluster', onlyWhen: { condition: (spec) => `${spec}.action == 'kubelet-stop'`, what: 'kubelet-stop' } },
+    // Cutting a node off makes it NotReady too, and degrades every pod on it: the same by-hand equivalent.
+    { verb: 'update', group: '', resource: 'nodes', subresource: 'status', namespacesOf: 'cluster', onlyWhen: { condition: (spec) => `${spec}.action == 'node-network'`, what: 'node-network' } },
+    // A reboot makes the node NotReady and kills every container on it: what deleting its pods does by hand.
+    { verb: 'update', group: '', resource: 'nodes', subresource: 'status', namespacesOf: 'cluster', onlyWhen: { condition: (spec) => `${spec}.action == 'node-reboot'`, what: 'node-reboot' } },
+    { verb: 'delete', group: '', resource: 'pods', namespacesOf: 'cluster', onlyWhen: { condition: (spec) => `${spec}.action == 'node-reboot'`, what: 'node-reboot' } },
   ],
   semantics: [
     {
       title: 'Who may create one',
       body: `
-A NodeChaos is namespaced like every chaos kind (its Events, guards and RBAC for the object itself live in a namespace), while the nodes it acts on are cluster-scoped. Creating one is allowed only if its creator may, cluster-wide, \`patch nodes\` (cordon, taint), \`create pods/eviction\` (a drain evicts pods in whatever namespaces run on the node) and \`list nodes\`: what \`kubectl drain\` and \`kubectl taint\` need. \`kubelet-stop\` also needs \`update nodes/status\` cluster-wide: a stopped kubelet makes its node NotReady, which is what writing the node's status does by hand (no Kubernetes permission names a process on the node; this is the one whose effect is the same). The apiserver checks it at admission through the ValidatingAdmissionPolicy \`kerris-requester-access\`; a refusal reads \`you may not patch nodes cluster-wide, as this NodeChaos needs; kerris does only what its requester could do by hand\`. Before every action on a node the controller checks again that it still matches the selector and the protected rules below.`,
+A NodeChaos is namespaced like every chaos kind (its Events, guards and RBAC for the object itself live in a namespace), while the nodes it acts on are cluster-scoped. Creating one is allowed only if its creator may, cluster-wide, \`patch nodes\` (cordon, taint), \`create pods/eviction\` (a drain evicts pods in whatever namespaces run on the node) and \`list nodes\`: what \`kubectl drain\` and \`kubectl taint\` need. \`kubelet-stop\`, \`node-network\` and \`node-reboot\` also need \`update nodes/status\` cluster-wide: a stopped kubelet, a node cut off or rebooting makes its node NotReady, which is what writing the node's status does by hand (no Kubernetes permission names a process, an interface or a reboot on the node; this is the one whose effect is the same). \`node-reboot\` needs \`delete pods\` cluster-wide as well: a reboot kills every container on the node, whatever its namespace. The apiserver checks it at admission through the ValidatingAdmissionPolicy \`kerris-requester-access\`; a refusal reads \`you may not patch nodes cluster-wide, as this NodeChaos needs; kerris does only what its requester could do by hand\`. Before every action on a node the controller checks again that it still matches the selector and the protected rules below.`,
     },
     {
       title: 'Picking nodes, and the protected rules',
@@ -122,6 +178,12 @@ What kerris did is written on the node itself, in the same write that does it: t
 
 - \`kubelet-stop\` asks the node's kerris daemon to stop the node's kubelet: the one host process named \`kubelet\` (the daemon's \`--kubelet-process\`, e.g. \`k3s\` on k3s), found through the host's PID namespace. The daemon journals the process (pid and start time) before it sends SIGSTOP, and its undo is SIGCONT to that very process (a recycled pid is never signalled). The node's containers keep running, but nothing on the node is managed: no probes, no restarts, no new pods, no status. After the controller manager's \`--node-monitor-grace-period\` (40–50 s by default) the node is NotReady and tainted \`node.kubernetes.io/unreachable\`; after that taint's toleration (300 s by default) its pods are evicted, so a \`duration\` under five minutes rehearses a hung kubelet without evictions, a longer one a lost node. The kubelet is continued at the end of \`duration\`, on abort, pause or deletion, when the daemon's lease lapses (it no longer hears the controller), at its own deadline, and by a guard process the daemon leaves beside it if the daemon itself dies: a stopped kubelet could not restart it. A daemon that restarts continues the kubelet and the controller stops it again while the experiment holds. Recovery completes once the node is Ready again (or 5 minutes after the kubelet was continued, said in the message, if it never is). The controller keeps using the node's daemon while the node is NotReady: the pods' readiness the node lifecycle controller then writes says nothing of the daemon.
 
+- \`node-network\` asks each node's kerris daemon to put \`network\` (\`delay\`, \`loss\` or \`partition\`, optionally only with the peers \`externalTargets\` names) on the node's own interfaces: by default those of its default routes (never pod veths or the CNI bridge), or \`network.device\`. It acts in the node's network namespace, so it hits the node's own traffic (the kubelet's heartbeats, host-network pods) and the pod traffic the node forwards through those interfaces alike; \`direction\` is \`both\` unless set. The daemon journals the change before making it and its undo is exact (qdiscs, filters and the \`inet kerris\` table removed; nothing else is touched); a node whose namespace already holds kerris's tree or table (a NetworkChaos on a host-network pod) is refused. \`targets[].evidence\` carries the kernel's counters of the fault, as for NetworkChaos, and \`nodeFault.network\` says what was put on.
+  - **The lease path.** The controller reaches each daemon over the network the fault may cut. A \`partition\` without \`network.keepDaemonLease\` cuts the daemon off too: it stops hearing its lease and, after \`--daemon-lease-ttl\` (10 s by default), takes the fault away by itself. The controller then finds the fault gone, records the target \`Recovered\` with \`nodeFault.endedByNode\`, and does not put it back (that would cut the node off again and again). So such a partition rehearses a short cut that heals itself; to hold a partition for all of \`duration\` (long enough for the node to go NotReady and its pods to be marked unready), set \`keepDaemonLease: true\`: the daemon then excepts the addresses of the kerris controller's pods (every replica's, fixed at injection) from the fault, in both directions, and keeps its lease. A controller pod started later (a rollout) is not excepted; the lease then lapses and the fault ends as above. The same is true of any node-network fault whose daemon let go (it restarted): it is not put back.
+  - Recovery takes the fault away and, as for \`kubelet-stop\`, completes once the node is Ready again (at most 5 minutes later). A partition long enough (the controller manager's grace period) makes the node NotReady and tainted \`unreachable\`, with the same side effects as a stopped kubelet.
+
+- \`node-reboot\` asks each node's kerris daemon to reboot the node, once. Only a node that consents is rebooted: the file \`/etc/kerris/allow-node-reboot\` on the node (the daemon's read-only \`node-config\` host path, the chart's \`daemon.hostPaths.nodeConfig\`); elsewhere the daemon does not offer \`node-reboot\` and the target fails naming the node, untouched. The controller records the node's boot ID (\`status.nodeInfo.bootID\`) when it picks it (\`nodeFault.bootIdBefore\`) and sends it with the request; the daemon reboots only while the node still runs that boot, so a request repeated after a lost answer, a controller restart or a daemon restart never reboots the node twice. The daemon answers first, then syncs the filesystems and reboots through the kernel (\`/proc/sysrq-trigger\`): an abrupt restart, like a power cycle with the disks synced, not a clean shutdown of the node's services. The target is \`Recovered\` once the node reports a new boot ID (\`bootIdAfter\`, \`rebootedAt\`) and is Ready again; a node that has not rebooted 10 minutes after the request fails. A reboot cannot be undone: pausing or aborting stops nothing already asked. \`duration\` is how long the experiment lasts before it finishes (at least until the node is back).
+
 \`targets[].nodeFault.notReadyAt\` and \`readyAt\` record the node's Ready condition going False and back while the fault is held and while it is taken away (the API actions do not make a node NotReady themselves; \`kubelet-stop\` does).`,
     },
     {
@@ -139,6 +201,8 @@ What kerris did is written on the node itself, in the same write that does it: t
     { topic: 'Undo', chaosMesh: 'Litmus uncordons at the end whatever the node\'s state before, and removes the taint by key; a killed experiment pod leaves the node cordoned or tainted.', kerris: 'Exact: a node cordoned before stays cordoned, only kerris\'s own taint (key and effect) is removed, a same-key taint already there is refused; the record sits on the node, so a restarted controller or a deleted object still undoes it once.' },
     { topic: 'Safety', chaosMesh: 'Litmus drains whichever node it is given (`TARGET_NODE`), including the one running its own operator.', kerris: 'Never the node running every Ready kerris controller replica unless allowed, never more than `--max-node-share` of the nodes; the requester must be allowed to patch nodes and evict pods.' },
     { topic: 'A stopped kubelet', chaosMesh: 'Chaos Mesh has none in Kubernetes (chaosd stops processes on a physical machine); Litmus\'s kubelet-service-kill runs `systemctl stop kubelet` over a privileged helper pod, and a helper that dies leaves the kubelet stopped.', kerris: 'SIGSTOP and SIGCONT of the very process, journaled first, undone by lease lapse and deadline on the node, and by a guard process if the daemon dies.' },
+    { topic: 'A node\'s own network', chaosMesh: 'Chaos Mesh has no node-level network fault in Kubernetes: a machine\'s network needs chaosd there (PhysicalMachineChaos). Krkn and ChaosBlade apply tc on nodes from a privileged helper pod or DaemonSet.', kerris: 'A node fault held by the node\'s daemon under its lease and deadline: a node cut off from the controller takes the fault away by itself; `keepDaemonLease` keeps the lease path for a partition that must last.' },
+    { topic: 'A rebooted node', chaosMesh: 'Chaos Mesh reboots machines only through chaosd (PhysicalMachineChaos); Litmus\'s node-restart reboots a node over SSH, Krkn through the cloud provider\'s or IPMI API, given credentials to them.', kerris: 'The node\'s own daemon, only on nodes that consent (a file on the node), at most once per request: the request names the boot it is for.' },
     { topic: 'Proof', chaosMesh: 'Litmus reports pass or fail of its probes.', kerris: 'Per node: when it was cordoned or tainted and restored, which pods were evicted and where their replacements went, NotReady/Ready times seen.' },
   ],
 };

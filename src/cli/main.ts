@@ -41,7 +41,7 @@ function build(run: Runner): Command {
   program.command('describe').description('show an experiment: spec, targets and their proof, conditions, Events')
     .argument('<name>', 'NAME or KIND/NAME')
     .action((ref: string, _o: object, c: Command) => run(c, (s) => describeCommand(s, ref)));
-  program.command('plan').description('show the blast radius of the experiments in a file before anything runs; exits 3 when unsafe')
+  program.command('plan').description('show the blast radius of the experiments in a file before anything runs (pods hit; for a NodeChaos, the nodes picked and what happens to their pods); exits 3 when unsafe')
     .requiredOption('-f, --filename <file>', 'the manifest (- for standard input)')
     .option('--allow-unsafe', 'exit 0 even when a plan is unsafe')
     .action((options: { filename: string; allowUnsafe?: boolean }, c: Command) => run(c, (s, g) => planCommand(s, g.output, options.filename, options.allowUnsafe ?? false)));

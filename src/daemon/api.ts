@@ -34,7 +34,7 @@ export type NetworkFaultInput = MessageInitShape<typeof NetworkFaultSchema>;
 /** A stress fault's stressors as the client sends them: the generated message's fields. */
 export type StressorsInput = MessageInitShape<typeof StressorsSchema>;
 
-/** What an injection is put on: a container, or the node itself (`{ node: true }`, the target of node faults: kubelet-stop). */
+/** What an injection is put on: a container, or the node itself (`{ node: true }`, the target of node faults: kubelet-stop, node-network, node-reboot). */
 export type TargetInput = TargetRef;
 
 /** An injection as the controller describes it (converted to the wire by injectionToWire). */
@@ -44,7 +44,11 @@ export interface InjectionInput {
   fault:
     | { kind: 'container-kill' } | { kind: 'container-freeze' } | { kind: 'network'; faults: readonly NetworkFaultInput[] } | { kind: 'stress'; stressors: StressorsInput }
     /** The node's kubelet stopped for the injection's life; its target is `{ node: true }`. */
-    | { kind: 'kubelet-stop' };
+    | { kind: 'kubelet-stop' }
+    /** Network faults in the node's own network namespace (the host's); its target is `{ node: true }`. */
+    | { kind: 'node-network'; faults: readonly NetworkFaultInput[] }
+    /** The node rebooted once, only while it still runs boot `bootId` (status.nodeInfo.bootID); its target is `{ node: true }`. */
+    | { kind: 'node-reboot'; bootId: string };
   /** The daemon ends the injection by itself this long after it first receives it; absent or 0: none. */
   deadlineInMs?: number;
 }
@@ -52,6 +56,7 @@ export interface InjectionInput {
 const KINDS: ReadonlyArray<readonly [FaultKind, WireFaultKind]> = [
   ['container-kill', WireFaultKind.CONTAINER_KILL], ['container-freeze', WireFaultKind.CONTAINER_FREEZE], ['network', WireFaultKind.NETWORK],
   ['stress', WireFaultKind.STRESS], ['kubelet-stop', WireFaultKind.KUBELET_STOP],
+  ['node-network', WireFaultKind.NODE_NETWORK], ['node-reboot', WireFaultKind.NODE_REBOOT],
 ];
 const PHASES: ReadonlyArray<readonly [Phase, WirePhase]> = [
   ['applying', WirePhase.APPLYING], ['active', WirePhase.ACTIVE], ['done', WirePhase.DONE], ['reverting', WirePhase.REVERTING], ['not-reapplied', WirePhase.NOT_REAPPLIED],
@@ -104,6 +109,7 @@ function scopeFromWire(scope: NetworkScope | undefined): Record<string, unknown>
   if (scope.device !== undefined) out['device'] = scope.device;
   if (scope.cidrs.length > 0) out['cidrs'] = [...scope.cidrs];
   if (scope.ports.length > 0) out['ports'] = [...scope.ports];
+  if (scope.exceptCidrs.length > 0) out['exceptCidrs'] = [...scope.exceptCidrs];
   return out;
 }
 
@@ -151,7 +157,10 @@ export function faultFromWire(fault: Fault | undefined): RawFault {
     case 'network': return { kind: 'network', faults: kind.value.faults.map(networkFaultFromWire) };
     case 'stress': return stressorsFromWire(kind.value);
     case 'kubeletStop': return { kind: 'kubelet-stop' };
-    case undefined: throw new DaemonError('invalid', 'an injection needs a fault (container_kill, container_freeze, network, stress or kubelet_stop)');
+    case 'nodeNetwork': return { kind: 'node-network', faults: kind.value.faults.map(networkFaultFromWire) };
+    // Checked by the module's normalize, which names the field.
+    case 'nodeReboot': return { kind: 'node-reboot', bootId: kind.value.bootId };
+    case undefined: throw new DaemonError('invalid', 'an injection needs a fault (container_kill, container_freeze, network, stress, kubelet_stop, node_network or node_reboot)');
   }
 }
 
@@ -176,6 +185,8 @@ function faultToWire(fault: InjectionInput['fault']): NonNullable<MessageInitSha
     case 'network': return { case: 'network', value: { faults: [...fault.faults] } };
     case 'stress': return { case: 'stress', value: fault.stressors };
     case 'kubelet-stop': return { case: 'kubeletStop', value: {} };
+    case 'node-network': return { case: 'nodeNetwork', value: { faults: [...fault.faults] } };
+    case 'node-reboot': return { case: 'nodeReboot', value: { bootId: fault.bootId } };
   }
 }
 

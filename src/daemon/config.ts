@@ -25,6 +25,11 @@ export interface DaemonConfig {
   protectedNamespaces: string[];
   /** The comm (and executable name) of the node's kubelet, which kubelet-stop stops: `kubelet`, or `k3s` on k3s. */
   kubeletProcess: string;
+  /**
+   * The node's own kerris settings (the host's /etc/kerris, mounted read-only): the file allow-node-reboot there is
+   * the node's consent to node-reboot (faults/node-reboot.ts).
+   */
+  nodeConfigDir: string;
 }
 
 const OPTIONS = {
@@ -43,6 +48,7 @@ const OPTIONS = {
   'tls-refresh-ms': { type: 'string', env: 'KERRIS_DAEMON_TLS_REFRESH_MS', fallback: '10000' },
   'protected-namespaces': { type: 'string', env: 'KERRIS_DAEMON_PROTECTED_NAMESPACES', fallback: 'kube-system' },
   'kubelet-process': { type: 'string', env: 'KERRIS_DAEMON_KUBELET_PROCESS', fallback: 'kubelet' },
+  'node-config-dir': { type: 'string', env: 'KERRIS_DAEMON_NODE_CONFIG_DIR', fallback: '/host/etc/kerris' },
 } as const;
 
 type Name = keyof typeof OPTIONS;
@@ -108,5 +114,6 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Da
     tlsRefreshMs,
     protectedNamespaces,
     kubeletProcess,
+    nodeConfigDir: absolutePath('node-config-dir', get('node-config-dir')),
   };
 }

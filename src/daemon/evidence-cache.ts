@@ -7,7 +7,7 @@
 import type { Clock } from './clock.ts';
 import { errorMessage } from './errors.ts';
 import type { FaultEvidence, FaultModule } from './faults/module.ts';
-import { containerOf, type JournalRecord } from './journal.ts';
+import type { JournalRecord } from './journal.ts';
 import type { Plan } from './plan.ts';
 import type { Logger } from '../util/log.ts';
 
@@ -47,9 +47,8 @@ export class EvidenceCache {
    * (calls meanwhile share it), else the last reading. A read that fails keeps the last reading, growing older.
    */
   async of(record: JournalRecord, module: FaultModule | undefined): Promise<EvidenceReading> {
-    const { plan } = record;
-    const target = containerOf(record);
-    if (record.phase !== 'active' || plan === undefined || target === undefined || module?.scope !== 'container' || module.evidence === undefined) return NONE;
+    const { plan, target } = record;
+    if (record.phase !== 'active' || plan === undefined || target === undefined || module?.evidence === undefined) return NONE;
     let reading = this.readings.get(plan);
     if (reading === undefined || reading.pid !== target.pid) {
       reading = { pid: target.pid, startedAt: -Infinity, readAt: undefined, evidence: {}, pending: undefined };

@@ -13,6 +13,11 @@
  *   that fails (one of its states already absent, or a real failure) is run
  *   again step by step, so every step still runs and each failure is reported
  *   with its own step. The planner's apply steps are batches already.
+ *
+ * After a failed apply, only what the apply may have changed is undone
+ * (`revertAfterFailedApply`): an undo whose side of the namespace (netfilter,
+ * or links and qdiscs) no apply step changed is left out, so a `create table`
+ * that failed because the table was already there never deletes that table.
  */
 import { writeFile } from 'node:fs/promises';
 import { CommandError, run } from '../util/exec.ts';
@@ -168,28 +173,92 @@ export function batchStep(steps: readonly ExecStep[]): ExecStep {
   };
 }
 
+/** What became of each apply step that started, by index: done, or how it failed. A step not in it never started. */
+export type ApplyOutcomes = ReadonlyMap<number, 'done' | StepError>;
+
+/** An apply stopped by its first failure (this error's step); `outcomes` says what became of every other step. */
+export class ApplyError extends StepError {
+  override name = 'ApplyError';
+  readonly outcomes: ApplyOutcomes;
+  constructor(failure: StepError, outcomes: ApplyOutcomes) {
+    super(failure.index, failure.step, failure.cause);
+    this.outcomes = outcomes;
+  }
+}
+
 /** Runs `lane` in order, stopping at its first failure, or when `stopped()` says another lane failed. */
-async function applyLane(lane: readonly IndexedStep[], options: ExecuteOptions, stopped: () => boolean, fail: (error: StepError) => void): Promise<void> {
+async function applyLane(lane: readonly IndexedStep[], options: ExecuteOptions, outcomes: Map<number, 'done' | StepError>, stopped: () => boolean, fail: (error: StepError) => void): Promise<void> {
   for (const { index, step } of lane) {
     if (stopped()) return;
     try {
       await runStep(step, options);
     } catch (error) {
-      fail(new StepError(index, step, error));
+      const failure = new StepError(index, step, error);
+      outcomes.set(index, failure);
+      fail(failure);
       return;
     }
+    outcomes.set(index, 'done');
     options.log?.debug('step applied', { index, step: describeStep(step) });
   }
 }
 
-/** Runs `steps` in order (nft beside tc and ip, see `lanes`), stopping at the first failure. */
+/** Runs `steps` in order (nft beside tc and ip, see `lanes`), stopping at the first failure, thrown as an ApplyError. */
 export async function applySteps(steps: readonly Step[], options: ExecuteOptions = {}): Promise<void> {
   let failure: StepError | undefined;
-  await Promise.all(lanes(steps).map((lane) => applyLane(lane, options, () => failure !== undefined, (error) => {
+  const outcomes = new Map<number, 'done' | StepError>();
+  await Promise.all(lanes(steps).map((lane) => applyLane(lane, options, outcomes, () => failure !== undefined, (error) => {
     if (failure === undefined) failure = error;
     else options.log?.error('a step beside the one that failed first failed too', { error: error.message });
   })));
-  if (failure !== undefined) throw failure;
+  if (failure !== undefined) throw new ApplyError(failure, outcomes);
+}
+
+/**
+ * Tools whose one command changes all or nothing: `nft -f` sends its whole script as one netlink transaction, which
+ * the kernel commits whole or aborts whole. tc and ip batches are not: each line is its own change.
+ */
+const ALL_OR_NOTHING: ReadonlySet<string> = new Set(['nft']);
+
+/** Whether an apply step may have changed the kernel: it completed, or failed in a way that may have left some of its work. */
+function mayHaveChanged(step: Step, outcome: 'done' | StepError | undefined): boolean {
+  if (outcome === undefined) return false;
+  if (outcome === 'done') return true;
+  // A command that exited with a status of its own reported its refusal; one killed (a timeout) may have committed.
+  const { cause } = outcome;
+  const refused = cause instanceof CommandError && cause.result.signal === null && cause.result.code > 0;
+  return !(refused && ALL_OR_NOTHING.has(toolOf(step) ?? ''));
+}
+
+/** The part of a namespace a step changes, as `lanes` splits them: netfilter, or links and qdiscs; other steps none. */
+function sideOf(step: Step): string | undefined {
+  if (step.kind !== 'exec') return undefined;
+  const tool = toolOf(step) ?? '';
+  const side = NETFILTER_TOOLS.has(tool) ? 'netfilter' : LINK_TOOLS.has(tool) ? 'links' : undefined;
+  return side === undefined ? undefined : `${side}|${step.netns ?? ''}`;
+}
+
+/**
+ * The plan whose revert undoes what a failed apply of `plan.apply`, stopped by `error`, may have changed: the undos of
+ * a side (sideOf) whose every apply step never started or changed nothing are left out. Such an undo would find
+ * someone else's state if anything: kerris's `create table inet kerris` fails when the table exists, and deleting the
+ * table then would take away another injection's fault. Any other error (not applySteps') keeps the whole revert.
+ */
+export function revertAfterFailedApply(plan: Plan, error: unknown): Plan {
+  if (!(error instanceof ApplyError)) return plan;
+  const planned = new Set<string>();
+  const changed = new Set<string>();
+  plan.apply.forEach((step, index) => {
+    const side = sideOf(step);
+    if (side === undefined) return;
+    planned.add(side);
+    if (mayHaveChanged(step, error.outcomes.get(index))) changed.add(side);
+  });
+  const revert = plan.revert.filter((step) => {
+    const side = sideOf(step);
+    return side === undefined || !planned.has(side) || changed.has(side);
+  });
+  return revert.length === plan.revert.length ? plan : { ...plan, revert };
 }
 
 /** Runs one step of a revert; a failure is returned, not thrown. */
@@ -272,13 +341,13 @@ export async function revertSteps(steps: readonly Step[], options: ExecuteOption
   if (failures.length > 0) throw new RevertError(failures);
 }
 
-/** Applies a plan; if a step fails, reverts it (safe after any prefix) and rethrows the apply failure. */
+/** Applies a plan; if a step fails, reverts what it may have changed (revertAfterFailedApply) and rethrows the apply failure. */
 export async function applyPlan(plan: Plan, options: ExecuteOptions = {}): Promise<void> {
   try {
     await applySteps(plan.apply, options);
   } catch (error) {
     try {
-      await revertSteps(plan.revert, options);
+      await revertSteps(revertAfterFailedApply(plan, error).revert, options);
     } catch (revertError) {
       options.log?.error('revert after failed apply left state behind', { plan: plan.summary, error: revertError });
       throw new AggregateError([error, revertError], `apply failed and its revert left state behind: ${plan.summary}`);

@@ -8,7 +8,7 @@ import type { PlanCounters, QdiscCounter } from './net/evidence.ts';
 import { NETWORK_ACTIONS, type NetworkAction } from './net/fault.ts';
 import { parseDeviceName } from './net/values.ts';
 import type { Step } from './plan.ts';
-import { checkId, checkScope, checkTarget, isNodeTarget, type FaultSpec, type TargetRef } from './spec.ts';
+import { checkBootId, checkId, checkScope, checkTarget, isNodeTarget, type FaultSpec, type TargetRef } from './spec.ts';
 import { PLAN_SIGNALS, PROCESS_NAME, type NamedProcess } from './stopped.ts';
 import type { ResolvedTarget } from './runtime/resolve.ts';
 import { normalizeStress } from './faults/stress.ts';
@@ -183,9 +183,13 @@ function fault(value: unknown): FaultSpec {
   const f = object('spec.fault', value);
   if (f['kind'] === 'container-kill' || f['kind'] === 'container-freeze' || f['kind'] === 'kubelet-stop') return { kind: f['kind'] };
   if (f['kind'] === 'stress') return stressFault(f);
-  if (f['kind'] !== 'network') fail('spec.fault.kind', 'is not a fault kind this daemon knows');
+  if (f['kind'] === 'node-reboot') {
+    const bootId = string('spec.fault.bootId', f['bootId']);
+    return { kind: 'node-reboot', bootId: checked('spec.fault.bootId', () => checkBootId('boot ID', bootId)) };
+  }
+  if (f['kind'] !== 'network' && f['kind'] !== 'node-network') fail('spec.fault.kind', 'is not a fault kind this daemon knows');
   if (!Array.isArray(f['faults'])) fail('spec.fault.faults', 'is not a list');
-  return { kind: 'network', faults: f['faults'] };
+  return { kind: f['kind'], faults: f['faults'] };
 }
 
 function checked<T>(path: string, check: () => T): T {

@@ -4,7 +4,8 @@
  * forget. Callers hold the injection's lock (state.ts).
  */
 import { DaemonError, errorMessage } from './errors.ts';
-import type { ContainerFaultModule, Effect, FaultModule, FaultModules, NodeFaultModule } from './faults/module.ts';
+import { revertAfterFailedApply } from './execute.ts';
+import type { ContainerFaultModule, Effect, FaultModule, FaultModules, NodeFaultModule, NodeNetns } from './faults/module.ts';
 import { isStorageError, type Journal, type JournalRecord } from './journal.ts';
 import type { DaemonMetrics } from './metrics.ts';
 import type { HeldProcess, Plan, Step } from './plan.ts';
@@ -41,6 +42,8 @@ export interface TargetCheck {
   check(kind: FaultKind, target: ResolvedTarget): Promise<void>;
   /** For a node fault: the host process it acts on. */
   checkNode(kind: FaultKind, process: NamedProcess): Promise<void>;
+  /** For a node fault in the node's own network namespace: that namespace. */
+  checkNodeNetns(kind: FaultKind, netns: NodeNetns): Promise<void>;
 }
 
 export interface LifecycleOptions {
@@ -107,18 +110,28 @@ export class Lifecycle {
   }
 
   /**
-   * Resolves the target (a container's task, or the host process a node fault acts on) and checks it against the
-   * policy, before anything is journaled or changed; `prepare` then works out what the fault does to it. A restarted
+   * Resolves the target (a container's task, or what on the node a node fault acts on: a host process, the node's
+   * network namespace through pid 1, or nothing to resolve for the running kernel) and checks it against the policy,
+   * before anything is journaled or changed; `prepare` then works out what the fault does to it. A restarted
    * container is followed without a new check: its successor is in the same pod, which was checked when the fault
    * was first put on it.
    */
-  private async resolve(injection: NewInjection): Promise<{ target: ResolvedTarget | NamedProcess; inNetns: boolean; prepare: () => Promise<Effect> }> {
+  private async resolve(injection: NewInjection): Promise<{ target: ResolvedTarget | NamedProcess | undefined; inNetns: boolean; prepare: () => Promise<Effect> }> {
     const { spec } = injection;
     if (isNodeTarget(spec.target)) {
       const module = this.nodeModule(spec.fault.kind);
+      const node = { deadlineAt: injection.deadlineAt };
+      // The running kernel: nothing on the node to find or check; the module refuses what the node does not allow.
+      if (module.on === 'kernel') return { target: undefined, inNetns: false, prepare: () => module.prepare(spec.fault, node) };
+      if (module.on === 'netns') {
+        const netns = await module.locate();
+        await this.policy.checkNodeNetns(spec.fault.kind, netns);
+        // Journaled through pid 1, like a container's netns through its task: the record's netnsInode pins it.
+        return { target: netns.holder, inNetns: true, prepare: () => module.prepare(spec.fault, netns, node) };
+      }
       const process = await module.locate();
       await this.policy.checkNode(spec.fault.kind, process);
-      return { target: process, inNetns: false, prepare: () => module.prepare(spec.fault, process, { deadlineAt: injection.deadlineAt }) };
+      return { target: process, inNetns: false, prepare: () => module.prepare(spec.fault, process, node) };
     }
     const target = await this.targets.resolve(spec.target.containerId);
     const module = this.containerModule(spec.fault.kind);
@@ -134,7 +147,8 @@ export class Lifecycle {
     const resolvedAt = performance.now();
     const effect = await prepare();
     const record: JournalRecord = {
-      spec, specHash: injection.specHash, experiment: injection.experiment, holder: injection.holder, phase: 'applying', target, reapplied: 0,
+      spec, specHash: injection.specHash, experiment: injection.experiment, holder: injection.holder, phase: 'applying', reapplied: 0,
+      ...(target === undefined ? {} : { target }),
       ...(injection.deadlineAt === undefined ? {} : { deadlineAt: injection.deadlineAt }),
     };
     if (effect.kind === 'action') {
@@ -153,7 +167,7 @@ export class Lifecycle {
       return this.commit(record, 'done');
     }
     record.plan = effect.plan;
-    if (inNetns) record.netnsInode = await netnsInode(target.pid);
+    if (inNetns && target !== undefined) record.netnsInode = await netnsInode(target.pid);
     const plannedAt = performance.now();
     await this.writeAhead(record);
     this.table.set(record);
@@ -161,6 +175,9 @@ export class Lifecycle {
     try {
       await this.executor.apply(effect.plan.apply, (marker, process) => this.journalHeld(record, marker, process));
     } catch (error) {
+      // Only what the apply may have changed is undone: a `create table` that failed on a table already there must
+      // not delete it (execute.ts). revert() journals the record, this narrower plan with it, before it runs a step.
+      if (record.plan !== undefined) record.plan = revertAfterFailedApply(record.plan, error);
       await this.revert(record, 'failed-apply').catch((revertError: unknown) => {
         this.log.error('revert after a failed apply failed; kept for retry', { id: spec.id, error: errorMessage(revertError) });
       });

@@ -5,7 +5,9 @@
  * TLS files unreadable, or a journal locked by another live daemon. A full or read-only journal, or damaged files in it,
  * do not stop it: the faults it holds must still be reverted on time (README, "Damaged journal files").
  *
- * On SIGTERM/SIGINT it stops serving and exits WITHOUT reverting faults, unless --revert-on-shutdown=true.
+ * On SIGTERM/SIGINT it stops serving and exits WITHOUT reverting faults, unless --revert-on-shutdown=true. A node
+ * reboot already answered and scheduled (faults/node-reboot.ts, about a second) still happens: its timer keeps
+ * the process until it fires.
  * A daemon restart (upgrade, eviction, OOM kill) must not end or flap the experiments running on its node:
  * every fault is in the journal with its lease and deadline, the restarted daemon reconciles the journal against
  * the kernel, and whatever lapsed meanwhile is reverted at start-up. A controller that is gone stops renewing, and
@@ -19,6 +21,8 @@ import { containerFreeze } from './faults/container-freeze.ts';
 import { containerKill } from './faults/container-kill.ts';
 import { kubeletStop } from './faults/kubelet-stop.ts';
 import { networkFault } from './faults/network.ts';
+import { nodeNetwork } from './faults/node-network.ts';
+import { nodeReboot } from './faults/node-reboot.ts';
 import { findStressNg, stressFault } from './faults/stress.ts';
 import { Injector } from './injector.ts';
 import { Journal } from './journal.ts';
@@ -76,6 +80,8 @@ async function main(): Promise<void> {
   // Found once: without it the node offers no stress faults (Capabilities leaves the kind out), but still reverts journaled ones.
   const stressNg = await findStressNg();
   if (stressNg === undefined) log.warn('no stress-ng found; stress faults are unavailable on this node', { node: config.nodeName });
+  // One engine for container and node network faults: the same validation, planner and preflight.
+  const network = createNetworkEngine({ capabilities });
   const injector = new Injector({
     journal: new Journal(config.journalDir),
     targets: resolver,
@@ -85,9 +91,11 @@ async function main(): Promise<void> {
       revert: (steps) => revertSteps(steps, { log: executorLog }),
     },
     faults: [
-      containerKill(resolver, log), containerFreeze, networkFault(createNetworkEngine({ capabilities })),
+      containerKill(resolver, log), containerFreeze, networkFault(network),
       stressFault({ stressNg, node: config.nodeName, clock: monotonicMs }),
       kubeletStop({ processName: config.kubeletProcess, node: config.nodeName }),
+      nodeNetwork({ engine: network, node: config.nodeName }),
+      nodeReboot({ node: config.nodeName, configDir: config.nodeConfigDir, log }),
     ],
     log,
   });
@@ -109,7 +117,7 @@ async function main(): Promise<void> {
     prober: new Prober({ targets: resolver, policy }),
   });
   const serving = server;
-  log.info('daemon ready', { node: config.nodeName, protectedNamespaces: config.protectedNamespaces, kubeletProcess: config.kubeletProcess, port: serving.port, metricsPort: metrics?.port, runtimes: resolver.runtimes.map((r) => `${r.name} ${r.socket}`) });
+  log.info('daemon ready', { node: config.nodeName, protectedNamespaces: config.protectedNamespaces, kubeletProcess: config.kubeletProcess, nodeConfigDir: config.nodeConfigDir, port: serving.port, metricsPort: metrics?.port, runtimes: resolver.runtimes.map((r) => `${r.name} ${r.socket}`) });
 
   const revertOnShutdown = config.revertOnShutdown;
   let stopping = false;

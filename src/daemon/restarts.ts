@@ -68,6 +68,10 @@ export class RestartFollower {
     for (const record of table.all().filter((r) => r.phase === 'active' || r.phase === 'not-reapplied')) {
       const target = record.spec.target;
       if (isNodeTarget(target)) {
+        // The node's own netns lives as long as the node: there is nothing to follow or find gone. Its pid 1 is
+        // only the way in (a sandbox's init may be new after a daemon restart); the netns inode pins the namespace.
+        const module = this.o.lifecycle.has(record.spec.fault.kind) ? this.o.lifecycle.module(record.spec.fault.kind) : undefined;
+        if (module?.scope === 'node' && module.on === 'netns') continue;
         await this.checkNodeProcess(record);
         continue;
       }

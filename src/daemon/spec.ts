@@ -13,7 +13,7 @@ export interface ContainerTarget {
   containerName?: string;
 }
 
-/** The node itself: the target of node faults (kubelet-stop), which act on a host process rather than a container. */
+/** The node itself: the target of node faults, which act on a host process (kubelet-stop), the node's own network namespace (node-network) or the node as a whole (node-reboot) rather than a container. */
 export interface NodeTarget {
   node: true;
 }
@@ -63,13 +63,18 @@ export type FaultSpec =
   | { kind: 'network'; faults: readonly unknown[] }
   | StressSpec
   /** The node's kubelet stopped (SIGSTOP) for the injection's life (faults/kubelet-stop.ts). */
-  | { kind: 'kubelet-stop' };
+  | { kind: 'kubelet-stop' }
+  /** Network faults like `network`'s, in the node's own network namespace (faults/node-network.ts). */
+  | { kind: 'node-network'; faults: readonly unknown[] }
+  /** The node rebooted once, only while it still runs boot `bootId` (faults/node-reboot.ts). */
+  | { kind: 'node-reboot'; bootId: string };
 
 export type FaultKind = FaultSpec['kind'];
 
 /** What each kind is put on: a fault on the other scope is invalid. */
 const KIND_SCOPES: Readonly<Record<FaultKind, TargetScope>> = {
-  'container-kill': 'container', 'container-freeze': 'container', network: 'container', stress: 'container', 'kubelet-stop': 'node',
+  'container-kill': 'container', 'container-freeze': 'container', network: 'container', stress: 'container', 'kubelet-stop': 'node', 'node-network': 'node',
+  'node-reboot': 'node',
 };
 
 export function scopeOfKind(kind: FaultKind): TargetScope {
@@ -96,7 +101,7 @@ export type RawFault =
   | { kind: 'container-kill' } | { kind: 'container-freeze' } | { kind: 'network'; faults: readonly unknown[] }
   /** Sizes as the wire carries them (uint64), checked by faults/stress.ts. */
   | { kind: 'stress'; cpu?: { workers: number; load: number }; memory?: { workers: number; sizeBytes: bigint; oomScoreAdj: number } }
-  | { kind: 'kubelet-stop' };
+  | { kind: 'kubelet-stop' } | { kind: 'node-network'; faults: readonly unknown[] } | { kind: 'node-reboot'; bootId: string };
 
 /** One listed injection of a Sync, before validation. */
 export interface RawInjection {
@@ -112,6 +117,8 @@ export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,252}$/;
 const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const POD_UID = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
 const CONTAINER_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+/** A boot ID as the kernel prints it (/proc/sys/kernel/random/boot_id) and the kubelet reports it: a lower-case UUID. */
+export const BOOT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 export const MIN_LEASE_MS = 1_000;
 export const MAX_LEASE_MS = 3_600_000;
 /** A week: an experiment longer than that is renewed by a controller, not held by a node's deadline. */
@@ -123,6 +130,12 @@ function check(ok: boolean, message: string): void {
 
 export function checkId(what: string, value: string): void {
   check(ID_PATTERN.test(value), `${what} ${JSON.stringify(value)} must match ${ID_PATTERN.source}`);
+}
+
+/** Throws DaemonError('invalid'), naming `field`, unless `value` is a boot ID (BOOT_ID). */
+export function checkBootId(field: string, value: string): string {
+  check(BOOT_ID.test(value), `${field} ${JSON.stringify(value)} must be a boot ID: a lower-case UUID (36 characters, hex digits and dashes, as in /proc/sys/kernel/random/boot_id)`);
+  return value;
 }
 
 export function checkLeaseTtl(ttlMs: number): void {

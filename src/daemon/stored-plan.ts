@@ -170,6 +170,8 @@ export function trustedPlan(fault: FaultSpec, pid: number | undefined, plan: Pla
     return { summary: plan.summary, apply: rebuilt.apply, revert: rebuilt.revert };
   }
   if (pid === undefined) throw new UnsafePlanError('a network plan without the target process it was planned for');
+  // The node's own netns is only ever reached through the host's init (faults/node-network.ts).
+  if (kind === 'node-network' && pid !== 1) throw new UnsafePlanError(`a node-network plan runs in /proc/1/ns/net, not through pid ${pid}`);
   const netns = targetNetns(pid);
   for (const step of plan.revert) {
     if (step.kind === 'exec' && step.netns !== netns) throw new UnsafePlanError(`revert step runs in ${JSON.stringify(step.netns)}, not the target's ${netns}`);

@@ -2,13 +2,15 @@
  * What the daemon never faults, whatever the caller asks: the host's network (a hostNetwork pod shares it), itself
  * (its own process tree, cgroup or network; a stress in a cgroup that holds the daemon would load the daemon), static pods (the node's own control plane, which no controller can
  * replace) and protected namespaces (kube-system and the daemon's own by default). A node fault's host process (the
- * kubelet) is refused when it is the daemon or one of its parents, and a kind is only ever put on its own scope (a
+ * kubelet) is refused when it is the daemon or one of its parents; node-network is the one fault whose target is the
+ * host's netns (pid 1's, checked to be readable and that one). A kind is only ever put on its own scope (a
  * container, or the node). Checked after the target is resolved and before anything is journaled or changed; a
  * refusal is an INVALID item.
  */
 import { readFile, stat } from 'node:fs/promises';
 import { parseProcCgroup, type CgroupLine } from './cgroup.ts';
 import { DaemonError } from './errors.ts';
+import type { NodeNetns } from './faults/module.ts';
 import type { ResolvedTarget } from './runtime/resolve.ts';
 import type { PodMeta } from './runtime/types.ts';
 import { scopeOfKind, type FaultKind } from './spec.ts';
@@ -53,6 +55,18 @@ export function refusal(kind: FaultKind, facts: TargetFacts, protectedNamespaces
   if (facts.pod?.staticPod === true) return 'the target is a static pod (kubernetes.io/config.source=file): the node\'s own components are never faulted';
   const namespace = facts.pod?.namespace;
   if (namespace !== undefined && protectedNamespaces.has(namespace)) return `the target's namespace ${namespace} is protected (--protected-namespaces)`;
+  return undefined;
+}
+
+/**
+ * Why node fault `kind` must not be put in the node's network namespace with inode `inode`, or undefined when it
+ * may. This is the one place the host's netns is a target: it must be the one pid 1 (the host's init, under hostPID)
+ * is in, and readable.
+ */
+export function nodeNetnsRefusal(kind: FaultKind, inode: number | undefined, hostNetns: number | undefined): string | undefined {
+  if (scopeOfKind(kind) !== 'node') return `${kind} is put on a container, never on the node itself`;
+  if (inode === undefined || hostNetns === undefined) return 'the node\'s network namespace (/proc/1/ns/net) cannot be read: the daemon needs hostPID and CAP_SYS_PTRACE';
+  if (inode !== hostNetns) return `netns ${inode} is not the node's own (/proc/1/ns/net is ${hostNetns})`;
   return undefined;
 }
 
@@ -130,6 +144,12 @@ export class TargetPolicy {
   async check(kind: FaultKind, target: ResolvedTarget): Promise<void> {
     const reason = refusal(kind, await this.facts(target), this.protectedNamespaces);
     if (reason !== undefined) throw new DaemonError('invalid', `refused ${kind} of container ${target.containerId}: ${reason}`);
+  }
+
+  /** Throws DaemonError('invalid') when node fault `kind` must not be put in `netns`. */
+  async checkNodeNetns(kind: FaultKind, netns: NodeNetns): Promise<void> {
+    const reason = nodeNetnsRefusal(kind, netns.inode, await inode('/proc/1/ns/net'));
+    if (reason !== undefined) throw new DaemonError('invalid', `refused ${kind} in the node's network namespace: ${reason}`);
   }
 
   /** Throws DaemonError('invalid') when node fault `kind` must not act on host process `process`. */

@@ -233,6 +233,20 @@ describe('the experiment engine on a real apiserver', () => {
     assert.equal(chaos.status?.failed, 1);
   });
 
+  it('an experiment none of whose targets could be injected ends Failed with their reasons, instead of waiting for a duration that never starts', async () => {
+    const { kind, calls } = recordingKind(['kube-a', 'kube-b'], { refuseTargets: ['kube-a', 'kube-b'] });
+    await create('nothing', { duration: '10s' });
+    const action = await engineFor(kind).reconcile({ namespace, name: 'nothing' });
+    const chaos = await get('nothing');
+    assert.deepEqual(calls, [], 'nothing applied');
+    assert.equal(chaos.status?.phase, 'Failed');
+    const failed = chaos.status?.conditions?.find((c) => c.type === 'Failed');
+    assert.equal(failed?.reason, 'NothingInjected');
+    assert.match(failed?.message ?? '', new RegExp(`^no target could be injected: ${namespace}/kube-a: refused before acting: not allowed; ${namespace}/kube-b: refused before acting`));
+    assert.equal(chaos.status?.verdict?.result, 'Failed');
+    assert.deepEqual(action, { awaitChange: true }, 'nothing more to do until the object changes');
+  });
+
   it('cuts a kind\'s overlong message to what status holds, so the status write still succeeds', async () => {
     const { kind } = recordingKind(['a'], { message: `error: ${'x'.repeat(5_000)}` });
     await create('long-message', { duration: '10s' });

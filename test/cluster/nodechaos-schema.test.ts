@@ -2,7 +2,8 @@
  * The NodeChaos CRD against a real kube-apiserver: the examples and well-formed specs apply, bad actions, taints,
  * durations, modes and selectors are rejected by the apiserver itself with the messages docs/api.md promises, the
  * spec is fixed but `paused`, status takes the per-node record, and the requester-access policy asks, cluster-wide,
- * for what `kubectl drain` and `kubectl taint` need, and for kubelet-stop what making a node NotReady by hand needs.
+ * for what `kubectl drain` and `kubectl taint` need, and for kubelet-stop and node-network what making a node NotReady
+ * by hand needs.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -27,6 +28,7 @@ const { create, rejected, accepted, install } = crdFixtures(() => plane, nodeCha
 const drain = { action: 'node-drain', mode: 'one', selector: { nodes: ['node-a', 'node-b'] }, duration: '2m' } as const;
 const taint = { ...drain, action: 'node-taint', taint: { key: 'example.com/chaos', value: 'game-day', effect: 'NoSchedule' } } as const;
 const kubeletStop = { ...drain, action: 'kubelet-stop', duration: '60s' } as const;
+const nodeNetwork = { ...drain, action: 'node-network', network: { action: 'partition' }, duration: '60s' } as const;
 
 describe('NodeChaos validation by the apiserver', { timeout: 300_000 }, () => {
   before(async () => {
@@ -42,7 +44,7 @@ describe('NodeChaos validation by the apiserver', { timeout: 300_000 }, () => {
 
   it('accepts every NodeChaos example in examples/', async () => {
     const files = (await readdir(join(repoRoot, 'examples'))).filter((f) => f.startsWith('nodechaos-') && f.endsWith('.yaml'));
-    assert.deepEqual(files.sort(), ['nodechaos-drain.yaml', 'nodechaos-kubelet-stop.yaml', 'nodechaos-taint.yaml']);
+    assert.deepEqual(files.sort(), ['nodechaos-drain.yaml', 'nodechaos-kubelet-stop.yaml', 'nodechaos-node-network.yaml', 'nodechaos-node-reboot.yaml', 'nodechaos-taint.yaml']);
     for (const file of files) {
       const text = await readFile(join(repoRoot, 'examples', file), 'utf8');
       assert.ok(text.includes('kind: NodeChaos\n'), file);
@@ -64,10 +66,35 @@ describe('NodeChaos validation by the apiserver', { timeout: 300_000 }, () => {
   });
 
   it('refuses an unknown action, and ties taint to node-taint', async () => {
-    await rejected({ ...drain, action: 'node-reboot' }, 'spec.action: Unsupported value: "node-reboot"', '"node-drain"', '"node-taint"', '"kubelet-stop"');
+    await rejected({ ...drain, action: 'node-restart' }, 'spec.action: Unsupported value: "node-restart"', '"node-drain"', '"node-taint"', '"kubelet-stop"', '"node-network"', '"node-reboot"');
+    await accepted({ ...drain, action: 'node-reboot' });
+    await rejected({ ...drain, action: 'node-reboot', taint: taint.taint }, 'spec.taint: Forbidden: taint applies only to action node-taint; remove it for node-reboot');
     await rejected({ ...kubeletStop, taint: taint.taint }, 'spec.taint: Forbidden: taint applies only to action node-taint; remove it for kubelet-stop');
     await rejected({ ...drain, action: 'node-taint' }, 'spec.taint: Required value: taint is required when action is node-taint');
     await rejected({ ...drain, taint: taint.taint }, 'spec.taint: Forbidden: taint applies only to action node-taint; remove it for node-drain');
+  });
+
+  it('accepts node-network delay, loss and partition, scoped by device, direction and peers, with the lease path kept', async () => {
+    await accepted(nodeNetwork);
+    await accepted({ ...nodeNetwork, network: { action: 'partition', direction: 'from', device: 'eth0', externalTargets: ['10.0.0.0/8', '192.168.1.7', '2001:db8::/32'], keepDaemonLease: true } });
+    await accepted({ ...nodeNetwork, network: { action: 'delay', delay: { latency: '100ms', jitter: '10ms', correlation: '25' } } });
+    await accepted({ ...nodeNetwork, network: { action: 'loss', loss: { loss: '20%' }, direction: 'to' } });
+  });
+
+  it('ties network to node-network and each network field to its action, and checks peers and devices', async () => {
+    await rejected({ ...drain, action: 'node-network' }, 'spec.network: Required value: network is required when action is node-network');
+    await rejected({ ...drain, network: nodeNetwork.network }, 'spec.network: Forbidden: network applies only to action node-network; remove it for node-drain');
+    await rejected({ ...nodeNetwork, network: { action: 'delay' } }, 'spec.network.delay: Required value: delay is required when network.action is delay');
+    await rejected({ ...nodeNetwork, network: { action: 'loss' } }, 'spec.network.loss: Required value: loss is required when network.action is loss');
+    await rejected({ ...nodeNetwork, network: { action: 'partition', delay: { latency: '10ms' } } }, 'spec.network.delay: Forbidden: delay applies only to network.action delay; remove it');
+    await rejected({ ...nodeNetwork, network: { action: 'partition', loss: { loss: '5' } } }, 'spec.network.loss: Forbidden: loss applies only to network.action loss; remove it');
+    await rejected({ ...nodeNetwork, network: { action: 'duplicate' } }, 'spec.network.action: Unsupported value: "duplicate"', '"delay"', '"loss"', '"partition"');
+    await rejected({ ...nodeNetwork, network: { action: 'delay', delay: { latency: '61s' } } }, 'spec.network.delay.latency', 'must be at most 60s, got "61s"');
+    await rejected({ ...nodeNetwork, network: { action: 'loss', loss: { loss: '101' } } }, 'spec.network.loss.loss', 'must be a percentage from 0 to 100');
+    await rejected({ ...nodeNetwork, network: { action: 'partition', externalTargets: ['example.com'] } }, 'spec.network.externalTargets[0]', 'must be an IPv4 or IPv6 address or CIDR, got "example.com"');
+    await rejected({ ...nodeNetwork, network: { action: 'partition', externalTargets: ['10.0.0.1/8'] } }, 'spec.network.externalTargets[0]', '"10.0.0.1/8" has host bits set beyond its prefix');
+    await rejected({ ...nodeNetwork, network: { action: 'partition', externalTargets: Array.from({ length: 17 }, (_, i) => `10.0.0.${i}`) } }, 'spec.network.externalTargets: Too many: 17: must have at most 16 items');
+    await rejected({ ...nodeNetwork, network: { action: 'partition', device: '-eth0' } }, 'spec.network.device', 'must be a network interface name such as eth0');
   });
 
   it('refuses a bad taint key, value or effect', async () => {
@@ -139,16 +166,20 @@ describe('NodeChaos validation by the apiserver', { timeout: 300_000 }, () => {
       lastRefusal: 'Cannot evict pod as it would violate the pod\'s disruption budget.',
     };
     const tainted: NodeFaultRecord = { taint: { key: 'example.com/chaos', value: 'game-day', effect: 'NoSchedule' } };
+    const rebooted: NodeFaultRecord = { bootIdBefore: '0b6a3c1e-8f1d-4d6e-9a51-3f0c2d9e7b11', bootIdAfter: '5d2e9f40-1c3b-4a7e-8e6f-2b9d0c4a1f22', rebootedAt: '2026-12-01T12:01:10Z' };
+    const cutOff: NodeFaultRecord = { network: 'partition, both ways, on the default-route interfaces, with every peer', undoneAt: '2026-12-01T12:00:20Z', endedByNode: '2026-12-01T12:00:12Z' };
     const status = {
       phase: 'Running',
       targets: [
         { namespace: '', name: 'node-a', uid: 'n-1', phase: 'Injected', injectedAt: '2026-12-01T12:00:00Z', nodeFault },
         { namespace: '', name: 'node-b', uid: 'n-2', phase: 'Injected', nodeFault: tainted },
+        { namespace: '', name: 'node-c', uid: 'n-3', phase: 'Recovered', nodeFault: cutOff },
+        { namespace: '', name: 'node-d', uid: 'n-4', phase: 'Recovered', nodeFault: rebooted },
       ],
     };
     await kubectl(plane, ['patch', '-n', namespace, resource, 'fixed', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status })]);
     const stored = await kubectlJson<NodeChaos>(plane, ['get', resource, 'fixed', '-n', namespace]);
-    assert.deepEqual(stored.status?.targets?.map((t) => [t.namespace, t.name, t.nodeFault]), [['', 'node-a', nodeFault], ['', 'node-b', tainted]]);
+    assert.deepEqual(stored.status?.targets?.map((t) => [t.namespace, t.name, t.nodeFault]), [['', 'node-a', nodeFault], ['', 'node-b', tainted], ['', 'node-c', cutOff], ['', 'node-d', rebooted]]);
     const bad = await kubectl(plane, ['patch', '-n', namespace, resource, 'fixed', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { targets: [{ namespace: '', name: 'node-a', uid: 'n-1', phase: 'Injected', nodeFault: { refusals: -1 } }] } })], { allowFailure: true });
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /status\.targets\[0\]\.nodeFault\.refusals: Invalid value: -1: .*greater than or equal to 0/);
@@ -175,7 +206,7 @@ describe('NodeChaos requester authorisation at admission (ValidatingAdmissionPol
     await refusedFor(drain, `${text} cluster-wide, as this NodeChaos needs`, ...granted);
   }
 
-  async function refusedFor(spec: typeof drain | typeof kubeletStop, message: string, ...granted: string[]): Promise<void> {
+  async function refusedFor(spec: Record<string, unknown>, message: string, ...granted: string[]): Promise<void> {
     let last = { code: 0, output: '' };
     const seen = (output: string) => output.includes(message) && granted.every((g) => !output.includes(g));
     await until(async () => seen((last = await create('access', spec, user, home)).output), 60_000, `the refusal "${message}"`, 250);
@@ -230,6 +261,29 @@ describe('NodeChaos requester authorisation at admission (ValidatingAdmissionPol
     await until(async () => (last = await create('access', drain, user, home)).code === 0, 60_000, 'a drain admitted without update nodes/status', 250);
     await grant([...drainRights, { resources: ['nodes/status'], verbs: ['update'] }]);
     await until(async () => (last = await create('access', kubeletStop, user, home)).code === 0, 60_000, 'kubelet-stop admitted once update nodes/status is granted', 250);
+    assert.equal(last.code, 0, last.output);
+  });
+
+  it('asks node-reboot for update nodes/status and delete pods cluster-wide as well, naming node-reboot', async () => {
+    const reboot = { ...drain, action: 'node-reboot' } as const;
+    const drainRights = [{ resources: ['nodes'], verbs: ['patch', 'list'] }, { resources: ['pods/eviction'], verbs: ['create'] }];
+    await grant(drainRights);
+    await refusedFor(reboot, 'you may not update nodes/status cluster-wide, as this NodeChaos (node-reboot) needs', 'you may not patch nodes');
+    await grant([...drainRights, { resources: ['nodes/status'], verbs: ['update'] }]);
+    await refusedFor(reboot, 'you may not delete pods cluster-wide, as this NodeChaos (node-reboot) needs', 'you may not update nodes/status');
+    await grant([...drainRights, { resources: ['nodes/status'], verbs: ['update'] }, { resources: ['pods'], verbs: ['delete'] }]);
+    let last = { code: 1, output: '' };
+    await until(async () => (last = await create('access', reboot, user, home)).code === 0, 60_000, 'node-reboot admitted once update nodes/status and delete pods are granted', 250);
+    assert.equal(last.code, 0, last.output);
+  });
+
+  it('asks node-network for update nodes/status cluster-wide as well, naming node-network', async () => {
+    const drainRights = [{ resources: ['nodes'], verbs: ['patch', 'list'] }, { resources: ['pods/eviction'], verbs: ['create'] }];
+    await grant(drainRights);
+    await refusedFor(nodeNetwork, 'you may not update nodes/status cluster-wide, as this NodeChaos (node-network) needs', 'you may not patch nodes', 'you may not list nodes');
+    await grant([...drainRights, { resources: ['nodes/status'], verbs: ['update'] }]);
+    let last = { code: 1, output: '' };
+    await until(async () => (last = await create('access', nodeNetwork, user, home)).code === 0, 60_000, 'node-network admitted once update nodes/status is granted', 250);
     assert.equal(last.code, 0, last.output);
   });
 });

@@ -188,8 +188,9 @@ test('Capabilities names the runtimes, the fault kinds and the node\'s network c
   const capabilities = await daemon.client.capabilities();
   assert.deepEqual(capabilities.runtimes, [`containerd ${fixture.containerd.socket}`, `cri ${fixture.containerd.socket}`]);
   assert.equal(capabilities.apiVersion, 2);
-  // stress: the test bed installs stress-ng (test/testbed/setup.ts).
-  assert.deepEqual(capabilities.faultKinds, [FaultKind.CONTAINER_KILL, FaultKind.CONTAINER_FREEZE, FaultKind.NETWORK, FaultKind.STRESS]);
+  // stress: the test bed installs stress-ng (test/testbed/setup.ts). node-network: the network faults, in this
+  // machine's own namespace. Not kubelet-stop (no kubelet runs here) nor node-reboot (no consent file, no sysrq).
+  assert.deepEqual(capabilities.faultKinds, [FaultKind.CONTAINER_KILL, FaultKind.CONTAINER_FREEZE, FaultKind.NETWORK, FaultKind.STRESS, FaultKind.NODE_NETWORK]);
   assert.equal(capabilities.network?.tbf, true, 'this kernel has tbf');
   assert.equal(capabilities.network?.netem, false, 'this kernel has no sch_netem');
 

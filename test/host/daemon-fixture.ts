@@ -181,12 +181,21 @@ export interface DaemonProcessOptions {
   nodeArgs?: readonly string[];
   /** Added to the daemon's environment (e.g. libfaketime's, to step its wall clock). */
   env?: Readonly<Record<string, string>>;
+  /**
+   * Argv the daemon runs under, e.g. `nsenter --net=<netns> -- unshare --pid --fork --mount-proc --`: a sandbox it
+   * takes for the node. The daemon is then the child of the process spawned, and is signalled itself.
+   */
+  wrap?: readonly string[];
+  /** The address the daemon serves gRPC on, and the client connects to; 127.0.0.1 by default. */
+  host?: string;
 }
 
 /** Runs the daemon as its own process, on loopback with free ports, and connects a client once it reports ready. */
 export async function spawnDaemon(options: DaemonProcessOptions): Promise<RunningDaemon> {
   const server = options.certs.server;
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.entry ?? MAIN, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0',
+  const host = options.host ?? '127.0.0.1';
+  const [command, ...wrapArgs] = [...(options.wrap ?? []), process.execPath];
+  const child = spawn(command ?? process.execPath, [...wrapArgs, ...(options.nodeArgs ?? []), options.entry ?? MAIN, '--listen', `${host}:0`, '--metrics-listen', '127.0.0.1:0',
     '--journal-dir', options.journalDir, '--tls-ca', server.ca, '--tls-cert', server.cert, '--tls-key', server.key,
     // A kubelet-stop names no process of this host (a test bed's kubelet may run here) unless a test names its own.
     '--containerd-socket', options.containerdSocket, '--kubelet-process', 'kd-no-kubelet', ...(options.extraArgs ?? [])],
@@ -217,15 +226,36 @@ export async function spawnDaemon(options: DaemonProcessOptions): Promise<Runnin
       [...logs.map((l) => JSON.stringify(l)), ...plain].join('\n')}`)));
   });
   const port = await ready;
-  const client = new DaemonClient({ address: `127.0.0.1:${port}`, tls: options.clientTls, serverName: 'localhost', timeoutMs: 20_000 });
+  const client = new DaemonClient({ address: `${host}:${port}`, tls: options.clientTls, serverName: 'localhost', timeoutMs: 20_000 });
+  const pid = options.wrap === undefined ? child.pid ?? -1 : await firstChild(child.pid ?? -1);
   return {
-    child, pid: child.pid ?? -1, port, client, logs,
+    child, pid, port, client, logs,
     stop: async (signal = 'SIGTERM') => {
       client.close();
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      if (child.exitCode === null && child.signalCode === null) {
+        // A wrapper (unshare --fork) ignores SIGTERM and waits for its child, so the daemon itself is signalled.
+        if (options.wrap === undefined) child.kill(signal);
+        else {
+          try {
+            process.kill(pid, signal);
+          } catch (error) {
+            // Gone already: the wrapper is about to exit after it.
+            if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+          }
+        }
+      }
       await exited;
     },
   };
+}
+
+/** The first child of `pid`: the daemon a wrapper forked (nsenter execs unshare, which forks it). */
+async function firstChild(pid: number): Promise<number> {
+  return eventually(`a child of ${pid}`, async () => {
+    const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
+    const first = Number(text.trim().split(/\s+/)[0]);
+    return Number.isSafeInteger(first) && first > 0 ? first : undefined;
+  });
 }
 
 /** Polls until check returns a value other than undefined, or fails with what it saw last. */

@@ -7,7 +7,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
-import { RevertError, applyPlan, applySteps, revertPlan, revertSteps } from '../../src/daemon/execute.ts';
+import { stat } from 'node:fs/promises';
+import { ApplyError, RevertError, applyPlan, applySteps, revertPlan, revertSteps } from '../../src/daemon/execute.ts';
+import { DaemonError } from '../../src/daemon/errors.ts';
+import { nodeNetwork } from '../../src/daemon/faults/node-network.ts';
+import { createNetworkEngine } from '../../src/daemon/net/engine.ts';
 import { ForeignStateError, UnsupportedFaultError } from '../../src/daemon/net/errors.ts';
 import { planNetworkFaults } from '../../src/daemon/net/plan.ts';
 import { readTcState, snapshotKernelState } from '../../src/daemon/net/snapshot.ts';
@@ -20,7 +24,7 @@ import { run } from '../../src/util/exec.ts';
 import type { Argv } from '../../src/util/exec.ts';
 import { requireExecutables, requireRoot } from '../testbed/prerequisites.ts';
 import { createLab } from '../vm/scenarios/net-lab.ts';
-import type { Lab } from '../vm/scenarios/net-lab.ts';
+import type { Lab, Netns } from '../vm/scenarios/net-lab.ts';
 
 let lab: Lab;
 let caps: NodeCapabilities;
@@ -142,6 +146,65 @@ describe('state kerris did not create', () => {
       await lab.exec(lab.target, ['tc', 'qdisc', 'del', 'dev', 'eth0', 'root', 'handle', '8002:']);
     }
     assert.deepEqual(await snapshot(), before);
+  });
+});
+
+describe('kerris\'s own nftables table already in the namespace', () => {
+  // A fresh namespace of its own: the one above carries foreign state on purpose.
+  let own: Lab;
+  let ns: Netns;
+  before(async () => {
+    own = await createLab(1);
+    ns = own.target;
+  });
+  after(async () => {
+    await own?.close();
+  });
+  const ownPlan = async (inputs: readonly unknown[]): Promise<Plan> => planNetworkFaults({ netns: ns.path, devices: ['eth0'] }, inputs.map(validateNetworkFault), caps, await readTcState(ns.path));
+  const ownSnapshot = (): Promise<KernelSnapshot> => snapshotKernelState(ns.path);
+  const partition = { action: 'partition', scope: { cidrs: ['10.77.1.0/24'] } };
+  /** Someone else's `inet kerris` (or a leftover), with a rule of its own. */
+  const theirTable: readonly Argv[] = [
+    ['nft', 'add', 'table', 'inet', 'kerris'],
+    ['nft', 'add', 'chain', 'inet', 'kerris', 'theirs', '{ type filter hook output priority 0; }'],
+    ['nft', 'add', 'rule', 'inet', 'kerris', 'theirs', 'ip', 'daddr', '10.77.1.9', 'counter', 'drop', 'comment', '"theirs"'],
+  ];
+
+  test('a second nft-only plan is refused as a conflict, through the daemon\'s node-network module too; the first table keeps its rules; reverting the first leaves the namespace as before', async () => {
+    const before = await ownSnapshot();
+    const first = await ownPlan([partition]);
+    await applyPlan(first);
+    const during = await ownSnapshot();
+    assert.match(during.nftables, /table inet kerris \{[^]*ip daddr @peers0v4 counter drop comment "partition"/);
+    const refusal = `network namespace ${ns.path} already holds kerris's nftables table inet kerris (another injection's, or a leftover): refused, nothing changed; revert the active plan before applying a new one`;
+    // Netfilter loss (this host has no netem) and a partition: each would create the table.
+    await assert.rejects(ownPlan([{ action: 'loss', loss: { loss: '10' } }]), (error: unknown) => error instanceof ForeignStateError && error.message === refusal);
+    // As a second NodeChaos node-network gets it: the daemon's module, planning in the namespace it was given.
+    const engine = createNetworkEngine({ capabilities: () => Promise.resolve(caps) });
+    const module = nodeNetwork({ engine, node: 'host-test' });
+    const fault = module.normalize({ kind: 'node-network', faults: [{ action: 'partition', scope: { device: 'eth0', cidrs: ['10.77.1.0/24'] } }] });
+    const netns = { path: ns.path, holder: { name: 'init', pid: 1, startTime: 0 }, inode: (await stat(ns.path)).ino };
+    await assert.rejects(module.prepare(fault, netns, { deadlineAt: undefined }), (error: unknown) =>
+      error instanceof DaemonError && error.code === 'conflict' && error.message === refusal);
+    assert.deepEqual(await ownSnapshot(), during, 'the first injection\'s table is still there, with its rules');
+    await revertPlan(first);
+    assert.deepEqual(await ownSnapshot(), before);
+  });
+
+  test('a table someone creates between planning and applying fails the apply; its revert leaves that table and undoes the rest', async () => {
+    const clean = await ownSnapshot();
+    const plans = [await ownPlan([partition]), await ownPlan([partition, { action: 'bandwidth', bandwidth: { rate: '10mbit', limit: 100_000, buffer: 10_000 }, scope: { direction: 'both' } }])];
+    for (const faults of plans) {
+      for (const argv of theirTable) await own.exec(ns, argv);
+      try {
+        const before = await ownSnapshot();
+        await assert.rejects(applyPlan(faults), (error: unknown) => error instanceof ApplyError && error.step.kind === 'exec' && error.step.argv[0] === 'nft' && /File exists/.test(error.message));
+        assert.deepEqual(await ownSnapshot(), before, `${faults.summary}: their table untouched, kerris's tc and IFB state undone`);
+      } finally {
+        await own.exec(ns, ['nft', 'delete', 'table', 'inet', 'kerris']);
+      }
+    }
+    assert.deepEqual(await ownSnapshot(), clean);
   });
 });
 

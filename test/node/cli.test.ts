@@ -235,7 +235,7 @@ current-context: runner
     assert.equal(healthy.code, 0, `${healthy.stdout}\n${healthy.stderr}`);
     assert.match(healthy.stdout, /controller\s+OK\s+kerris-controller-\S+ leads/);
     assert.match(healthy.stdout, new RegExp(`daemon ${node.name}\\s+OK`));
-    assert.match(healthy.stdout, new RegExp(`node ${node.name}\\s+OK\\s+contract v2; can do container-kill, container-freeze, network, stress, kubelet-stop; netem no`));
+    assert.match(healthy.stdout, new RegExp(`node ${node.name}\\s+OK\\s+contract v2; can do container-kill, container-freeze, network, stress, kubelet-stop, node-network; netem no`));
     assert.match(healthy.stdout, /certificates CA\s+OK/);
     assert.match(healthy.stdout, /orphans\s+OK/);
 

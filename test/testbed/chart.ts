@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { run, type RunOptions, type RunResult } from '../../src/util/exec.ts';
 import { ensureHelm } from './helm-build.ts';
 import type { ImageArchive } from './node/images.ts';
-import type { ClusterNode } from './node/index.ts';
+import { daemonHostDir, type ClusterNode } from './node/index.ts';
 import { REPO_ROOT } from './paths.ts';
 
 export const CHART_DIR = join(REPO_ROOT, 'charts', 'kerris');
@@ -39,7 +39,7 @@ export async function renderChart(values: ChartValues = {}, options: RunOptions 
  * image keys as pod annotations so a changed checkout rolls the pods.
  */
 export function testBedValues(node: ClusterNode, images: { controller: ImageArchive; daemon: ImageArchive }): ChartValues {
-  const hostDir = join(node.stateDir, 'kerris-daemon');
+  const hostDir = daemonHostDir(node);
   const image = (archive: ImageArchive): ChartValues => {
     const [repository = '', tag = ''] = archive.name.split(/:(?=[^:/]+$)/);
     return { repository, tag, pullPolicy: 'IfNotPresent' };
@@ -50,7 +50,7 @@ export function testBedValues(node: ClusterNode, images: { controller: ImageArch
       image: image(images.daemon),
       podAnnotations: { 'kerris.dev/image-key': images.daemon.key.slice(0, 16) },
       containerdSocket: node.containerdSocket,
-      hostPaths: { journal: join(hostDir, 'journal'), containerd: join(hostDir, 'containerd'), k3sContainerd: join(hostDir, 'k3s-containerd'), crio: join(hostDir, 'crio') },
+      hostPaths: { journal: join(hostDir, 'journal'), containerd: join(hostDir, 'containerd'), k3sContainerd: join(hostDir, 'k3s-containerd'), crio: join(hostDir, 'crio'), nodeConfig: join(hostDir, 'node-config') },
     },
   };
 }

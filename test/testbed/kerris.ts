@@ -16,7 +16,7 @@ import { pathExists } from '../../src/util/fs.ts';
 import type { ControlPlane } from './control-plane.ts';
 import { kubectl, kubectlJson } from './kubectl.ts';
 import { importNetemImage, NETEM_NODE_NAME, runningNetemNode } from './netem-node/index.ts';
-import { NODE_NAME, type ClusterNode } from './node/index.ts';
+import { daemonHostDir, NODE_NAME, type ClusterNode } from './node/index.ts';
 import { cachedArchive, importImage, type ImageArchive } from './node/images.ts';
 import { CACHE_DIR, REPO_ROOT } from './paths.ts';
 import { PrerequisiteError } from './prerequisites.ts';
@@ -266,8 +266,8 @@ function adaptDaemon(daemonSet: Workload, node: ClusterNode, image: ImageArchive
   daemon.args = [...daemon.args ?? [], `--containerd-socket=${node.containerdSocket}`];
   daemon.volumeMounts = [...daemon.volumeMounts ?? [], { name: 'testbed-containerd', mountPath: node.containerdSocket }];
   setHostPath(daemonSet, 'testbed-containerd', node.containerdSocket, 'Socket');
-  const hostDir = join(node.stateDir, 'kerris-daemon');
-  for (const volume of ['journal', 'containerd', 'k3s-containerd', 'crio']) setHostPath(daemonSet, volume, join(hostDir, volume), 'DirectoryOrCreate');
+  const hostDir = daemonHostDir(node);
+  for (const volume of ['journal', 'containerd', 'k3s-containerd', 'crio', 'node-config']) setHostPath(daemonSet, volume, join(hostDir, volume), 'DirectoryOrCreate');
 }
 
 interface PodList {

@@ -20,7 +20,7 @@ describe('describe\'s targets', () => {
     const text = targetLines([{
       namespace: '', name: 'node-a', uid: 'n1', phase: 'Recovered', injectedAt: '2026-03-02T10:00:02Z', recoveredAt: '2026-03-02T10:01:32Z',
       message: 'the kubelet is continued; the node is Ready again since 2026-03-02T10:01:36Z',
-      nodeFault: { kubeletStopped: true, continuedAt: '2026-03-02T10:01:32Z', notReadyAt: '2026-03-02T10:00:52Z', readyAt: '2026-03-02T10:01:36Z' },
+      nodeFault: { kubeletStopped: true, undoneAt: '2026-03-02T10:01:32Z', notReadyAt: '2026-03-02T10:00:52Z', readyAt: '2026-03-02T10:01:36Z' },
     }]).join('\n');
     assert.match(text, /^  Proof for node\/node-a:\n    kubelet stopped by the node's kerris daemon, continued at 2026-03-02T10:01:32Z\n    NotReady at 2026-03-02T10:00:52Z, Ready again at 2026-03-02T10:01:36Z$/m);
   });

@@ -19,6 +19,12 @@ test('an injection survives the wire: client encoding, server decoding, one path
         ],
       },
     },
+    {
+      id: 'nn', target: { node: true }, deadlineInMs: 60_000, fault: {
+        kind: 'node-network', faults: [{ scope: { direction: Direction.BOTH, exceptCidrs: ['10.42.0.0/16', 'fd00::1'] }, action: { case: 'partition', value: {} } }],
+      },
+    },
+    { id: 'nr', target: { node: true }, fault: { kind: 'node-reboot', bootId: '3f1c2a4e-8b7d-4c1e-9a2b-5d6e7f801234' } },
   ];
   assert.equal(methods.sync.path, '/kerris.daemon.v2.NodeDaemon/Sync');
   assert.deepEqual(Object.keys(daemonService), ['sync', 'list', 'renewLease', 'capabilities', 'probe']);
@@ -39,7 +45,14 @@ test('an injection survives the wire: client encoding, server decoding, one path
         ],
       },
     },
+    {
+      id: 'nn', target: { node: true }, deadlineInMs: 60_000,
+      fault: { kind: 'node-network', faults: [{ action: 'partition', scope: { direction: 'both', exceptCidrs: ['10.42.0.0/16', 'fd00::1'] } }] },
+    },
+    { id: 'nr', target: { node: true }, deadlineInMs: 0, fault: { kind: 'node-reboot', bootId: '3f1c2a4e-8b7d-4c1e-9a2b-5d6e7f801234' } },
   ]);
+  assert.equal(decoded.injections[3]?.fault?.kind.case, 'nodeNetwork');
+  assert.equal(decoded.injections[4]?.fault?.kind.case, 'nodeReboot');
 });
 
 test('typed network faults reach the validator as its input form: it accepts them, and names what is missing', () => {

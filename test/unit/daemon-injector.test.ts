@@ -11,17 +11,19 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, test } from 'node:test';
 import { statusToWire } from '../../src/daemon/api.ts';
 import { DaemonError } from '../../src/daemon/errors.ts';
+import { ApplyError, StepError } from '../../src/daemon/execute.ts';
 import { containerKill } from '../../src/daemon/faults/container-kill.ts';
 import { networkFault } from '../../src/daemon/faults/network.ts';
 import { Injector } from '../../src/daemon/injector.ts';
 import { Journal } from '../../src/daemon/journal.ts';
 import type { StepExecutor, Targets } from '../../src/daemon/lifecycle.ts';
 import type { Evidence, PlanCounters } from '../../src/daemon/net/evidence.ts';
-import { ifbUndo, rootUndo } from '../../src/daemon/net/undo.ts';
+import { ifbUndo, nftUndo, rootUndo } from '../../src/daemon/net/undo.ts';
 import type { Plan, Step } from '../../src/daemon/plan.ts';
 import { processStartTime } from '../../src/daemon/proc.ts';
 import type { ResolvedTarget } from '../../src/daemon/runtime/resolve.ts';
 import type { RawInjection } from '../../src/daemon/spec.ts';
+import { CommandError } from '../../src/util/exec.ts';
 import { createLogger } from '../../src/util/log.ts';
 
 const silent = createLogger({}, () => undefined);
@@ -82,6 +84,7 @@ function networkEngine(plan: (faults: readonly unknown[]) => Plan) {
       return input as Record<string, unknown>;
     },
     plan: async (_target: { pid: number }, faults: readonly unknown[]) => plan(faults),
+    planNode: async (_netns: string, faults: readonly unknown[]) => plan(faults),
     /** One tbf counter whose packets count the reads, so a test sees which reading it got. */
     evidence: async (target: { pid: number }, stored: Plan, inode: number | undefined): Promise<Evidence[]> => {
       evidenceReads.push({ pid: target.pid, counters: stored.counters, inode });
@@ -112,11 +115,11 @@ async function ticksUntil(check: () => boolean, what: string, timeoutMs = 10_000
   }
 }
 
-async function injector(executor: StepExecutor, targets?: Targets & { kill(containerId: string): Promise<string> }, bootId = BOOT): Promise<Injector> {
+async function injector(executor: StepExecutor, targets?: Targets & { kill(containerId: string): Promise<string> }, bootId = BOOT, plan = PLAN): Promise<Injector> {
   const t = targets ?? await fakeTargets();
   const i = new Injector({
-    journal: new Journal(dir, { bootId }), targets: t, executor, policy: { check: async () => undefined, checkNode: async () => undefined }, log: silent, clock: () => clock, tickMs: 10, targetCheckMs: 60_000,
-    faults: [containerKill(t, silent), networkEngine(() => PLAN)],
+    journal: new Journal(dir, { bootId }), targets: t, executor, policy: { check: async () => undefined, checkNode: async () => undefined, checkNodeNetns: async () => undefined }, log: silent, clock: () => clock, tickMs: 10, targetCheckMs: 60_000,
+    faults: [containerKill(t, silent), networkEngine(() => plan)],
   });
   await i.start();
   return i;
@@ -179,6 +182,29 @@ test('a failed apply is reverted, reported, and leaves no record', async () => {
     assert.deepEqual(executor.ran, ['apply step one', `revert ${UNDO_TWO}`, `revert ${UNDO_ONE}`]);
     assert.deepEqual(i.list().injections, []);
     assert.equal(i.metrics.failed.get({ kind: 'network', operation: 'inject' }), 1);
+  } finally {
+    await i.stop();
+  }
+});
+
+test('a failed apply whose nft -f was refused reverts without deleting the table it met', async () => {
+  // As applySteps reports it: the IFBs made, then `create table` refused because the table exists (another's).
+  const plan: Plan = { ...PLAN, apply: [PLAN.apply[0] as Step, { kind: 'exec', argv: ['nft', '-f', '-'], netns: NETNS, input: 'create table inet kerris' }], revert: [ifbUndo(NETNS, 'kerris-ifb0'), nftUndo(NETNS)] };
+  const executor = new (class extends RecordingExecutor {
+    override async apply(steps: readonly Step[]): Promise<void> {
+      this.ran.push('apply step one');
+      const [, nft] = steps;
+      assert.ok(nft !== undefined);
+      const refused = new StepError(1, nft, new CommandError({ argv: ['nft', '-f', '-'], code: 1, signal: null, stdout: '', stderr: 'Error: Could not process rule: File exists\n' }, 'exited with 1'));
+      throw new ApplyError(refused, new Map<number, 'done' | StepError>([[0, 'done'], [1, refused]]));
+    }
+  })();
+  const i = await injector(executor, undefined, BOOT, plan);
+  try {
+    const { results: [result] } = await i.sync('ctl', 'exp', 10_000, [net('t')]);
+    assert.equal(result?.error?.code, 'failed');
+    assert.deepEqual(executor.ran, ['apply step one', `revert ${UNDO_ONE}`]);
+    assert.deepEqual(i.list().injections, []);
   } finally {
     await i.stop();
   }

@@ -222,7 +222,7 @@ test('a starting daemon reverts and drops an active kubelet-stop record, its lea
   const injector = new Injector({
     journal: new Journal(journalDir, { bootId: 'boot-1' }), executor, log: createLogger({}, () => undefined), clock: () => 1_000, tickMs: 60_000, targetCheckMs: 60_000,
     targets: { resolve: () => Promise.reject(new Error('no containers here')), findRestarted: () => Promise.reject(new Error('no containers here')) },
-    policy: { check: async () => undefined, checkNode: async () => undefined }, faults: [kubeletStop({ processName: 'kubelet-kt-none', node: 'n1' })],
+    policy: { check: async () => undefined, checkNode: async () => undefined, checkNodeNetns: async () => undefined }, faults: [kubeletStop({ processName: 'kubelet-kt-none', node: 'n1' })],
   });
   await injector.start();
   try {

@@ -21,7 +21,7 @@ const NETNS = targetNetns(PID);
 const caps: NodeCapabilities = {
   node: 'n', netem: true, tbf: true, htb: true, u32: true, ingressRedirect: true, ifb: true, nftables: true, ipset: true, iptablesBackend: 'nft', cgroup: 'v2', failures: {},
 };
-const tcState = { links: [{ name: 'eth0', type: 'ether', up: true, txqlen: 0 }, { name: 'net1', type: 'ether', up: true, txqlen: 1000 }], qdiscs: [] };
+const tcState = { links: [{ name: 'eth0', type: 'ether', up: true, txqlen: 0 }, { name: 'net1', type: 'ether', up: true, txqlen: 1000 }], qdiscs: [], nftTables: [] };
 
 /** Every kind of state the planner makes: egress and ingress tc trees on two devices, nftables, IFBs. */
 function genuineNetworkPlan(): Plan {
@@ -41,6 +41,16 @@ test('genuine plans load as planned: network reverts rebuilt equal, freeze plans
   assert.deepEqual(trustedPlan({ kind: 'container-freeze' }, PID, freeze), freeze);
   const v1 = freezePlan('c1', { version: 1, dir: '/sys/fs/cgroup/freezer/k/c1', file: '/sys/fs/cgroup/freezer/k/c1/freezer.state', frozen: 'FROZEN', thawed: 'THAWED' });
   assert.deepEqual(trustedPlan({ kind: 'container-freeze' }, undefined, v1), v1);
+});
+
+test('a node-network plan is kept only as the planner writes it in the node\'s netns, through pid 1', () => {
+  const plan = planNetworkFaults({ netns: targetNetns(1), devices: ['eth0'], kind: 'node' }, [
+    { action: 'partition', scope: { direction: 'both', exceptCidrs: ['10.42.0.0/16'] } },
+    { action: 'bandwidth', bandwidth: { rate: '1mbit', limit: 20000, buffer: 1600 }, scope: { direction: 'ingress' } },
+  ].map(validateNetworkFault), caps, tcState);
+  assert.deepEqual(trustedPlan({ kind: 'node-network', faults: [] }, 1, plan), plan);
+  assert.throws(() => trustedPlan({ kind: 'node-network', faults: [] }, PID, genuineNetworkPlan()), /a node-network plan runs in \/proc\/1\/ns\/net, not through pid 4242/);
+  assert.throws(() => trustedPlan({ kind: 'node-network', faults: [] }, 1, genuineNetworkPlan()), UnsafePlanError, 'steps in another netns than /proc/1/ns/net');
 });
 
 test('a stored ingress undo is rebuilt with its ownership guard, even when the record was written without one', () => {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseConfig } from '../../src/daemon/config.ts';
 import { parseProcCgroup } from '../../src/daemon/cgroup.ts';
-import { refusal, type TargetFacts } from '../../src/daemon/target-policy.ts';
+import { nodeNetnsRefusal, refusal, type TargetFacts } from '../../src/daemon/target-policy.ts';
 
 const PROTECTED = new Set(['kube-system', 'kerris-system']);
 const pod: TargetFacts = {
@@ -34,6 +34,14 @@ test('the daemon itself is never frozen or killed: its process tree, its cgroup 
     assert.match(refusal('stress', facts, PROTECTED) ?? '', /would load the daemon's own cgroup and limits/, path);
   }
   assert.equal(refusal('container-freeze', { ...pod, cgroups: parseProcCgroup('0::/kubepods/burstable/pod-kerris-2/x\n') }, PROTECTED), undefined, 'a sibling with a common prefix');
+});
+
+test('node-network is the one fault whose target is the host\'s netns: that one, readable, and only as a node fault', () => {
+  assert.equal(nodeNetnsRefusal('node-network', 4026531840, 4026531840), undefined);
+  assert.match(nodeNetnsRefusal('node-network', undefined, 4026531840) ?? '', /cannot be read: the daemon needs hostPID/);
+  assert.match(nodeNetnsRefusal('node-network', 4026532001, 4026531840) ?? '', /netns 4026532001 is not the node's own/);
+  assert.match(nodeNetnsRefusal('network', 4026531840, 4026531840) ?? '', /network is put on a container/);
+  assert.match(refusal('node-network', { ...pod, netns: 4026531840, hostNetns: 4026531840 }, PROTECTED) ?? '', /node-network is a node fault/);
 });
 
 test('static pods and protected namespaces are refused every fault', () => {

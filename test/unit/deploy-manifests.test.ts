@@ -139,9 +139,12 @@ describe('deploy/', () => {
       '/run/k3s/containerd': 'DirectoryOrCreate',
       '/var/run/crio': 'DirectoryOrCreate',
       '/sys/fs/cgroup': 'Directory',
-    }, 'only the journal, the runtime sockets and the cgroup tree come from the host');
+      '/etc/kerris': 'DirectoryOrCreate',
+    }, 'only the journal, the runtime sockets, the cgroup tree and the node\'s kerris settings come from the host');
     const mounts = new Map((daemon?.volumeMounts ?? []).map((m) => [m.mountPath, m]));
-    for (const path of Object.keys(hostPaths)) assert.ok(mounts.has(path), `${path} is mounted at its host path, where the daemon looks`);
+    for (const path of Object.keys(hostPaths).filter((p) => p !== '/etc/kerris')) assert.ok(mounts.has(path), `${path} is mounted at its host path, where the daemon looks`);
+    // Beside the TLS secret's /etc/kerris/tls, not over it; the daemon only reads the node's consent there.
+    assert.equal(mounts.get('/host/etc/kerris')?.readOnly, true, 'the node\'s kerris settings are mounted read-only at /host/etc/kerris');
     const tls = pod.volumes?.find((v) => v.secret !== undefined);
     assert.equal(tls?.secret?.secretName, 'kerris-daemon-tls');
     assert.equal(mounts.get('/etc/kerris/tls')?.readOnly, true);

@@ -16,7 +16,7 @@ const caps: NodeCapabilities = {
   node: 'n', netem: false, tbf: true, htb: true, u32: true, ingressRedirect: true, ifb: true, nftables: true, ipset: true, iptablesBackend: 'nft', cgroup: 'hybrid', failures: {},
 };
 const netns = '/run/netns/kwt';
-const state = { links: [{ name: 'lo', type: 'loopback', up: true, txqlen: 1000 }, { name: 'eth0', type: 'ether', up: true, txqlen: 1000 }], qdiscs: [{ device: 'eth0', kind: 'noqueue', handle: '0:', parent: 'root' }] };
+const state = { links: [{ name: 'lo', type: 'loopback', up: true, txqlen: 1000 }, { name: 'eth0', type: 'ether', up: true, txqlen: 1000 }], qdiscs: [{ device: 'eth0', kind: 'noqueue', handle: '0:', parent: 'root' }], nftTables: [] };
 
 /**
  * The plan of the first fixtures: 200 UDP datagrams of 1400 bytes sent at a 1 mbit cap (tbf drops and throttles),

@@ -9,8 +9,8 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { RevertError, StepError, applyPlan, applySteps, batchStep, lanes, revertSteps, runStep } from '../../src/daemon/execute.ts';
-import type { ExecStep, Step } from '../../src/daemon/plan.ts';
+import { ApplyError, RevertError, StepError, applyPlan, applySteps, batchStep, lanes, revertAfterFailedApply, revertSteps, runStep } from '../../src/daemon/execute.ts';
+import type { ExecStep, Plan, Step } from '../../src/daemon/plan.ts';
 
 let dir: string;
 before(async () => { dir = await mkdtemp(join(tmpdir(), 'kerris-execute-')); });
@@ -195,5 +195,47 @@ if (args.join(' ') === '-batch -') {
     assert.ok(!lines.some((l) => l.includes('never')), `nothing starts after the failure: ${lines.join('; ')}`);
     const timeline = (await readFile(log, 'utf8')).split('\n');
     assert.ok(timeline.indexOf('start nft add a') < timeline.indexOf('end tc add slow boom'), 'nft ran while tc did');
+  });
+
+  /** The ApplyError of applying `apply`. */
+  const applyError = async (apply: readonly Step[], timeoutMs?: number): Promise<ApplyError> => {
+    try {
+      await applySteps(apply, timeoutMs === undefined ? {} : { timeoutMs });
+    } catch (error) {
+      assert.ok(error instanceof ApplyError, String(error));
+      return error;
+    }
+    assert.fail('the apply succeeded');
+  };
+  const undo = (plan: Plan, error: unknown): string[] => revertAfterFailedApply(plan, error).revert.map((s) => (s.kind === 'exec' ? s.argv.join(' ') : s.kind));
+
+  test('after a failed apply, an nft -f that exited with an error changed nothing, so its table is not deleted; the link side is undone', async () => {
+    const plan: Plan = { summary: 'test', apply: [ip('add', 'a'), nft('-f', 'boom'), tc('add', 'c')], revert: [tc('del', 'c'), nft('delete', 'table'), ip('del', 'a')] };
+    await assert.rejects(applyPlan(plan), (error: unknown) => error instanceof ApplyError && error.index === 1 && error.outcomes.get(0) === 'done');
+    const lines = await ran();
+    assert.ok(!lines.includes('start nft delete table'), `the table the failed create met is left: ${lines.join('; ')}`);
+    assert.ok(lines.includes('start ip del a'), `what the link lane applied is undone: ${lines.join('; ')}`);
+  });
+
+  test('after a failed apply, each side is undone when one of its steps may have changed something, and left when none did', async () => {
+    const revert = [tc('del', 'x'), nft('delete', 'table')];
+    // The table was created, the tc batch failed: both sides are undone, as before.
+    const tcFailed = { summary: 't', apply: [nft('-f', 'a'), tc('add', 'boom')], revert };
+    assert.deepEqual(undo(tcFailed, await applyError(tcFailed.apply)), ['tc del x', 'nft delete table']);
+    // A tc batch that fails may have applied its first lines: it is undone even when it failed first.
+    const nftFailed = { summary: 't', apply: [tc('add', 'boom'), nft('-f', 'boom')], revert };
+    assert.deepEqual(undo(nftFailed, await applyError(nftFailed.apply)), ['tc del x']);
+    // An nft step after a refused one never started: nothing of the netfilter side changed.
+    const neverStarted = { summary: 't', apply: [tc('add', 'a'), nft('-f', 'boom'), nft('-f', 'b')], revert };
+    const error = await applyError(neverStarted.apply);
+    assert.equal(error.outcomes.get(2), undefined);
+    assert.deepEqual(undo(neverStarted, error), ['tc del x']);
+    // An nft killed by its timeout may have committed its transaction before: its table is undone.
+    const killed = { summary: 't', apply: [nft('-f', 'slow')], revert };
+    assert.deepEqual(undo(killed, await applyError(killed.apply, 100)), ['tc del x', 'nft delete table']);
+    // Steps of no side (a write) are always undone; an error that is not applySteps' keeps the whole revert.
+    const write: Plan = { summary: 't', apply: [nft('-f', 'boom')], revert: [{ kind: 'write', path: '/x', value: '0' }, nft('delete', 'table')] };
+    assert.deepEqual(undo(write, await applyError(write.apply)), ['write']);
+    assert.equal(revertAfterFailedApply(write, new Error('elsewhere')), write);
   });
 });

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { FaultConflictError, ForeignStateError, UnsupportedFaultError } from '../../src/daemon/net/errors.ts';
 import type { NetworkFault } from '../../src/daemon/net/fault.ts';
 import { planNetworkFaults } from '../../src/daemon/net/plan.ts';
-import type { QdiscInfo, TcState } from '../../src/daemon/net/snapshot.ts';
+import { defaultRouteDevices, nftTableNames, type QdiscInfo, type TcState } from '../../src/daemon/net/snapshot.ts';
 import { FaultValidationError, validateNetworkFault } from '../../src/daemon/net/validate.ts';
 import type { ExecStep, Plan } from '../../src/daemon/plan.ts';
 import type { NodeCapabilities } from '../../src/daemon/preflight.ts';
@@ -23,6 +23,7 @@ function state(qdiscs: readonly QdiscInfo[] = [], extraLinks: readonly string[] 
   return {
     links: ['lo', 'eth0', ...extraLinks].map((name) => ({ name, type: name === 'lo' ? 'loopback' : 'ether', up: true, txqlen: 1000 })),
     qdiscs: [{ device: 'eth0', kind: 'noqueue', handle: '0:', parent: 'root' }, ...qdiscs],
+    nftTables: [],
   };
 }
 
@@ -142,6 +143,7 @@ describe('planNetworkFaults', () => {
     const twoQueueless: TcState = {
       links: ['lo', 'eth0', 'eth1'].map((name) => ({ name, type: name === 'lo' ? 'loopback' : 'ether', up: true, txqlen: name === 'lo' ? 1000 : 0 })),
       qdiscs: [],
+      nftTables: [],
     };
     const plan = planNetworkFaults({ netns, devices: ['eth0', 'eth1'] }, faults(
       { action: 'bandwidth', scope: { direction: 'both' }, bandwidth: { rate: '1mbit', limit: 10000, buffer: 2000 } },
@@ -165,6 +167,129 @@ describe('planNetworkFaults', () => {
   test('partition in both directions drops on output and input', () => {
     const plan = planNetworkFaults(target, faults({ action: 'partition', scope: { direction: 'both' } }), noNetem, state());
     assert.match(exec(plan.apply[0]).input ?? '', /chain egress \{\n.*\n {4}oifname \{ "eth0" \} counter drop comment "partition"\n {2}\}\n {2}chain ingress \{\n.*\n {4}iifname \{ "eth0" \} counter drop comment "partition"\n/);
+  });
+
+  test('the node\'s own namespace: partition and nft loss also hook forward, egress by oifname and daddr, ingress by iifname and saddr; excepted peers are accepted first in every chain', () => {
+    const node = { netns: '/proc/1/ns/net', devices: ['eth0', 'eth1'], kind: 'node' as const };
+    const links = ['eth1'];
+    const except = ['10.42.0.0/16', 'fd00::/64'];
+    const plan = planNetworkFaults(node, faults(
+      { action: 'partition', scope: { direction: 'both', cidrs: ['192.0.2.0/24'], exceptCidrs: except } },
+      { action: 'loss', loss: { loss: '20' }, scope: { device: 'eth1', exceptCidrs: ['10.42.0.0/16'] } },
+    ), noNetem, state([{ device: 'eth1', kind: 'noqueue', handle: '0:', parent: 'root' }], links));
+    assert.deepEqual(plan.apply.map((s) => exec(s).argv), [['nft', '-f', '-']]);
+    assert.equal(exec(plan.apply[0]).input, [
+      'create table inet kerris',
+      'table inet kerris {',
+      '  set except0v4 { type ipv4_addr; flags interval; auto-merge; elements = { 10.42.0.0/16 } }',
+      '  set except1v6 { type ipv6_addr; flags interval; auto-merge; elements = { fd00::/64 } }',
+      '  set peers0v4 { type ipv4_addr; flags interval; auto-merge; elements = { 192.0.2.0/24 } }',
+      '  chain egress {',
+      '    type filter hook output priority -10; policy accept;',
+      '    oifname { "eth0", "eth1" } ip daddr @except0v4 accept',
+      '    oifname { "eth0", "eth1" } ip6 daddr @except1v6 accept',
+      '    oifname { "eth0", "eth1" } ip daddr @peers0v4 counter drop comment "partition"',
+      '    oifname { "eth1" } numgen random mod 1000000 < 200000 counter drop comment "loss"',
+      '  }',
+      '  chain ingress {',
+      '    type filter hook input priority -10; policy accept;',
+      '    iifname { "eth0", "eth1" } ip saddr @except0v4 accept',
+      '    iifname { "eth0", "eth1" } ip6 saddr @except1v6 accept',
+      '    iifname { "eth0", "eth1" } ip saddr @peers0v4 counter drop comment "partition"',
+      '  }',
+      '  chain egress_forward {',
+      '    type filter hook forward priority -10; policy accept;',
+      '    oifname { "eth0", "eth1" } ip daddr @except0v4 accept',
+      '    oifname { "eth0", "eth1" } ip6 daddr @except1v6 accept',
+      '    oifname { "eth0", "eth1" } ip daddr @peers0v4 counter drop comment "partition"',
+      '    oifname { "eth1" } numgen random mod 1000000 < 200000 counter drop comment "loss"',
+      '  }',
+      '  chain ingress_forward {',
+      '    type filter hook forward priority -10; policy accept;',
+      '    iifname { "eth0", "eth1" } ip saddr @except0v4 accept',
+      '    iifname { "eth0", "eth1" } ip6 saddr @except1v6 accept',
+      '    iifname { "eth0", "eth1" } ip saddr @peers0v4 counter drop comment "partition"',
+      '  }',
+      '}',
+      '',
+    ].join('\n'));
+    assert.deepEqual(plan.revert, [{ kind: 'exec', netns: '/proc/1/ns/net', argv: ['nft', 'delete', 'table', 'inet', 'kerris'], absentIf: ['Could not process rule: No such file or directory'] }]);
+    assert.match(plan.summary, /^network faults in \/proc\/1\/ns\/net: partition both peers 192\.0\.2\.0\/24 except 10\.42\.0\.0\/16,fd00::\/64; loss egress dev eth1 except 10\.42\.0\.0\/16$/);
+    // The same faults in a container's namespace: no forward chains, nothing else changes.
+    const container = planNetworkFaults({ ...node, netns, kind: 'container' }, faults({ action: 'partition', scope: { exceptCidrs: ['10.42.0.0/16'] } }), noNetem, state([], links));
+    assert.equal(exec(container.apply[0]).input, [
+      'create table inet kerris',
+      'table inet kerris {',
+      '  set except0v4 { type ipv4_addr; flags interval; auto-merge; elements = { 10.42.0.0/16 } }',
+      '  chain egress {',
+      '    type filter hook output priority -10; policy accept;',
+      '    oifname { "eth0", "eth1" } ip daddr @except0v4 accept',
+      '    oifname { "eth0", "eth1" } counter drop comment "partition"',
+      '  }',
+      '}',
+      '',
+    ].join('\n'));
+  });
+
+  test('excepted peers are steered into the untouched default class ahead of every scope, on the device (dst) and on the IFB (src)', () => {
+    const node = { netns: '/proc/1/ns/net', devices: ['eth0'], kind: 'node' as const };
+    const plan = planNetworkFaults(node, faults(
+      { action: 'bandwidth', bandwidth: { rate: '1mbit', limit: 20000, buffer: 1600 }, scope: { direction: 'both', exceptCidrs: ['10.42.0.7', '2001:db8::/32'] } },
+      { action: 'loss', loss: { loss: '5' }, scope: { cidrs: ['192.0.2.0/24'] } },
+    ), stock, state());
+    assert.deepEqual(plan.apply.map((s) => exec(s).argv), [['ip', '-batch', '-'], ['tc', '-batch', '-']]);
+    assert.equal(exec(plan.apply[1]).input, [
+      'qdisc add dev eth0 root handle 4b52: htb default 1',
+      'class add dev eth0 parent 4b52: classid 4b52:1 htb rate 100gbit quantum 60000',
+      'filter add dev eth0 parent 4b52: protocol ip prio 1 u32 match ip dst 10.42.0.7/32 flowid 4b52:1',
+      'filter add dev eth0 parent 4b52: protocol ipv6 prio 2 u32 match ip6 dst 2001:db8::/32 flowid 4b52:1',
+      'class add dev eth0 parent 4b52: classid 4b52:10 htb rate 100gbit quantum 60000',
+      'qdisc add dev eth0 parent 4b52:10 handle 4b60: netem limit 100000 loss 5% 0%',
+      'filter add dev eth0 parent 4b52: protocol ip prio 3 u32 match ip dst 192.0.2.0/24 flowid 4b52:10',
+      'class add dev eth0 parent 4b52: classid 4b52:11 htb rate 100gbit quantum 60000',
+      'qdisc add dev eth0 parent 4b52:11 handle 4b71: tbf rate 1000000bit burst 1600 limit 20000',
+      'filter add dev eth0 parent 4b52: protocol all prio 5 u32 match u32 0 0 flowid 4b52:11',
+      'qdisc add dev kerris-ifb0 root handle 4b52: htb default 1',
+      'class add dev kerris-ifb0 parent 4b52: classid 4b52:1 htb rate 100gbit quantum 60000',
+      'filter add dev kerris-ifb0 parent 4b52: protocol ip prio 1 u32 match ip src 10.42.0.7/32 flowid 4b52:1',
+      'filter add dev kerris-ifb0 parent 4b52: protocol ipv6 prio 2 u32 match ip6 src 2001:db8::/32 flowid 4b52:1',
+      'class add dev kerris-ifb0 parent 4b52: classid 4b52:10 htb rate 100gbit quantum 60000',
+      'qdisc add dev kerris-ifb0 parent 4b52:10 handle 4b70: tbf rate 1000000bit burst 1600 limit 20000',
+      'filter add dev kerris-ifb0 parent 4b52: protocol all prio 3 u32 match u32 0 0 flowid 4b52:10',
+      'qdisc add dev eth0 handle ffff: ingress',
+      'filter add dev eth0 parent ffff: protocol all prio 1 u32 match u32 0 0 action mirred egress redirect dev kerris-ifb0',
+      '',
+    ].join('\n'));
+  });
+
+  test('the node\'s faults may name any of its links beside its default routes\' devices, each checked to exist', () => {
+    const node = { netns: '/proc/1/ns/net', devices: [], kind: 'node' as const };
+    const plan = planNetworkFaults(node, faults({ action: 'partition', scope: { device: 'eth1', direction: 'ingress' } }), noNetem, state([], ['eth1']));
+    assert.match(exec(plan.apply[0]).input ?? '', /chain ingress_forward \{\n.*\n {4}iifname \{ "eth1" \} counter drop comment "partition"\n/);
+    assert.throws(() => planNetworkFaults(node, faults({ action: 'partition' }), noNetem, state()), /target\.devices is empty/);
+    assert.throws(() => planNetworkFaults({ ...node, devices: ['eth0'] }, faults({ action: 'partition', scope: { device: 'eth7' } }), noNetem, state()), /device eth7 does not exist in \/proc\/1\/ns\/net/);
+    const ifbs = planNetworkFaults({ ...node, devices: ['eth0'] }, faults({ action: 'bandwidth', bandwidth: { rate: '1mbit', limit: 20000, buffer: 1600 }, scope: { device: 'eth1', direction: 'ingress' } }), stock, state([], ['eth1']));
+    assert.equal(exec(ifbs.apply[0]).input, 'link add name kerris-ifb1 type ifb\nlink set dev kerris-ifb1 up\n', 'a named device takes the IFB index after the default devices');
+    // A container's faults stay on its own devices.
+    assert.throws(() => planNetworkFaults(target, faults({ action: 'partition', scope: { device: 'eth1' } }), noNetem, state([], ['eth1'])), /eth1 is not one of the target's devices/);
+  });
+
+  test('a node\'s default devices are its default routes\' (ip -j route show default, IPv4 then IPv6, multipath next hops), each once', () => {
+    assert.deepEqual(defaultRouteDevices([
+      { dst: 'default', gateway: '192.0.2.1', dev: 'eth0', protocol: 'dhcp', flags: [] },
+      { dst: 'default', flags: [], nexthops: [{ gateway: '198.51.100.1', dev: 'eth1', weight: 1, flags: [] }, { gateway: '198.51.100.2', dev: 'bond0', weight: 1, flags: [] }] },
+      { dst: 'default', gateway: 'fe80::1', dev: 'eth0', metric: 1024, flags: [], pref: 'medium' },
+    ]), ['eth0', 'eth1', 'bond0']);
+    assert.deepEqual(defaultRouteDevices([]), []);
+  });
+
+  test('the tables the planner checks come from nft -j list tables (this host\'s nft 1.0.6 output), metainfo skipped', () => {
+    const listed = '{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}, '
+      + '{"table": {"family": "ip", "name": "filter", "handle": 7}}, {"table": {"family": "inet", "name": "kerris", "handle": 9}}]}\n';
+    assert.deepEqual(nftTableNames(listed), ['ip filter', 'inet kerris']);
+    assert.deepEqual(nftTableNames('{"nftables": [{"metainfo": {"version": "1.0.6", "json_schema_version": 1}}]}\n'), []);
+    assert.deepEqual(nftTableNames(''), []);
+    assert.throws(() => nftTableNames('[]'), /expected \{"nftables": \[\.\.\.\]\}/);
   });
 
   test('a node that cannot do a fault rejects the whole set with every reason, naming the node', () => {
@@ -203,6 +328,25 @@ describe('planNetworkFaults', () => {
     planNetworkFaults(target, delay, stock, { ...state(), qdiscs: [{ device: 'eth0', kind: 'mq', handle: '0:', parent: 'root' }] });
   });
 
+  test('a namespace that already holds kerris\'s nftables table is refused for a plan that needs the table, before anything runs', () => {
+    const held: TcState = { ...state(), nftTables: ['ip filter', 'inet kerris'] };
+    const refusal = `network namespace ${netns} already holds kerris's nftables table inet kerris (another injection's, or a leftover): refused, nothing changed; revert the active plan before applying a new one`;
+    const refused = (error: unknown): boolean => error instanceof ForeignStateError && error.subject === 'inet kerris' && error.message === refusal;
+    assert.throws(() => planNetworkFaults(target, faults({ action: 'partition' }), stock, held), refused);
+    // Loss falls back to nftables without netem, so it needs the table too.
+    assert.throws(() => planNetworkFaults(target, faults({ action: 'loss', loss: { loss: '10' } }), noNetem, held), refused);
+    // Two node-network faults share the node's own namespace: the second is refused like a container's.
+    const node = { netns: '/proc/1/ns/net', devices: ['eth0'], kind: 'node' as const };
+    assert.throws(() => planNetworkFaults(node, faults({ action: 'partition', scope: { cidrs: ['10.0.0.0/8'] } }), stock, held), (error: unknown) =>
+      error instanceof ForeignStateError && error.message.startsWith('network namespace /proc/1/ns/net already holds kerris\'s nftables table inet kerris'));
+    // A plan without nftables rules neither creates nor deletes the table, so the table is no obstacle to it.
+    const delay = planNetworkFaults(target, faults({ action: 'delay', delay: { latency: '10ms' } }), stock, held);
+    assert.ok(delay.revert.every((s) => exec(s).argv[0] !== 'nft'));
+    // Other tables, even of kerris's name in another family, are not kerris's.
+    const others: TcState = { ...state(), nftTables: ['inet foreign', 'ip kerris', 'inet kerris2'] };
+    assert.deepEqual(planNetworkFaults(target, faults({ action: 'partition' }), stock, others).apply.map((s) => exec(s).argv), [['nft', '-f', '-']]);
+  });
+
   test('contradictory faults are refused', () => {
     assert.throws(() => planNetworkFaults(target, faults({ action: 'delay', delay: { latency: '1ms' } }, { action: 'delay', delay: { latency: '2ms' } }), stock, state()), FaultConflictError);
     assert.throws(() => planNetworkFaults(target, faults({ action: 'reorder', reorder: { reorder: '10' } }), stock, state()), /needs a latency/);
@@ -233,6 +377,7 @@ describe('planNetworkFaults', () => {
       cidrs: fc.array(fc.oneof(fc.ipV4().map((a) => `${a}/32`), fc.ipV6().map((a) => `${a}/128`)), { maxLength: 3 }),
       ports: fc.array(fc.integer({ min: 1, max: 65535 }), { maxLength: 3 }),
       protocol: fc.constantFrom('tcp', 'udp'),
+      exceptCidrs: fc.array(fc.oneof(fc.ipV4().map((a) => `${a}/32`), fc.ipV6().map((a) => `${a}/128`)), { maxLength: 2 }),
     });
     const percent = fc.integer({ min: 0, max: 1_000_000 }).map((p) => String(p / 10_000));
     const fault = fc.oneof(
@@ -244,9 +389,9 @@ describe('planNetworkFaults', () => {
     const safeToken = /^[A-Za-z0-9_.:/%{}",<@-]+$/;
     // nft's grammar adds ";" and "=" (statement ends, "elements ="); they appear only in kerris's fixed set and chain headers.
     const nftSafeToken = /^[A-Za-z0-9_.:/%{}",<@;=-]+$/;
-    fc.assert(fc.property(fc.uniqueArray(fault, { maxLength: 4, selector: (f) => `${f.action}` }), fc.boolean(), (inputs, netem) => {
+    fc.assert(fc.property(fc.uniqueArray(fault, { maxLength: 4, selector: (f) => `${f.action}` }), fc.boolean(), fc.constantFrom('container', 'node'), (inputs, netem, kind) => {
       const doable = netem ? inputs : inputs.filter((f) => f.action !== 'delay');
-      const plan = planNetworkFaults(target, faults(...doable), netem ? stock : noNetem, state());
+      const plan = planNetworkFaults({ ...target, kind }, faults(...doable), netem ? stock : noNetem, state());
       for (const step of [...plan.apply, ...plan.revert].map(exec)) {
         const alphabet = step.argv[0] === 'nft' ? nftSafeToken : safeToken;
         for (const token of [...step.argv, ...(step.input ?? '').split(/\s+/).filter(Boolean)]) assert.match(token, alphabet);

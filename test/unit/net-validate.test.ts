@@ -128,6 +128,20 @@ describe('validateNetworkFault', () => {
     assert.throws(() => validateNetworkFault({ action: 'partition', scope: { cidrs: ['10.0.0.0/33'] } }), /exceeds 32/);
   });
 
+  test('except_cidrs are checked like cidrs (at most 16), canonical, and survive the journal form', () => {
+    const fault = validateNetworkFault({ action: 'partition', scope: { direction: 'both', exceptCidrs: ['FD00::1', '10.42.0.0/16', '10.42.0.0/16'] } });
+    assert.deepEqual(fault.scope.exceptCidrs.map((c) => `${c.address}/${c.prefix}`), ['10.42.0.0/16', 'fd00::1/128']);
+    assert.deepEqual(formatNetworkFault(fault)['scope'], { direction: 'both', protocol: 'all', exceptCidrs: ['10.42.0.0/16', 'fd00::1/128'] });
+    assert.deepEqual(validateNetworkFault(formatNetworkFault(fault)), fault);
+    assert.deepEqual(validateNetworkFault({ action: 'partition' }).scope.exceptCidrs, []);
+    assert.throws(() => validateNetworkFault({ action: 'partition', scope: { exceptCidrs: ['10.0.0.1/8'] } }), /scope\.exceptCidrs\[0\]: .*host bits set/);
+    assert.throws(() => validateNetworkFault({ action: 'partition', scope: { exceptCidrs: ['10.0.0.0/8', '10.0.0.0/8 flowid 1:1'] } }), /scope\.exceptCidrs\[1\]/);
+    assert.throws(() => validateNetworkFault({ action: 'partition', scope: { exceptCidrs: '10.0.0.0/8' } }), /scope\.exceptCidrs: must be an array/);
+    const seventeen = Array.from({ length: 17 }, (_, i) => `10.0.${i}.0/24`);
+    assert.throws(() => validateNetworkFault({ action: 'partition', scope: { exceptCidrs: seventeen } }), /scope\.exceptCidrs: must have at most 16 entries, got 17/);
+    assert.equal(validateNetworkFault({ action: 'partition', scope: { exceptCidrs: seventeen.slice(1) } }).scope.exceptCidrs.length, 16);
+  });
+
   test('converts units exactly', () => {
     const delay = validateNetworkFault({ action: 'delay', delay: { latency: '1.5s', jitter: '250us', correlation: 12.3456 } });
     assert.deepEqual(delay.action === 'delay' && delay.delay, { latency: 1_500_000, jitter: 250, correlation: 123_456 });

@@ -5,7 +5,15 @@ import { describe, it } from 'node:test';
 import { chaosApi } from '../../src/api/group.ts';
 import { ApiError } from '../../src/kube/errors.ts';
 import type { Pod } from '../../src/kube/types.ts';
-import { controllerNodes } from '../../src/controller/nodechaos/kind.ts';
+import { controllerNodes, controllerPodAddresses } from '../../src/controller/nodechaos/kind.ts';
+import { describeNodeNetwork, nodeNetworkFaults } from '../../src/controller/nodechaos/node-network.ts';
+import { nodeRebootFault, REBOOT_WAIT_MS } from '../../src/controller/nodechaos/node-reboot.ts';
+import type { NodeChaos } from '../../src/api/generated/types.ts';
+import type { DaemonFleet } from '../../src/controller/daemons/fleet.ts';
+import type { TargetRecord } from '../../src/controller/engine/experiment.ts';
+import type { ClusterView } from '../../src/controller/targets/cluster-view.ts';
+import { Store } from '../../src/runtime/store.ts';
+import { Direction } from '../../src/daemon/client.ts';
 import { evictionOutcome, HELD_ANNOTATION, heldRecord, keptOnDrain, planApply, planUndo, withReplacements, type NodeObject } from '../../src/controller/nodechaos/node-changes.ts';
 import { maxNodes, pickNodes, type CandidateNode } from '../../src/controller/nodechaos/node-selection.ts';
 
@@ -182,5 +190,77 @@ describe('NodeChaos drain', () => {
     const later = withReplacements(found, [...live, pod('web-newer', { owner: { kind: 'ReplicaSet', uid: 'rs' }, created: '2026-01-01T00:00:21Z' })]);
     assert.deepEqual(later.map((e) => e.replacedBy), ['web-new', 'web-newer', undefined], 'one new pod never stands in for two');
     assert.equal(later[1]?.replacementNode, undefined, 'not scheduled yet');
+  });
+});
+
+describe('NodeChaos node-network: the daemon faults, their wording and the lease path', () => {
+  const pod = (name: string, ips: string[], extra: Partial<Pod['metadata']> = {}, labels: Record<string, string> = { 'app.kubernetes.io/name': 'kerris', 'app.kubernetes.io/component': 'controller' }): Pod => ({
+    metadata: { name, namespace: 'kerris-system', labels, ...extra },
+    status: { ...(ips[0] === undefined ? {} : { podIP: ips[0] }), podIPs: ips.map((ip) => ({ ip })) },
+  });
+
+  it('scopes every action by direction (both by default), device, peers and the exceptions', () => {
+    assert.deepEqual(nodeNetworkFaults({ action: 'partition' }, []), [
+      { scope: { direction: Direction.BOTH, cidrs: [], exceptCidrs: [] }, action: { case: 'partition', value: {} } },
+    ]);
+    assert.deepEqual(nodeNetworkFaults({ action: 'delay', direction: 'to', device: 'eth1', externalTargets: ['10.0.0.0/8'], delay: { latency: '100ms', jitter: '10ms' } }, ['10.244.0.7']), [
+      { scope: { direction: Direction.EGRESS, device: 'eth1', cidrs: ['10.0.0.0/8'], exceptCidrs: ['10.244.0.7'] }, action: { case: 'delay', value: { latency: '100ms', jitter: '10ms' } } },
+    ]);
+    assert.deepEqual(nodeNetworkFaults({ action: 'loss', direction: 'from', loss: { loss: '20', correlation: '5' } }, []).map((f) => [f.scope?.direction, f.action]), [
+      [Direction.INGRESS, { case: 'loss', value: { loss: '20', correlation: '5' } }],
+    ]);
+  });
+
+  it('says what was put on the node, naming the exceptions only when the lease path is kept', () => {
+    assert.equal(describeNodeNetwork({ action: 'partition' }, []), 'partition, both ways, on the default-route interfaces, with every peer');
+    assert.equal(describeNodeNetwork({ action: 'partition', keepDaemonLease: true }, ['10.244.0.7', '10.244.0.9']), "partition, both ways, on the default-route interfaces, with every peer, except the kerris controller's pods (10.244.0.7, 10.244.0.9)");
+    assert.equal(describeNodeNetwork({ action: 'loss', loss: { loss: '20' }, device: 'eth0', externalTargets: ['10.1.0.0/16'] }, []), 'loss 20%, both ways, on eth0, with 10.1.0.0/16');
+    assert.equal(describeNodeNetwork({ action: 'loss', loss: { loss: '20%' } }, []), 'loss 20%, both ways, on the default-route interfaces, with every peer');
+    assert.equal(describeNodeNetwork({ action: 'delay', direction: 'to', delay: { latency: '100ms', jitter: '10ms' } }, []), 'delay 100ms ± 10ms, outgoing, on the default-route interfaces, with every peer');
+  });
+
+  it('keeps the lease path of every controller replica with an address, leader or not, and of nothing else', () => {
+    const pods = [
+      pod('kerris-controller-a', ['10.244.0.9', 'fd00::9']),
+      pod('kerris-controller-b', ['10.244.0.7']),
+      pod('kerris-controller-c', [], {}),
+      pod('kerris-controller-old', ['10.244.0.5'], { deletionTimestamp: '2026-12-01T12:00:00Z' }),
+      pod('kerris-daemon-x', ['10.244.0.6'], {}, { 'app.kubernetes.io/name': 'kerris', 'app.kubernetes.io/component': 'daemon' }),
+      { ...pod('elsewhere', ['10.244.0.8']), metadata: { ...pod('elsewhere', []).metadata, namespace: 'other' } },
+    ];
+    assert.deepEqual(controllerPodAddresses(pods, 'kerris-system'), ['10.244.0.7', '10.244.0.9', 'fd00::9']);
+  });
+});
+
+describe('NodeChaos node-reboot: a requested node is rebooted once it reports a new boot, and recovered once Ready', () => {
+  const nodeWith = (bootID: string, ready: boolean): NodeObject => ({
+    metadata: { name: 'n1', uid: 'uid-n1' },
+    status: { nodeInfo: { bootID }, conditions: [{ type: 'Ready', status: ready ? 'True' : 'False', lastTransitionTime: '2026-12-01T12:00:30Z' }] },
+  });
+  const chaos = { metadata: { name: 'r', namespace: 'ns', uid: 'c-1' }, spec: { action: 'node-reboot', mode: 'one', selector: { nodes: ['n1'] }, duration: '5m' } } as NodeChaos;
+  const requested: TargetRecord = { namespace: '', name: 'n1', uid: 'uid-n1', node: 'n1', phase: 'Injected', injectedAt: '2026-12-01T12:00:00Z', nodeFault: { bootIdBefore: 'boot-a' } };
+  const observe = (node: NodeObject, at: string): TargetRecord | undefined => {
+    const nodes = new Store<NodeObject>();
+    nodes.upsert(node);
+    // observe reads only the node cache and the clock: the daemons are not asked.
+    const fault = nodeRebootFault({ fleet: undefined as unknown as DaemonFleet, view: undefined as unknown as ClusterView, nodes, now: () => new Date(at) });
+    return fault.observe(chaos, [requested])[0];
+  };
+
+  it('waits while the node still runs the boot it was asked to leave, and fails after REBOOT_WAIT_MS', () => {
+    assert.deepEqual(observe(nodeWith('boot-a', true), '2026-12-01T12:01:00Z')?.phase, 'Injected');
+    const late = observe(nodeWith('boot-a', true), new Date(Date.parse('2026-12-01T12:00:00Z') + REBOOT_WAIT_MS).toISOString());
+    assert.equal(late?.phase, 'Failed');
+    assert.match(late?.message ?? '', /did not reboot within 10 minutes of the request \(still boot boot-a\)/);
+  });
+
+  it('records the new boot when the node reports it, and recovers the target once the node is Ready on it', () => {
+    const rebooted = observe(nodeWith('boot-b', false), '2026-12-01T12:01:00Z');
+    assert.equal(rebooted?.phase, 'Injected');
+    assert.deepEqual([rebooted?.nodeFault?.bootIdAfter, rebooted?.nodeFault?.rebootedAt, rebooted?.nodeFault?.notReadyAt], ['boot-b', '2026-12-01T12:01:00Z', '2026-12-01T12:00:30Z']);
+    assert.match(rebooted?.message ?? '', /waiting for the node to be Ready again/);
+    const back = observe(nodeWith('boot-b', true), '2026-12-01T12:02:00Z');
+    assert.equal(back?.phase, 'Recovered');
+    assert.equal(back?.message, 'rebooted (boot boot-a → boot-b) and Ready again');
   });
 });

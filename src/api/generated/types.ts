@@ -114,7 +114,7 @@ export const nodeChaosResource = {
   crdName: 'nodechaos.chaos.kerris.dev',
 } as const;
 
-/** NodeChaos drains or taints whole nodes, or stops their kubelet, for a while, picked by name or labels and a mode, and undoes exactly what it did. */
+/** NodeChaos drains or taints whole nodes, stops their kubelet, degrades their network or reboots them, picked by name or labels and a mode, and undoes exactly what it did. */
 export interface NodeChaos {
   apiVersion: 'chaos.kerris.dev/v1alpha1';
   kind: 'NodeChaos';
@@ -599,8 +599,18 @@ export interface NodeFaultRecord {
   readyAt?: string;
   /** `kubelet-stop`: the node's kerris daemon stopped its kubelet (SIGSTOP) when the target was injected. */
   kubeletStopped?: boolean;
-  /** `kubelet-stop`: when the daemon continued the kubelet (SIGCONT); recovery then waits for the node to be Ready again. */
-  continuedAt?: string;
+  /** `node-network`: the fault the node's kerris daemon put on the node's own interfaces, e.g. `partition both, every peer, except the kerris controller's pods`. */
+  network?: string;
+  /** `kubelet-stop`, `node-network`: when the node's daemon took the fault away (the kubelet continued with SIGCONT, the network restored); recovery then waits for the node to be Ready again. */
+  undoneAt?: string;
+  /** `node-reboot`: the node's boot ID (`status.nodeInfo.bootID`) when it was picked; the daemon reboots only a node still on this boot. */
+  bootIdBefore?: string;
+  /** `node-reboot`: the boot ID the node reported after it rebooted. */
+  bootIdAfter?: string;
+  /** `node-reboot`: when the controller first saw the node report a new boot ID. */
+  rebootedAt?: string;
+  /** `node-network`: when the controller found that the node's daemon had taken the fault away by itself, before the end of `duration` (its lease lapsed while the fault cut it off from the controller, or it restarted). It is not put back. */
+  endedByNode?: string;
   /** The pods evicted from the node, first 50. */
   evicted?: EvictedPod[];
   /** Evicted pods beyond those listed. */
@@ -907,7 +917,7 @@ export interface MemoryStressor {
 
 /** What a NodeChaos does and to which nodes. Fixed at creation except `paused`. */
 export interface NodeChaosSpec {
-  /** What happens to each target node: `node-drain` cordons it and evicts its pods through the Eviction API (PodDisruptionBudgets are honoured), `node-taint` adds `taint`, `kubelet-stop` has the node's kerris daemon stop its kubelet (SIGSTOP), so the node goes NotReady, and continue it (SIGCONT) at the end. Each lasts `duration` and is undone exactly at the end. node-network and node-reboot come later. */
+  /** What happens to each target node: `node-drain` cordons it and evicts its pods through the Eviction API (PodDisruptionBudgets are honoured), `node-taint` adds `taint`, `kubelet-stop` has the node's kerris daemon stop its kubelet (SIGSTOP), so the node goes NotReady, and continue it (SIGCONT) at the end, `node-network` has the daemon delay, lose or cut off the node's own traffic (`network`), `node-reboot` has the daemon reboot the node once, on nodes that consent to it. Each but node-reboot lasts `duration` and is undone exactly at the end; a reboot is not undone, and `duration` is how long the experiment lasts. */
   action: NodeChaosAction;
   /** Which nodes are candidates: those named in `nodes`, and those whose labels match `nodeSelectors` (both given: both must match). At least one of them is required, so no NodeChaos picks among every node by default. */
   selector: NodeSelectorSpec;
@@ -917,9 +927,11 @@ export interface NodeChaosSpec {
   value?: string;
   /** The taint `node-taint` adds to each target node for `duration`. */
   taint?: NodeChaosTaint;
+  /** The fault `node-network` puts on each target node's own interfaces, in the node's network namespace: the node's own traffic (kubelet, host-network pods) and the pod traffic it forwards through them alike. */
+  network?: NodeNetworkSpec;
   /** Allows a target to be a node the kerris controller needs: the one node that runs every Ready controller replica. Without it (and without the controller's `--allow-controller-node`) such a node is never a target. */
   allowControllerNode?: boolean;
-  /** How long each node stays drained, tainted or with its kubelet stopped, as a Go duration (`30s`, `5m`). Counted from injection; time spent paused does not count. Required, so that every node fault ends on its own. */
+  /** How long each node stays drained, tainted, with its kubelet stopped or its network degraded, as a Go duration (`30s`, `5m`); for `node-reboot`, how long the experiment lasts (it also waits for the node to be back). Counted from injection; time spent paused does not count. Required, so that every node fault ends on its own. */
   duration: string;
   /** Seed for the random pick of targets, 0 to 9007199254740991. When omitted the controller chooses one and reports it in status.seed. */
   seed?: number;
@@ -931,9 +943,9 @@ export interface NodeChaosSpec {
   guards?: Guard[];
 }
 
-/** What happens to each target node: `node-drain` cordons it and evicts its pods through the Eviction API (PodDisruptionBudgets are honoured), `node-taint` adds `taint`, `kubelet-stop` has the node's kerris daemon stop its kubelet (SIGSTOP), so the node goes NotReady, and continue it (SIGCONT) at the end. Each lasts `duration` and is undone exactly at the end. node-network and node-reboot come later. */
-export type NodeChaosAction = 'node-drain' | 'node-taint' | 'kubelet-stop';
-export const nodeChaosActionValues: readonly NodeChaosAction[] = ['node-drain', 'node-taint', 'kubelet-stop'];
+/** What happens to each target node: `node-drain` cordons it and evicts its pods through the Eviction API (PodDisruptionBudgets are honoured), `node-taint` adds `taint`, `kubelet-stop` has the node's kerris daemon stop its kubelet (SIGSTOP), so the node goes NotReady, and continue it (SIGCONT) at the end, `node-network` has the daemon delay, lose or cut off the node's own traffic (`network`), `node-reboot` has the daemon reboot the node once, on nodes that consent to it. Each but node-reboot lasts `duration` and is undone exactly at the end; a reboot is not undone, and `duration` is how long the experiment lasts. */
+export type NodeChaosAction = 'node-drain' | 'node-taint' | 'kubelet-stop' | 'node-network' | 'node-reboot';
+export const nodeChaosActionValues: readonly NodeChaosAction[] = ['node-drain', 'node-taint', 'kubelet-stop', 'node-network', 'node-reboot'];
 
 /** Which nodes are candidates: those named in `nodes`, and those whose labels match `nodeSelectors` (both given: both must match). At least one of them is required, so no NodeChaos picks among every node by default. */
 export interface NodeSelectorSpec {
@@ -956,6 +968,28 @@ export interface NodeChaosTaint {
 /** A taint effect, as in node.spec.taints. */
 export type TaintEffect = 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
 export const taintEffectValues: readonly TaintEffect[] = ['NoSchedule', 'PreferNoSchedule', 'NoExecute'];
+
+/** The fault `node-network` puts on each target node's own interfaces, in the node's network namespace: the node's own traffic (kubelet, host-network pods) and the pod traffic it forwards through them alike. */
+export interface NodeNetworkSpec {
+  /** What happens to the node's traffic: `delay` adds `delay` (netem), `loss` drops `loss` of it at random, `partition` drops all of it. */
+  action: NodeNetworkAction;
+  /** Which packets are hit: `to` what the node sends out of the device, `from` what it receives on it, `both` both. Omitted means `both`: a node cut off is cut off both ways. */
+  direction?: NetworkDirection;
+  /** Latency added to each packet hit. */
+  delay?: DelaySpec;
+  /** Packets dropped at random. */
+  loss?: LossSpec;
+  /** The node's interface to act on, e.g. `eth0`. Omitted: the interfaces of the node's default routes (never pod veths or the CNI bridge). */
+  device?: string;
+  /** Only traffic with these peers is hit, at most 16 addresses or CIDRs (no host names or ports: the node's own peers are infrastructure, named by address). Omitted: traffic with every peer. */
+  externalTargets?: string[];
+  /** Leaves the path between the kerris controller's pods and the node's daemon untouched, so the daemon keeps hearing its lease and the fault is held for all of `duration`. Without it a `partition` also cuts the daemon off: its lease lapses (`--daemon-lease-ttl`, 10 s by default) and it takes the fault away by itself, which ends the fault on that node early. */
+  keepDaemonLease?: boolean;
+}
+
+/** What happens to the node's traffic: `delay` adds `delay` (netem), `loss` drops `loss` of it at random, `partition` drops all of it. */
+export type NodeNetworkAction = 'delay' | 'loss' | 'partition';
+export const nodeNetworkActionValues: readonly NodeNetworkAction[] = ['delay', 'loss', 'partition'];
 
 /** What a StatusCheck checks, how often, and when it is done. Fixed at creation. */
 export interface StatusCheckSpec {
@@ -1183,7 +1217,7 @@ export interface ScheduledStressChaosSpec {
 
 /** The spec of each NodeChaos run, when `type` is NodeChaos; as a NodeChaos's spec. */
 export interface ScheduledNodeChaosSpec {
-  /** What happens to each target node: `node-drain` cordons it and evicts its pods through the Eviction API (PodDisruptionBudgets are honoured), `node-taint` adds `taint`, `kubelet-stop` has the node's kerris daemon stop its kubelet (SIGSTOP), so the node goes NotReady, and continue it (SIGCONT) at the end. Each lasts `duration` and is undone exactly at the end. node-network and node-reboot come later. */
+  /** What happens to each target node: `node-drain` cordons it and evicts its pods through the Eviction API (PodDisruptionBudgets are honoured), `node-taint` adds `taint`, `kubelet-stop` has the node's kerris daemon stop its kubelet (SIGSTOP), so the node goes NotReady, and continue it (SIGCONT) at the end, `node-network` has the daemon delay, lose or cut off the node's own traffic (`network`), `node-reboot` has the daemon reboot the node once, on nodes that consent to it. Each but node-reboot lasts `duration` and is undone exactly at the end; a reboot is not undone, and `duration` is how long the experiment lasts. */
   action: NodeChaosAction;
   /** Which nodes are candidates: those named in `nodes`, and those whose labels match `nodeSelectors` (both given: both must match). At least one of them is required, so no NodeChaos picks among every node by default. */
   selector: NodeSelectorSpec;
@@ -1193,9 +1227,11 @@ export interface ScheduledNodeChaosSpec {
   value?: string;
   /** The taint `node-taint` adds to each target node for `duration`. */
   taint?: NodeChaosTaint;
+  /** The fault `node-network` puts on each target node's own interfaces, in the node's network namespace: the node's own traffic (kubelet, host-network pods) and the pod traffic it forwards through them alike. */
+  network?: NodeNetworkSpec;
   /** Allows a target to be a node the kerris controller needs: the one node that runs every Ready controller replica. Without it (and without the controller's `--allow-controller-node`) such a node is never a target. */
   allowControllerNode?: boolean;
-  /** How long each node stays drained, tainted or with its kubelet stopped, as a Go duration (`30s`, `5m`). Counted from injection; time spent paused does not count. Required, so that every node fault ends on its own. */
+  /** How long each node stays drained, tainted, with its kubelet stopped or its network degraded, as a Go duration (`30s`, `5m`); for `node-reboot`, how long the experiment lasts (it also waits for the node to be back). Counted from injection; time spent paused does not count. Required, so that every node fault ends on its own. */
   duration: string;
   /** Seed for the random pick of targets, 0 to 9007199254740991. When omitted the controller chooses one and reports it in status.seed. */
   seed?: number;
@@ -1423,7 +1459,7 @@ export interface WorkflowStressChaosSpec {
 
 /** The NodeChaos this step creates, when `templateType` is NodeChaos; as a NodeChaos's spec. Its duration defaults to the step's `deadline`. */
 export interface WorkflowNodeChaosSpec {
-  /** What happens to each target node: `node-drain` cordons it and evicts its pods through the Eviction API (PodDisruptionBudgets are honoured), `node-taint` adds `taint`, `kubelet-stop` has the node's kerris daemon stop its kubelet (SIGSTOP), so the node goes NotReady, and continue it (SIGCONT) at the end. Each lasts `duration` and is undone exactly at the end. node-network and node-reboot come later. */
+  /** What happens to each target node: `node-drain` cordons it and evicts its pods through the Eviction API (PodDisruptionBudgets are honoured), `node-taint` adds `taint`, `kubelet-stop` has the node's kerris daemon stop its kubelet (SIGSTOP), so the node goes NotReady, and continue it (SIGCONT) at the end, `node-network` has the daemon delay, lose or cut off the node's own traffic (`network`), `node-reboot` has the daemon reboot the node once, on nodes that consent to it. Each but node-reboot lasts `duration` and is undone exactly at the end; a reboot is not undone, and `duration` is how long the experiment lasts. */
   action: NodeChaosAction;
   /** Which nodes are candidates: those named in `nodes`, and those whose labels match `nodeSelectors` (both given: both must match). At least one of them is required, so no NodeChaos picks among every node by default. */
   selector: NodeSelectorSpec;
@@ -1433,6 +1469,8 @@ export interface WorkflowNodeChaosSpec {
   value?: string;
   /** The taint `node-taint` adds to each target node for `duration`. */
   taint?: NodeChaosTaint;
+  /** The fault `node-network` puts on each target node's own interfaces, in the node's network namespace: the node's own traffic (kubelet, host-network pods) and the pod traffic it forwards through them alike. */
+  network?: NodeNetworkSpec;
   /** Allows a target to be a node the kerris controller needs: the one node that runs every Ready controller replica. Without it (and without the controller's `--allow-controller-node`) such a node is never a target. */
   allowControllerNode?: boolean;
   /** How long the fault lasts, as a Go duration (`30s`, `5m`): counted from injection, time spent paused does not count. When omitted, the step's `deadline`, which the step then needs; with both, whichever ends first. */

@@ -22,7 +22,8 @@ const indent = (text: string, by = '  '): string => text.trimEnd().split('\n').m
 /** How a NodeChaos's node record reads: what kerris changed (or stopped), the pods a drain evicted and where they went. */
 function nodeFaultLines(f: NodeFaultRecord): string[] {
   const lines = [f.taint ? `taint ${f.taint.key}${f.taint.value ? `=${f.taint.value}` : ''}:${f.taint.effect} added` : f.cordoned ? 'cordoned by kerris' : f.wasUnschedulable ? 'already cordoned before; left cordoned'
-    : f.kubeletStopped ? `kubelet stopped by the node's kerris daemon${f.continuedAt ? `, continued at ${f.continuedAt}` : ''}` : 'nothing changed yet'];
+    : f.kubeletStopped ? `kubelet stopped by the node's kerris daemon${f.undoneAt ? `, continued at ${f.undoneAt}` : ''}`
+    : f.network ? `${f.network}, by the node's kerris daemon${f.endedByNode ? `, ended by the daemon itself (seen ${f.endedByNode})` : f.undoneAt ? `, taken away at ${f.undoneAt}` : ''}` : 'nothing changed yet'];
   if (f.evicted !== undefined || f.remaining !== undefined) {
     lines.push(`${(f.evicted?.length ?? 0) + (f.evictedTruncated ?? 0)} pod(s) evicted${f.remaining ? `, ${f.remaining} still to go` : ''}${f.refusals ? `, ${f.refusals} refusal(s) by a PodDisruptionBudget${f.lastRefusal ? ` (last: ${f.lastRefusal})` : ''}` : ''}`);
   }

@@ -10,8 +10,9 @@ import { CliError, EXIT, UsageError } from '../errors.ts';
 import { kindNamed, type AnyChaos } from '../experiments.ts';
 import { listFormat, serialise } from '../output.ts';
 import { planBlastRadius, type Plan } from '../plan/blast-radius.ts';
-import { gatherPlanInput } from '../plan/gather.ts';
-import { renderPlan } from '../plan/render.ts';
+import { gatherNodePlanInput, gatherPlanInput } from '../plan/gather.ts';
+import { planNodeBlastRadius, type NodePlan } from '../plan/node-blast-radius.ts';
+import { renderNodePlan, renderPlan } from '../plan/render.ts';
 
 const API_VERSION = `${chaosApi.group}/${chaosApi.version}`;
 
@@ -37,11 +38,6 @@ export async function readManifests(file: string, defaultNamespace: string): Pro
       throw new UsageError(`${where}: apiVersion ${object.apiVersion} is not ${API_VERSION}${hint}`);
     }
     kindNamed(object.kind);
-    // The blast radius below is of pods (workloads, budgets, daemons); read as a pod selector, a NodeChaos's node
-    // selector would show the pods on those nodes as targets, which is not what it does.
-    if (object.kind === 'NodeChaos') {
-      throw new UsageError(`${where}: plan covers the kinds that target pods, not NodeChaos yet; create it with spec.dryRun: true and the controller picks and reports the exact nodes in status (the protected rules applied), touching none`);
-    }
     if (typeof object.metadata?.name !== 'string') throw new UsageError(`${where}: metadata.name is missing`);
     objects.push({ ...(value as AnyChaos), metadata: { ...(value as AnyChaos).metadata, namespace: typeof object.metadata.namespace === 'string' ? object.metadata.namespace : defaultNamespace } });
   }
@@ -51,9 +47,15 @@ export async function readManifests(file: string, defaultNamespace: string): Pro
 
 export async function planCommand(session: Session, output: string | undefined, file: string, allowUnsafe: boolean): Promise<{ text: string; exitCode: number }> {
   const format = listFormat(output, ['table', 'json', 'yaml']);
-  const plans: Plan[] = [];
-  for (const chaos of await readManifests(file, session.namespace)) plans.push(planBlastRadius(await gatherPlanInput(session.client, chaos, session.kerrisNamespace)));
-  const text = format === 'table' || format === 'wide' ? plans.map(renderPlan).join('\n') : serialise(plans.length === 1 ? plans[0] : { apiVersion: 'v1', kind: 'List', items: plans }, format);
+  const plans: (Plan | NodePlan)[] = [];
+  for (const chaos of await readManifests(file, session.namespace)) {
+    // A NodeChaos's selector picks nodes; its blast radius is the pods on them, not pods it selects.
+    plans.push(chaos.kind === 'NodeChaos'
+      ? planNodeBlastRadius(await gatherNodePlanInput(session.client, chaos, session.kerrisNamespace))
+      : planBlastRadius(await gatherPlanInput(session.client, chaos, session.kerrisNamespace)));
+  }
+  const render = (p: Plan | NodePlan) => ('pick' in p ? renderNodePlan(p) : renderPlan(p));
+  const text = format === 'table' || format === 'wide' ? plans.map(render).join('\n') : serialise(plans.length === 1 ? plans[0] : { apiVersion: 'v1', kind: 'List', items: plans }, format);
   const unsafe = plans.filter((p) => !p.safe);
   if (unsafe.length === 0 || allowUnsafe) return { text, exitCode: EXIT.ok };
   process.stdout.write(text);

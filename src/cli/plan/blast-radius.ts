@@ -24,7 +24,7 @@ export interface LabelSelector {
 
 export interface PodDisruptionBudget {
   metadata: { name?: string; namespace?: string };
-  spec?: { selector?: LabelSelector };
+  spec?: { selector?: LabelSelector; unhealthyPodEvictionPolicy?: 'IfHealthyBudget' | 'AlwaysAllow' };
   status?: { disruptionsAllowed?: number; currentHealthy?: number; desiredHealthy?: number; expectedPods?: number };
 }
 
@@ -38,9 +38,12 @@ export interface WorkloadRef {
 export interface AccessCheck {
   verb: string;
   resource: string;
+  /** Empty: cluster-wide. */
   namespace: string;
   allowed: boolean;
   reason?: string;
+  /** Set when the check is needed only for some specs and the plan cannot tell whether this is one: what it is for. */
+  unsure?: string;
 }
 
 export interface PlanInput {
@@ -129,7 +132,7 @@ function disruption(chaos: AnyChaos): 'yes' | 'may' | 'no' {
 }
 
 /** A PodDisruptionBudget's selector; one without a selector covers no pod (policy/v1). */
-function matches(labels: Readonly<Record<string, string>>, selector: LabelSelector | undefined): boolean {
+export function matches(labels: Readonly<Record<string, string>>, selector: LabelSelector | undefined): boolean {
   if (selector === undefined) return false;
   const byLabel = Object.entries(selector.matchLabels ?? {}).every(([k, v]) => labels[k] === v);
   const byExpression = (selector.matchExpressions ?? []).every((r) => {
@@ -145,13 +148,32 @@ function matches(labels: Readonly<Record<string, string>>, selector: LabelSelect
   return byLabel && byExpression;
 }
 
-const isReady = (pod: Pod): boolean => pod.metadata.deletionTimestamp === undefined && (pod.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+export const isReady = (pod: Pod): boolean => pod.metadata.deletionTimestamp === undefined && (pod.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
 
-function workloadName(pod: Pod, workloadOf: ReadonlyMap<string, WorkloadRef>): string | undefined {
+export function workloadName(pod: Pod, workloadOf: ReadonlyMap<string, WorkloadRef>): string | undefined {
   const owner = pod.metadata.ownerReferences?.find((o) => o.controller);
   if (owner === undefined) return undefined;
   const up = workloadOf.get(owner.uid);
   return up ? `${up.kind}/${up.name}` : `${owner.kind}/${owner.name}`;
+}
+
+/**
+ * Each workload with a ready pod that isHit says is hit: its ready pods, how many are hit and their share, sorted by
+ * namespace then workload. Pods not Ready or with no controller count for no workload.
+ */
+export function workloadImpacts(pods: readonly Pod[], workloadOf: ReadonlyMap<string, WorkloadRef>, isHit: (pod: Pod) => boolean): WorkloadImpact[] {
+  const workloads = new Map<string, WorkloadImpact>();
+  for (const pod of pods) {
+    const workload = workloadName(pod, workloadOf);
+    if (workload === undefined || !isReady(pod)) continue;
+    const key = `${pod.metadata.namespace ?? ''}/${workload}`;
+    const entry = workloads.get(key) ?? { namespace: pod.metadata.namespace ?? '', workload, ready: 0, hit: 0, share: 0 };
+    entry.ready += 1;
+    if (isHit(pod)) entry.hit += 1;
+    workloads.set(key, entry);
+  }
+  return [...workloads.values()].filter((w) => w.hit > 0).map((w) => ({ ...w, share: w.hit / w.ready }))
+    .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.workload.localeCompare(b.workload));
 }
 
 /** The daemon fault kind each action needs; pod-kill acts through the API alone. */
@@ -175,6 +197,20 @@ function nodeReasons(chaos: AnyChaos, entry: SurveyedNode | undefined, node: str
   }
 }
 
+/** What the apiserver's dry run and the requester's access say, as findings; shared by every kind's plan. */
+export function admissionFindings(admission: PlanInput['admission'], access: readonly AccessCheck[]): Finding[] {
+  const findings: Finding[] = [];
+  if (!admission.accepted) findings.push({ severity: 'unsafe', message: `the apiserver refuses it (server-side dry run): ${admission.message}` });
+  for (const check of access.filter((a) => !a.allowed)) {
+    const where = check.namespace === '' ? 'cluster-wide' : `in namespace ${check.namespace}`;
+    const why = check.reason ? ` (${check.reason})` : '';
+    findings.push(check.unsure === undefined
+      ? { severity: 'unsafe', message: `you may not ${check.verb} ${check.resource} ${where}${why}; kerris does only what you could do by hand` }
+      : { severity: 'warning', message: `you may not ${check.verb} ${check.resource} ${where}${why}, which ${check.unsure} needs; the plan cannot tell whether this spec is one (the dry run above can)` });
+  }
+  return findings;
+}
+
 export function planBlastRadius(input: PlanInput): Plan {
   const { chaos } = input;
   const namespace = chaos.metadata.namespace ?? '';
@@ -184,10 +220,7 @@ export function planBlastRadius(input: PlanInput): Plan {
     kind: chaos.kind, namespace, name: chaos.metadata.name ?? '', action: chaos.kind === 'StressChaos' ? 'stress' : chaos.spec.action, mode: spec.mode,
     ...(spec.value === undefined ? {} : { value: spec.value }), ...(spec.duration === undefined ? {} : { duration: spec.duration }),
   };
-  if (!input.admission.accepted) findings.push({ severity: 'unsafe', message: `the apiserver refuses it (server-side dry run): ${input.admission.message}` });
-  for (const check of input.access.filter((a) => !a.allowed)) {
-    findings.push({ severity: 'unsafe', message: `you may not ${check.verb} ${check.resource} in namespace ${check.namespace}${check.reason ? ` (${check.reason})` : ''}; kerris does only what you could do by hand` });
-  }
+  findings.push(...admissionFindings(input.admission, input.access));
   let picked: PlannedTarget[] = [];
   try {
     const selection = selectPods(input.view, spec, namespace, input.policy.safety, input.seed);
@@ -208,18 +241,7 @@ export function planBlastRadius(input: PlanInput): Plan {
 
   const hitUids = new Set(picked.map((t) => `${t.namespace}/${t.name}`));
   const disrupts = disruption(chaos);
-  const workloads = new Map<string, WorkloadImpact>();
-  for (const pod of input.pods) {
-    const workload = workloadName(pod, input.workloadOf);
-    if (workload === undefined || !isReady(pod)) continue;
-    const key = `${pod.metadata.namespace ?? ''}/${workload}`;
-    const entry = workloads.get(key) ?? { namespace: pod.metadata.namespace ?? '', workload, ready: 0, hit: 0, share: 0 };
-    entry.ready += 1;
-    if (hitUids.has(`${pod.metadata.namespace ?? ''}/${pod.metadata.name ?? ''}`)) entry.hit += 1;
-    workloads.set(key, entry);
-  }
-  const impacts = [...workloads.values()].filter((w) => w.hit > 0).map((w) => ({ ...w, share: w.hit / w.ready }))
-    .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.workload.localeCompare(b.workload));
+  const impacts = workloadImpacts(input.pods, input.workloadOf, (pod) => hitUids.has(`${pod.metadata.namespace ?? ''}/${pod.metadata.name ?? ''}`));
   for (const w of impacts.filter((x) => x.hit >= x.ready)) {
     findings.push({ severity: disrupts === 'yes' ? 'unsafe' : 'warning', message: `every ready replica of ${w.namespace}/${w.workload} is hit (${w.hit} of ${w.ready}): it is down while the fault lasts` });
   }

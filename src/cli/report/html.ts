@@ -165,7 +165,8 @@ function nodeEffect(t: TargetEffect): Markup {
   if (f === undefined) return html`<div class="effect" data-target="${t.target}"><h3>${t.target}</h3><p class="muted">No record of a change on the node.</p></div>`;
   const changed = f.taint ? `taint ${f.taint.key}${f.taint.value ? `=${f.taint.value}` : ''}:${f.taint.effect} added, removed exactly at the end`
     : f.cordoned ? 'cordoned by kerris, uncordoned at the end' : f.wasUnschedulable ? 'already cordoned before; left cordoned'
-    : f.kubeletStopped ? html`kubelet stopped by the node's kerris daemon${f.continuedAt ? html`, continued ${when(f.continuedAt)}` : undefined}` : '–';
+    : f.kubeletStopped ? html`kubelet stopped by the node's kerris daemon${f.undoneAt ? html`, continued ${when(f.undoneAt)}` : undefined}`
+    : f.network ? html`${f.network}, by the node's kerris daemon${f.endedByNode ? html`, ended by the daemon itself (seen ${when(f.endedByNode)})` : f.undoneAt ? html`, taken away ${when(f.undoneAt)}` : undefined}` : '–';
   const evicted = f.evicted?.length ? html`<table class="evidence">
 <thead><tr><th>evicted pod</th><th>at</th><th>replaced by</th><th>on node</th></tr></thead>
 <tbody>${f.evicted.map((e) => html`<tr><td>${e.namespace}/${e.name}</td><td>${when(e.evictedAt)}</td><td>${e.replacedBy ?? '–'}</td><td>${e.replacementNode ?? '–'}</td></tr>`)}</tbody></table>` : undefined;

@@ -90,10 +90,10 @@ const CODES: Readonly<Record<number, string>> = {
 /** The contract this controller speaks (daemon.proto's package version). */
 export const API_VERSION = 2;
 
-export type DaemonFaultKind = 'container-kill' | 'container-freeze' | 'network' | 'stress' | 'kubelet-stop';
+export type DaemonFaultKind = 'container-kill' | 'container-freeze' | 'network' | 'stress' | 'kubelet-stop' | 'node-network' | 'node-reboot';
 const FAULT_KINDS: Readonly<Record<number, DaemonFaultKind>> = {
   [FaultKind.CONTAINER_KILL]: 'container-kill', [FaultKind.CONTAINER_FREEZE]: 'container-freeze', [FaultKind.NETWORK]: 'network', [FaultKind.STRESS]: 'stress',
-  [FaultKind.KUBELET_STOP]: 'kubelet-stop',
+  [FaultKind.KUBELET_STOP]: 'kubelet-stop', [FaultKind.NODE_NETWORK]: 'node-network', [FaultKind.NODE_REBOOT]: 'node-reboot',
 };
 
 /** A daemon's phase number in the controller's words. */
@@ -240,6 +240,15 @@ export class DaemonFleet {
       id: r.id, ok: r.ok, code: CODES[r.errorCode] ?? 'failed', message: r.message, phase: r.injection ? phaseName(r.injection.phase) : 'none',
     });
     return { items: response.results.map(outcome), revertFailed: response.revertFailed.map(outcome) };
+  }
+
+  /**
+   * The experiment's injections the node's daemon holds now (any phase but done), by ID. Throws
+   * DaemonUnavailableError when it cannot be asked.
+   */
+  async held(node: string, experiment: string): Promise<Set<string>> {
+    const injections = await this.#listAll(node, { experiment });
+    return new Set(injections.filter((i) => i.phase !== Phase.DONE).map((i) => i.id));
   }
 
   /**

@@ -347,6 +347,13 @@ export class ExperimentEngine<T extends Experiment> {
    */
   async #progress(chaos: T, restate: boolean): Promise<Action> {
     const status = chaos.status ?? {};
+    // Nothing was ever injected and nothing is left to try: the duration, counted from injection, would never start,
+    // so the experiment ends here, Failed, with the targets' reasons.
+    const targets = status.targets ?? [];
+    if (status.injectedAt === undefined && targets.length > 0 && targets.every((t) => t.phase === 'Failed')) {
+      await this.#fail(chaos, 'NothingInjected', `no target could be injected: ${targets.slice(0, 3).map((t) => `${this.#naming.name(t)}: ${t.message ?? ''}`).join('; ')}`);
+      return awaitChange();
+    }
     const fault = this.#kind.fault(chaos);
     const remaining = this.#remainingMs(chaos);
     const remainingMs = remaining ?? 0;
@@ -410,13 +417,19 @@ export class ExperimentEngine<T extends Experiment> {
     const reports: { last?: KindStatus } = {};
     const fault = this.#kind.fault(followed);
     const restated = allowed.length > 0 ? bounded(await fault.apply(followed, [], allowed, this.#applyContext(followed, reports))) : [];
-    const proven = allowed.length > 0 && fault.evidence ? bounded(await fault.evidence(followed, allowed)) : [];
+    // Evidence is read into the records as restated, so what the restate changed (readiness seen, a target ended) is kept.
+    const restatedByUid = new Map(restated.map((t) => [t.uid, t]));
+    const current = allowed.map((t) => restatedByUid.get(t.uid) ?? t).filter((t) => t.phase === 'Injected');
+    const proven = current.length > 0 && fault.evidence ? bounded(await fault.evidence(followed, current)) : [];
     const reportChanged = reports.last !== undefined && JSON.stringify(reports.last.network) !== JSON.stringify(followed.status?.network);
     const byUid = new Map([...restated, ...proven, ...refused].map((t) => [t.uid, t]));
     const targets = (followed.status?.targets ?? []).map((t) => byUid.get(t.uid) ?? t);
     if (reportChanged || JSON.stringify(targets) !== JSON.stringify(followed.status?.targets ?? [])) {
       await this.#writeStatus(followed, { ...followed.status, ...reports.last, targets, ...countTargets(targets, untrackedCounts(followed.status)) });
     }
+    // A held target the kind found ended on its node (a node partition healed by its daemon) is said like any recovery.
+    const ended = targets.filter((t, i) => t.phase === 'Recovered' && followed.status?.targets?.[i]?.phase === 'Injected');
+    for (const target of ended.slice(0, 20)) await this.#event(followed, 'Normal', 'Recovered', `${this.#named(target)}: ${target.message ?? ''}`);
     return wait;
   }
 

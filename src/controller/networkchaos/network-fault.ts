@@ -11,6 +11,7 @@ import { formatTime } from '../../kube/time.ts';
 import { mapLimit } from '../../util/concurrency.ts';
 import type { ApplyContext, Fault, TargetRecord } from '../engine/experiment.ts';
 import { clearExperiment } from '../daemons/clear.ts';
+import { withNetworkEvidence } from '../daemons/network-evidence.ts';
 import { daemonDeadlineMs, experimentOf, runtimeId } from '../daemons/injection.ts';
 import { DaemonUnavailableError, type DaemonFleet, type ItemOutcome } from '../daemons/fleet.ts';
 import type { ClusterView } from '../targets/cluster-view.ts';
@@ -26,8 +27,6 @@ export interface NetworkFaultOptions {
   now: () => Date;
 }
 
-/** Status keeps at most this many counters per target (src/api/chaos-status.ts). */
-const MAX_COUNTERS = 32;
 /**
  * With `spec.verify`, targets of one node probed at once: each probe is a process in the daemon's memory limit,
  * and the daemon runs two at a time anyway.
@@ -160,51 +159,12 @@ export function networkFault(options: NetworkFaultOptions): (action: NetworkChao
     return found;
   }
 
-  /** Each held target's record with the counters its node's daemon read from the kernel. */
-  async function evidence(chaos: NetworkChaos, held: readonly TargetRecord[]): Promise<TargetRecord[]> {
-    const byNode = new Map<string, TargetRecord[]>();
-    for (const target of held) if (target.node !== undefined) byNode.set(target.node, [...(byNode.get(target.node) ?? []), target]);
-    const counted = new Map<string, NonNullable<TargetRecord['evidence']>>();
-    const readAt = now().getTime();
-    await mapLimit([...byNode.keys()], 16, async (node) => {
-      let found;
-      try {
-        found = await fleet.evidence(node, experimentOf(chaos));
-      } catch (error) {
-        // No evidence this time; the fault itself is restated and followed as usual.
-        if (error instanceof DaemonUnavailableError) return;
-        throw error;
-      }
-      for (const [id, { counters, ageMs }] of found) {
-        const uid = id.split('/')[1] ?? '';
-        counted.set(uid, {
-          observedAt: formatTime(readAt - ageMs),
-          counters: counters.slice(0, MAX_COUNTERS).map((c) => ({
-            // An nftables rule on several interfaces names them all; status keeps the first and says there are more.
-            device: c.device.includes(',') ? `${c.device.split(',')[0] ?? ''}+`.slice(0, 15) : c.device.slice(0, 15),
-            direction: c.direction === 'ingress' ? 'ingress' : 'egress',
-            kind: c.kind.slice(0, 16),
-            fault: c.fault.slice(0, 16),
-            packets: Number(c.packets),
-            bytes: Number(c.bytes),
-            dropped: Number(c.dropped),
-            overlimits: Number(c.overlimits),
-          })),
-        });
-      }
-    });
-    return held.map((t) => {
-      const found = counted.get(t.uid);
-      return found === undefined ? t : { ...t, evidence: found };
-    });
-  }
-
   return (action) => ({
     holds: true,
     injectedReason: INJECTED_REASONS[action],
     apply,
     recover: (chaos, targets) => clearExperiment(options, experimentOf(chaos), targets, () => 'the fault is taken away'),
     observe: (_chaos, targets) => [...targets],
-    evidence,
+    evidence: (chaos, held) => withNetworkEvidence(fleet, experimentOf(chaos), held, now().getTime()),
   });
 }

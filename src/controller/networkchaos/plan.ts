@@ -4,7 +4,7 @@
  * the selected pods and their peers: `to` faults what the selected pods send to the peers (their egress), `from`
  * what they receive from them (their ingress, done on the selected pods themselves), `both` both.
  */
-import type { NetworkChaos } from '../../api/generated/types.ts';
+import type { DelaySpec, LossSpec, NetworkChaos } from '../../api/generated/types.ts';
 import { Direction, Protocol, type NetworkFaultInput } from '../../daemon/client.ts';
 import { parseRate } from '../../daemon/net/values.ts';
 
@@ -26,22 +26,31 @@ export class NetworkPlanError extends Error {
   override name = 'NetworkPlanError';
 }
 
-const DIRECTIONS: Record<NonNullable<Spec['direction']>, Direction> = { to: Direction.EGRESS, from: Direction.INGRESS, both: Direction.BOTH };
+export const DIRECTIONS: Record<NonNullable<Spec['direction']>, Direction> = { to: Direction.EGRESS, from: Direction.INGRESS, both: Direction.BOTH };
 const PROTOCOLS: Record<NonNullable<Spec['protocol']>, Protocol> = { all: Protocol.ALL, tcp: Protocol.TCP, udp: Protocol.UDP, icmp: Protocol.ICMP };
 
-type Action = NetworkFaultInput['action'];
+export type Action = NetworkFaultInput['action'];
+
+/** A DelaySpec in the daemon's terms: the delay, and the reorder that rides on its latency. NodeChaos shares it. */
+export function delayActions(delay: DelaySpec): Action[] {
+  const { latency, jitter, correlation, reorder } = delay;
+  const out: Action[] = [{ case: 'delay', value: { latency, ...(jitter ? { jitter } : {}), ...(correlation ? { correlation } : {}) } }];
+  if (reorder) out.push({ case: 'reorder', value: { reorder: reorder.reorder, ...(reorder.correlation ? { correlation: reorder.correlation } : {}), ...(reorder.gap ? { gap: reorder.gap } : {}) } });
+  return out;
+}
+
+/** A LossSpec in the daemon's terms. NodeChaos shares it. */
+export function lossAction(loss: LossSpec): Action {
+  return { case: 'loss', value: { loss: loss.loss, ...(loss.correlation ? { correlation: loss.correlation } : {}) } };
+}
 
 /** The netem-like and shaping actions the spec asks for, in the daemon's terms. */
 function actions(spec: Spec): Action[] {
   const out: Action[] = [];
   const wants = (field: 'delay' | 'loss' | 'duplicate' | 'corrupt' | 'bandwidth'): boolean => spec.action === field || (spec.action === 'netem' && spec[field] !== undefined);
   if (spec.action === 'partition') return [{ case: 'partition', value: {} }];
-  if (wants('delay') && spec.delay) {
-    const { latency, jitter, correlation, reorder } = spec.delay;
-    out.push({ case: 'delay', value: { latency, ...(jitter ? { jitter } : {}), ...(correlation ? { correlation } : {}) } });
-    if (reorder) out.push({ case: 'reorder', value: { reorder: reorder.reorder, ...(reorder.correlation ? { correlation: reorder.correlation } : {}), ...(reorder.gap ? { gap: reorder.gap } : {}) } });
-  }
-  if (wants('loss') && spec.loss) out.push({ case: 'loss', value: { loss: spec.loss.loss, ...(spec.loss.correlation ? { correlation: spec.loss.correlation } : {}) } });
+  if (wants('delay') && spec.delay) out.push(...delayActions(spec.delay));
+  if (wants('loss') && spec.loss) out.push(lossAction(spec.loss));
   if (wants('duplicate') && spec.duplicate) out.push({ case: 'duplicate', value: { duplicate: spec.duplicate.duplicate, ...(spec.duplicate.correlation ? { correlation: spec.duplicate.correlation } : {}) } });
   if (wants('corrupt') && spec.corrupt) out.push({ case: 'corrupt', value: { corrupt: spec.corrupt.corrupt, ...(spec.corrupt.correlation ? { correlation: spec.corrupt.correlation } : {}) } });
   if (wants('bandwidth') && spec.bandwidth) {

@@ -1,6 +1,6 @@
 /**
  * NodeChaos as the experiment engine runs it: target nodes picked from the node cache under the protected rules,
- * and one held fault per action, through the API (drain, taint) or the node's daemon (kubelet-stop). Targets are
+ * and one held fault per action, through the API (drain, taint) or the node's daemon (kubelet-stop, node-network, node-reboot). Targets are
  * nodes: records with an empty namespace, named `node <name>` in Events.
  */
 import type { NodeChaos } from '../../api/generated/types.ts';
@@ -11,6 +11,8 @@ import type { DaemonFleet } from '../daemons/fleet.ts';
 import type { ChaosKind, Fault, TargetNaming, TargetRecord } from '../engine/experiment.ts';
 import type { ClusterView } from '../targets/cluster-view.ts';
 import { kubeletStopFault } from './kubelet-stop.ts';
+import { nodeNetworkFault } from './node-network.ts';
+import { bootIdOf, nodeRebootFault } from './node-reboot.ts';
 import type { NodeObject } from './node-changes.ts';
 import { nodeFault } from './node-fault.ts';
 import { controllerNodeRefusal, matchingNodes, pickNodes, type CandidateNode, type NodePolicy } from './node-selection.ts';
@@ -39,24 +41,35 @@ export interface NodeChaosKindOptions {
 export function controllerNodes(pods: readonly Pod[], namespace: string): Map<string, string[]> {
   const found = new Map<string, string[]>();
   for (const pod of pods) {
-    const labels = pod.metadata.labels ?? {};
     const ready = pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
     const node = pod.spec?.nodeName;
-    if (pod.metadata.namespace !== namespace || !ready || node === undefined || pod.metadata.deletionTimestamp !== undefined) continue;
-    if (!Object.entries(CONTROLLER_LABELS).every(([k, v]) => labels[k] === v)) continue;
+    if (!isController(pod, namespace) || !ready || node === undefined || pod.metadata.deletionTimestamp !== undefined) continue;
     found.set(node, [...(found.get(node) ?? []), `${namespace}/${pod.metadata.name ?? ''}`].sort());
   }
   return found;
 }
 
+const isController = (pod: Pod, namespace: string): boolean =>
+  pod.metadata.namespace === namespace && Object.entries(CONTROLLER_LABELS).every(([k, v]) => pod.metadata.labels?.[k] === v);
+
+/** The pod addresses of every controller replica that has one and is not terminating: the daemons' lease path. */
+export function controllerPodAddresses(pods: readonly Pod[], namespace: string): string[] {
+  return pods.filter((p) => isController(p, namespace) && p.metadata.deletionTimestamp === undefined)
+    .flatMap((p) => (p.status?.podIPs ?? []).map((a) => a.ip).concat(p.status?.podIP === undefined ? [] : [p.status.podIP]))
+    .filter((ip, i, all) => ip !== '' && all.indexOf(ip) === i).sort();
+}
+
 export function nodeChaosKind(options: NodeChaosKindOptions): ChaosKind<NodeChaos> {
   const now = options.now ?? (() => new Date());
   const shared = { client: options.client, pods: options.pods, nodes: options.nodes, protectedNamespaces: options.protectedNamespaces, now };
-  const faults: Record<NodeChaos['spec']['action'], Fault<NodeChaos>> = {
+  const daemons = { fleet: options.fleet, view: options.view, nodes: options.nodes, now };
+  const faults: Record<Exclude<NodeChaos['spec']['action'], 'node-network'>, Fault<NodeChaos>> = {
     'node-drain': nodeFault(shared, 'node-drain'),
     'node-taint': nodeFault(shared, 'node-taint'),
-    'kubelet-stop': kubeletStopFault({ fleet: options.fleet, view: options.view, nodes: options.nodes, now }),
+    'kubelet-stop': kubeletStopFault(daemons),
+    'node-reboot': nodeRebootFault(daemons),
   };
+  const controllerAddresses = () => controllerPodAddresses(options.pods.inNamespace(options.controllerNamespace), options.controllerNamespace);
   const candidates = (): CandidateNode[] => options.nodes.list().map((n) => ({ namespace: '', name: n.metadata.name ?? '', uid: n.metadata.uid ?? '', labels: n.metadata.labels ?? {} }));
   const replicas = () => controllerNodes(options.pods.inNamespace(options.controllerNamespace), options.controllerNamespace);
   return {
@@ -66,7 +79,12 @@ export function nodeChaosKind(options: NodeChaosKindOptions): ChaosKind<NodeChao
     select: async (chaos, seed) => {
       const pick = pickNodes(candidates(), chaos.spec, replicas(), options.policy, seed);
       if (pick.refusal !== undefined) return { targets: [], notes: [pick.refusal.message], refused: true, refusedReason: pick.refusal.reason };
-      const targets = pick.picked.map((n): TargetRecord => ({ namespace: '', name: n.name, uid: n.uid, phase: 'Selected' }));
+      // A reboot's boot ID is recorded with the pick, before any request: every request then names the boot it is for.
+      const bootIdBefore = (name: string) => (chaos.spec.action === 'node-reboot' ? bootIdOf(options.nodes.get(name)) : undefined);
+      const targets = pick.picked.map((n): TargetRecord => {
+        const boot = bootIdBefore(n.name);
+        return { namespace: '', name: n.name, uid: n.uid, phase: 'Selected', ...(boot === undefined ? {} : { nodeFault: { bootIdBefore: boot } }) };
+      });
       return { targets, notes: pick.notes, refused: false };
     },
     recheck: (chaos, targets) => {
@@ -83,6 +101,7 @@ export function nodeChaosKind(options: NodeChaosKindOptions): ChaosKind<NodeChao
         return reason === undefined ? target : { ...target, phase: 'Failed', message: `refused before acting: ${reason}` };
       });
     },
-    fault: (chaos) => faults[chaos.spec.action],
+    // node-network's fault says its spec (the action, the exceptions), so it is made for each experiment.
+    fault: (chaos) => (chaos.spec.action === 'node-network' ? nodeNetworkFault({ ...daemons, controllerAddresses }, chaos) : faults[chaos.spec.action]),
   };
 }

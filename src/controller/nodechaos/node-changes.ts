@@ -20,7 +20,7 @@ export interface Taint {
 /** The part of a Node NodeChaos reads and writes. */
 export interface NodeObject extends KubeObject {
   spec?: { unschedulable?: boolean; taints?: Taint[] };
-  status?: { conditions?: { type: string; status: string; lastTransitionTime?: string }[] };
+  status?: { conditions?: { type: string; status: string; lastTransitionTime?: string }[]; nodeInfo?: { bootID?: string } };
 }
 
 /** Whether the node's Ready condition is True (its kubelet reports); undefined for no node. */

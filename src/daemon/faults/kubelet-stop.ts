@@ -20,7 +20,7 @@ import type { HeldProcess, Plan } from '../plan.ts';
 import { processStartTime } from '../proc.ts';
 import type { FaultSpec, RawFault } from '../spec.ts';
 import { processesNamed, processNow, type NamedProcess } from '../stopped.ts';
-import type { NodeFaultModule } from './module.ts';
+import type { NodeProcessModule } from './module.ts';
 
 /** The plan that stops `kubelet`, guarded against the end of `daemon` and the deadline, with the guard in `cgroups`. */
 export function kubeletStopPlan(kubelet: NamedProcess, daemon: HeldProcess, deadlineAt: number | undefined, cgroups: readonly string[], marker: string): Plan {
@@ -48,7 +48,7 @@ export interface KubeletStopOptions {
   node: string;
 }
 
-export function kubeletStop(options: KubeletStopOptions): NodeFaultModule {
+export function kubeletStop(options: KubeletStopOptions): NodeProcessModule {
   const { processName, node } = options;
   const locate = async (): Promise<NamedProcess> => {
     const found = await processesNamed(processName);
@@ -60,6 +60,7 @@ export function kubeletStop(options: KubeletStopOptions): NodeFaultModule {
   return {
     kind: 'kubelet-stop',
     scope: 'node',
+    on: 'process',
     revertedAtStart: 'a starting daemon was started by a running kubelet, so the kubelet-stop is over; the controller puts it on again if its experiment still holds',
     async unavailableNow() {
       const kubelet = await locate().catch((error: unknown) => (error instanceof DaemonError ? error.message : String(error)));

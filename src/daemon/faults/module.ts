@@ -1,11 +1,12 @@
 /**
  * The seam where a daemon fault plugs in. The injector's lifecycle (journal, apply, commit, revert, leases,
  * deadlines, restarts) is the same for every kind; a kind only says how its request is validated and what it does
- * to a resolved target: a container (most kinds), or, for node faults, the host process the kind acts on. A new
- * fault is one new module here, registered in main.ts.
+ * to a resolved target: a container (most kinds), or, for node faults, what on the node it acts on: one host
+ * process (kubelet-stop), the node's own network namespace (node-network), or the running kernel as a whole
+ * (node-reboot). A new fault is one new module here, registered in main.ts.
  */
 import type { Evidence } from '../net/evidence.ts';
-import type { Plan } from '../plan.ts';
+import type { HeldProcess, Plan } from '../plan.ts';
 import type { ResolvedTarget } from '../runtime/resolve.ts';
 import { scopeOfKind, type FaultKind, type FaultSpec, type RawFault } from '../spec.ts';
 import type { NamedProcess } from '../stopped.ts';
@@ -47,6 +48,12 @@ interface ModuleBase {
   readonly revertedAtStart?: string;
   /** Validates a request's fault into the canonical form that is hashed and journaled; throws DaemonError('invalid'). */
   normalize(raw: RawFault): FaultSpec;
+  /**
+   * What `plan`, in force on the record's target process (in the netns with inode `netnsInode` for network faults),
+   * is seen to do: the kernel's counters of a network plan, a stressed container's cgroup usage. Kinds with nothing
+   * to read lack it.
+   */
+  evidence?(plan: Plan, target: HeldProcess, netnsInode: number | undefined): Promise<FaultEvidence>;
 }
 
 /** A fault put on a container (TargetRef with a container ID). */
@@ -59,11 +66,6 @@ export interface ContainerFaultModule extends ModuleBase {
   readonly inNetns: boolean;
   /** What applying the (normalized) fault to target does, worked out before anything is touched. */
   prepare(fault: FaultSpec, target: ResolvedTarget): Promise<Effect>;
-  /**
-   * What `plan`, in force on `target` (in the netns with inode `netnsInode` for network faults), is seen to do: the
-   * kernel's counters of a network plan, a stressed container's cgroup usage. Kinds with nothing to read lack it.
-   */
-  evidence?(plan: Plan, target: ResolvedTarget, netnsInode: number | undefined): Promise<FaultEvidence>;
 }
 
 /** What a node fault's plan may need to know of its injection. */
@@ -73,16 +75,56 @@ export interface NodeInjection {
 }
 
 /**
- * A fault put on the node itself (the target `{ node: true }`): it acts on one host process, which the module finds
+ * A fault put on the node itself (the target `{ node: true }`) that acts on one host process, which the module finds
  * when the fault is put on (a process that restarted is another one), and which the target policy checks first.
  */
-export interface NodeFaultModule extends ModuleBase {
+export interface NodeProcessModule extends ModuleBase {
   readonly scope: 'node';
+  readonly on: 'process';
   /** The host process the fault acts on now; throws DaemonError (naming what was found) when there is not exactly one. */
   locate(): Promise<NamedProcess>;
   /** What applying the (normalized) fault to `process` does, worked out before anything is touched. */
   prepare(fault: FaultSpec, process: NamedProcess, injection: NodeInjection): Promise<Effect>;
 }
+
+/**
+ * The node's own network namespace, as the daemon (hostPID) reaches it: through the host's init, pid 1. It lives
+ * as long as the node, so nothing about it is followed or found again; its inode says it is still the same one.
+ */
+export interface NodeNetns {
+  /** `/proc/1/ns/net`: where the plan's commands run. */
+  path: string;
+  /** pid 1 as found when the fault was put on: the record's target, through which its plan names the netns. */
+  holder: NamedProcess;
+  inode: number;
+}
+
+/** A fault put on the node itself that lives in the node's own network namespace (the host's), not a process. */
+export interface NodeNetnsModule extends ModuleBase {
+  readonly scope: 'node';
+  readonly on: 'netns';
+  /** The node's network namespace now; throws DaemonError when the daemon cannot reach it. */
+  locate(): Promise<NodeNetns>;
+  /** What applying the (normalized) fault in `netns` does, worked out before anything is touched. */
+  prepare(fault: FaultSpec, netns: NodeNetns, injection: NodeInjection): Promise<Effect>;
+}
+
+/** A one-time action on the node's running kernel as a whole: nothing on the node to find first, nothing held. */
+export type NodeAction = Extract<Effect, { kind: 'action' }>;
+
+/**
+ * A fault put on the node itself that acts on its running kernel (node-reboot): there is no process or namespace to
+ * locate, and its effect is always a one-time action, never a plan (a plan needs a target its record names). The
+ * module itself decides whether the node allows it (the node's consent).
+ */
+export interface NodeKernelModule extends ModuleBase {
+  readonly scope: 'node';
+  readonly on: 'kernel';
+  /** What applying the (normalized) fault does, worked out (and refused, when the node does not allow it) before anything is touched. */
+  prepare(fault: FaultSpec, injection: NodeInjection): Promise<NodeAction>;
+}
+
+export type NodeFaultModule = NodeProcessModule | NodeNetnsModule | NodeKernelModule;
 
 export type FaultModule = ContainerFaultModule | NodeFaultModule;
 

@@ -6,13 +6,13 @@ import type { FaultSpec, RawFault } from '../spec.ts';
 import type { ContainerFaultModule } from './module.ts';
 
 /** The network planner's refusals, as the API reports them: nothing was touched when they are raised. */
-function planError(error: unknown): unknown {
+export function networkPlanError(error: unknown): unknown {
   if (error instanceof UnsupportedFaultError || error instanceof FaultConflictError) return new DaemonError('invalid', error.message, { cause: error });
   if (error instanceof ForeignStateError) return new DaemonError('conflict', error.message, { cause: error });
   return error;
 }
 
-function validated(engine: NetworkEngine, input: unknown, index: number): Record<string, unknown> {
+export function validatedNetworkFault(engine: NetworkEngine, input: unknown, index: number): Record<string, unknown> {
   try {
     return engine.validate(input);
   } catch (error) {
@@ -28,14 +28,14 @@ export function networkFault(engine: NetworkEngine): ContainerFaultModule {
     normalize(raw: RawFault): FaultSpec {
       if (raw.kind !== 'network') throw new DaemonError('invalid', `the network module got a ${raw.kind} fault`);
       if (raw.faults.length === 0) throw new DaemonError('invalid', 'a network injection needs at least one fault');
-      return { kind: 'network', faults: raw.faults.map((f, i) => validated(engine, f, i)) };
+      return { kind: 'network', faults: raw.faults.map((f, i) => validatedNetworkFault(engine, f, i)) };
     },
     async prepare(fault, target) {
       if (fault.kind !== 'network') throw new DaemonError('invalid', `the network module got a ${fault.kind} fault`);
       try {
         return { kind: 'plan', plan: await engine.plan(target, fault.faults) };
       } catch (error) {
-        throw planError(error);
+        throw networkPlanError(error);
       }
     },
     evidence: async (plan, target, netnsInode) => ({ network: await engine.evidence(target, plan, netnsInode) }),

@@ -8,8 +8,9 @@ import type { NodeCapabilities } from '../preflight.ts';
 import { netnsInode } from '../proc.ts';
 import { EvidenceReadError, readEvidence, type Evidence } from './evidence.ts';
 import { formatNetworkFault } from './format.ts';
+import { FaultConflictError } from './errors.ts';
 import { planNetworkFaults } from './plan.ts';
-import { readTcState } from './snapshot.ts';
+import { readDefaultRouteDevices, readTcState } from './snapshot.ts';
 import type { TcState } from './snapshot.ts';
 import { validateNetworkFault } from './validate.ts';
 
@@ -31,6 +32,12 @@ export interface NetworkEngine {
   validate(input: unknown): Record<string, unknown>;
   /** Plans all `faults` (canonical or raw; validated again here) on the namespace of `target.pid`. */
   plan(target: { pid: number }, faults: readonly unknown[]): Promise<Plan>;
+  /**
+   * Plans `faults` in the node's own namespace, `netns` (/proc/1/ns/net): by default on the devices of its default
+   * routes (IPv4 and IPv6), not every Ethernet-like link (there those include pod veths and the CNI bridge), with
+   * forward chains for the pod traffic it routes (plan.ts).
+   */
+  planNode(netns: string, faults: readonly unknown[]): Promise<Plan>;
   /** The counters of `plan`, in force in the namespace of `target.pid`, which must still be the one with `inode`. */
   evidence(target: { pid: number }, plan: Plan, inode: number | undefined): Promise<Evidence[]>;
 }
@@ -48,6 +55,15 @@ export function createNetworkEngine(options: NetworkEngineOptions): NetworkEngin
       const netns = `/proc/${target.pid}/ns/net`;
       const [caps, existing] = await Promise.all([options.capabilities(), readTcState(netns)]);
       return planNetworkFaults({ netns, devices: targetDevices(existing.links) }, validated, caps, existing);
+    },
+    async planNode(netns, faults) {
+      const validated = faults.map(validateNetworkFault);
+      const [caps, existing, devices] = await Promise.all([options.capabilities(), readTcState(netns), readDefaultRouteDevices(netns)]);
+      const unplaced = validated.findIndex((f) => f.scope.device === undefined);
+      if (devices.length === 0 && unplaced >= 0) {
+        throw new FaultConflictError(`node ${caps.node} has no default route (IPv4 or IPv6) in its network namespace, so fault ${unplaced} (${validated[unplaced]?.action}) has no device: give scope.device`);
+      }
+      return planNetworkFaults({ netns, devices, kind: 'node' }, validated, caps, existing);
     },
     async evidence(target, plan, inode) {
       checkPid(target.pid);

@@ -13,13 +13,17 @@ export class UnsupportedFaultError extends Error {
   }
 }
 
-/** The target's namespace holds traffic control state that kerris did not create, or an earlier kerris tree. */
+/**
+ * The target's namespace holds state in the way: traffic control state that kerris did not create, or kerris's own
+ * tree or nftables table, another injection's or a leftover.
+ */
 export class ForeignStateError extends Error {
   override name = 'ForeignStateError';
-  readonly device: string;
-  constructor(device: string, message: string) {
+  /** What is in the way: a device, an IFB, or the table (`inet kerris`). */
+  readonly subject: string;
+  constructor(subject: string, message: string) {
     super(message);
-    this.device = device;
+    this.subject = subject;
   }
 }
 

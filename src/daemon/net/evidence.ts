@@ -12,7 +12,7 @@
  */
 import { run } from '../../util/exec.ts';
 import type { NetworkAction } from './fault.ts';
-import { NFT_TABLE } from './nft.ts';
+import { NFT_CHAINS, NFT_TABLE } from './nft.ts';
 import type { NetfilterFault, NetfilterSide } from './nft.ts';
 import { parseNetnsPath } from './values.ts';
 
@@ -112,7 +112,8 @@ function netfilterFault(comment: unknown): NetfilterFault | undefined {
   return comment === 'partition' || comment === 'loss' ? comment : undefined;
 }
 
-const CHAIN_SIDES: Readonly<Record<string, NetfilterSide>> = { egress: 'egress', ingress: 'ingress' };
+/** A chain's side: the output and input chains, and on the node the forward chains, which count the pod traffic it forwards. */
+const CHAIN_SIDES: ReadonlyMap<string, NetfilterSide> = new Map(NFT_CHAINS.map((c) => [c.name, c.side]));
 
 /** The interfaces a rule of kerris's matches: its `oifname`/`iifname` match, a name or a set of names. */
 function ruleDevices(expr: readonly unknown[], what: string): string {
@@ -138,7 +139,7 @@ export function nftEvidence(nftJson: string): Evidence[] {
   for (const item of parsed['nftables']) {
     const rule = isFields(item) ? item['rule'] : undefined;
     if (!isFields(rule) || rule['family'] !== 'inet' || rule['table'] !== NFT_TABLE) continue;
-    const direction = CHAIN_SIDES[String(rule['chain'])];
+    const direction = CHAIN_SIDES.get(String(rule['chain']));
     const fault = netfilterFault(rule['comment']);
     const expr = rule['expr'];
     if (direction === undefined || fault === undefined || !Array.isArray(expr)) continue;

@@ -32,6 +32,11 @@ export interface Scope {
   cidrs: readonly Cidr[];
   ports: readonly number[];
   protocol: Protocol;
+  /**
+   * Peers the fault never touches, whatever else matches: packets to them on egress, from them on ingress. The
+   * exceptions of all faults on one device and side hold for all of them (one accept, one filter per device).
+   */
+  exceptCidrs: readonly Cidr[];
 }
 
 export interface DelayParams {

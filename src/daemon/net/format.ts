@@ -16,6 +16,7 @@ function scopeInput(scope: Scope): Record<string, unknown> {
   if (scope.device !== undefined) out['device'] = scope.device;
   if (scope.cidrs.length > 0) out['cidrs'] = scope.cidrs.map(cidrText);
   if (scope.ports.length > 0) out['ports'] = [...scope.ports];
+  if (scope.exceptCidrs.length > 0) out['exceptCidrs'] = scope.exceptCidrs.map(cidrText);
   return out;
 }
 

@@ -7,16 +7,18 @@
  * root qdisc that has a handle), and deletes it by its handle (the kernel
  * refuses to delete a different one). A device whose root qdisc someone else
  * created is refused, not grafted under: their qdisc's semantics (shaping,
- * fairness) would silently change the meaning of the fault.
+ * fairness) would silently change the meaning of the fault. The nftables table
+ * `inet kerris` carries no owner either: a namespace that already holds it is
+ * refused, since the plan could neither add to it nor delete it safely.
  */
 import type { ExecStep, Plan } from '../plan.ts';
 import type { NodeCapabilities } from '../preflight.ts';
 import type { QdiscCounter } from './evidence.ts';
 import { FaultConflictError, ForeignStateError, UnsupportedFaultError } from './errors.ts';
 import { cidrText } from './fault.ts';
-import type { NetworkAction, NetworkFault, Scope } from './fault.ts';
-import { nftScript } from './nft.ts';
-import type { NetfilterRule, NetfilterSide } from './nft.ts';
+import type { Cidr, NetworkAction, NetworkFault, Scope } from './fault.ts';
+import { NFT_TABLE, nftScript } from './nft.ts';
+import type { NetfilterExcept, NetfilterRule, NetfilterSide } from './nft.ts';
 import type { TcState } from './snapshot.ts';
 import { MAX_SCOPES_PER_DEVICE, ROOT_HANDLE, ingressRedirectLines, netemHandle, tbfHandle, treeLines } from './tc.ts';
 import { ifbUndo, ingressUndo, nftUndo, rootUndo, txqueuelenUndo } from './undo.ts';
@@ -28,6 +30,12 @@ export interface NetworkTarget {
   netns: string;
   /** The target's interfaces that faults without `scope.device` apply to (usually ["eth0"]). */
   devices: readonly string[];
+  /**
+   * Whose namespace it is: a container's (the default), or the node's own, whose devices also carry the pod traffic
+   * the node forwards. That traffic passes netfilter's forward hook, never output or input, so on the node the
+   * nftables rules get forward chains too; tc on a device sees forwarded packets like the node's own.
+   */
+  kind?: 'container' | 'node';
 }
 
 type Side = NetfilterSide;
@@ -125,7 +133,13 @@ function toScopeClass(where: string, faults: ClassFaults): ScopeClass {
   return cls;
 }
 
-function checkOwnership(existing: TcState, egressDevices: readonly string[], ingress: ReadonlyMap<string, string>, netns: string): void {
+function checkOwnership(existing: TcState, egressDevices: readonly string[], ingress: ReadonlyMap<string, string>, nft: boolean, netns: string): void {
+  // Its `create table` would fail, and the table is someone's: another injection's in force (two node-network faults
+  // share /proc/1/ns/net), or one left behind. Either way it is not this plan's to use or delete.
+  const table = `inet ${NFT_TABLE}`;
+  if (nft && existing.nftTables.includes(table)) {
+    throw new ForeignStateError(table, `network namespace ${netns} already holds kerris's nftables table ${table} (another injection's, or a leftover): refused, nothing changed; revert the active plan before applying a new one`);
+  }
   for (const device of [...egressDevices, ...ingress.keys()]) {
     if (!existing.links.some((l) => l.name === device)) throw new FaultConflictError(`device ${device} does not exist in ${netns}`);
   }
@@ -147,10 +161,12 @@ function checkOwnership(existing: TcState, egressDevices: readonly string[], ing
 function revalidateFault(fault: NetworkFault, index: number): void {
   const path = `faults[${index}].scope`;
   if (fault.scope.device !== undefined) parseDeviceName(`${path}.device`, fault.scope.device);
-  fault.scope.cidrs.forEach((c, i) => {
-    const parsed = parseCidr(`${path}.cidrs[${i}]`, cidrText(c));
-    if (cidrText(parsed) !== cidrText(c) || parsed.family !== c.family) throw new FaultConflictError(`${path}.cidrs[${i}] is not canonical; build faults with validateNetworkFault`);
-  });
+  for (const field of ['cidrs', 'exceptCidrs'] as const) {
+    fault.scope[field].forEach((c, i) => {
+      const parsed = parseCidr(`${path}.${field}[${i}]`, cidrText(c));
+      if (cidrText(parsed) !== cidrText(c) || parsed.family !== c.family) throw new FaultConflictError(`${path}.${field}[${i}] is not canonical; build faults with validateNetworkFault`);
+    });
+  }
 }
 
 function describeFault(fault: NetworkFault): string {
@@ -160,6 +176,7 @@ function describeFault(fault: NetworkFault): string {
   if (scope.cidrs.length > 0) parts.push(`peers ${scope.cidrs.map(cidrText).join(',')}`);
   if (scope.protocol !== 'all') parts.push(scope.protocol);
   if (scope.ports.length > 0) parts.push(`ports ${scope.ports.join(',')}`);
+  if (scope.exceptCidrs.length > 0) parts.push(`except ${scope.exceptCidrs.map(cidrText).join(',')}`);
   return parts.join(' ');
 }
 
@@ -171,17 +188,30 @@ interface Placement {
   /** tc classes by "side|device", each keyed by scope. */
   tcClasses: Map<string, Map<string, ClassFaults>>;
   nftRules: NetfilterRule[];
+  /** By "side|device": the peers no fault there touches, the union of its faults' exceptions, canonical order. */
+  excepts: Map<string, Cidr[]>;
 }
 
-/** Sorts each fault, per side and device, into its tc class or its nftables rule. */
-function place(faults: readonly NetworkFault[], targetDevices: readonly string[], caps: NodeCapabilities): Placement {
-  const placement: Placement = { tcClasses: new Map(), nftRules: [] };
+function addExcepts(excepts: Map<string, Cidr[]>, key: string, cidrs: readonly Cidr[]): void {
+  if (cidrs.length === 0) return;
+  const byText = new Map((excepts.get(key) ?? []).map((c) => [cidrText(c), c]));
+  for (const c of cidrs) byText.set(cidrText(c), c);
+  excepts.set(key, [...byText.values()].sort((a, b) => a.family - b.family || cidrText(a).localeCompare(cidrText(b))));
+}
+
+/**
+ * Sorts each fault, per side and device, into its tc class or its nftables rule: on `targetDevices` without a
+ * `scope.device`, else on that one, which must be one of `allowed`.
+ */
+function place(faults: readonly NetworkFault[], targetDevices: readonly string[], allowed: readonly string[], caps: NodeCapabilities): Placement {
+  const placement: Placement = { tcClasses: new Map(), nftRules: [], excepts: new Map() };
   for (const fault of faults) {
-    if (fault.scope.device !== undefined && !targetDevices.includes(fault.scope.device)) {
-      throw new FaultConflictError(`${fault.action}: device ${fault.scope.device} is not one of the target's devices (${targetDevices.join(', ')})`);
+    if (fault.scope.device !== undefined && !allowed.includes(fault.scope.device)) {
+      throw new FaultConflictError(`${fault.action}: device ${fault.scope.device} is not one of the target's devices (${allowed.join(', ')})`);
     }
     const devices = fault.scope.device === undefined ? targetDevices : [fault.scope.device];
     for (const side of sidesOf(fault.scope)) {
+      for (const device of devices) addExcepts(placement.excepts, `${side}|${device}`, fault.scope.exceptCidrs);
       if (engineOf(fault, caps) === 'nft') {
         const rule: NetfilterRule = fault.action === 'loss'
           ? { fault: 'loss', loss: fault.loss.loss, side, devices, scope: fault.scope }
@@ -227,7 +257,7 @@ function classCounters(device: string, direction: Side, on: string, index: numbe
   return counters;
 }
 
-function buildTrees(targetDevices: readonly string[], tcClasses: Placement['tcClasses']): TcTrees {
+function buildTrees(targetDevices: readonly string[], tcClasses: Placement['tcClasses'], excepts: Placement['excepts']): TcTrees {
   const trees: TcTrees = { tcLines: [], ifbLines: [], egressDevices: [], ingressIfbs: new Map(), qdiscs: [] };
   for (const device of targetDevices) {
     for (const side of ['egress', 'ingress'] as const) {
@@ -240,26 +270,58 @@ function buildTrees(targetDevices: readonly string[], tcClasses: Placement['tcCl
       const ordered = [...classes.values()].sort((a, b) => Number(isCatchAll(a.scope)) - Number(isCatchAll(b.scope)));
       const scopeClasses = ordered.map((c) => toScopeClass(`on ${side} of ${device}`, c));
       const on = side === 'egress' ? device : `kerris-ifb${targetDevices.indexOf(device)}`;
+      const except = excepts.get(`${side}|${device}`) ?? [];
       trees.qdiscs.push(...ordered.flatMap((c, i) => classCounters(device, side, on, i, c)));
       if (side === 'egress') {
         trees.egressDevices.push(device);
-        trees.tcLines.push(...treeLines(device, scopeClasses, 'dst'));
+        trees.tcLines.push(...treeLines(device, scopeClasses, 'dst', except));
       } else {
         trees.ingressIfbs.set(device, on);
         trees.ifbLines.push(`link add name ${on} type ifb`, `link set dev ${on} up`);
-        trees.tcLines.push(...treeLines(on, scopeClasses, 'src'), ...ingressRedirectLines(device, on));
+        trees.tcLines.push(...treeLines(on, scopeClasses, 'src', except), ...ingressRedirectLines(device, on));
       }
     }
   }
   return trees;
 }
 
+/**
+ * The accepts of the nftables rules' exceptions: per side, the devices of that side's rules with the same
+ * exceptions, grouped, in the order the devices were given.
+ */
+function nftExcepts(targetDevices: readonly string[], nftRules: readonly NetfilterRule[], excepts: Placement['excepts']): NetfilterExcept[] {
+  const out: NetfilterExcept[] = [];
+  for (const side of ['egress', 'ingress'] as const) {
+    const used = targetDevices.filter((d) => nftRules.some((r) => r.side === side && r.devices.includes(d)));
+    const groups = new Map<string, { devices: string[]; cidrs: Cidr[] }>();
+    for (const device of used) {
+      const cidrs = excepts.get(`${side}|${device}`) ?? [];
+      if (cidrs.length === 0) continue;
+      const key = cidrs.map(cidrText).join(',');
+      const group = groups.get(key) ?? { devices: [], cidrs };
+      group.devices.push(device);
+      groups.set(key, group);
+    }
+    for (const group of groups.values()) out.push({ side, ...group });
+  }
+  return out;
+}
+
+interface NftPart {
+  rules: readonly NetfilterRule[];
+  excepts: readonly NetfilterExcept[];
+  forward: boolean;
+}
+
 /** Apply creates IFBs, then the nftables table, then the tc trees; revert undoes them in reverse, each step tolerating absence. */
-function buildSteps(netns: string, trees: TcTrees, nftRules: readonly NetfilterRule[], existing: TcState): Pick<Plan, 'apply' | 'revert'> {
+function buildSteps(netns: string, trees: TcTrees, nft: NftPart, existing: TcState): Pick<Plan, 'apply' | 'revert'> {
   const apply: ExecStep[] = [];
   const revert: ExecStep[] = [];
+  const nftRules = nft.rules;
   if (trees.ifbLines.length > 0) apply.push(exec(netns, ['ip', '-batch', '-'], { input: `${trees.ifbLines.join('\n')}\n` }));
-  if (nftRules.length > 0) apply.push(exec(netns, ['nft', '-f', '-'], { input: nftScript(nftRules) }));
+  if (nftRules.length > 0) {
+    apply.push(exec(netns, ['nft', '-f', '-'], { input: nftScript(nftRules, { excepts: nft.excepts, forward: nft.forward }) }));
+  }
   if (trees.tcLines.length > 0) apply.push(exec(netns, ['tc', '-batch', '-'], { input: `${trees.tcLines.join('\n')}\n` }));
 
   // Grouped by tool, so that the executor runs the tc undos as one tc batch and the ip ones as one ip batch.
@@ -277,25 +339,38 @@ function buildSteps(netns: string, trees: TcTrees, nftRules: readonly NetfilterR
  * Plans every fault in `faults` on `target`, or throws before anything runs:
  * `UnsupportedFaultError` when the node cannot do one of them (listing every
  * reason), `ForeignStateError` when a device carries state kerris did not
- * create, `FaultConflictError` when faults contradict each other.
+ * create, or the namespace already holds kerris's table or tree,
+ * `FaultConflictError` when faults contradict each other.
  * `existing` is the namespace's state now (readTcState).
  */
 export function planNetworkFaults(target: NetworkTarget, faults: readonly NetworkFault[], caps: NodeCapabilities, existing: TcState): Plan {
   const netns = parseNetnsPath('target.netns', target.netns);
-  if (target.devices.length === 0) throw new FaultConflictError('target.devices is empty: network faults need at least one interface');
+  const node = target.kind === 'node';
+  // The node's faults may all name their devices, where it has no default route to take them from.
+  if (target.devices.length === 0 && !(node && faults.every((f) => f.scope.device !== undefined))) {
+    throw new FaultConflictError('target.devices is empty: network faults need at least one interface');
+  }
   const targetDevices = target.devices.map((d, i) => parseDeviceName(`target.devices[${i}]`, d));
   if (new Set(targetDevices).size !== targetDevices.length) throw new FaultConflictError('target.devices lists a device twice');
   faults.forEach(revalidateFault);
+  // A container's faults stay on its devices; the node's may name any of its links beside its default routes' (a
+  // second uplink), each one checked to exist. Their order decides the IFB names.
+  const named = [...new Set(faults.flatMap((f) => (f.scope.device === undefined || targetDevices.includes(f.scope.device) ? [] : [f.scope.device])))];
+  const devices = node ? [...targetDevices, ...named] : targetDevices;
+  for (const device of node ? named : []) {
+    if (!existing.links.some((l) => l.name === device && !l.name.startsWith('kerris-'))) throw new FaultConflictError(`device ${device} does not exist in ${netns}`);
+  }
 
   const reasons = unsupportedReasons(faults, caps);
   if (reasons.length > 0) throw new UnsupportedFaultError(caps.node, reasons);
 
-  const { tcClasses, nftRules } = place(faults, targetDevices, caps);
-  const trees = buildTrees(targetDevices, tcClasses);
-  checkOwnership(existing, trees.egressDevices, trees.ingressIfbs, netns);
+  const { tcClasses, nftRules, excepts } = place(faults, targetDevices, devices, caps);
+  const trees = buildTrees(devices, tcClasses, excepts);
+  checkOwnership(existing, trees.egressDevices, trees.ingressIfbs, nftRules.length > 0, netns);
   const summary = faults.length === 0
     ? `no network faults in ${netns}`
     : `network faults in ${netns}: ${faults.map(describeFault).join('; ')}`;
   const counters = faults.length === 0 ? {} : { counters: { qdiscs: trees.qdiscs, nft: nftRules.length > 0 } };
-  return { summary, ...buildSteps(netns, trees, nftRules, existing), ...counters };
+  const nft: NftPart = { rules: nftRules, excepts: nftExcepts(devices, nftRules, excepts), forward: node };
+  return { summary, ...buildSteps(netns, trees, nft, existing), ...counters };
 }

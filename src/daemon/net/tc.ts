@@ -103,14 +103,23 @@ function familyMatches(scope: Scope, family: 4 | 6, end: PeerEnd): string[][] | 
   return matches;
 }
 
-/** tc batch lines that build kerris's tree on `device`; `end` says where the scopes' peers are. */
-export function treeLines(device: string, classes: readonly ScopeClass[], end: PeerEnd): string[] {
+/**
+ * tc batch lines that build kerris's tree on `device`; `end` says where the scopes' peers are. Packets of the
+ * `except` peers are steered into the untouched default class by filters ahead of every scope's (priorities 1 and
+ * 2, the scopes' then follow), so no class of a fault sees them.
+ */
+export function treeLines(device: string, classes: readonly ScopeClass[], end: PeerEnd, except: readonly Cidr[] = []): string[] {
   if (classes.length > MAX_SCOPES_PER_DEVICE) throw new RangeError(`at most ${MAX_SCOPES_PER_DEVICE} scopes per device`);
   const root = ROOT_MAJOR.toString(16);
   const lines = [
     `qdisc add dev ${device} root handle ${root}: htb default 1`,
     `class add dev ${device} parent ${root}: classid ${root}:1 htb ${UNLIMITED}`,
   ];
+  for (const cidr of except) {
+    const family = cidr.family === 4 ? 'ip' : 'ip6';
+    lines.push(`filter add dev ${device} parent ${root}: protocol ${cidr.family === 4 ? 'ip' : 'ipv6'} prio ${cidr.family === 4 ? 1 : 2} u32 match ${family} ${end} ${cidrText(cidr)} flowid ${root}:1`);
+  }
+  const first = except.length > 0 ? 3 : 1;
   classes.forEach((cls, i) => {
     const classId = `${root}:${(FIRST_SCOPE_MINOR + i).toString(16)}`;
     lines.push(`class add dev ${device} parent ${root}: classid ${classId} htb ${UNLIMITED}`);
@@ -123,13 +132,13 @@ export function treeLines(device: string, classes: readonly ScopeClass[], end: P
     if (cls.tbf) lines.push(`qdisc add dev ${device} parent ${parent} handle ${tbfHandle(i)} ${tbfArgs(cls.tbf)}`);
     const unscoped = cls.scope.cidrs.length === 0 && cls.scope.ports.length === 0 && cls.scope.protocol === 'all';
     if (unscoped) {
-      lines.push(`filter add dev ${device} parent ${root}: protocol all prio ${2 * i + 1} u32 match u32 0 0 flowid ${classId}`);
+      lines.push(`filter add dev ${device} parent ${root}: protocol all prio ${first + 2 * i} u32 match u32 0 0 flowid ${classId}`);
       return;
     }
     // A filter priority holds one protocol, so IPv4 and IPv6 filters of a scope take neighbouring priorities.
     for (const family of [4, 6] as const) {
       const matches = familyMatches(cls.scope, family, end);
-      const prio = 2 * i + (family === 4 ? 1 : 2);
+      const prio = first + 2 * i + (family === 4 ? 0 : 1);
       for (const clauses of matches ?? []) {
         lines.push(`filter add dev ${device} parent ${root}: protocol ${family === 4 ? 'ip' : 'ipv6'} prio ${prio} u32 ${clauses.join(' ')} flowid ${classId}`);
       }

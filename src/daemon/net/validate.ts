@@ -12,6 +12,8 @@ import {
 export { FaultValidationError } from './values.ts';
 
 export const MAX_CIDRS = 64;
+/** Exceptions are a few peers kept reachable (the kerris controller's pods), each one u32 filter and nft element. */
+export const MAX_EXCEPT_CIDRS = 16;
 export const MAX_PORTS = 16;
 const MAX_LATENCY_MICROS = 60_000_000;
 const ETHERNET_FRAME_BYTES = 1514;
@@ -47,23 +49,29 @@ function required(path: string, fields: Fields, key: string): unknown {
   return value;
 }
 
-function validateScope(value: unknown): Scope {
-  const fields = asObject('scope', value ?? {}, ['direction', 'device', 'cidrs', 'ports', 'protocol']);
-  const direction: Direction = fields['direction'] === undefined ? 'egress' : oneOf('scope.direction', fields['direction'], ['egress', 'ingress', 'both']);
-  const protocol: Protocol = fields['protocol'] === undefined ? 'all' : oneOf('scope.protocol', fields['protocol'], ['tcp', 'udp', 'icmp', 'all']);
-  const cidrInputs = fields['cidrs'] === undefined ? [] : asArray('scope.cidrs', fields['cidrs'], MAX_CIDRS);
+/** A list of address blocks: each parsed, duplicates dropped, sorted (IPv4 first) so equal lists plan and hash alike. */
+function cidrList(path: string, value: unknown, max: number): Cidr[] {
+  const inputs = value === undefined ? [] : asArray(path, value, max);
   const byText = new Map<string, Cidr>();
-  cidrInputs.forEach((c, i) => {
-    const cidr = parseCidr(`scope.cidrs[${i}]`, c);
+  inputs.forEach((c, i) => {
+    const cidr = parseCidr(`${path}[${i}]`, c);
     byText.set(cidrText(cidr), cidr);
   });
-  const cidrs = [...byText.values()].sort((a, b) => a.family - b.family || cidrText(a).localeCompare(cidrText(b)));
+  return [...byText.values()].sort((a, b) => a.family - b.family || cidrText(a).localeCompare(cidrText(b)));
+}
+
+function validateScope(value: unknown): Scope {
+  const fields = asObject('scope', value ?? {}, ['direction', 'device', 'cidrs', 'ports', 'protocol', 'exceptCidrs']);
+  const direction: Direction = fields['direction'] === undefined ? 'egress' : oneOf('scope.direction', fields['direction'], ['egress', 'ingress', 'both']);
+  const protocol: Protocol = fields['protocol'] === undefined ? 'all' : oneOf('scope.protocol', fields['protocol'], ['tcp', 'udp', 'icmp', 'all']);
+  const cidrs = cidrList('scope.cidrs', fields['cidrs'], MAX_CIDRS);
+  const exceptCidrs = cidrList('scope.exceptCidrs', fields['exceptCidrs'], MAX_EXCEPT_CIDRS);
   const portInputs = fields['ports'] === undefined ? [] : asArray('scope.ports', fields['ports'], MAX_PORTS);
   const ports = [...new Set(portInputs.map((p, i) => parsePort(`scope.ports[${i}]`, p)))].sort((a, b) => a - b);
   if (ports.length > 0 && protocol !== 'tcp' && protocol !== 'udp') {
     throw new FaultValidationError('scope.ports', `ports need protocol tcp or udp, got protocol ${protocol}`);
   }
-  const scope: Scope = { direction, cidrs, ports, protocol };
+  const scope: Scope = { direction, cidrs, ports, protocol, exceptCidrs };
   if (fields['device'] !== undefined) scope.device = parseDeviceName('scope.device', fields['device']);
   return scope;
 }

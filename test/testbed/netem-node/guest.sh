@@ -29,6 +29,10 @@ alive() {
 # freed pages to qemu, which gives them back to the host.
 modprobe virtio_net || fail "cannot load virtio_net"
 modprobe virtio_balloon || fail "cannot load virtio_balloon"
+# nftables (kerris's partition, and loss where netem is missing): the kernel's own requests for these modules find
+# no modprobe that resolves them in this guest, so they are loaded here, as a node that uses nftables has them.
+modprobe nf_tables || fail "cannot load nf_tables"
+modprobe nft_numgen || fail "cannot load nft_numgen"
 ip link set lo up
 ip link set eth0 up || fail "no eth0 (is the tap there?)"
 ip addr add "$NODE_ADDRESS/$LINK_PREFIX" dev eth0
@@ -81,7 +85,21 @@ serve_imports() {
   done
   return 0
 }
+# Every boot starts from an empty containerd (its state is in this guest's memory): the images the host keeps for
+# boots go in first, and a reboot finds them again.
+for archive in "$exchange"/images/*.tar; do
+  [ -e "$archive" ] || continue
+  ctr --address "$CONTAINERD_SOCKET" --namespace k8s.io images import --snapshotter overlayfs "$archive" \
+    >>"$logs/containerd.log" 2>&1 || fail "cannot import $(basename "$archive") (see logs/containerd.log)"
+  log "imported $(basename "$archive")"
+done
 serve_imports
+
+# This node may be rebooted by kerris (NodeChaos node-reboot): its consent is a file in the node's kerris settings,
+# the daemon's node-config hostPath. That path is in this guest's memory only; the host node, the machine the tests
+# run on, never has the file, so its daemon refuses to reboot it.
+mkdir -p "$DAEMON_NODE_CONFIG"
+echo "the test bed's netem node: a VM that reboots in place" >"$DAEMON_NODE_CONFIG/allow-node-reboot"
 
 "$KUBELET" --config="$KUBELET_CONFIG" --kubeconfig="$KUBELET_KUBECONFIG" --root-dir="$KUBELET_ROOT" \
   --cert-dir="$KUBELET_CERT_DIR" --hostname-override="$NODE_NAME" --node-ip="$NODE_ADDRESS" \

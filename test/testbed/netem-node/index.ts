@@ -19,7 +19,7 @@
  * (the kerris daemon needs neither). The guest's containerd listens inside the VM only, so images reach it through the
  * share (importNetemImage), not over its socket.
  */
-import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
@@ -30,7 +30,7 @@ import { writeKubeconfig } from '../kubeconfig.ts';
 import { CNI_BIN_DIR, cniConflist, type PodNetwork } from '../node/cni.ts';
 import { containerdConfig } from '../node/containerd.ts';
 import { PAUSE_IMAGE, testbedImages, WORKLOAD_IMAGE, type ImageArchive } from '../node/images.ts';
-import type { ClusterNode } from '../node/index.ts';
+import { daemonHostDir, type ClusterNode } from '../node/index.ts';
 import { KUBELET_CGROUP_ROOT, kubeletConfig } from '../node/kubelet.ts';
 import { processesReferencing } from '../node/procs.ts';
 import { mountsUnder } from '../node/mounts.ts';
@@ -97,6 +97,8 @@ function layout(stateDir: string) {
     share,
     logs: join(share, 'logs'),
     imports: join(share, 'import'),
+    /** One archive per image name, imported by the guest at every boot (a reboot starts from an empty containerd). */
+    images: join(share, 'images'),
     qemuLog: join(dir, 'qemu.log'),
     consoleLog: join(dir, 'console.log'),
     stdoutFile: join(dir, 'guest.stdout'),
@@ -118,6 +120,8 @@ function guestLayout(hostNode: ClusterNode) {
     podLogs: join(hostNode.stateDir, 'kubelet', 'pod-logs'),
     volumePlugins: join(hostNode.stateDir, 'kubelet', 'volume-plugins'),
     cniIpam: join(hostNode.stateDir, 'cni', 'ipam'),
+    /** The kerris daemon's hostPath for the node's kerris settings (testbed/kerris.ts), where the reboot consent goes. */
+    daemonNodeConfig: join(daemonHostDir(hostNode), 'node-config'),
   };
 }
 
@@ -162,7 +166,7 @@ export async function runningNetemNode(plane: ControlPlane, hostNode: ClusterNod
 /** Files the kubelet and containerd in the guest read: certificates, kubeconfig, configs, the CNI conflist. */
 async function writeNodeConfig(plane: ControlPlane, hostNode: ClusterNode, l: ReturnType<typeof layout>): Promise<Record<string, string>> {
   const g = guestLayout(hostNode);
-  await Promise.all([l.config, l.pki, l.logs, l.imports].map((d) => mkdir(d, { recursive: true, mode: 0o700 })));
+  await Promise.all([l.config, l.pki, l.logs, l.imports, l.images].map((d) => mkdir(d, { recursive: true, mode: 0o700 })));
   const ca = { cert: plane.caCert, key: plane.caKey };
   // The guest covers the host's /run with its own tmpfs; only this node's dir stays visible, so the CA goes in it.
   const caCopy = join(l.pki, 'ca.crt');
@@ -195,6 +199,7 @@ async function writeNodeConfig(plane: ControlPlane, hostNode: ClusterNode, l: Re
     CONTAINERD_CONFIG: containerdFile,
     CONTAINERD_SOCKET: g.containerdSocket,
     KUBELET: join(plane.binDir, 'kubelet'),
+    DAEMON_NODE_CONFIG: g.daemonNodeConfig,
     KUBELET_CONFIG: kubeletFile,
     KUBELET_KUBECONFIG: kubeconfig,
     KUBELET_ROOT: g.kubeletRoot,
@@ -205,6 +210,17 @@ async function writeNodeConfig(plane: ControlPlane, hostNode: ClusterNode, l: Re
 }
 
 let importSequence = 0;
+
+/** The archive of `image` the guest imports at every boot: the last one imported under that name. */
+const bootArchive = (l: ReturnType<typeof layout>, image: string): string => join(l.images, `${image.replace(/[^A-Za-z0-9._-]+/g, '_')}.tar`);
+
+async function keepForBoots(l: ReturnType<typeof layout>, archive: ImageArchive): Promise<void> {
+  // Copied beside, then renamed: a reboot meanwhile imports the old archive or the new one, never half of one.
+  const target = bootArchive(l, archive.name);
+  await mkdir(l.images, { recursive: true, mode: 0o700 });
+  await copyFile(archive.file, `${target}.partial`);
+  await rename(`${target}.partial`, target);
+}
 
 type ImportedImages = Record<string, string>;
 
@@ -241,6 +257,7 @@ export async function importNetemImage(node: NetemNode, archive: ImageArchive, t
     }
     const code = (await readFile(codeFile, 'utf8')).trim();
     if (code !== '0') throw new NetemNodeError(`importing ${archive.name} on the netem node failed (exit ${code}): ${await readFile(outFile, 'utf8').catch(() => '')}`);
+    await keepForBoots(l, archive);
     await recordImported(l, [archive]);
   } finally {
     for (const file of [staged, join(l.imports, `${id}.ready`), codeFile, outFile]) await rm(file, { force: true });
@@ -316,13 +333,11 @@ export async function startNetemNode(plane: ControlPlane, hostNode: ClusterNode,
   try {
     const env = await writeNodeConfig(plane, hostNode, l);
     await writeFile(l.kernelVersionFile, `${image.kernelVersion}\n`);
-    // Staged before boot, so guest.sh imports them before the kubelet starts and the first pod finds its sandbox image.
+    // Kept in the share, so guest.sh imports them at every boot before the kubelet starts, and the first pod (the
+    // first after a reboot too) finds its sandbox image.
     const images = await testbedImages();
     const staged = [images.pause, images.workload, ...extraImages];
-    await Promise.all(staged.map(async (archive, i) => {
-      await copyFile(archive.file, join(l.imports, `boot-${i}.tar`));
-      await writeFile(join(l.imports, `boot-${i}.ready`), `${archive.name}\n`);
-    }));
+    await Promise.all(staged.map((archive) => keepForBoots(l, archive)));
     await writeRequest(l.share, {
       argv: ['/bin/sh', join(import.meta.dirname, 'guest.sh')],
       env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', ...env },
@@ -346,15 +361,13 @@ export async function startNetemNode(plane: ControlPlane, hostNode: ClusterNode,
         processName: PROCESS_NAME,
         reportFreePages: true,
         translationCacheMb: TRANSLATION_CACHE_MB,
+        restartOnReboot: true,
       }).slice(1)],
       logFile: l.qemuLog,
       pidFile: l.pidFile,
     });
+    // A boot image that fails to import fails the guest (guest.sh), which waitReady reports.
     await waitReady(plane, plane.stateDir, since, READY_TIMEOUT_MS);
-    for (const file of (await readdir(l.imports)).filter((f) => f.startsWith('boot-') && f.endsWith('.code'))) {
-      const code = (await readFile(join(l.imports, file), 'utf8')).trim();
-      if (code !== '0') throw new NetemNodeError(`an image staged for the netem node failed to import (exit ${code}): ${await readFile(join(l.imports, file.replace('.code', '.out')), 'utf8').catch(() => '')}`);
-    }
     await recordImported(l, staged);
     const timings: NetemNodeTimings = {
       bootS: Number.parseFloat(await readFile(join(l.share, 'started'), 'utf8').catch(() => 'NaN')),

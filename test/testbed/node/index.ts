@@ -46,6 +46,13 @@ export interface ClusterNode {
 }
 
 export const NODE_NAME = 'kerris-node';
+
+/**
+ * Where the kerris daemon's host paths (journal, runtime socket dirs, the node's kerris settings) live for this
+ * node: under its own directory, which stopNode removes, so the test bed leaves nothing in the machine's /var/lib,
+ * /run or /etc. The netem node's guest has the same paths in its own memory.
+ */
+export const daemonHostDir = (node: ClusterNode): string => join(node.stateDir, 'kerris-daemon');
 const CRI_NAMESPACE = 'k8s.io';
 
 export class NodeError extends Error {

@@ -35,6 +35,12 @@ export interface QemuParams {
    * life and stays resident: kubelet, containerd and node are large programs.
    */
   translationCacheMb?: number;
+  /**
+   * A guest reboot restarts the VM in place (same qemu process, same request: the guest's command runs again) instead
+   * of ending qemu, for a node that NodeChaos node-reboot reboots. Power-off still ends it; a kernel panic then
+   * reboots too (panic=-1), which the guest's command reports like any other start.
+   */
+  restartOnReboot?: boolean;
 }
 
 export const DEFAULT_MEMORY_MB = 1024;
@@ -68,8 +74,8 @@ export function qemuArgv(p: QemuParams): Argv {
     '-smp', '1',
     '-m', String(memoryMb),
     '-nodefaults', '-no-user-config', '-display', 'none', '-vga', 'none',
-    // Power-off or a kernel panic (panic=-1 reboots at once) ends qemu.
-    '-no-reboot',
+    // Power-off or a kernel panic (panic=-1 reboots at once) ends qemu, unless a reboot is to restart the VM.
+    ...(p.restartOnReboot === true ? [] : ['-no-reboot']),
     '-kernel', p.kernel,
     '-initrd', p.initramfs,
     '-append', 'console=ttyS0 quiet panic=-1 rdinit=/init',

@@ -38,7 +38,7 @@ export declare type Target = Message<"kerris.daemon.v2.Target"> & {
   containerName: string;
 
   /**
-   * The node itself rather than a container: the target of node faults (kubelet_stop), and only of them. The
+   * The node itself rather than a container: the target of node faults (kubelet_stop, node_network, node_reboot), and only of them. The
    * container fields are then empty; a container fault on the node, or a node fault on a container, is INVALID.
    *
    * @generated from field: bool node = 4;
@@ -93,6 +93,29 @@ export declare type KubeletStop = Message<"kerris.daemon.v2.KubeletStop"> & {
 export declare const KubeletStopSchema: GenMessage<KubeletStop>;
 
 /**
+ * The node rebooted once (sync, then the kernel's sysrq reboot), only where the node consents (the file
+ * allow-node-reboot in its kerris settings directory, /etc/kerris); a one-time action, listed as done.
+ *
+ * @generated from message kerris.daemon.v2.NodeReboot
+ */
+export declare type NodeReboot = Message<"kerris.daemon.v2.NodeReboot"> & {
+  /**
+   * The boot the node must still run: /proc/sys/kernel/random/boot_id as the kubelet reports it in
+   * status.nodeInfo.bootID (a lower-case UUID). The daemon reboots only while the node runs that boot, so a repeated
+   * request never reboots twice: on another boot it does nothing and says the node rebooted already.
+   *
+   * @generated from field: string boot_id = 1;
+   */
+  bootId: string;
+};
+
+/**
+ * Describes the message kerris.daemon.v2.NodeReboot.
+ * Use `create(NodeRebootSchema)` to create a new message.
+ */
+export declare const NodeRebootSchema: GenMessage<NodeReboot>;
+
+/**
  * Which packets a fault hits. Addresses and ports are the remote peer's: destination on egress, source on
  * ingress. Empty lists match everything.
  *
@@ -105,7 +128,8 @@ export declare type NetworkScope = Message<"kerris.daemon.v2.NetworkScope"> & {
   direction: Direction;
 
   /**
-   * One of the target's interfaces; absent: all of its Ethernet-like ones.
+   * One of the target's interfaces; absent: a container's Ethernet-like ones, or the devices of the node's default
+   * routes (IPv4 and IPv6) for node_network.
    *
    * @generated from field: optional string device = 2;
    */
@@ -129,6 +153,15 @@ export declare type NetworkScope = Message<"kerris.daemon.v2.NetworkScope"> & {
    * @generated from field: kerris.daemon.v2.Protocol protocol = 5;
    */
   protocol: Protocol;
+
+  /**
+   * Peer addresses or blocks (IPv4/IPv6, at most 16) whose packets the fault never touches, in either direction,
+   * whatever else the scope matches: e.g. the kerris controller's pods, so the daemon keeps hearing its lease while
+   * its node is partitioned. The exceptions of every fault on one device and side are kept by all of them.
+   *
+   * @generated from field: repeated string except_cidrs = 6;
+   */
+  exceptCidrs: string[];
 };
 
 /**
@@ -512,6 +545,23 @@ export declare type Fault = Message<"kerris.daemon.v2.Fault"> & {
      */
     value: KubeletStop;
     case: "kubeletStop";
+  } | {
+    /**
+     * The network faults in the node's own network namespace (the host's, /proc/1/ns/net under hostPID): the node's
+     * own traffic and the pod traffic it forwards over its devices. Its target is the node (Target.node).
+     *
+     * @generated from field: kerris.daemon.v2.NetworkFaults node_network = 6;
+     */
+    value: NetworkFaults;
+    case: "nodeNetwork";
+  } | {
+    /**
+     * The node rebooted once, if it still runs the boot named; its target is the node (Target.node).
+     *
+     * @generated from field: kerris.daemon.v2.NodeReboot node_reboot = 7;
+     */
+    value: NodeReboot;
+    case: "nodeReboot";
   } | { case: undefined; value?: undefined };
 };
 
@@ -1347,6 +1397,20 @@ export enum FaultKind {
    * @generated from enum value: FAULT_KIND_KUBELET_STOP = 5;
    */
   KUBELET_STOP = 5,
+
+  /**
+   * Network faults in the node's own network namespace (the host's), not a container's; its target is the node.
+   *
+   * @generated from enum value: FAULT_KIND_NODE_NETWORK = 6;
+   */
+  NODE_NETWORK = 6,
+
+  /**
+   * The node rebooted once, if it still runs the boot the request names; its target is the node. A one-time action.
+   *
+   * @generated from enum value: FAULT_KIND_NODE_REBOOT = 7;
+   */
+  NODE_REBOOT = 7,
 }
 
 /**

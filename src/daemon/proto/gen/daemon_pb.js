@@ -12,7 +12,7 @@ import { enumDesc, fileDesc, messageDesc, serviceDesc, tsEnum } from "@bufbuild/
  * Describes the file daemon.proto.
  */
 export const file_daemon = /*@__PURE__*/
-  fileDesc("CgxkYWVtb24ucHJvdG8SEGtlcnJpcy5kYWVtb24udjIiVQoGVGFyZ2V0EhQKDGNvbnRhaW5lcl9pZBgBIAEoCRIPCgdwb2RfdWlkGAIgASgJEhYKDmNvbnRhaW5lcl9uYW1lGAMgASgJEgwKBG5vZGUYBCABKAgiDwoNQ29udGFpbmVyS2lsbCIRCg9Db250YWluZXJGcmVlemUiDQoLS3ViZWxldFN0b3AiqgEKDE5ldHdvcmtTY29wZRIuCglkaXJlY3Rpb24YASABKA4yGy5rZXJyaXMuZGFlbW9uLnYyLkRpcmVjdGlvbhITCgZkZXZpY2UYAiABKAlIAIgBARINCgVjaWRycxgDIAMoCRINCgVwb3J0cxgEIAMoDRIsCghwcm90b2NvbBgFIAEoDjIaLmtlcnJpcy5kYWVtb24udjIuUHJvdG9jb2xCCQoHX2RldmljZSJiCgVEZWxheRIPCgdsYXRlbmN5GAEgASgJEhMKBmppdHRlchgCIAEoCUgAiAEBEhgKC2NvcnJlbGF0aW9uGAMgASgJSAGIAQFCCQoHX2ppdHRlckIOCgxfY29ycmVsYXRpb24iPgoETG9zcxIMCgRsb3NzGAEgASgJEhgKC2NvcnJlbGF0aW9uGAIgASgJSACIAQFCDgoMX2NvcnJlbGF0aW9uIkgKCUR1cGxpY2F0ZRIRCglkdXBsaWNhdGUYASABKAkSGAoLY29ycmVsYXRpb24YAiABKAlIAIgBAUIOCgxfY29ycmVsYXRpb24iRAoHQ29ycnVwdBIPCgdjb3JydXB0GAEgASgJEhgKC2NvcnJlbGF0aW9uGAIgASgJSACIAQFCDgoMX2NvcnJlbGF0aW9uIoABCgdSZW9yZGVyEg8KB3Jlb3JkZXIYASABKAkSGAoLY29ycmVsYXRpb24YAiABKAlIAIgBARIQCgNnYXAYAyABKA1IAYgBARIUCgdsYXRlbmN5GAQgASgJSAKIAQFCDgoMX2NvcnJlbGF0aW9uQgYKBF9nYXBCCgoIX2xhdGVuY3kigAEKCUJhbmR3aWR0aBIMCgRyYXRlGAEgASgJEg0KBWxpbWl0GAIgASgNEg4KBmJ1ZmZlchgDIAEoDRIVCghwZWFrcmF0ZRgEIAEoCUgAiAEBEhUKCG1pbmJ1cnN0GAUgASgNSAGIAQFCCwoJX3BlYWtyYXRlQgsKCV9taW5idXJzdCILCglQYXJ0aXRpb24iiwMKDE5ldHdvcmtGYXVsdBItCgVzY29wZRgBIAEoCzIeLmtlcnJpcy5kYWVtb24udjIuTmV0d29ya1Njb3BlEigKBWRlbGF5GAIgASgLMhcua2VycmlzLmRhZW1vbi52Mi5EZWxheUgAEiYKBGxvc3MYAyABKAsyFi5rZXJyaXMuZGFlbW9uLnYyLkxvc3NIABIwCglkdXBsaWNhdGUYBCABKAsyGy5rZXJyaXMuZGFlbW9uLnYyLkR1cGxpY2F0ZUgAEiwKB2NvcnJ1cHQYBSABKAsyGS5rZXJyaXMuZGFlbW9uLnYyLkNvcnJ1cHRIABIsCgdyZW9yZGVyGAYgASgLMhkua2VycmlzLmRhZW1vbi52Mi5SZW9yZGVySAASMAoJYmFuZHdpZHRoGAcgASgLMhsua2VycmlzLmRhZW1vbi52Mi5CYW5kd2lkdGhIABIwCglwYXJ0aXRpb24YCCABKAsyGy5rZXJyaXMuZGFlbW9uLnYyLlBhcnRpdGlvbkgAQggKBmFjdGlvbiI/Cg1OZXR3b3JrRmF1bHRzEi4KBmZhdWx0cxgBIAMoCzIeLmtlcnJpcy5kYWVtb24udjIuTmV0d29ya0ZhdWx0IiwKC0NwdVN0cmVzc29yEg8KB3dvcmtlcnMYASABKA0SDAoEbG9hZBgCIAEoDSJMCg5NZW1vcnlTdHJlc3NvchIPCgd3b3JrZXJzGAEgASgNEhIKCnNpemVfYnl0ZXMYAiABKAQSFQoNb29tX3Njb3JlX2FkahgDIAEoBSKGAQoJU3RyZXNzb3JzEi8KA2NwdRgBIAEoCzIdLmtlcnJpcy5kYWVtb24udjIuQ3B1U3RyZXNzb3JIAIgBARI1CgZtZW1vcnkYAiABKAsyIC5rZXJyaXMuZGFlbW9uLnYyLk1lbW9yeVN0cmVzc29ySAGIAQFCBgoEX2NwdUIJCgdfbWVtb3J5IqMCCgVGYXVsdBI5Cg5jb250YWluZXJfa2lsbBgBIAEoCzIfLmtlcnJpcy5kYWVtb24udjIuQ29udGFpbmVyS2lsbEgAEj0KEGNvbnRhaW5lcl9mcmVlemUYAiABKAsyIS5rZXJyaXMuZGFlbW9uLnYyLkNvbnRhaW5lckZyZWV6ZUgAEjIKB25ldHdvcmsYAyABKAsyHy5rZXJyaXMuZGFlbW9uLnYyLk5ldHdvcmtGYXVsdHNIABItCgZzdHJlc3MYBCABKAsyGy5rZXJyaXMuZGFlbW9uLnYyLlN0cmVzc29yc0gAEjUKDGt1YmVsZXRfc3RvcBgFIAEoCzIdLmtlcnJpcy5kYWVtb24udjIuS3ViZWxldFN0b3BIAEIGCgRraW5kIoUBCg1JbmplY3Rpb25TcGVjEgoKAmlkGAEgASgJEigKBnRhcmdldBgCIAEoCzIYLmtlcnJpcy5kYWVtb24udjIuVGFyZ2V0EiYKBWZhdWx0GAMgASgLMhcua2VycmlzLmRhZW1vbi52Mi5GYXVsdBIWCg5kZWFkbGluZV9pbl9tcxgEIAEoDSJsCgtTeW5jUmVxdWVzdBISCgpleHBlcmltZW50GAEgASgJEhQKDGxlYXNlX3R0bF9tcxgCIAEoDRIzCgppbmplY3Rpb25zGAMgAygLMh8ua2VycmlzLmRhZW1vbi52Mi5JbmplY3Rpb25TcGVjItsDCg9JbmplY3Rpb25TdGF0dXMSCgoCaWQYASABKAkSEgoKZXhwZXJpbWVudBgCIAEoCRIRCglzcGVjX2hhc2gYAyABKAkSDgoGaG9sZGVyGAQgASgJEigKBnRhcmdldBgFIAEoCzIYLmtlcnJpcy5kYWVtb24udjIuVGFyZ2V0EikKBGtpbmQYBiABKA4yGy5rZXJyaXMuZGFlbW9uLnYyLkZhdWx0S2luZBImCgVwaGFzZRgHIAEoDjIXLmtlcnJpcy5kYWVtb24udjIuUGhhc2USDwoHc3VtbWFyeRgIIAEoCRILCgNwaWQYCSABKA0SEQoJcmVhcHBsaWVkGAogASgNEg0KBWVycm9yGAsgASgJEhQKDGhhc19kZWFkbGluZRgMIAEoCBIdChVkZWFkbGluZV9yZW1haW5pbmdfbXMYDSABKA0SGgoSbGVhc2VfcmVtYWluaW5nX21zGA4gASgNEiwKCGV2aWRlbmNlGA8gAygLMhoua2VycmlzLmRhZW1vbi52Mi5FdmlkZW5jZRIXCg9ldmlkZW5jZV9hZ2VfbXMYECABKA0SMAoGc3RyZXNzGBEgASgLMiAua2VycmlzLmRhZW1vbi52Mi5TdHJlc3NFdmlkZW5jZSJcCg1SZXNvdXJjZVVzYWdlEhYKDmNwdV9taWxsaWNvcmVzGAEgASgNEiAKGG1lbW9yeV93b3JraW5nX3NldF9ieXRlcxgCIAEoBBIRCgl3aW5kb3dfbXMYAyABKA0iggEKDlN0cmVzc0V2aWRlbmNlEi8KBmJlZm9yZRgBIAEoCzIfLmtlcnJpcy5kYWVtb24udjIuUmVzb3VyY2VVc2FnZRIsCgNub3cYAiABKAsyHy5rZXJyaXMuZGFlbW9uLnYyLlJlc291cmNlVXNhZ2USEQoJc3RyZXNzb3JzGAMgASgNIo8BCghFdmlkZW5jZRIOCgZkZXZpY2UYASABKAkSEQoJZGlyZWN0aW9uGAIgASgJEgwKBGtpbmQYAyABKAkSDQoFZmF1bHQYBCABKAkSDwoHcGFja2V0cxgFIAEoBBINCgVieXRlcxgGIAEoBBIPCgdkcm9wcGVkGAcgASgEEhIKCm92ZXJsaW1pdHMYCCABKAQinAEKCkl0ZW1SZXN1bHQSCgoCaWQYASABKAkSCgoCb2sYAiABKAgSLwoKZXJyb3JfY29kZRgDIAEoDjIbLmtlcnJpcy5kYWVtb24udjIuRXJyb3JDb2RlEg8KB21lc3NhZ2UYBCABKAkSNAoJaW5qZWN0aW9uGAUgASgLMiEua2VycmlzLmRhZW1vbi52Mi5JbmplY3Rpb25TdGF0dXMigwEKDFN5bmNSZXNwb25zZRItCgdyZXN1bHRzGAEgAygLMhwua2VycmlzLmRhZW1vbi52Mi5JdGVtUmVzdWx0Eg8KB3JlbW92ZWQYAiADKAkSMwoNcmV2ZXJ0X2ZhaWxlZBgDIAMoCzIcLmtlcnJpcy5kYWVtb24udjIuSXRlbVJlc3VsdCJqCgtMaXN0UmVxdWVzdBISCgpleHBlcmltZW50GAEgASgJEg4KBmhvbGRlchgCIAEoCRIRCglwYWdlX3NpemUYAyABKA0SEgoKcGFnZV90b2tlbhgEIAEoCRIQCghldmlkZW5jZRgFIAEoCCI9CgVMZWFzZRIOCgZob2xkZXIYASABKAkSDgoGdHRsX21zGAIgASgNEhQKDHJlbWFpbmluZ19tcxgDIAEoDSKHAQoMTGlzdFJlc3BvbnNlEjUKCmluamVjdGlvbnMYASADKAsyIS5rZXJyaXMuZGFlbW9uLnYyLkluamVjdGlvblN0YXR1cxInCgZsZWFzZXMYAiADKAsyFy5rZXJyaXMuZGFlbW9uLnYyLkxlYXNlEhcKD25leHRfcGFnZV90b2tlbhgDIAEoCSIjChFSZW5ld0xlYXNlUmVxdWVzdBIOCgZ0dGxfbXMYASABKA0iPgoSUmVuZXdMZWFzZVJlc3BvbnNlEhQKDHJlbWFpbmluZ19tcxgBIAEoDRISCgppbmplY3Rpb25zGAIgASgNIhUKE0NhcGFiaWxpdGllc1JlcXVlc3QitQIKE05ldHdvcmtDYXBhYmlsaXRpZXMSDQoFbmV0ZW0YASABKAgSCwoDdGJmGAIgASgIEgsKA2h0YhgDIAEoCBILCgN1MzIYBCABKAgSGAoQaW5ncmVzc19yZWRpcmVjdBgFIAEoCBILCgNpZmIYBiABKAgSEAoIbmZ0YWJsZXMYByABKAgSDQoFaXBzZXQYCCABKAgSGAoQaXB0YWJsZXNfYmFja2VuZBgJIAEoCRIOCgZjZ3JvdXAYCiABKAkSRQoIZmFpbHVyZXMYCyADKAsyMy5rZXJyaXMuZGFlbW9uLnYyLk5ldHdvcmtDYXBhYmlsaXRpZXMuRmFpbHVyZXNFbnRyeRovCg1GYWlsdXJlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi7gEKFENhcGFiaWxpdGllc1Jlc3BvbnNlEhMKC2FwaV92ZXJzaW9uGAEgASgNEgwKBG5vZGUYAiABKAkSEAoIcnVudGltZXMYAyADKAkSMAoLZmF1bHRfa2luZHMYBCADKA4yGy5rZXJyaXMuZGFlbW9uLnYyLkZhdWx0S2luZBI2CgduZXR3b3JrGAUgASgLMiUua2VycmlzLmRhZW1vbi52Mi5OZXR3b3JrQ2FwYWJpbGl0aWVzEjcKDmpvdXJuYWxfZGFtYWdlGAYgAygLMh8ua2VycmlzLmRhZW1vbi52Mi5Kb3VybmFsRGFtYWdlIk0KDUpvdXJuYWxEYW1hZ2USDAoEZmlsZRgBIAEoCRIMCgRraW5kGAIgASgJEg4KBnJlYXNvbhgDIAEoCRIQCghtb3ZlZF90bxgEIAEoCSJ8CgxQcm9iZVJlcXVlc3QSKAoGdGFyZ2V0GAEgASgLMhgua2VycmlzLmRhZW1vbi52Mi5UYXJnZXQSEQoJYWRkcmVzc2VzGAIgAygJEgwKBHBvcnQYAyABKA0SDQoFY291bnQYBCABKA0SEgoKdGltZW91dF9tcxgFIAEoDSJOCgtQcm9iZVJlc3VsdBIPCgdhZGRyZXNzGAEgASgJEgwKBHNlbnQYAiABKA0SEAoIYW5zd2VyZWQYAyABKA0SDgoGcnR0X3VzGAQgAygNIj8KDVByb2JlUmVzcG9uc2USLgoHcmVzdWx0cxgBIAMoCzIdLmtlcnJpcy5kYWVtb24udjIuUHJvYmVSZXN1bHQqswEKCUZhdWx0S2luZBIaChZGQVVMVF9LSU5EX1VOU1BFQ0lGSUVEEAASHQoZRkFVTFRfS0lORF9DT05UQUlORVJfS0lMTBABEh8KG0ZBVUxUX0tJTkRfQ09OVEFJTkVSX0ZSRUVaRRACEhYKEkZBVUxUX0tJTkRfTkVUV09SSxADEhUKEUZBVUxUX0tJTkRfU1RSRVNTEAQSGwoXRkFVTFRfS0lORF9LVUJFTEVUX1NUT1AQBSqCAQoFUGhhc2USFQoRUEhBU0VfVU5TUEVDSUZJRUQQABISCg5QSEFTRV9BUFBMWUlORxABEhAKDFBIQVNFX0FDVElWRRACEg4KClBIQVNFX0RPTkUQAxITCg9QSEFTRV9SRVZFUlRJTkcQBBIXChNQSEFTRV9OT1RfUkVBUFBMSUVEEAUqnAEKCUVycm9yQ29kZRIRCg1FUlJPUl9DT0RFX09LEAASFgoSRVJST1JfQ09ERV9JTlZBTElEEAESFwoTRVJST1JfQ09ERV9DT05GTElDVBACEhgKFEVSUk9SX0NPREVfTk9UX0ZPVU5EEAMSGgoWRVJST1JfQ09ERV9VTkFWQUlMQUJMRRAEEhUKEUVSUk9SX0NPREVfRkFJTEVEEAUqZwoJRGlyZWN0aW9uEhkKFURJUkVDVElPTl9VTlNQRUNJRklFRBAAEhQKEERJUkVDVElPTl9FR1JFU1MQARIVChFESVJFQ1RJT05fSU5HUkVTUxACEhIKDkRJUkVDVElPTl9CT1RIEAMqbQoIUHJvdG9jb2wSGAoUUFJPVE9DT0xfVU5TUEVDSUZJRUQQABIQCgxQUk9UT0NPTF9BTEwQARIQCgxQUk9UT0NPTF9UQ1AQAhIQCgxQUk9UT0NPTF9VRFAQAxIRCg1QUk9UT0NPTF9JQ01QEAQynAMKCk5vZGVEYWVtb24SRQoEU3luYxIdLmtlcnJpcy5kYWVtb24udjIuU3luY1JlcXVlc3QaHi5rZXJyaXMuZGFlbW9uLnYyLlN5bmNSZXNwb25zZRJFCgRMaXN0Eh0ua2VycmlzLmRhZW1vbi52Mi5MaXN0UmVxdWVzdBoeLmtlcnJpcy5kYWVtb24udjIuTGlzdFJlc3BvbnNlElcKClJlbmV3TGVhc2USIy5rZXJyaXMuZGFlbW9uLnYyLlJlbmV3TGVhc2VSZXF1ZXN0GiQua2VycmlzLmRhZW1vbi52Mi5SZW5ld0xlYXNlUmVzcG9uc2USXQoMQ2FwYWJpbGl0aWVzEiUua2VycmlzLmRhZW1vbi52Mi5DYXBhYmlsaXRpZXNSZXF1ZXN0GiYua2VycmlzLmRhZW1vbi52Mi5DYXBhYmlsaXRpZXNSZXNwb25zZRJICgVQcm9iZRIeLmtlcnJpcy5kYWVtb24udjIuUHJvYmVSZXF1ZXN0Gh8ua2VycmlzLmRhZW1vbi52Mi5Qcm9iZVJlc3BvbnNlYgZwcm90bzM");
+  fileDesc("CgxkYWVtb24ucHJvdG8SEGtlcnJpcy5kYWVtb24udjIiVQoGVGFyZ2V0EhQKDGNvbnRhaW5lcl9pZBgBIAEoCRIPCgdwb2RfdWlkGAIgASgJEhYKDmNvbnRhaW5lcl9uYW1lGAMgASgJEgwKBG5vZGUYBCABKAgiDwoNQ29udGFpbmVyS2lsbCIRCg9Db250YWluZXJGcmVlemUiDQoLS3ViZWxldFN0b3AiHQoKTm9kZVJlYm9vdBIPCgdib290X2lkGAEgASgJIsABCgxOZXR3b3JrU2NvcGUSLgoJZGlyZWN0aW9uGAEgASgOMhsua2VycmlzLmRhZW1vbi52Mi5EaXJlY3Rpb24SEwoGZGV2aWNlGAIgASgJSACIAQESDQoFY2lkcnMYAyADKAkSDQoFcG9ydHMYBCADKA0SLAoIcHJvdG9jb2wYBSABKA4yGi5rZXJyaXMuZGFlbW9uLnYyLlByb3RvY29sEhQKDGV4Y2VwdF9jaWRycxgGIAMoCUIJCgdfZGV2aWNlImIKBURlbGF5Eg8KB2xhdGVuY3kYASABKAkSEwoGaml0dGVyGAIgASgJSACIAQESGAoLY29ycmVsYXRpb24YAyABKAlIAYgBAUIJCgdfaml0dGVyQg4KDF9jb3JyZWxhdGlvbiI+CgRMb3NzEgwKBGxvc3MYASABKAkSGAoLY29ycmVsYXRpb24YAiABKAlIAIgBAUIOCgxfY29ycmVsYXRpb24iSAoJRHVwbGljYXRlEhEKCWR1cGxpY2F0ZRgBIAEoCRIYCgtjb3JyZWxhdGlvbhgCIAEoCUgAiAEBQg4KDF9jb3JyZWxhdGlvbiJECgdDb3JydXB0Eg8KB2NvcnJ1cHQYASABKAkSGAoLY29ycmVsYXRpb24YAiABKAlIAIgBAUIOCgxfY29ycmVsYXRpb24igAEKB1Jlb3JkZXISDwoHcmVvcmRlchgBIAEoCRIYCgtjb3JyZWxhdGlvbhgCIAEoCUgAiAEBEhAKA2dhcBgDIAEoDUgBiAEBEhQKB2xhdGVuY3kYBCABKAlIAogBAUIOCgxfY29ycmVsYXRpb25CBgoEX2dhcEIKCghfbGF0ZW5jeSKAAQoJQmFuZHdpZHRoEgwKBHJhdGUYASABKAkSDQoFbGltaXQYAiABKA0SDgoGYnVmZmVyGAMgASgNEhUKCHBlYWtyYXRlGAQgASgJSACIAQESFQoIbWluYnVyc3QYBSABKA1IAYgBAUILCglfcGVha3JhdGVCCwoJX21pbmJ1cnN0IgsKCVBhcnRpdGlvbiKLAwoMTmV0d29ya0ZhdWx0Ei0KBXNjb3BlGAEgASgLMh4ua2VycmlzLmRhZW1vbi52Mi5OZXR3b3JrU2NvcGUSKAoFZGVsYXkYAiABKAsyFy5rZXJyaXMuZGFlbW9uLnYyLkRlbGF5SAASJgoEbG9zcxgDIAEoCzIWLmtlcnJpcy5kYWVtb24udjIuTG9zc0gAEjAKCWR1cGxpY2F0ZRgEIAEoCzIbLmtlcnJpcy5kYWVtb24udjIuRHVwbGljYXRlSAASLAoHY29ycnVwdBgFIAEoCzIZLmtlcnJpcy5kYWVtb24udjIuQ29ycnVwdEgAEiwKB3Jlb3JkZXIYBiABKAsyGS5rZXJyaXMuZGFlbW9uLnYyLlJlb3JkZXJIABIwCgliYW5kd2lkdGgYByABKAsyGy5rZXJyaXMuZGFlbW9uLnYyLkJhbmR3aWR0aEgAEjAKCXBhcnRpdGlvbhgIIAEoCzIbLmtlcnJpcy5kYWVtb24udjIuUGFydGl0aW9uSABCCAoGYWN0aW9uIj8KDU5ldHdvcmtGYXVsdHMSLgoGZmF1bHRzGAEgAygLMh4ua2VycmlzLmRhZW1vbi52Mi5OZXR3b3JrRmF1bHQiLAoLQ3B1U3RyZXNzb3ISDwoHd29ya2VycxgBIAEoDRIMCgRsb2FkGAIgASgNIkwKDk1lbW9yeVN0cmVzc29yEg8KB3dvcmtlcnMYASABKA0SEgoKc2l6ZV9ieXRlcxgCIAEoBBIVCg1vb21fc2NvcmVfYWRqGAMgASgFIoYBCglTdHJlc3NvcnMSLwoDY3B1GAEgASgLMh0ua2VycmlzLmRhZW1vbi52Mi5DcHVTdHJlc3NvckgAiAEBEjUKBm1lbW9yeRgCIAEoCzIgLmtlcnJpcy5kYWVtb24udjIuTWVtb3J5U3RyZXNzb3JIAYgBAUIGCgRfY3B1QgkKB19tZW1vcnkikQMKBUZhdWx0EjkKDmNvbnRhaW5lcl9raWxsGAEgASgLMh8ua2VycmlzLmRhZW1vbi52Mi5Db250YWluZXJLaWxsSAASPQoQY29udGFpbmVyX2ZyZWV6ZRgCIAEoCzIhLmtlcnJpcy5kYWVtb24udjIuQ29udGFpbmVyRnJlZXplSAASMgoHbmV0d29yaxgDIAEoCzIfLmtlcnJpcy5kYWVtb24udjIuTmV0d29ya0ZhdWx0c0gAEi0KBnN0cmVzcxgEIAEoCzIbLmtlcnJpcy5kYWVtb24udjIuU3RyZXNzb3JzSAASNQoMa3ViZWxldF9zdG9wGAUgASgLMh0ua2VycmlzLmRhZW1vbi52Mi5LdWJlbGV0U3RvcEgAEjcKDG5vZGVfbmV0d29yaxgGIAEoCzIfLmtlcnJpcy5kYWVtb24udjIuTmV0d29ya0ZhdWx0c0gAEjMKC25vZGVfcmVib290GAcgASgLMhwua2VycmlzLmRhZW1vbi52Mi5Ob2RlUmVib290SABCBgoEa2luZCKFAQoNSW5qZWN0aW9uU3BlYxIKCgJpZBgBIAEoCRIoCgZ0YXJnZXQYAiABKAsyGC5rZXJyaXMuZGFlbW9uLnYyLlRhcmdldBImCgVmYXVsdBgDIAEoCzIXLmtlcnJpcy5kYWVtb24udjIuRmF1bHQSFgoOZGVhZGxpbmVfaW5fbXMYBCABKA0ibAoLU3luY1JlcXVlc3QSEgoKZXhwZXJpbWVudBgBIAEoCRIUCgxsZWFzZV90dGxfbXMYAiABKA0SMwoKaW5qZWN0aW9ucxgDIAMoCzIfLmtlcnJpcy5kYWVtb24udjIuSW5qZWN0aW9uU3BlYyLbAwoPSW5qZWN0aW9uU3RhdHVzEgoKAmlkGAEgASgJEhIKCmV4cGVyaW1lbnQYAiABKAkSEQoJc3BlY19oYXNoGAMgASgJEg4KBmhvbGRlchgEIAEoCRIoCgZ0YXJnZXQYBSABKAsyGC5rZXJyaXMuZGFlbW9uLnYyLlRhcmdldBIpCgRraW5kGAYgASgOMhsua2VycmlzLmRhZW1vbi52Mi5GYXVsdEtpbmQSJgoFcGhhc2UYByABKA4yFy5rZXJyaXMuZGFlbW9uLnYyLlBoYXNlEg8KB3N1bW1hcnkYCCABKAkSCwoDcGlkGAkgASgNEhEKCXJlYXBwbGllZBgKIAEoDRINCgVlcnJvchgLIAEoCRIUCgxoYXNfZGVhZGxpbmUYDCABKAgSHQoVZGVhZGxpbmVfcmVtYWluaW5nX21zGA0gASgNEhoKEmxlYXNlX3JlbWFpbmluZ19tcxgOIAEoDRIsCghldmlkZW5jZRgPIAMoCzIaLmtlcnJpcy5kYWVtb24udjIuRXZpZGVuY2USFwoPZXZpZGVuY2VfYWdlX21zGBAgASgNEjAKBnN0cmVzcxgRIAEoCzIgLmtlcnJpcy5kYWVtb24udjIuU3RyZXNzRXZpZGVuY2UiXAoNUmVzb3VyY2VVc2FnZRIWCg5jcHVfbWlsbGljb3JlcxgBIAEoDRIgChhtZW1vcnlfd29ya2luZ19zZXRfYnl0ZXMYAiABKAQSEQoJd2luZG93X21zGAMgASgNIoIBCg5TdHJlc3NFdmlkZW5jZRIvCgZiZWZvcmUYASABKAsyHy5rZXJyaXMuZGFlbW9uLnYyLlJlc291cmNlVXNhZ2USLAoDbm93GAIgASgLMh8ua2VycmlzLmRhZW1vbi52Mi5SZXNvdXJjZVVzYWdlEhEKCXN0cmVzc29ycxgDIAEoDSKPAQoIRXZpZGVuY2USDgoGZGV2aWNlGAEgASgJEhEKCWRpcmVjdGlvbhgCIAEoCRIMCgRraW5kGAMgASgJEg0KBWZhdWx0GAQgASgJEg8KB3BhY2tldHMYBSABKAQSDQoFYnl0ZXMYBiABKAQSDwoHZHJvcHBlZBgHIAEoBBISCgpvdmVybGltaXRzGAggASgEIpwBCgpJdGVtUmVzdWx0EgoKAmlkGAEgASgJEgoKAm9rGAIgASgIEi8KCmVycm9yX2NvZGUYAyABKA4yGy5rZXJyaXMuZGFlbW9uLnYyLkVycm9yQ29kZRIPCgdtZXNzYWdlGAQgASgJEjQKCWluamVjdGlvbhgFIAEoCzIhLmtlcnJpcy5kYWVtb24udjIuSW5qZWN0aW9uU3RhdHVzIoMBCgxTeW5jUmVzcG9uc2USLQoHcmVzdWx0cxgBIAMoCzIcLmtlcnJpcy5kYWVtb24udjIuSXRlbVJlc3VsdBIPCgdyZW1vdmVkGAIgAygJEjMKDXJldmVydF9mYWlsZWQYAyADKAsyHC5rZXJyaXMuZGFlbW9uLnYyLkl0ZW1SZXN1bHQiagoLTGlzdFJlcXVlc3QSEgoKZXhwZXJpbWVudBgBIAEoCRIOCgZob2xkZXIYAiABKAkSEQoJcGFnZV9zaXplGAMgASgNEhIKCnBhZ2VfdG9rZW4YBCABKAkSEAoIZXZpZGVuY2UYBSABKAgiPQoFTGVhc2USDgoGaG9sZGVyGAEgASgJEg4KBnR0bF9tcxgCIAEoDRIUCgxyZW1haW5pbmdfbXMYAyABKA0ihwEKDExpc3RSZXNwb25zZRI1CgppbmplY3Rpb25zGAEgAygLMiEua2VycmlzLmRhZW1vbi52Mi5JbmplY3Rpb25TdGF0dXMSJwoGbGVhc2VzGAIgAygLMhcua2VycmlzLmRhZW1vbi52Mi5MZWFzZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAyABKAkiIwoRUmVuZXdMZWFzZVJlcXVlc3QSDgoGdHRsX21zGAEgASgNIj4KElJlbmV3TGVhc2VSZXNwb25zZRIUCgxyZW1haW5pbmdfbXMYASABKA0SEgoKaW5qZWN0aW9ucxgCIAEoDSIVChNDYXBhYmlsaXRpZXNSZXF1ZXN0IrUCChNOZXR3b3JrQ2FwYWJpbGl0aWVzEg0KBW5ldGVtGAEgASgIEgsKA3RiZhgCIAEoCBILCgNodGIYAyABKAgSCwoDdTMyGAQgASgIEhgKEGluZ3Jlc3NfcmVkaXJlY3QYBSABKAgSCwoDaWZiGAYgASgIEhAKCG5mdGFibGVzGAcgASgIEg0KBWlwc2V0GAggASgIEhgKEGlwdGFibGVzX2JhY2tlbmQYCSABKAkSDgoGY2dyb3VwGAogASgJEkUKCGZhaWx1cmVzGAsgAygLMjMua2VycmlzLmRhZW1vbi52Mi5OZXR3b3JrQ2FwYWJpbGl0aWVzLkZhaWx1cmVzRW50cnkaLwoNRmFpbHVyZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIu4BChRDYXBhYmlsaXRpZXNSZXNwb25zZRITCgthcGlfdmVyc2lvbhgBIAEoDRIMCgRub2RlGAIgASgJEhAKCHJ1bnRpbWVzGAMgAygJEjAKC2ZhdWx0X2tpbmRzGAQgAygOMhsua2VycmlzLmRhZW1vbi52Mi5GYXVsdEtpbmQSNgoHbmV0d29yaxgFIAEoCzIlLmtlcnJpcy5kYWVtb24udjIuTmV0d29ya0NhcGFiaWxpdGllcxI3Cg5qb3VybmFsX2RhbWFnZRgGIAMoCzIfLmtlcnJpcy5kYWVtb24udjIuSm91cm5hbERhbWFnZSJNCg1Kb3VybmFsRGFtYWdlEgwKBGZpbGUYASABKAkSDAoEa2luZBgCIAEoCRIOCgZyZWFzb24YAyABKAkSEAoIbW92ZWRfdG8YBCABKAkifAoMUHJvYmVSZXF1ZXN0EigKBnRhcmdldBgBIAEoCzIYLmtlcnJpcy5kYWVtb24udjIuVGFyZ2V0EhEKCWFkZHJlc3NlcxgCIAMoCRIMCgRwb3J0GAMgASgNEg0KBWNvdW50GAQgASgNEhIKCnRpbWVvdXRfbXMYBSABKA0iTgoLUHJvYmVSZXN1bHQSDwoHYWRkcmVzcxgBIAEoCRIMCgRzZW50GAIgASgNEhAKCGFuc3dlcmVkGAMgASgNEg4KBnJ0dF91cxgEIAMoDSI/Cg1Qcm9iZVJlc3BvbnNlEi4KB3Jlc3VsdHMYASADKAsyHS5rZXJyaXMuZGFlbW9uLnYyLlByb2JlUmVzdWx0KuwBCglGYXVsdEtpbmQSGgoWRkFVTFRfS0lORF9VTlNQRUNJRklFRBAAEh0KGUZBVUxUX0tJTkRfQ09OVEFJTkVSX0tJTEwQARIfChtGQVVMVF9LSU5EX0NPTlRBSU5FUl9GUkVFWkUQAhIWChJGQVVMVF9LSU5EX05FVFdPUksQAxIVChFGQVVMVF9LSU5EX1NUUkVTUxAEEhsKF0ZBVUxUX0tJTkRfS1VCRUxFVF9TVE9QEAUSGwoXRkFVTFRfS0lORF9OT0RFX05FVFdPUksQBhIaChZGQVVMVF9LSU5EX05PREVfUkVCT09UEAcqggEKBVBoYXNlEhUKEVBIQVNFX1VOU1BFQ0lGSUVEEAASEgoOUEhBU0VfQVBQTFlJTkcQARIQCgxQSEFTRV9BQ1RJVkUQAhIOCgpQSEFTRV9ET05FEAMSEwoPUEhBU0VfUkVWRVJUSU5HEAQSFwoTUEhBU0VfTk9UX1JFQVBQTElFRBAFKpwBCglFcnJvckNvZGUSEQoNRVJST1JfQ09ERV9PSxAAEhYKEkVSUk9SX0NPREVfSU5WQUxJRBABEhcKE0VSUk9SX0NPREVfQ09ORkxJQ1QQAhIYChRFUlJPUl9DT0RFX05PVF9GT1VORBADEhoKFkVSUk9SX0NPREVfVU5BVkFJTEFCTEUQBBIVChFFUlJPUl9DT0RFX0ZBSUxFRBAFKmcKCURpcmVjdGlvbhIZChVESVJFQ1RJT05fVU5TUEVDSUZJRUQQABIUChBESVJFQ1RJT05fRUdSRVNTEAESFQoRRElSRUNUSU9OX0lOR1JFU1MQAhISCg5ESVJFQ1RJT05fQk9USBADKm0KCFByb3RvY29sEhgKFFBST1RPQ09MX1VOU1BFQ0lGSUVEEAASEAoMUFJPVE9DT0xfQUxMEAESEAoMUFJPVE9DT0xfVENQEAISEAoMUFJPVE9DT0xfVURQEAMSEQoNUFJPVE9DT0xfSUNNUBAEMpwDCgpOb2RlRGFlbW9uEkUKBFN5bmMSHS5rZXJyaXMuZGFlbW9uLnYyLlN5bmNSZXF1ZXN0Gh4ua2VycmlzLmRhZW1vbi52Mi5TeW5jUmVzcG9uc2USRQoETGlzdBIdLmtlcnJpcy5kYWVtb24udjIuTGlzdFJlcXVlc3QaHi5rZXJyaXMuZGFlbW9uLnYyLkxpc3RSZXNwb25zZRJXCgpSZW5ld0xlYXNlEiMua2VycmlzLmRhZW1vbi52Mi5SZW5ld0xlYXNlUmVxdWVzdBokLmtlcnJpcy5kYWVtb24udjIuUmVuZXdMZWFzZVJlc3BvbnNlEl0KDENhcGFiaWxpdGllcxIlLmtlcnJpcy5kYWVtb24udjIuQ2FwYWJpbGl0aWVzUmVxdWVzdBomLmtlcnJpcy5kYWVtb24udjIuQ2FwYWJpbGl0aWVzUmVzcG9uc2USSAoFUHJvYmUSHi5rZXJyaXMuZGFlbW9uLnYyLlByb2JlUmVxdWVzdBofLmtlcnJpcy5kYWVtb24udjIuUHJvYmVSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * Describes the message kerris.daemon.v2.Target.
@@ -43,242 +43,249 @@ export const KubeletStopSchema = /*@__PURE__*/
   messageDesc(file_daemon, 3);
 
 /**
+ * Describes the message kerris.daemon.v2.NodeReboot.
+ * Use `create(NodeRebootSchema)` to create a new message.
+ */
+export const NodeRebootSchema = /*@__PURE__*/
+  messageDesc(file_daemon, 4);
+
+/**
  * Describes the message kerris.daemon.v2.NetworkScope.
  * Use `create(NetworkScopeSchema)` to create a new message.
  */
 export const NetworkScopeSchema = /*@__PURE__*/
-  messageDesc(file_daemon, 4);
+  messageDesc(file_daemon, 5);
 
 /**
  * Describes the message kerris.daemon.v2.Delay.
  * Use `create(DelaySchema)` to create a new message.
  */
 export const DelaySchema = /*@__PURE__*/
-  messageDesc(file_daemon, 5);
+  messageDesc(file_daemon, 6);
 
 /**
  * Describes the message kerris.daemon.v2.Loss.
  * Use `create(LossSchema)` to create a new message.
  */
 export const LossSchema = /*@__PURE__*/
-  messageDesc(file_daemon, 6);
+  messageDesc(file_daemon, 7);
 
 /**
  * Describes the message kerris.daemon.v2.Duplicate.
  * Use `create(DuplicateSchema)` to create a new message.
  */
 export const DuplicateSchema = /*@__PURE__*/
-  messageDesc(file_daemon, 7);
+  messageDesc(file_daemon, 8);
 
 /**
  * Describes the message kerris.daemon.v2.Corrupt.
  * Use `create(CorruptSchema)` to create a new message.
  */
 export const CorruptSchema = /*@__PURE__*/
-  messageDesc(file_daemon, 8);
+  messageDesc(file_daemon, 9);
 
 /**
  * Describes the message kerris.daemon.v2.Reorder.
  * Use `create(ReorderSchema)` to create a new message.
  */
 export const ReorderSchema = /*@__PURE__*/
-  messageDesc(file_daemon, 9);
+  messageDesc(file_daemon, 10);
 
 /**
  * Describes the message kerris.daemon.v2.Bandwidth.
  * Use `create(BandwidthSchema)` to create a new message.
  */
 export const BandwidthSchema = /*@__PURE__*/
-  messageDesc(file_daemon, 10);
+  messageDesc(file_daemon, 11);
 
 /**
  * Describes the message kerris.daemon.v2.Partition.
  * Use `create(PartitionSchema)` to create a new message.
  */
 export const PartitionSchema = /*@__PURE__*/
-  messageDesc(file_daemon, 11);
+  messageDesc(file_daemon, 12);
 
 /**
  * Describes the message kerris.daemon.v2.NetworkFault.
  * Use `create(NetworkFaultSchema)` to create a new message.
  */
 export const NetworkFaultSchema = /*@__PURE__*/
-  messageDesc(file_daemon, 12);
+  messageDesc(file_daemon, 13);
 
 /**
  * Describes the message kerris.daemon.v2.NetworkFaults.
  * Use `create(NetworkFaultsSchema)` to create a new message.
  */
 export const NetworkFaultsSchema = /*@__PURE__*/
-  messageDesc(file_daemon, 13);
+  messageDesc(file_daemon, 14);
 
 /**
  * Describes the message kerris.daemon.v2.CpuStressor.
  * Use `create(CpuStressorSchema)` to create a new message.
  */
 export const CpuStressorSchema = /*@__PURE__*/
-  messageDesc(file_daemon, 14);
+  messageDesc(file_daemon, 15);
 
 /**
  * Describes the message kerris.daemon.v2.MemoryStressor.
  * Use `create(MemoryStressorSchema)` to create a new message.
  */
 export const MemoryStressorSchema = /*@__PURE__*/
-  messageDesc(file_daemon, 15);
+  messageDesc(file_daemon, 16);
 
 /**
  * Describes the message kerris.daemon.v2.Stressors.
  * Use `create(StressorsSchema)` to create a new message.
  */
 export const StressorsSchema = /*@__PURE__*/
-  messageDesc(file_daemon, 16);
+  messageDesc(file_daemon, 17);
 
 /**
  * Describes the message kerris.daemon.v2.Fault.
  * Use `create(FaultSchema)` to create a new message.
  */
 export const FaultSchema = /*@__PURE__*/
-  messageDesc(file_daemon, 17);
+  messageDesc(file_daemon, 18);
 
 /**
  * Describes the message kerris.daemon.v2.InjectionSpec.
  * Use `create(InjectionSpecSchema)` to create a new message.
  */
 export const InjectionSpecSchema = /*@__PURE__*/
-  messageDesc(file_daemon, 18);
+  messageDesc(file_daemon, 19);
 
 /**
  * Describes the message kerris.daemon.v2.SyncRequest.
  * Use `create(SyncRequestSchema)` to create a new message.
  */
 export const SyncRequestSchema = /*@__PURE__*/
-  messageDesc(file_daemon, 19);
+  messageDesc(file_daemon, 20);
 
 /**
  * Describes the message kerris.daemon.v2.InjectionStatus.
  * Use `create(InjectionStatusSchema)` to create a new message.
  */
 export const InjectionStatusSchema = /*@__PURE__*/
-  messageDesc(file_daemon, 20);
+  messageDesc(file_daemon, 21);
 
 /**
  * Describes the message kerris.daemon.v2.ResourceUsage.
  * Use `create(ResourceUsageSchema)` to create a new message.
  */
 export const ResourceUsageSchema = /*@__PURE__*/
-  messageDesc(file_daemon, 21);
+  messageDesc(file_daemon, 22);
 
 /**
  * Describes the message kerris.daemon.v2.StressEvidence.
  * Use `create(StressEvidenceSchema)` to create a new message.
  */
 export const StressEvidenceSchema = /*@__PURE__*/
-  messageDesc(file_daemon, 22);
+  messageDesc(file_daemon, 23);
 
 /**
  * Describes the message kerris.daemon.v2.Evidence.
  * Use `create(EvidenceSchema)` to create a new message.
  */
 export const EvidenceSchema = /*@__PURE__*/
-  messageDesc(file_daemon, 23);
+  messageDesc(file_daemon, 24);
 
 /**
  * Describes the message kerris.daemon.v2.ItemResult.
  * Use `create(ItemResultSchema)` to create a new message.
  */
 export const ItemResultSchema = /*@__PURE__*/
-  messageDesc(file_daemon, 24);
+  messageDesc(file_daemon, 25);
 
 /**
  * Describes the message kerris.daemon.v2.SyncResponse.
  * Use `create(SyncResponseSchema)` to create a new message.
  */
 export const SyncResponseSchema = /*@__PURE__*/
-  messageDesc(file_daemon, 25);
+  messageDesc(file_daemon, 26);
 
 /**
  * Describes the message kerris.daemon.v2.ListRequest.
  * Use `create(ListRequestSchema)` to create a new message.
  */
 export const ListRequestSchema = /*@__PURE__*/
-  messageDesc(file_daemon, 26);
+  messageDesc(file_daemon, 27);
 
 /**
  * Describes the message kerris.daemon.v2.Lease.
  * Use `create(LeaseSchema)` to create a new message.
  */
 export const LeaseSchema = /*@__PURE__*/
-  messageDesc(file_daemon, 27);
+  messageDesc(file_daemon, 28);
 
 /**
  * Describes the message kerris.daemon.v2.ListResponse.
  * Use `create(ListResponseSchema)` to create a new message.
  */
 export const ListResponseSchema = /*@__PURE__*/
-  messageDesc(file_daemon, 28);
+  messageDesc(file_daemon, 29);
 
 /**
  * Describes the message kerris.daemon.v2.RenewLeaseRequest.
  * Use `create(RenewLeaseRequestSchema)` to create a new message.
  */
 export const RenewLeaseRequestSchema = /*@__PURE__*/
-  messageDesc(file_daemon, 29);
+  messageDesc(file_daemon, 30);
 
 /**
  * Describes the message kerris.daemon.v2.RenewLeaseResponse.
  * Use `create(RenewLeaseResponseSchema)` to create a new message.
  */
 export const RenewLeaseResponseSchema = /*@__PURE__*/
-  messageDesc(file_daemon, 30);
+  messageDesc(file_daemon, 31);
 
 /**
  * Describes the message kerris.daemon.v2.CapabilitiesRequest.
  * Use `create(CapabilitiesRequestSchema)` to create a new message.
  */
 export const CapabilitiesRequestSchema = /*@__PURE__*/
-  messageDesc(file_daemon, 31);
+  messageDesc(file_daemon, 32);
 
 /**
  * Describes the message kerris.daemon.v2.NetworkCapabilities.
  * Use `create(NetworkCapabilitiesSchema)` to create a new message.
  */
 export const NetworkCapabilitiesSchema = /*@__PURE__*/
-  messageDesc(file_daemon, 32);
+  messageDesc(file_daemon, 33);
 
 /**
  * Describes the message kerris.daemon.v2.CapabilitiesResponse.
  * Use `create(CapabilitiesResponseSchema)` to create a new message.
  */
 export const CapabilitiesResponseSchema = /*@__PURE__*/
-  messageDesc(file_daemon, 33);
+  messageDesc(file_daemon, 34);
 
 /**
  * Describes the message kerris.daemon.v2.JournalDamage.
  * Use `create(JournalDamageSchema)` to create a new message.
  */
 export const JournalDamageSchema = /*@__PURE__*/
-  messageDesc(file_daemon, 34);
+  messageDesc(file_daemon, 35);
 
 /**
  * Describes the message kerris.daemon.v2.ProbeRequest.
  * Use `create(ProbeRequestSchema)` to create a new message.
  */
 export const ProbeRequestSchema = /*@__PURE__*/
-  messageDesc(file_daemon, 35);
+  messageDesc(file_daemon, 36);
 
 /**
  * Describes the message kerris.daemon.v2.ProbeResult.
  * Use `create(ProbeResultSchema)` to create a new message.
  */
 export const ProbeResultSchema = /*@__PURE__*/
-  messageDesc(file_daemon, 36);
+  messageDesc(file_daemon, 37);
 
 /**
  * Describes the message kerris.daemon.v2.ProbeResponse.
  * Use `create(ProbeResponseSchema)` to create a new message.
  */
 export const ProbeResponseSchema = /*@__PURE__*/
-  messageDesc(file_daemon, 37);
+  messageDesc(file_daemon, 38);
 
 /**
  * Describes the enum kerris.daemon.v2.FaultKind.
