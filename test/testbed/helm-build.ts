@@ -30,16 +30,25 @@ async function ldflags(): Promise<string> {
   ].join(' ');
 }
 
+/** The build in flight in this process, so callers that ask at once (renders under Promise.all) share one. */
+let building: Promise<string> | undefined;
+
 /**
  * The path of the helm binary, building it first if it is not cached (about 2.5 minutes cold on 2 cores). The build
- * writes a partial file that is renamed into place, so an interrupted build never passes for a cached one.
+ * writes a partial file named for its builder and renames it into place, so an interrupted build never passes for a
+ * cached one and two processes building at once do not rename each other's file away.
  */
-export async function ensureHelm(log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<string> {
+export function ensureHelm(log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<string> {
+  building ??= buildHelm(log).finally(() => { building = undefined; });
+  return building;
+}
+
+async function buildHelm(log: (line: string) => void): Promise<string> {
   const binary = helmBinary();
   if (await isExecutable(binary)) return binary;
   const go = await findGo();
   await mkdir(join(CACHE_DIR, `helm-${HELM_VERSION}`), { recursive: true });
-  const partial = `${binary}.partial`;
+  const partial = `${binary}.partial-${process.pid}`;
   const started = Date.now();
   log(`test bed: building helm ${HELM_VERSION} from the Go module proxy into ${binary}`);
   await goBuild(go, partial, 'helm.sh/helm/v3/cmd/helm', await ldflags(), MODULE_DIR);
