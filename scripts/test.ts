@@ -7,10 +7,18 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { netemNode } from '../test/testbed/index.ts';
+import { netemNodeLeftovers, stopNetemNode } from '../test/testbed/netem-node/index.ts';
 import { REPO_ROOT } from '../test/testbed/paths.ts';
 import { setUpMachine } from '../test/testbed/setup.ts';
 
 const TIERS = ['unit', 'cluster', 'node', 'host', 'vm'] as const;
+/**
+ * The tests on the netem node (the Kubernetes node in the stock-kernel VM). They run after every tier, on one boot of
+ * the node started here and stopped after them: each file alone boots it if it is not up and stops it again, which
+ * costs about a minute a file, and it must not run during the node tier, whose tests expect one node.
+ */
+const NETEM_NODE_DIR = join('test', 'vm', 'netem-node');
 
 function step(name: string, argv: readonly [string, ...string[]]): Promise<number> {
   process.stdout.write(`\n== ${name}\n`);
@@ -43,6 +51,27 @@ async function runTests(name: string, files: readonly string[], tapDir: string):
   return tally;
 }
 
+/** The netem node's tests on one boot of it; a node that does not start, or leaves something behind, is a failure. */
+async function runOnNetemNode(files: readonly string[], tapDir: string): Promise<Tally> {
+  if (files.length === 0) return { passed: 0, failed: 0 };
+  process.stdout.write(`\n== the netem node for ${files.length} files: starting it\n`);
+  let plane: Awaited<ReturnType<typeof netemNode>>['plane'];
+  try {
+    ({ plane } = await netemNode());
+  } catch (error) {
+    process.stdout.write(`the netem node did not start, so its ${files.length} files did not run: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+    return { passed: 0, failed: 1 };
+  }
+  const tally = await runTests('on the netem node', files, tapDir);
+  await stopNetemNode(plane);
+  const left = await netemNodeLeftovers(plane.stateDir);
+  if (left.length > 0) {
+    process.stdout.write(`the netem node left something on the host: ${left.join(', ')}\n`);
+    tally.failed += 1;
+  }
+  return tally;
+}
+
 async function main(): Promise<number> {
   await setUpMachine();
   let failed = 0;
@@ -52,10 +81,14 @@ async function main(): Promise<number> {
   const total: Tally = { passed: 0, failed };
   try {
     const files = (await Promise.all(TIERS.map((t) => testFiles(join('test', t))))).flat();
-    const main = await runTests('all tiers', files, tapDir);
+    const onNetemNode = await testFiles(NETEM_NODE_DIR);
+    const main = await runTests('all tiers', files.filter((f) => !onNetemNode.includes(f)), tapDir);
+    const netem = await runOnNetemNode(onNetemNode, tapDir);
     const lifecycle = await runTests('test bed lifecycle', await testFiles(join('test', 'lifecycle')), tapDir);
-    total.passed += main.passed + lifecycle.passed;
-    total.failed += main.failed + lifecycle.failed;
+    for (const tally of [main, netem, lifecycle]) {
+      total.passed += tally.passed;
+      total.failed += tally.failed;
+    }
   } finally {
     await rm(tapDir, { recursive: true, force: true });
   }

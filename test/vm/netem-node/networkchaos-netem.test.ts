@@ -7,11 +7,11 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { stringify } from 'yaml';
-import type { NetworkChaos, NetworkChaosSpec } from '../../src/api/generated/types.ts';
-import type { ControlPlane, NetemNode } from '../testbed/index.ts';
-import { kubectl, kubectlJson } from '../testbed/kubectl.ts';
-import { median, netemExec, netemNetworkState, netemSession, ping, startNetemPods, type NetemPod, type NetemSession, type PingReply } from '../testbed/netem-node/pods.ts';
-import { createNamespace, deleteNamespace } from '../testbed/node/testing.ts';
+import type { NetworkChaos, NetworkChaosSpec } from '../../../src/api/generated/types.ts';
+import type { ControlPlane, NetemNode } from '../../testbed/index.ts';
+import { kubectl, kubectlJson } from '../../testbed/kubectl.ts';
+import { median, netemExec, netemNetworkState, netemSession, ping, startNetemPods, type NetemPod, type NetemSession, type PingReply } from '../../testbed/netem-node/pods.ts';
+import { createNamespace, deleteNamespace } from '../../testbed/node/testing.ts';
 
 let plane: ControlPlane;
 let netem: NetemNode;

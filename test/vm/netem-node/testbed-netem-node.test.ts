@@ -5,13 +5,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import type { ClusterNode, ControlPlane, NetemNode } from '../testbed/index.ts';
-import { daemonClientAs, kerrisOnNetemNode } from '../testbed/kerris.ts';
-import { kubectl, kubectlJson } from '../testbed/kubectl.ts';
-import { KERNEL_LABEL, NETEM_NODE_NAME, NETEM_TAINT, netemNodeObject, netemNodeTimings } from '../testbed/netem-node/index.ts';
-import { median, netemExec, netemSession, ping, startNetemPods, type NetemSession } from '../testbed/netem-node/pods.ts';
-import { createNamespace, deleteNamespace, eventually } from '../testbed/node/testing.ts';
-import { requireExecutables } from '../testbed/prerequisites.ts';
+import type { ClusterNode, ControlPlane, NetemNode } from '../../testbed/index.ts';
+import { daemonClientAs, kerrisOnNetemNode } from '../../testbed/kerris.ts';
+import { kubectl, kubectlJson } from '../../testbed/kubectl.ts';
+import { KERNEL_LABEL, NETEM_NODE_NAME, NETEM_TAINT, netemNodeObject, netemNodeTimings } from '../../testbed/netem-node/index.ts';
+import { median, netemExec, netemSession, ping, startNetemPods, type NetemSession } from '../../testbed/netem-node/pods.ts';
+import { createNamespace, deleteNamespace, eventually } from '../../testbed/node/testing.ts';
+import { requireExecutables } from '../../testbed/prerequisites.ts';
 
 const DELAY_MS = 100;
 const PINGS = 20;
