@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { netemNode } from '../test/testbed/index.ts';
+import { netemNode, type ControlPlane } from '../test/testbed/index.ts';
 import { netemNodeLeftovers, stopNetemNode } from '../test/testbed/netem-node/index.ts';
 import { REPO_ROOT } from '../test/testbed/paths.ts';
 import { setUpMachine } from '../test/testbed/setup.ts';
@@ -55,7 +55,7 @@ async function runTests(name: string, files: readonly string[], tapDir: string):
 async function runOnNetemNode(files: readonly string[], tapDir: string): Promise<Tally> {
   if (files.length === 0) return { passed: 0, failed: 0 };
   process.stdout.write(`\n== the netem node for ${files.length} files: starting it\n`);
-  let plane: Awaited<ReturnType<typeof netemNode>>['plane'];
+  let plane: ControlPlane;
   try {
     ({ plane } = await netemNode());
   } catch (error) {
