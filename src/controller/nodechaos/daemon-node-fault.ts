@@ -13,14 +13,22 @@ import { mapLimit } from '../../util/concurrency.ts';
 import type { ApplyContext, Fault, RecoverOutcome, TargetRecord } from '../engine/experiment.ts';
 import { clearExperiment } from '../daemons/clear.ts';
 import { daemonDeadlineMs, experimentOf } from '../daemons/injection.ts';
-import { DaemonUnavailableError, type DaemonFaultKind, type DaemonFleet } from '../daemons/fleet.ts';
+import { DaemonUnavailableError, type DaemonFaultKind, type DaemonFleet, type NodeSync } from '../daemons/fleet.ts';
 import { withNetworkEvidence } from '../daemons/network-evidence.ts';
 import type { ClusterView } from '../targets/cluster-view.ts';
 import { isNodeReady, readinessSeen, type NodeObject } from './node-changes.ts';
 
 /** How long recovery waits for a node to be Ready again once its fault is taken away, before it says so and ends. */
 export const READY_AGAIN_WAIT_MS = 5 * 60_000;
-const MESSAGE_MAX = 1_000;
+/** The longest target message these faults write. */
+export const MESSAGE_MAX = 1_000;
+
+/** Why the daemon did not do injection `id` of a Sync it answered, or undefined when it did. */
+export function notDone(sync: NodeSync, id: string): string | undefined {
+  const item = sync.items.find((i) => i.id === id);
+  if (item === undefined) return 'the daemon did not answer for it';
+  return item.ok ? undefined : `${item.code}: ${item.message}`;
+}
 
 export interface DaemonNodeFaultOptions {
   fleet: DaemonFleet;
@@ -85,12 +93,8 @@ export function daemonNodeFault(options: DaemonNodeFaultOptions, action: DaemonN
     try {
       const refusal = await fleet.refusal(node, action.kind);
       if (refusal !== undefined) return { ...target, phase: 'Failed', message: `nothing applied: ${refusal}`.slice(0, MESSAGE_MAX) };
-      const sync = await fleet.sync(node, experimentOf(chaos), [injection]);
-      const item = sync.items.find((i) => i.id === injection.id);
-      if (item === undefined || !item.ok) {
-        const why = item === undefined ? 'the daemon did not answer for it' : `${item.code}: ${item.message}`;
-        return { ...target, phase: 'Failed', message: `${action.notApplied}: ${why}`.slice(0, MESSAGE_MAX) };
-      }
+      const why = notDone(await fleet.sync(node, experimentOf(chaos), [injection]), injection.id);
+      if (why !== undefined) return { ...target, phase: 'Failed', message: `${action.notApplied}: ${why}`.slice(0, MESSAGE_MAX) };
     } catch (error) {
       if (!(error instanceof DaemonUnavailableError)) throw error;
       // Sent, and no answer in time: a fault that cuts its own answer off is in force (or the daemon will say, once
@@ -122,10 +126,9 @@ export function daemonNodeFault(options: DaemonNodeFaultOptions, action: DaemonN
       }
       const fault = action.fault(chaos);
       if ('refusal' in fault) return target;
-      const sync = await fleet.sync(node, experimentOf(chaos), [injectionOf(id, fault, deadlineInMs)]);
-      const item = sync.items.find((i) => i.id === id);
+      const why = notDone(await fleet.sync(node, experimentOf(chaos), [injectionOf(id, fault, deadlineInMs)]), id);
       // A held fault the daemon no longer keeps is said, not hidden: the node is no longer under it.
-      if (item === undefined || !item.ok) return { ...target, message: `${action.noLongerHeld}: ${item === undefined ? 'the daemon did not answer for it' : `${item.code}: ${item.message}`}`.slice(0, MESSAGE_MAX) };
+      if (why !== undefined) return { ...target, message: `${action.noLongerHeld}: ${why}`.slice(0, MESSAGE_MAX) };
     } catch (error) {
       if (!(error instanceof DaemonUnavailableError)) throw error;
       // Its record stays: the daemon takes the fault away by itself if its lease lapses.

@@ -14,12 +14,11 @@ import type { Fault, TargetRecord } from '../engine/experiment.ts';
 import { clearExperiment } from '../daemons/clear.ts';
 import { experimentOf } from '../daemons/injection.ts';
 import { DaemonUnavailableError } from '../daemons/fleet.ts';
-import type { DaemonNodeFaultOptions } from './daemon-node-fault.ts';
+import { MESSAGE_MAX, notDone, type DaemonNodeFaultOptions } from './daemon-node-fault.ts';
 import { isNodeReady, readinessSeen, type NodeObject } from './node-changes.ts';
 
 /** How long after the request a node may take to report a new boot before its target fails. */
 export const REBOOT_WAIT_MS = 10 * 60_000;
-const MESSAGE_MAX = 1_000;
 
 /** The boot the node runs now, as its kubelet reports it. */
 export const bootIdOf = (node: NodeObject | undefined): string | undefined => node?.status?.nodeInfo?.bootID || undefined;
@@ -38,11 +37,8 @@ export function nodeRebootFault(options: DaemonNodeFaultOptions & { nodes: Store
       const refusal = await fleet.refusal(node, 'node-reboot');
       if (refusal !== undefined) return { ...target, phase: 'Failed', message: `nothing done: ${refusal}`.slice(0, MESSAGE_MAX) };
       const id = injectionId(chaos, target.uid);
-      const sync = await fleet.sync(node, experimentOf(chaos), [{ id, target: { node: true }, fault: { kind: 'node-reboot', bootId } }]);
-      const item = sync.items.find((i) => i.id === id);
-      if (item === undefined || !item.ok) {
-        return { ...target, phase: 'Failed', message: `the node was not rebooted: ${item === undefined ? 'the daemon did not answer for it' : `${item.code}: ${item.message}`}`.slice(0, MESSAGE_MAX) };
-      }
+      const why = notDone(await fleet.sync(node, experimentOf(chaos), [{ id, target: { node: true }, fault: { kind: 'node-reboot', bootId } }]), id);
+      if (why !== undefined) return { ...target, phase: 'Failed', message: `the node was not rebooted: ${why}`.slice(0, MESSAGE_MAX) };
     } catch (error) {
       if (!(error instanceof DaemonUnavailableError)) throw error;
       // Asked again later with the same boot ID: a daemon that did reboot the node is on another boot by then.
